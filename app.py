@@ -1,0 +1,84 @@
+"""The Dash app: the district map (until the command pages exist, the 1042 grids on a map).
+
+Every script and stylesheet is served by the app itself (Dash's and
+dash-leaflet's bundles from their packages, ``assets/`` for ours); no CDN,
+and no basemap tiles unless one is configured (see :mod:`layers.basemap`).
+"""
+
+from __future__ import annotations
+
+import gzip
+from functools import lru_cache
+
+import dash
+import dash_leaflet as dl
+from dash import html
+from flask import Response, request
+from sqlalchemy import Engine
+
+from gis.geojson import dumps
+from grids import repository
+from grids.nanhai import DISTRICT_CODE
+from layers.basemap import basemap_layers
+from layers.grid_layer import GRID_LAYER_URL, grid_geojson, grid_layer
+
+TITLE = "南海区网格指挥平台"
+CENTRE = [23.05, 113.05]
+
+
+@lru_cache(maxsize=4)
+def _grid_layer_bytes(engine: Engine, version: str) -> tuple[bytes, bytes]:
+    """The grid layer as (raw, gzipped) JSON, cached per stored-district version."""
+    with engine.connect() as conn:
+        body = dumps(grid_geojson(repository.load_grids(conn))).encode("utf-8")
+    return body, gzip.compress(body, 6)
+
+
+def _district_version(engine: Engine) -> str:
+    with engine.connect() as conn:
+        info = repository.district_info(conn, DISTRICT_CODE)
+        grid_count = repository.counts(conn)["grids"]
+    return f"{info['loaded_at'].isoformat() if info else 'none'}:{grid_count}"
+
+
+def _layout(engine: Engine) -> html.Div:
+    with engine.connect() as conn:
+        counts = repository.counts(conn)
+        info = repository.district_info(conn, DISTRICT_CODE)
+    synthetic = info is not None and info["generator"] is not None
+    return html.Div(className="nh-shell", children=[
+        html.Header(className="nh-header", children=[
+            html.H1(TITLE),
+            html.Span(id="grid-count", className="nh-counts",
+                      children=f"{counts['towns']} 个镇街 · {counts['communities']} 个村居 · {counts['grids']} 个网格 · "
+                               f"{counts['checkpoints']} 个卡口"),
+            html.Span(className="nh-note", children="网格边界为参考数据（合成）" if synthetic else "网格边界：导入数据"),
+        ]),
+        dl.Map(id="district-map", className="nh-map", center=CENTRE, zoom=11, preferCanvas=True,
+               children=[*basemap_layers(), grid_layer()]),
+    ])
+
+
+def create_app(engine: Engine | None = None) -> dash.Dash:
+    """Create the Dash app on ``engine`` (default: the platform's database)."""
+    if engine is None:
+        from gis.db import get_engine
+
+        engine = get_engine()
+    app = dash.Dash(__name__, title=TITLE, serve_locally=True, update_title=None,
+                    assets_folder="assets", suppress_callback_exceptions=True)
+    app.layout = lambda: _layout(engine)
+
+    @app.server.get(GRID_LAYER_URL)
+    def grid_layer_json() -> Response:
+        raw, packed = _grid_layer_bytes(engine, _district_version(engine))
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            response = Response(packed, mimetype="application/geo+json")
+            response.headers["Content-Encoding"] = "gzip"
+        else:
+            response = Response(raw, mimetype="application/geo+json")
+        response.headers["Vary"] = "Accept-Encoding"
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    return app

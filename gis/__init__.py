@@ -1,0 +1,1 @@
+"""Spatial infrastructure: database, embedded PostGIS, coordinate systems, H3, GeoJSON."""

@@ -1,0 +1,63 @@
+"""Database engine and sessions (SQLAlchemy 2 + psycopg 3).
+
+:func:`database_url` is the one place that decides which server is used:
+``DATABASE_URL`` when set, else the embedded PostGIS (started on demand).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gis.config import external_database_url
+from gis.errors import DatabaseUnavailable
+
+
+def database_url(start: bool = True) -> str:
+    """Return the SQLAlchemy URL of the platform's database.
+
+    With ``DATABASE_URL`` set that server is used and nothing local starts;
+    otherwise the embedded server is started first when ``start`` is true.
+    """
+    url = external_database_url()
+    if url:
+        return url
+    from gis.embedded import EmbeddedServer
+
+    server = EmbeddedServer()
+    if start:
+        server.start()
+    return server.url()
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """Return the (cached) engine for ``url``."""
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """Return the engine of ``url`` or of the platform's database, checking it answers."""
+    engine = engine_for(url or database_url())
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"无法连接数据库 / cannot connect to the database {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.orig}. Start it with `gridctl db start` or check DATABASE_URL."
+        ) from exc
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """Yield a session in one transaction: committed on success, rolled back on error."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session

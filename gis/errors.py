@@ -1,0 +1,38 @@
+"""The project's error hierarchy.
+
+Every error a user can cause or meet derives from :class:`GridError`; the CLI
+and the app map them to one readable message each (see :func:`user_message`).
+"""
+
+from __future__ import annotations
+
+
+class GridError(Exception):
+    """Base of every expected, user-facing error of the platform."""
+
+
+class DatabaseUnavailable(GridError):
+    """The database server cannot be reached or started; the message says what to fix."""
+
+
+class ConfigurationError(GridError):
+    """A setting or an argument is wrong (for example an unknown CRS)."""
+
+
+class ImportRejected(GridError):
+    """A file was refused as a whole; ``problems`` lists every reason, feature by feature."""
+
+    def __init__(self, message: str, problems: list | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class NotFound(GridError):
+    """A named object (grid, district, user) does not exist."""
+
+
+def user_message(error: BaseException) -> str:
+    """Return the one-paragraph message shown to an operator for ``error``."""
+    if isinstance(error, GridError):
+        return str(error)
+    return f"内部错误 / internal error: {type(error).__name__}: {error}"

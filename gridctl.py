@@ -1,0 +1,225 @@
+"""gridctl — the one command line for every operator task of the Nanhai grid platform.
+
+    gridctl db start|stop|status|url|upgrade|downgrade
+    gridctl seed nanhai [--seed N] [--force]
+    gridctl grids import FILE [--layer L] [--crs CRS]
+    gridctl grids check [--json]
+    gridctl serve [--host H] [--port P]
+
+Every expected failure prints one clear message (Chinese, then English) and
+exits with status 1; nothing is half-stored.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+
+import click
+
+from gis.errors import GridError, ImportRejected, user_message
+
+
+def _fail_cleanly(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ImportRejected as exc:
+            click.echo(user_message(exc), err=True)
+            for problem in exc.problems:
+                click.echo(f"  [{problem.severity}] {problem.feature}: {problem.reason}", err=True)
+            sys.exit(1)
+        except GridError as exc:
+            click.echo(user_message(exc), err=True)
+            sys.exit(1)
+    return wrapper
+
+
+def _engine():
+    from gis.db import get_engine
+
+    return get_engine()
+
+
+@click.group()
+def main() -> None:
+    """南海网格指挥平台 / Nanhai grid command platform."""
+
+
+# -- database ---------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """The database: the embedded PostGIS, or the server named by DATABASE_URL."""
+
+
+def _embedded():
+    from gis.config import external_database_url
+    from gis.embedded import EmbeddedServer
+
+    if external_database_url():
+        click.echo("DATABASE_URL 已设置，不启动本地服务器 / DATABASE_URL is set: nothing local is managed.")
+        return None
+    return EmbeddedServer()
+
+
+@db.command("start")
+@_fail_cleanly
+def db_start() -> None:
+    """Create (first time) and start the embedded PostGIS; does nothing if it runs."""
+    server = _embedded()
+    if server is None:
+        return
+    started = server.start()
+    status = server.status()
+    verb = "已启动 / started" if started else "已在运行 / already running"
+    click.echo(f"嵌入式 PostGIS {verb}: 127.0.0.1:{status['port']} ({status['cluster']})")
+
+
+@db.command("stop")
+@_fail_cleanly
+def db_stop() -> None:
+    """Stop the embedded PostGIS."""
+    server = _embedded()
+    if server is None:
+        return
+    click.echo("已停止 / stopped" if server.stop() else "未在运行 / not running")
+
+
+@db.command("status")
+@_fail_cleanly
+def db_status() -> None:
+    """Say whether the embedded PostGIS runs, where, and on which port."""
+    server = _embedded()
+    if server is None:
+        return
+    status = server.status()
+    state = "运行中 / running" if status["running"] else "已停止 / stopped"
+    click.echo(f"{state}\nport: {status['port']}\ncluster: {status['cluster']}\nlog: {status['log']}")
+    if not status["running"]:
+        sys.exit(3)
+
+
+@db.command("url")
+@_fail_cleanly
+def db_url() -> None:
+    """Print the SQLAlchemy URL of the platform's database (starting the embedded server)."""
+    from gis.db import database_url
+
+    click.echo(database_url())
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@_fail_cleanly
+def db_upgrade(revision: str) -> None:
+    """Apply the schema migrations (Alembic) up to REVISION (default: head)."""
+    from gis import migrate
+
+    engine = _engine()
+    migrate.upgrade(engine, revision)
+    click.echo(f"数据库结构已是 / schema at revision {migrate.current_revision(engine)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@_fail_cleanly
+def db_downgrade(revision: str) -> None:
+    """Undo schema migrations down to REVISION ("base" removes every table)."""
+    from gis import migrate
+
+    engine = _engine()
+    migrate.downgrade(engine, revision)
+    click.echo(f"数据库结构已是 / schema at revision {migrate.current_revision(engine)}")
+
+
+# -- seed ---------------------------------------------------------------------
+@main.group()
+def seed() -> None:
+    """Load reference data."""
+
+
+@seed.command("nanhai")
+@click.option("--seed", "seed_value", type=int, default=None, help="generator seed (default 20200202)")
+@click.option("--force", is_flag=True, help="replace the stored district even if it is the same or imported")
+@_fail_cleanly
+def seed_nanhai_command(seed_value: int | None, force: bool) -> None:
+    """Generate and store the Nanhai reference district (idempotent, deterministic)."""
+    from grids.nanhai import DEFAULT_SEED
+    from grids.seeding import seed_nanhai
+
+    started = time.monotonic()
+    result = seed_nanhai(_engine(), DEFAULT_SEED if seed_value is None else seed_value, force,
+                         progress=lambda step: click.echo(f"… {step}"))
+    click.echo(result.message)
+    click.echo("  " + ", ".join(f"{table} {count}" for table, count in result.counts.items())
+               + f"  ({time.monotonic() - started:.1f} s)")
+
+
+# -- grids ----------------------------------------------------------------------
+@main.group()
+def grids() -> None:
+    """Grid boundaries: import real ones, check the stored ones."""
+
+
+@grids.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--layer", default=None, help="layer of a multi-layer file (GeoPackage)")
+@click.option("--crs", default=None, help="source CRS: EPSG code (4490, 4547, 4326), gcj02 or bd09")
+@_fail_cleanly
+def grids_import(path: str, layer: str | None, crs: str | None) -> None:
+    """Replace the district's grids with the boundaries in PATH (all or nothing)."""
+    from grids.importing import import_grids
+
+    result = import_grids(_engine(), path, layer, crs)
+    click.echo(f"已导入 {result.grids} 个网格（删除 {result.removed} 个，H3 单元 {result.cells} 个）/ imported "
+               f"{result.grids} grids from {result.path.name} ({result.crs}); {result.removed} removed, "
+               f"{result.cells} H3 cells")
+    for problem in result.warnings:
+        click.echo(f"  [warning] {problem.feature}: {problem.reason}")
+
+
+@grids.command("check")
+@click.option("--json", "as_json", is_flag=True, help="print the findings as JSON")
+@_fail_cleanly
+def grids_check(as_json: bool) -> None:
+    """Report invalid geometries, overlaps, gaps, bad or duplicate codes, grids outside the district."""
+    from grids.importing import check_stored_grids
+
+    problems = check_stored_grids(_engine())
+    errors = sum(p.severity == "error" for p in problems)
+    if as_json:
+        click.echo(json.dumps({"errors": errors, "warnings": len(problems) - errors,
+                               "problems": [p.as_dict() for p in problems]}, ensure_ascii=False, indent=2))
+    else:
+        if not problems:
+            click.echo("网格检查通过：无错误、无警告 / all grids pass: no errors, no warnings")
+        else:
+            width = max(len(p.feature) for p in problems)
+            click.echo(f"{'severity':8}  {'kind':17}  {'feature':{width}}  reason")
+            for p in problems:
+                click.echo(f"{p.severity:8}  {p.kind:17}  {p.feature:{width}}  {p.reason}")
+            click.echo(f"{errors} 个错误，{len(problems) - errors} 个警告 / {errors} errors, "
+                       f"{len(problems) - errors} warnings")
+    if errors:
+        sys.exit(1)
+
+
+# -- serve ------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8050, show_default=True, type=int)
+@_fail_cleanly
+def serve(host: str, port: int) -> None:
+    """Serve the map app."""
+    from app import create_app
+
+    app = create_app()
+    click.echo(f"南海网格指挥平台 / serving at http://{host}:{port}")
+    app.run(host=host, port=port, debug=False)
+
+
+if __name__ == "__main__":
+    main()

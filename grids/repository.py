@@ -1,0 +1,172 @@
+"""Database access for the area hierarchy (districts, towns, communities, grids, H3 cells,
+checkpoints). Bulk writes go through COPY; geometries travel as hex EWKB.
+
+Every function takes an open SQLAlchemy ``Connection`` and runs inside the
+caller's transaction, so a command that stores several tables either stores
+all of them or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Connection, text
+
+from gis.crs import area_m2
+from grids.coverage import H3_RESOLUTION, grid_cells
+
+
+def ewkb(geom: BaseGeometry) -> str:
+    """Hex EWKB with SRID 4326, the text form PostGIS reads in COPY."""
+    return shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True)
+
+
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """COPY ``rows`` into ``table`` through the connection's psycopg driver; return the count."""
+    raw = conn.connection.driver_connection
+    count = 0
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def district_info(conn: Connection, code: str) -> dict | None:
+    """The stored district row (without geometry), or None."""
+    row = conn.execute(text("SELECT code, name, source, seed, generator, loaded_at FROM districts WHERE code = :c"),
+                       {"c": code}).mappings().first()
+    return dict(row) if row else None
+
+
+def district_outline(conn: Connection, code: str) -> BaseGeometry | None:
+    """The stored outline of the district, or None when no district is loaded."""
+    row = conn.execute(text("SELECT ST_AsBinary(geom) FROM districts WHERE code = :c"), {"c": code}).first()
+    return shapely.from_wkb(bytes(row[0])) if row else None
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    """Row counts of the hierarchy's tables (for status lines and tests)."""
+    tables = ("districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids")
+    return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+
+
+def delete_district(conn: Connection, code: str) -> None:
+    """Remove a district, its hierarchy (by cascade) and its synthetic staff."""
+    conn.execute(text("DELETE FROM users WHERE synthetic"))
+    conn.execute(text("DELETE FROM districts WHERE code = :c"), {"c": code})
+
+
+def store_district(conn: Connection, code: str, name: str, outline: BaseGeometry, source: str,
+                   seed: int | None = None, generator: str | None = None) -> None:
+    conn.execute(text("INSERT INTO districts (code, name, geom, source, seed, generator) "
+                      "VALUES (:code, :name, ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex'))), :source, :seed, :gen)"),
+                 {"code": code, "name": name, "g": ewkb(outline), "source": source, "seed": seed, "gen": generator})
+
+
+def store_towns(conn: Connection, district_code: str, towns: gpd.GeoDataFrame, synthetic: bool) -> dict[str, int]:
+    copy_rows(conn, "towns", ("code", "name", "district_code", "geom", "synthetic"),
+              ((t.code, t.name, district_code, ewkb(t.geometry), synthetic) for t in towns.itertuples()))
+    return dict(conn.execute(text("SELECT code, id FROM towns")).all())
+
+
+def store_communities(conn: Connection, communities: gpd.GeoDataFrame, town_ids: dict[str, int],
+                      synthetic: bool) -> dict[str, int]:
+    copy_rows(conn, "communities",
+              ("code", "name", "name_short", "unit_type", "town_id", "geom", "population", "synthetic"),
+              ((c.code, c.name, c.name_short, c.unit_type, town_ids[c.town_code], ewkb(c.geometry),
+                int(c.population), synthetic) for c in communities.itertuples()))
+    return dict(conn.execute(text("SELECT code, id FROM communities")).all())
+
+
+def community_ids(conn: Connection) -> dict[str, int]:
+    """Map of community code to id."""
+    return dict(conn.execute(text("SELECT code, id FROM communities")).all())
+
+
+def store_grids(conn: Connection, grids: gpd.GeoDataFrame, community_id: dict[str, int], source: str,
+                synthetic: bool) -> dict[str, int]:
+    """Insert grids (code, name, community_code, population?, geometry); return code → id."""
+    areas = area_m2(grids.geometry.values)
+    population = grids["population"] if "population" in grids else pd.Series([None] * len(grids))
+    copy_rows(conn, "grids", ("code", "name", "community_id", "geom", "area_m2", "population", "synthetic", "source"),
+              ((g.code, g.name, community_id[g.community_code], ewkb(g.geometry), float(a),
+                None if pd.isna(p) else int(p), synthetic, source)
+               for g, a, p in zip(grids.itertuples(), areas, population, strict=True)))
+    return dict(conn.execute(text("SELECT code, id FROM grids")).all())
+
+
+def store_grid_cells(conn: Connection, grids: gpd.GeoDataFrame, grid_ids: dict[str, int],
+                     resolution: int = H3_RESOLUTION) -> int:
+    """Compute and store the H3 cells of ``grids`` (replacing any stored ones)."""
+    cells = grid_cells(grids.geometry.values, resolution)
+    ids = np.array([grid_ids[c] for c in grids["code"]])[cells["grid"].to_numpy()]
+    conn.execute(text("DELETE FROM grid_cells"))
+    return copy_rows(conn, "grid_cells", ("cell", "grid_id", "resolution", "interior"),
+                     zip(cells["cell"].tolist(), ids.tolist(), [resolution] * len(cells),
+                         cells["interior"].tolist(), strict=True))
+
+
+def store_checkpoints(conn: Connection, checkpoints: gpd.GeoDataFrame, community_id: dict[str, int],
+                      grid_ids: dict[str, int]) -> int:
+    return copy_rows(conn, "checkpoints", ("code", "name", "community_id", "grid_id", "geom"),
+                     ((c.code, c.name, community_id[c.community_code], grid_ids.get(c.grid_code), ewkb(c.geometry))
+                      for c in checkpoints.itertuples()))
+
+
+def load_grids(conn: Connection) -> gpd.GeoDataFrame:
+    """All stored grids with their community and town codes, ordered by code."""
+    rows = conn.execute(text(
+        "SELECT g.id, g.code, g.name, c.code AS community_code, t.code AS town_code, g.population, "
+        "       g.area_m2, ST_AsBinary(g.geom) AS wkb "
+        "FROM grids g JOIN communities c ON c.id = g.community_id JOIN towns t ON t.id = c.town_id "
+        "ORDER BY g.code")).mappings().all()
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "wkb"} for r in rows],
+                         columns=["id", "code", "name", "community_code", "town_code", "population", "area_m2"])
+    geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows]) if rows else []
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+
+
+def replace_grids(conn: Connection, grids: gpd.GeoDataFrame, source: str) -> dict[str, int]:
+    """Replace the district's grids with ``grids`` and rebuild their H3 cells.
+
+    Grids keep their id (and so their workers) where the code is unchanged;
+    codes no longer present are deleted. Community and town polygons become
+    the union of their grids, marked as not synthetic.
+    """
+    ids = community_ids(conn)
+    stored = dict(conn.execute(text("SELECT code, id FROM grids")).all())
+    incoming = set(grids["code"])
+    removed = [code for code in stored if code not in incoming]
+    conn.execute(text("DELETE FROM grids WHERE code = ANY(:codes)"), {"codes": removed})
+    conn.execute(text("CREATE TEMP TABLE incoming_grids (LIKE grids INCLUDING DEFAULTS) ON COMMIT DROP"))
+    conn.execute(text("ALTER TABLE incoming_grids ALTER COLUMN id DROP NOT NULL"))
+    areas = area_m2(grids.geometry.values)
+    copy_rows(conn, "incoming_grids", ("code", "name", "community_id", "geom", "area_m2", "synthetic", "source"),
+              ((g.code, g.name, ids[g.community_code], ewkb(g.geometry), float(a), False, source)
+               for g, a in zip(grids.itertuples(), areas, strict=True)))
+    conn.execute(text(
+        "INSERT INTO grids (code, name, community_id, geom, area_m2, population, synthetic, source) "
+        "SELECT code, name, community_id, geom, area_m2, NULL, synthetic, source FROM incoming_grids "
+        "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, community_id = EXCLUDED.community_id, "
+        "  geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2, population = NULL, "
+        "  synthetic = false, source = EXCLUDED.source"))
+    grid_ids = dict(conn.execute(text("SELECT code, id FROM grids")).all())
+    cells = store_grid_cells(conn, grids, grid_ids)
+    conn.execute(text(
+        "UPDATE communities c SET geom = u.geom, synthetic = false FROM ("
+        "  SELECT community_id, ST_Multi(ST_Union(geom)) AS geom FROM grids GROUP BY community_id) u "
+        "WHERE u.community_id = c.id"))
+    conn.execute(text("UPDATE communities SET geom = NULL WHERE id NOT IN (SELECT community_id FROM grids)"))
+    conn.execute(text(
+        "UPDATE towns t SET geom = u.geom, synthetic = false FROM ("
+        "  SELECT town_id, ST_Multi(ST_Union(geom)) AS geom FROM communities WHERE geom IS NOT NULL "
+        "  GROUP BY town_id) u WHERE u.town_id = t.id"))
+    conn.execute(text(
+        "UPDATE checkpoints k SET grid_id = (SELECT g.id FROM grids g ORDER BY g.geom <-> k.geom LIMIT 1)"))
+    return {"grids": len(grids), "removed": len(removed), "cells": cells}

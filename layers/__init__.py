@@ -1,0 +1,1 @@
+"""What the map draws: each Dash-Leaflet layer built from domain data."""

@@ -1,0 +1,31 @@
+"""The grid layer: the district's grids as one GeoJSON layer, styled in the browser.
+
+Geometry is fetched once by URL (``GRID_LAYER_URL``); colours come from the
+``nanhai.grids.style`` JavaScript function in ``assets/nanhai.js`` reading the
+layer's ``hideout``, so restyling sends no geometry.
+"""
+
+from __future__ import annotations
+
+import dash_leaflet as dl
+import geopandas as gpd
+
+from gis.geojson import feature_collection, simplify_coverage
+
+GRID_LAYER_URL = "/layers/grids.geojson"
+SIMPLIFY_DEG = 2e-5  # about 2 m: invisible at district zoom, a third fewer vertices
+PROPERTIES = ["code", "name", "community_code", "town_code"]
+
+
+def grid_geojson(grids: gpd.GeoDataFrame) -> dict:
+    """GeoJSON of ``grids`` for the browser: coverage-simplified, rounded, few properties."""
+    simplified = grids.set_geometry(simplify_coverage(grids.geometry.values, SIMPLIFY_DEG), crs=4326)
+    return feature_collection(simplified, PROPERTIES)
+
+
+def grid_layer(layer_id: str = "grid-layer", hideout: dict | None = None) -> dl.GeoJSON:
+    """The Dash-Leaflet layer that draws the grids from ``GRID_LAYER_URL``."""
+    return dl.GeoJSON(id=layer_id, url=GRID_LAYER_URL, format="geojson",
+                      style={"variable": "nanhai.grids.style"},
+                      onEachFeature={"variable": "nanhai.grids.bindTooltip"},
+                      hideout=hideout or {"selected": None}, zoomToBounds=False)

@@ -1,0 +1,1 @@
+"""Feeds in, data collision, risk rules, and locating each person in his grid."""
