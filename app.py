@@ -54,7 +54,7 @@ def _layout(engine: Engine) -> html.Div:
                                f"{counts['checkpoints']} 个卡口"),
             html.Span(className="nh-note", children="网格边界为参考数据（合成）" if synthetic else "网格边界：导入数据"),
         ]),
-        dl.Map(id="district-map", className="nh-map", center=CENTRE, zoom=11, preferCanvas=True,
+        dl.Map(id="district-map", className="nh-map", center=CENTRE, zoom=11,
                children=[*basemap_layers(), grid_layer()]),
     ])
 

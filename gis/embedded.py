@@ -43,16 +43,17 @@ INSTALL_HINT = (
 )
 
 
-def find_postgres_bindir() -> Path:
+def find_postgres_bindir(lib_root: Path = Path("/usr/lib/postgresql"),
+                         share_root: Path = Path("/usr/share/postgresql"), use_path: bool = True) -> Path:
     """Return the newest system PostgreSQL ``bin`` folder that has PostGIS installed.
 
     Raises :class:`DatabaseUnavailable` naming the package to install when none does.
     """
     candidates: list[tuple[int, Path]] = []
-    for bindir in Path("/usr/lib/postgresql").glob("*/bin"):
+    for bindir in lib_root.glob("*/bin"):
         if (bindir / "initdb").exists() and bindir.parent.name.isdigit():
             candidates.append((int(bindir.parent.name), bindir))
-    pg_config = shutil.which("pg_config")
+    pg_config = shutil.which("pg_config") if use_path else None
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
         bindir = Path(out.stdout.strip())
@@ -61,7 +62,7 @@ def find_postgres_bindir() -> Path:
     if not candidates:
         raise DatabaseUnavailable("没有找到 PostgreSQL 服务器程序 / PostgreSQL server not found. " + INSTALL_HINT)
     for version, bindir in sorted(candidates, reverse=True):
-        share = Path(f"/usr/share/postgresql/{version}/extension") if version else None
+        share = share_root / str(version) / "extension" if version else None
         if share is None or (share / "postgis.control").exists():
             return bindir
     raise DatabaseUnavailable(
@@ -106,6 +107,7 @@ class EmbeddedServer:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or data_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
         self.state_file = self.root / "pg.json"
         self.as_root = os.geteuid() == 0
 

@@ -99,18 +99,29 @@ def load_communities(include_parks: bool = False) -> pd.DataFrame:
 
 
 def allocate(weights: np.ndarray, total: int, minimum: int = 1) -> np.ndarray:
-    """Share ``total`` items out in proportion to ``weights``, at least ``minimum`` each
-    (largest-remainder method, so the counts always sum to ``total``)."""
+    """Share ``total`` items out in proportion to ``weights``, at least ``minimum`` each.
+
+    Items whose proportional share falls below ``minimum`` get ``minimum``; the
+    rest share what is left in proportion (repeated until stable), rounded by
+    the largest-remainder method so the counts always sum to ``total``.
+
+    >>> allocate(np.array([1.0, 3.0, 0.01]), 9).tolist()
+    [2, 6, 1]
+    """
     weights = np.asarray(weights, dtype=float)
-    counts = np.full(len(weights), minimum)
-    rest = total - counts.sum()
-    if rest < 0:
+    if minimum * len(weights) > total:
         raise ValueError(f"cannot give {minimum} to each of {len(weights)} with only {total}")
-    quota = weights / weights.sum() * rest
-    counts += np.floor(quota).astype(int)
-    remainder = quota - np.floor(quota)
-    short = total - counts.sum()
-    counts[np.argsort(-remainder, kind="stable")[:short]] += 1
+    floored = np.zeros(len(weights), dtype=bool)
+    while True:
+        free = total - minimum * floored.sum()
+        quota = np.where(floored, minimum, weights / weights[~floored].sum() * free)
+        newly = ~floored & (quota < minimum)
+        if not newly.any():
+            break
+        floored |= newly
+    counts = np.where(floored, minimum, np.floor(quota)).astype(int)
+    remainder = np.where(floored, -1.0, quota - np.floor(quota))
+    counts[np.argsort(-remainder, kind="stable")[:total - counts.sum()]] += 1
     return counts
 
 

@@ -1,0 +1,45 @@
+from sqlalchemy import inspect, text
+
+from gis import migrate
+
+TABLES = {"districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids"}
+
+
+def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_factory):
+    engine = database_factory("nanhai_migrations", upgrade=False)
+    assert migrate.current_revision(engine) is None
+
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "0001"
+    assert TABLES <= set(inspect(engine).get_table_names())
+    columns = {c["name"] for c in inspect(engine).get_columns("grids")}
+    assert {"code", "geom", "community_id", "area_m2"} <= columns
+    cell_columns = {c["name"]: str(c["type"]) for c in inspect(engine).get_columns("grid_cells")}
+    assert cell_columns["cell"] == "BIGINT" and {"resolution", "grid_id", "interior"} <= set(cell_columns)
+    with engine.connect() as conn:
+        geometry = dict(conn.execute(text(
+            "SELECT f_table_name, type || ':' || srid FROM geometry_columns WHERE f_geometry_column = 'geom'")).all())
+        gist = set(conn.execute(text(
+            "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist (geom)%'")).scalars())
+    assert geometry["grids"] == "MULTIPOLYGON:4326" and geometry["checkpoints"] == "POINT:4326"
+    assert {"districts", "towns", "communities", "grids", "checkpoints"} <= gist
+
+    migrate.downgrade(engine, "base")
+    assert migrate.current_revision(engine) is None
+    assert not TABLES & set(inspect(engine).get_table_names())
+
+    migrate.upgrade(engine)
+    assert TABLES <= set(inspect(engine).get_table_names())
+
+
+def test_the_database_refuses_malformed_codes_and_roles(database_factory):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    engine = database_factory("nanhai_constraints")
+    with pytest.raises(IntegrityError, match="users_role_known"), engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (username, display_name, role) VALUES ('x', 'x', 'boss')"))
+    with pytest.raises(IntegrityError, match="towns_code_9_digits"), engine.begin() as conn:
+        conn.execute(text("INSERT INTO districts (code, name, geom, source) VALUES "
+                          "('440605', 'n', ST_Multi(ST_MakeEnvelope(0, 0, 1, 1, 4326)), 's')"))
+        conn.execute(text("INSERT INTO towns (code, name, district_code) VALUES ('44060501', 't', '440605')"))
