@@ -148,7 +148,7 @@ def replace_grids(conn: Connection, grids: gpd.GeoDataFrame, source: str) -> dic
     conn.execute(text("ALTER TABLE incoming_grids ALTER COLUMN id DROP NOT NULL"))
     areas = area_m2(grids.geometry.values)
     copy_rows(conn, "incoming_grids", ("code", "name", "community_id", "geom", "area_m2", "synthetic", "source"),
-              ((g.code, g.name, ids[g.community_code], ewkb(g.geometry), float(a), False, source)
+              ((g.code, g.name, ids[g.code[:12]], ewkb(g.geometry), float(a), False, source)
                for g, a in zip(grids.itertuples(), areas, strict=True)))
     conn.execute(text(
         "INSERT INTO grids (code, name, community_id, geom, area_m2, population, synthetic, source) "
