@@ -46,13 +46,14 @@ def _layout(engine: Engine) -> html.Div:
         counts = repository.counts(conn)
         info = repository.district_info(conn, DISTRICT_CODE)
     synthetic = info is not None and info["generator"] is not None
+    summary = (f"{counts['towns']} 个镇街 · {counts['communities']} 个村居 · "
+               f"{counts['grids']} 个网格 · {counts['checkpoints']} 个卡口")
+    provenance = "网格边界为参考数据（合成）" if synthetic else "网格边界：导入数据"
     return html.Div(className="nh-shell", children=[
         html.Header(className="nh-header", children=[
             html.H1(TITLE),
-            html.Span(id="grid-count", className="nh-counts",
-                      children=f"{counts['towns']} 个镇街 · {counts['communities']} 个村居 · {counts['grids']} 个网格 · "
-                               f"{counts['checkpoints']} 个卡口"),
-            html.Span(className="nh-note", children="网格边界为参考数据（合成）" if synthetic else "网格边界：导入数据"),
+            html.Span(id="grid-count", className="nh-counts", children=summary),
+            html.Span(className="nh-note", children=provenance),
         ]),
         dl.Map(id="district-map", className="nh-map", center=CENTRE, zoom=11,
                children=[*basemap_layers(), grid_layer()]),

@@ -233,9 +233,10 @@ class EmbeddedServer:
             try:
                 psycopg.connect(self.dsn("postgres"), connect_timeout=3).close()
                 return
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
-                    raise DatabaseUnavailable(f"嵌入式 PostGIS 未就绪 / not ready after {timeout:.0f} s; see {self.log_file}")
+                    raise DatabaseUnavailable(
+                        f"嵌入式 PostGIS 未就绪 / not ready after {timeout:.0f} s; see {self.log_file}") from exc
                 time.sleep(0.2)
 
     def stop(self) -> bool:

@@ -23,7 +23,9 @@ def simplify_coverage(geoms, tolerance_deg: float) -> np.ndarray:
 
 def feature_collection(frame: gpd.GeoDataFrame, properties: list[str], precision: int = 6) -> dict:
     """A GeoJSON FeatureCollection of ``frame`` with only ``properties``, coordinates rounded."""
-    geoms = shapely.set_precision(np.asarray(frame.geometry.values, dtype=object), 10.0 ** -precision)
+    # Pointwise rounding keeps every vertex, so vertices shared by neighbours stay shared.
+    geoms = shapely.set_precision(np.asarray(frame.geometry.values, dtype=object), 10.0 ** -precision,
+                                  mode="pointwise")
     features = []
     for geom, (_, row) in zip(geoms, frame[properties].iterrows(), strict=True):
         features.append({"type": "Feature", "geometry": json.loads(shapely.to_geojson(geom)),

@@ -14,13 +14,14 @@ from gis.geojson import feature_collection, simplify_coverage
 
 GRID_LAYER_URL = "/layers/grids.geojson"
 SIMPLIFY_DEG = 2e-5  # about 2 m: invisible at district zoom, a third fewer vertices
+COORDINATE_DECIMALS = 7  # 1 cm: at 6 decimals (10 cm) a few narrow corners would fold over themselves
 PROPERTIES = ["code", "name", "community_code", "town_code"]
 
 
 def grid_geojson(grids: gpd.GeoDataFrame) -> dict:
     """GeoJSON of ``grids`` for the browser: coverage-simplified, rounded, few properties."""
     simplified = grids.set_geometry(simplify_coverage(grids.geometry.values, SIMPLIFY_DEG), crs=4326)
-    return feature_collection(simplified, PROPERTIES)
+    return feature_collection(simplified, PROPERTIES, precision=COORDINATE_DECIMALS)
 
 
 def grid_layer(layer_id: str = "grid-layer", hideout: dict | None = None) -> dl.GeoJSON:

@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.crs import (area_m2, bd09_to_gcj02, gcj02_to_bd09, gcj02_to_wgs84, geometries_to_wgs84, parse_crs,
-                     points_to_wgs84, wgs84_to_gcj02)
+from gis.crs import (
+    area_m2,
+    bd09_to_gcj02,
+    gcj02_to_bd09,
+    gcj02_to_wgs84,
+    geometries_to_wgs84,
+    parse_crs,
+    points_to_wgs84,
+    wgs84_to_gcj02,
+)
 from gis.errors import ConfigurationError
 
 POINTS = [(113.1501, 23.0302), (112.8500, 22.8100), (113.2450, 23.3100), (116.397428, 39.90923)]

@@ -26,7 +26,7 @@ def test_a_second_cluster_starts_stops_and_keeps_its_port(tmp_path):
         assert not server.status()["running"]
         assert server.start() is True
         assert server.status()["port"] == port
-        assert server.url().startswith(f"postgresql+psycopg://nanhai:") and f":{port}/nanhai" in server.url()
+        assert server.url().startswith("postgresql+psycopg://nanhai:") and f":{port}/nanhai" in server.url()
     finally:
         server.stop()
         shutil.rmtree(Path(server.cluster).parent, ignore_errors=True)

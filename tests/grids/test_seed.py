@@ -119,7 +119,8 @@ def test_staff_and_checkpoints(seeded_engine):
     with seeded_engine.connect() as conn:
         roles = dict(conn.execute(text("SELECT role, count(*) FROM users GROUP BY role")).all())
         per_grid = conn.execute(text(
-            "SELECT min(n), avg(n) FROM (SELECT g.id, count(u.id) n FROM grids g JOIN user_grids ug ON ug.grid_id = g.id "
+            "SELECT min(n), avg(n) FROM (SELECT g.id, count(u.id) n FROM grids g "
+            "JOIN user_grids ug ON ug.grid_id = g.id "
             "JOIN users u ON u.id = ug.user_id AND u.role = 'worker' GROUP BY g.id) x")).one()
         supervised = conn.execute(text(
             "SELECT count(DISTINCT ug.grid_id) FROM user_grids ug JOIN users u ON u.id = ug.user_id "

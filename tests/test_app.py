@@ -1,0 +1,42 @@
+"""The map page over HTTP: served locally, no CDN, the grid layer small and edge-matched."""
+
+import gzip
+import json
+import re
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from app import create_app
+from layers.grid_layer import GRID_LAYER_URL
+
+
+@pytest.fixture(scope="module")
+def client(seeded_engine):
+    return create_app(seeded_engine).server.test_client()
+
+
+def test_index_and_every_script_are_served_by_the_app(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources and all(not s.startswith(("http://", "https://", "//")) for s in sources)
+    layout = json.dumps(client.get("/_dash-layout").get_json(), ensure_ascii=False)
+    assert "1042 个网格" in layout and "南海区网格指挥平台" in layout
+
+
+def test_grid_layer_is_gzipped_complete_and_edge_matched(client):
+    response = client.get(GRID_LAYER_URL, headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
+    packed = response.get_data()
+    assert len(packed) < 150 * 1024
+    data = json.loads(gzip.decompress(packed))
+    assert len(data["features"]) == 1042
+    assert set(data["features"][0]["properties"]) == {"code", "name", "community_code", "town_code"}
+    frame = gpd.GeoDataFrame.from_features(data["features"], crs=4326)
+    assert shapely.is_valid(frame.geometry.values).all()
+    assert shapely.coverage_is_valid(frame.geometry.values)
+    plain = client.get(GRID_LAYER_URL)
+    assert "Content-Encoding" not in plain.headers and json.loads(plain.get_data()) == data

@@ -1,0 +1,60 @@
+"""The operator CLI, run in-process against the test database (DATABASE_URL)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from gridctl import main
+
+
+@pytest.fixture
+def run(monkeypatch, seeded_url):
+    monkeypatch.setenv("DATABASE_URL", seeded_url)
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_db_url_prints_the_configured_database(run, seeded_url):
+    result = run("db", "url")
+    assert result.exit_code == 0 and result.output.strip() == seeded_url
+
+
+def test_db_start_with_database_url_manages_nothing(run):
+    result = run("db", "start")
+    assert result.exit_code == 0 and "DATABASE_URL" in result.output
+
+
+def test_grids_check_passes_on_the_reference_district(run):
+    result = run("grids", "check", "--json")
+    report = json.loads(result.output)
+    assert result.exit_code == 0 and report["errors"] == 0 and report["problems"] == []
+    assert "all grids pass" in run("grids", "check").output
+
+
+def test_seed_twice_says_nothing_changed(run):
+    result = run("seed", "nanhai")
+    assert result.exit_code == 0 and "nothing changed" in result.output and "grids 1042" in result.output
+
+
+def test_a_refused_import_exits_1_and_lists_each_problem(run, tmp_path):
+    import geopandas as gpd
+    from shapely import box
+
+    frame = gpd.GeoDataFrame({"code": ["bad", "440605011001001"]},
+                             geometry=[box(113.0, 23.0, 113.01, 23.01), box(114.0, 23.0, 114.01, 23.01)], crs=4326)
+    frame.to_file(tmp_path / "bad.geojson", driver="GeoJSON")
+    result = run("grids", "import", str(tmp_path / "bad.geojson"))
+    assert result.exit_code == 1
+    assert "nothing was stored" in result.output
+    assert "[error] #1 (bad)" in result.output and "[error] #2 (440605011001001)" in result.output
+
+
+def test_unknown_crs_is_one_clear_line(run, tmp_path):
+    (tmp_path / "x.geojson").write_text('{"type":"FeatureCollection","features":[]}')
+    result = run("grids", "import", str(tmp_path / "x.geojson"), "--crs", "nonsense")
+    assert result.exit_code == 1 and "unknown CRS 'nonsense'" in result.output and "Traceback" not in result.output
