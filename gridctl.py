@@ -207,6 +207,138 @@ def grids_check(as_json: bool) -> None:
         sys.exit(1)
 
 
+# -- feeds, matching, flags -------------------------------------------------------
+class _Bar:
+    """A progress bar over the named steps of a long run (``progress(step, fraction)``)."""
+
+    def __init__(self, label: str) -> None:
+        self.bar = click.progressbar(length=100, label=label, show_percent=True, show_eta=False,
+                                     item_show_func=lambda step: step, file=sys.stderr)
+        self.done = 0
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __call__(self, step: str, fraction: float) -> None:
+        target = int(fraction * 100)
+        self.bar.update(max(target - self.done, 0), step)
+        self.done = max(target, self.done)
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+
+@main.group()
+def feed() -> None:
+    """Department feeds (source files)."""
+
+
+@feed.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--source", required=True, help="the department that sent the file (公安, 卫健, 通信…)")
+@click.option("--crs", default="wgs84", show_default=True,
+              help="coordinate system of rows without a 坐标系 column: wgs84, gcj02, bd09 or cgcs2000")
+@click.option("--match/--no-match", "then_match", default=True, show_default=True,
+              help="re-run the matcher after a successful import")
+@click.option("--rejections", type=click.Path(dir_okay=False), default=None,
+              help="also write the rejected rows (row number and reasons) to this CSV")
+@_fail_cleanly
+def feed_import(path: str, source: str, crs: str, then_match: bool, rejections: str | None) -> None:
+    """Import a CSV or Excel feed: every row stored or rejected with its reason."""
+    from matching.pipeline import import_feed
+
+    engine = _engine()
+    started = time.monotonic()
+    with _Bar("导入 / import") as bar:
+        result = import_feed(engine, path, source, crs, progress=bar)
+    if result.already_imported:
+        click.echo(f"{result.file_name} 已导入过（{source}），未作更改 / already imported from {source}: nothing "
+                   "changed")
+    for row, reason in result.rejections[:50]:
+        click.echo(f"  第 {row} 行 / row {row}: {reason}")
+    if len(result.rejections) > 50:
+        click.echo(f"  … 另有 {len(result.rejections) - 50} 行被拒 / {len(result.rejections) - 50} more rejected rows")
+    if rejections and result.rejections:
+        import csv
+
+        with open(rejections, "w", newline="", encoding="utf-8-sig") as out:
+            writer = csv.writer(out)
+            writer.writerow(["row", "reasons"])
+            writer.writerows(result.rejections)
+    click.echo(f"读取 {result.rows_read} 行 = 入库 {result.rows_stored} + 拒收 {result.rows_rejected} / read "
+               f"{result.rows_read} = stored {result.rows_stored} + rejected {result.rows_rejected}"
+               f"  ({time.monotonic() - started:.1f} s)")
+    if then_match and not result.already_imported:
+        _match(engine)
+
+
+def _match(engine) -> None:
+    from matching.pipeline import run_match
+
+    started = time.monotonic()
+    with _Bar("匹配 / match") as bar:
+        stats = run_match(engine, progress=bar)
+    click.echo(f"人员 {stats['persons']}：红 {stats['red']} 黄 {stats['yellow']} 蓝 {stats['blue']} 绿 "
+               f"{stats['green']}；赋码变更 {stats['code_changes']}，新任务请求 {stats['task_requests']}，未定位 "
+               f"{stats['unplaced_flags']} / persons {stats['persons']} (red {stats['red']}, yellow "
+               f"{stats['yellow']}, blue {stats['blue']}, green {stats['green']}); {stats['code_changes']} code "
+               f"changes, {stats['task_requests']} task requests, {stats['unplaced_flags']} unplaced flags"
+               f"  ({time.monotonic() - started:.1f} s)")
+
+
+@main.command()
+@_fail_cleanly
+def match() -> None:
+    """Re-run data collision, the risk rules and locating for everyone."""
+    _match(_engine())
+
+
+@main.group()
+def flags() -> None:
+    """Risk-coded persons placed in grids (or unplaced, with the reason)."""
+
+
+@flags.command("export")
+@click.argument("path", type=click.Path(dir_okay=False))
+@_fail_cleanly
+def flags_export(path: str) -> None:
+    """Write every flag to FILE.csv or FILE.xlsx (personal data masked)."""
+    from matching.export import export_flags
+
+    count = export_flags(_engine(), path)
+    click.echo(f"已导出 {count} 条 / wrote {count} flags to {path}")
+
+
+@flags.command("unplaced")
+@_fail_cleanly
+def flags_unplaced() -> None:
+    """List the risk-coded persons no grid holds, with the reason."""
+    from matching.pipeline import unplaced
+
+    frame = unplaced(_engine())
+    for row in frame.itertuples():
+        click.echo(f"{row.colour:6}  {row.id_masked}  {row.name_masked}  {row.unplaced_reason}")
+    click.echo(f"共 {len(frame)} 人未定位 / {len(frame)} unplaced")
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks (figures, not tests)."""
+
+
+@bench.command("locate")
+@click.option("--points", default=1_000_000, show_default=True, type=int)
+@click.option("--repeat", default=3, show_default=True, type=int, help="runs per method (median reported)")
+@_fail_cleanly
+def bench_locate(points: int, repeat: int) -> None:
+    """Time sjoin, a PostGIS ST_Contains join and the locator on the same points; last line is JSON."""
+    from matching.benchmark import locate_benchmark
+
+    result = locate_benchmark(_engine(), points, repeat, echo=click.echo)
+    click.echo(json.dumps(result))
+
+
 # -- serve ------------------------------------------------------------------------
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -26,6 +26,11 @@ def ewkb(geom: BaseGeometry) -> str:
     return shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True)
 
 
+def point_ewkt(lon: float, lat: float) -> str:
+    """EWKT of a WGS84 point at full float precision (for COPY into geometry columns)."""
+    return f"SRID=4326;POINT({float(lon)!r} {float(lat)!r})"
+
+
 def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
     """COPY ``rows`` into ``table`` through the connection's psycopg driver; return the count."""
     raw = conn.connection.driver_connection
@@ -52,7 +57,8 @@ def district_outline(conn: Connection, code: str) -> BaseGeometry | None:
 
 def counts(conn: Connection) -> dict[str, int]:
     """Row counts of the hierarchy's tables (for status lines and tests)."""
-    tables = ("districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids")
+    tables = ("districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids",
+              "addresses")
     return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
 
 

@@ -17,6 +17,8 @@ from gis.errors import GridError
 from grids import nanhai, repository
 from grids.staff import reference_staff
 from grids.staff_repository import store_staff
+from matching.addresses import reference_address_book
+from matching.repository import store_addresses
 
 
 @dataclass
@@ -56,5 +58,7 @@ def seed_nanhai(engine: Engine, seed: int = nanhai.DEFAULT_SEED, force: bool = F
         repository.store_checkpoints(conn, district.checkpoints, community_ids, grid_ids)
         progress("生成网格员与网格长 / storing grid workers and supervisors")
         store_staff(conn, users, duties, community_ids, grid_ids)
+        progress("生成标准地址库 / storing the standard address table")
+        store_addresses(conn, reference_address_book(district.communities, seed), community_ids)
         counts = repository.counts(conn)
     return SeedResult(True, f"参考区已生成（种子 {seed}）/ reference district seeded with seed {seed}", counts)

@@ -41,7 +41,7 @@ EDGE = -2
 class GridLocator:
     """Exact point-in-grid for arrays of points; indices refer to the sorted ``codes``."""
 
-    def __init__(self, codes, geoms, step: float = STEP) -> None:
+    def __init__(self, codes, geoms, step: float = STEP, tables: dict | None = None) -> None:
         order = np.argsort(np.asarray(codes, dtype=object).astype(str), kind="stable")
         self.codes = np.asarray(codes, dtype=object)[order]
         self.geoms = np.asarray(geoms, dtype=object)[order]
@@ -51,7 +51,25 @@ class GridLocator:
         self.x0, self.y0 = minx - 2 * step, miny - 2 * step
         self.nx = int(np.ceil((maxx - self.x0) / step)) + 2
         self.ny = int(np.ceil((maxy - self.y0) / step)) + 2
-        self._build()
+        if tables is None:
+            self._build()
+        else:
+            self.raster, self.edge_cells = tables["raster"], tables["edge_cells"]
+            self.edge_start, self.edge_candidates = tables["edge_start"], tables["edge_candidates"]
+
+    TABLES = ("raster", "edge_cells", "edge_start", "edge_candidates")
+
+    def save(self, path) -> None:
+        """Keep the look-up tables (about 50 MB) so the next run skips the build."""
+        np.savez(path, step=self.step, codes=self.codes.astype(str), **{k: getattr(self, k) for k in self.TABLES})
+
+    @classmethod
+    def load(cls, path, codes, geoms) -> GridLocator:
+        """Rebuild a locator from saved tables; ``codes``/``geoms`` must be the grids it was built from."""
+        with np.load(path) as saved:
+            if sorted(map(str, codes)) != list(saved["codes"]):
+                raise ValueError("saved locator tables belong to other grids")
+            return cls(codes, geoms, float(saved["step"]), {k: saved[k] for k in cls.TABLES})
 
     # -- building ------------------------------------------------------------------------------
     def _cell_of(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

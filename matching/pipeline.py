@@ -1,0 +1,193 @@
+"""The matcher's two runs: bring a feed in, and match everyone (collision, rules, locating, flags).
+
+Both are plain functions over an engine; the CLI adds progress bars and the
+task workflow reads what they store. Progress is reported through a callback
+``progress(step, fraction)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from gis.config import data_dir
+from grids import repository as grid_repository
+from matching import repository
+from matching.addresses import AddressMatcher
+from matching.feeds import read_feed
+from matching.identity import mask_id, mask_name, mask_phone
+from matching.locator import GridLocator
+from matching.privacy import Vault, load_vault
+from matching.rules import evaluate, load_rules
+
+Progress = Callable[[str, float], None]
+
+
+def _quiet(step: str, fraction: float) -> None:
+    return None
+
+
+@dataclass
+class FeedImport:
+    file_name: str
+    source: str
+    rows_read: int
+    rows_stored: int
+    rows_rejected: int
+    already_imported: bool
+    rejections: list[tuple[int, str]] = field(default_factory=list)
+
+
+def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str = "wgs84",
+                vault: Vault | None = None, progress: Progress = _quiet) -> FeedImport:
+    """Check a feed file and store its rows (each stored or rejected); the same file twice changes nothing."""
+    source = source.strip()
+    if not source:
+        from gis.errors import ConfigurationError
+
+        raise ConfigurationError("请用 --source 指明数据来源部门 / name the department with --source")
+    progress("读取与校验 / reading and checking", 0.0)
+    batch = read_feed(path, default_crs)
+    with engine.connect() as conn:
+        earlier = repository.find_feed_file(conn, source, batch.sha256)
+    if earlier:
+        return FeedImport(batch.path.name, source, earlier["rows_read"], earlier["rows_stored"],
+                          earlier["rows_rejected"], True)
+    vault = vault or load_vault()
+    records = batch.accepted
+    progress("加密与生成人员键 / keying and encrypting", 0.3)
+    records["person_key"] = vault.person_keys(records["id_number"])
+    payloads = [json.dumps({"id": i, "name": n, "phone": p}, ensure_ascii=False).encode()
+                for i, n, p in zip(records["id_number"], records["name"], records["phone"], strict=True)]
+    records["sealed"] = vault.seal_many(payloads)
+    records["id_masked"] = records["id_number"].map(mask_id)
+    records["name_masked"] = records["name"].map(mask_name)
+    records["phone_masked"] = records["phone"].map(lambda p: mask_phone(p) if p else None)
+    records = records.drop(columns=["id_number", "name", "phone"])
+    del payloads
+    progress("写入数据库 / storing", 0.7)
+    rejections = [(r.row, r.reason) for r in batch.rejections]
+    with engine.begin() as conn:
+        repository.store_feed(conn, source, batch.path.name, batch.sha256, default_crs, records, rejections,
+                              batch.rows_read)
+    progress("完成 / done", 1.0)
+    return FeedImport(batch.path.name, source, batch.rows_read, len(records), len(rejections), False, rejections)
+
+
+def grid_locator(engine: Engine) -> tuple[GridLocator, np.ndarray]:
+    """The locator of the stored grids (tables cached in the data folder) and the grid id of each index."""
+    with engine.connect() as conn:
+        grids = grid_repository.load_grids(conn)
+    digest = hashlib.sha256()
+    for code, geom in zip(grids["code"], grids.geometry.values, strict=True):
+        digest.update(code.encode())
+        digest.update(geom.wkb)
+    cache = data_dir() / f"locator-{digest.hexdigest()[:16]}.npz"
+    if cache.exists():
+        locator = GridLocator.load(cache, grids["code"].to_numpy(), grids.geometry.values)
+    else:
+        locator = GridLocator(grids["code"].to_numpy(), grids.geometry.values)
+        for stale in data_dir().glob("locator-*.npz"):
+            stale.unlink()
+        locator.save(cache)
+    ids = grids.set_index("code")["id"]
+    return locator, ids.loc[locator.codes].to_numpy()
+
+
+def _latest(records: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
+    chosen = records[mask].sort_values(["reported_at", "record_id"])
+    return chosen.groupby("person_key").last()
+
+
+def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str | None = None,
+              progress: Progress = _quiet) -> dict[str, int]:
+    """Recompute every person's code and place, then store persons, history, flags and task requests."""
+    now = now or pd.Timestamp.now(tz="UTC")
+    progress("读取记录 / loading records", 0.0)
+    with engine.connect() as conn:
+        records = repository.load_records(conn)
+        overrides = repository.load_overrides(conn)
+        towns, communities, book = repository.load_places(conn)
+    if records.empty:
+        with engine.begin() as conn:
+            return repository.store_match(conn, _empty_persons(), now.to_pydatetime())
+    progress("数据碰撞与赋码 / collision and rules", 0.2)
+    codes = evaluate(records[["person_key", "source", "category", "reported_at"]], load_rules(rules_path), now,
+                     overrides)
+    latest = records.sort_values(["reported_at", "record_id"]).groupby("person_key").last()
+    persons = codes.join(latest[["id_masked", "name_masked", "phone_masked"]])
+    with_point = _latest(records, records["lon"].notna())
+    with_address = _latest(records, records["address"] != "")
+
+    progress("定位 / locating", 0.4)
+    locator, grid_ids = grid_locator(engine)
+    lon = with_point["lon"].reindex(persons.index).to_numpy(dtype=float)
+    lat = with_point["lat"].reindex(persons.index).to_numpy(dtype=float)
+    has_point = ~np.isnan(lon)
+    method = np.where(has_point, "point", None).astype(object)
+    confidence = np.where(has_point, 1.0, 0.0)
+    reason = np.full(len(persons), None, dtype=object)
+    index = np.full(len(persons), -1, dtype=np.int64)
+    index[has_point] = locator.locate(lon[has_point], lat[has_point])
+    outside = has_point & (index < 0)
+
+    progress("按地址定位 / locating by address", 0.6)
+    addresses = with_address["address"].reindex(persons.index).fillna("").to_numpy()
+    matcher = AddressMatcher(towns, communities, book)
+    placements: dict[str, object] = {}
+    for i in np.flatnonzero(~has_point | outside):
+        address = addresses[i]
+        placement = placements.get(address)
+        if placement is None and address:
+            placement = placements.setdefault(address, matcher.place(address))
+        if placement is None or placement.method is None:
+            method[i], confidence[i] = None, 0.0
+            if outside[i]:
+                reason[i] = "坐标在本区之外 / outside the district"
+            else:
+                reason[i] = placement.unplaced_reason if placement else "无位置信息 / no location"
+            continue
+        lon[i], lat[i] = placement.lon, placement.lat
+        method[i], confidence[i] = placement.method, placement.confidence
+    by_address = ~has_point | outside
+    by_address &= method != None  # noqa: E711 - elementwise test on an object array
+    if by_address.any():
+        index[by_address] = locator.locate(lon[by_address], lat[by_address])
+    placed = index >= 0
+    reason[~placed & (reason == None)] = "坐标在本区之外 / outside the district"  # noqa: E711
+    persons["lon"], persons["lat"] = np.where(placed | has_point, lon, np.nan), np.where(placed | has_point, lat,
+                                                                                            np.nan)
+    persons["method"] = np.where(placed, method, None)
+    persons["confidence"] = np.where(placed, confidence, 0.0)
+    persons["unplaced_reason"] = np.where(placed, None, reason)
+    persons["grid_id"] = pd.array(np.where(placed, grid_ids[np.maximum(index, 0)], 0), dtype="Int64")
+    persons.loc[~placed, "grid_id"] = pd.NA
+    persons = persons.reset_index().rename(columns={"index": "person_key"})
+
+    progress("写入数据库 / storing", 0.8)
+    with engine.begin() as conn:
+        stats = repository.store_match(conn, persons, now.to_pydatetime())
+    progress("完成 / done", 1.0)
+    return stats
+
+
+def _empty_persons() -> pd.DataFrame:
+    columns = ["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id", "sources",
+               "set_at", "expires_at", "method", "confidence", "lon", "lat", "grid_id", "unplaced_reason"]
+    return pd.DataFrame({c: pd.Series(dtype=float if c in ("lon", "lat", "confidence") else object)
+                         for c in columns})
+
+
+def unplaced(engine: Engine) -> pd.DataFrame:
+    """The risk-coded persons no grid holds, with the reason: nobody silently disappears."""
+    with engine.connect() as conn:
+        return pd.read_sql(text("SELECT p.person_key, p.id_masked, p.name_masked, p.colour, p.unplaced_reason "
+                                "FROM flags f JOIN persons p USING (person_key) WHERE f.grid_id IS NULL "
+                                "ORDER BY p.colour, p.person_key"), conn)

@@ -1,0 +1,176 @@
+"""Database access for feeds, source records, persons, risk codes, flags and task requests.
+
+Bulk paths use COPY into temporary tables and set-based SQL, so a million
+people move in seconds and every run is one transaction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, text
+
+from grids.repository import copy_rows, ewkb, point_ewkt
+
+RISK_RANK_SQL = "CASE {c} WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 WHEN 'blue' THEN 2 ELSE 3 END"
+
+
+def find_feed_file(conn: Connection, source: str, sha256: str) -> dict | None:
+    row = conn.execute(text("SELECT id, file_name, rows_read, rows_stored, rows_rejected, imported_at "
+                            "FROM feed_files WHERE source = :s AND sha256 = :h"),
+                       {"s": source, "h": sha256}).mappings().first()
+    return dict(row) if row else None
+
+
+def store_feed(conn: Connection, source: str, file_name: str, sha256: str, default_crs: str,
+               records: pd.DataFrame, rejections: list[tuple[int, str]], rows_read: int) -> int:
+    """Store one feed file, its accepted records (already keyed, sealed and masked) and its rejections."""
+    feed_id = conn.execute(text(
+        "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs) "
+        "VALUES (:s, :f, :h, :r, :a, :j, :c) RETURNING id"),
+        {"s": source, "f": file_name, "h": sha256, "r": rows_read, "a": len(records), "j": len(rejections),
+         "c": default_crs}).scalar_one()
+    columns = ("feed_file_id", "row_number", "source", "person_key", "sealed", "id_masked", "name_masked",
+               "phone_masked", "address", "lon", "lat", "crs", "category", "reported_at")
+    lon = records["lon"].to_numpy()
+    lat = records["lat"].to_numpy()
+    reported = records["reported_at"]
+    copy_rows(conn, "source_records", columns, zip(
+        [feed_id] * len(records), records["row"].tolist(), [source] * len(records), records["person_key"].tolist(),
+        records["sealed"].tolist(), records["id_masked"].tolist(), records["name_masked"].tolist(),
+        records["phone_masked"].tolist(), [a or None for a in records["address"].tolist()],
+        [None if np.isnan(v) else float(v) for v in lon], [None if np.isnan(v) else float(v) for v in lat],
+        records["crs"].tolist(), [c or None for c in records["category"].tolist()],
+        [None if pd.isna(t) else t.to_pydatetime() for t in reported], strict=True))
+    copy_rows(conn, "feed_rejections", ("feed_file_id", "row_number", "reasons"),
+              ((feed_id, row, reasons) for row, reasons in rejections))
+    return feed_id
+
+
+def load_records(conn: Connection) -> pd.DataFrame:
+    """Every source record, without personal data: what collision, rules and locating need."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute("SELECT r.person_key, r.source, coalesce(r.category, ''), "
+                    "coalesce(r.reported_at, f.imported_at), r.lon, r.lat, coalesce(r.address, ''), "
+                    "r.id_masked, r.name_masked, r.phone_masked, r.id "
+                    "FROM source_records r JOIN feed_files f ON f.id = r.feed_file_id")
+        rows = cur.fetchall()
+    columns = ["person_key", "source", "category", "reported_at", "lon", "lat", "address", "id_masked",
+               "name_masked", "phone_masked", "record_id"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True)
+    frame["lon"] = frame["lon"].astype(float)
+    frame["lat"] = frame["lat"].astype(float)
+    return frame
+
+
+def load_overrides(conn: Connection) -> pd.DataFrame:
+    frame = pd.read_sql(text("SELECT person_key, colour, reason, set_by, set_at, expires_at FROM risk_overrides"),
+                        conn)
+    for column in ("set_at", "expires_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def add_override(conn: Connection, person_key: str, colour: str, reason: str, set_by: str, expires_at) -> int:
+    """Record a manual code (who and why); it holds until ``expires_at`` whatever the rules say."""
+    return conn.execute(text("INSERT INTO risk_overrides (person_key, colour, reason, set_by, expires_at) "
+                             "VALUES (:k, :c, :r, :b, :e) RETURNING id"),
+                        {"k": person_key, "c": colour, "r": reason, "b": set_by, "e": expires_at}).scalar_one()
+
+
+def load_places(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Towns, communities (with a point inside each) and the standard address table."""
+    towns = pd.read_sql(text("SELECT code, name FROM towns ORDER BY code"), conn)
+    communities = pd.read_sql(text(
+        "SELECT c.code, c.name, c.name_short, t.code AS town_code, "
+        "ST_X(ST_PointOnSurface(c.geom)) AS lon, ST_Y(ST_PointOnSurface(c.geom)) AS lat "
+        "FROM communities c JOIN towns t ON t.id = c.town_id WHERE c.geom IS NOT NULL ORDER BY c.code"), conn)
+    book = pd.read_sql(text("SELECT c.code AS community_code, a.text, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat "
+                            "FROM addresses a JOIN communities c ON c.id = a.community_id"), conn)
+    return towns, communities, book
+
+
+def store_addresses(conn: Connection, book: pd.DataFrame, community_ids: dict[str, int]) -> int:
+    return copy_rows(conn, "addresses", ("community_id", "text", "geom"),
+                     ((community_ids[r.community_code], r.text, ewkb(shapely.Point(r.lon, r.lat)))
+                      for r in book.itertuples()))
+
+
+def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
+    """Write one match run: persons, code history, flags and task requests, all set-based.
+
+    ``persons`` has one row per person: person_key, id_masked, name_masked, phone_masked, colour,
+    reason, rule_id, sources, set_at, expires_at, method, confidence, lon, lat, grid_id, unplaced_reason.
+    """
+    conn.execute(text("CREATE TEMP TABLE match_run (LIKE persons) ON COMMIT DROP"))
+    columns = ("person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id", "sources",
+               "set_at", "expires_at", "method", "confidence", "geom", "grid_id", "unplaced_reason", "updated_at")
+    lon, lat = persons["lon"].to_numpy(), persons["lat"].to_numpy()
+    point_wkt = [None if np.isnan(x) else point_ewkt(x, y) for x, y in zip(lon, lat, strict=True)]
+    grid = [None if pd.isna(g) else int(g) for g in persons["grid_id"]]
+    copy_rows(conn, "match_run", columns, zip(
+        persons["person_key"], persons["id_masked"], persons["name_masked"], persons["phone_masked"],
+        persons["colour"], persons["reason"], persons["rule_id"], persons["sources"],
+        _times(persons["set_at"]), _times(persons["expires_at"]), persons["method"],
+        persons["confidence"].astype(float), point_wkt, grid, persons["unplaced_reason"],
+        [now] * len(persons), strict=True))
+    conn.execute(text("ANALYZE match_run"))
+    rank_new, rank_old = RISK_RANK_SQL.format(c="m.colour"), RISK_RANK_SQL.format(c="coalesce(p.colour, 'green')")
+    history = conn.execute(text(
+        "INSERT INTO risk_code_history (person_key, previous_colour, colour, reason, rule_id, sources, set_at, "
+        "  expires_at, changed_at) "
+        "SELECT m.person_key, p.colour, m.colour, m.reason, m.rule_id, m.sources, m.set_at, m.expires_at, :now "
+        "FROM match_run m LEFT JOIN persons p USING (person_key) "
+        "WHERE p.person_key IS NULL OR p.colour IS DISTINCT FROM m.colour OR p.rule_id IS DISTINCT FROM m.rule_id "
+        "   OR p.expires_at IS DISTINCT FROM m.expires_at"), {"now": now}).rowcount
+    requests = conn.execute(text(
+        "INSERT INTO task_requests (person_key, grid_id, previous_colour, colour, reason, requested_at) "
+        f"SELECT m.person_key, m.grid_id, p.colour, m.colour, m.reason, :now "
+        f"FROM match_run m LEFT JOIN persons p USING (person_key) "
+        f"WHERE m.colour IN ('red', 'yellow') AND {rank_new} < {rank_old}"), {"now": now}).rowcount
+    conn.execute(text(
+        "INSERT INTO persons SELECT * FROM match_run "
+        "ON CONFLICT (person_key) DO UPDATE SET id_masked = EXCLUDED.id_masked, name_masked = EXCLUDED.name_masked, "
+        "  phone_masked = EXCLUDED.phone_masked, colour = EXCLUDED.colour, reason = EXCLUDED.reason, "
+        "  rule_id = EXCLUDED.rule_id, sources = EXCLUDED.sources, set_at = EXCLUDED.set_at, "
+        "  expires_at = EXCLUDED.expires_at, method = EXCLUDED.method, confidence = EXCLUDED.confidence, "
+        "  geom = EXCLUDED.geom, grid_id = EXCLUDED.grid_id, unplaced_reason = EXCLUDED.unplaced_reason, "
+        "  updated_at = EXCLUDED.updated_at "
+        "WHERE (persons.colour, persons.reason, persons.rule_id, persons.sources, persons.expires_at, persons.method,"
+        "       persons.confidence, persons.grid_id, persons.unplaced_reason, persons.id_masked, persons.name_masked)"
+        "  IS DISTINCT FROM (EXCLUDED.colour, EXCLUDED.reason, EXCLUDED.rule_id, EXCLUDED.sources, "
+        "       EXCLUDED.expires_at, EXCLUDED.method, EXCLUDED.confidence, EXCLUDED.grid_id, "
+        "       EXCLUDED.unplaced_reason, EXCLUDED.id_masked, EXCLUDED.name_masked)"))
+    conn.execute(text("DELETE FROM persons p WHERE NOT EXISTS (SELECT 1 FROM match_run m "
+                      "WHERE m.person_key = p.person_key)"))
+    conn.execute(text("DELETE FROM flags f USING persons p WHERE p.person_key = f.person_key AND p.colour = 'green'"))
+    conn.execute(text(
+        "INSERT INTO flags (person_key, colour, grid_id, unplaced_reason, flagged_at, updated_at) "
+        "SELECT person_key, colour, grid_id, unplaced_reason, :now, :now FROM match_run WHERE colour <> 'green' "
+        "ON CONFLICT (person_key) DO UPDATE SET colour = EXCLUDED.colour, grid_id = EXCLUDED.grid_id, "
+        "  unplaced_reason = EXCLUDED.unplaced_reason, updated_at = EXCLUDED.updated_at "
+        "WHERE (flags.colour, flags.grid_id, flags.unplaced_reason) IS DISTINCT FROM "
+        "      (EXCLUDED.colour, EXCLUDED.grid_id, EXCLUDED.unplaced_reason)"), {"now": now})
+    counts = dict(conn.execute(text("SELECT colour, count(*) FROM persons GROUP BY colour")).all())
+    unplaced = conn.execute(text("SELECT count(*) FROM flags WHERE grid_id IS NULL")).scalar_one()
+    return {"persons": sum(counts.values()), **{c: counts.get(c, 0) for c in ("red", "yellow", "blue", "green")},
+            "code_changes": history, "task_requests": requests, "unplaced_flags": unplaced}
+
+
+def _times(series: pd.Series) -> list:
+    return [None if pd.isna(t) else t.to_pydatetime() for t in series]
+
+
+def flags_for_export(conn: Connection) -> pd.DataFrame:
+    """Every flag with its person (masked), grid, community and town: the export's rows."""
+    return pd.read_sql(text(
+        "SELECT p.person_key, p.id_masked AS masked_id, p.name_masked AS name, g.code AS grid_code, "
+        "  c.name AS community, t.name AS town, f.colour, p.reason, p.method, p.confidence, "
+        "  f.unplaced_reason "
+        "FROM flags f JOIN persons p USING (person_key) LEFT JOIN grids g ON g.id = f.grid_id "
+        "LEFT JOIN communities c ON c.id = g.community_id LEFT JOIN towns t ON t.id = c.town_id "
+        "ORDER BY CASE f.colour WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END, g.code NULLS LAST, "
+        "  p.person_key"), conn)

@@ -1,0 +1,145 @@
+"""Risk rules: turn a person's source records into one explainable four-colour code.
+
+Rules live in a TOML file (``matching/rules.toml`` by default, ``NANHAI_RULES``
+to use another). Evaluation runs on whole record tables at once (pandas), so
+a million people take about a second.
+
+Every code carries its colour, reason, the rule id, the sources whose records
+triggered it, when it was set (the earliest triggering report) and when it
+expires (the latest triggering report + the rule's days). A manual override
+(:class:`Override`) holds until it expires, whatever the rules say.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gis.errors import ConfigurationError
+
+COLOURS = ("red", "yellow", "blue", "green")
+RANK = {colour: rank for rank, colour in enumerate(COLOURS)}
+DEFAULT_RULES = Path(__file__).resolve().parent / "rules.toml"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    colour: str
+    keywords: tuple[str, ...]
+    days: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    default_reason: str
+    source: str
+
+    def ranked(self) -> list[Rule]:
+        """Rules in precedence order: colour first, then file order."""
+        return sorted(self.rules, key=lambda r: RANK[r.colour])
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    """Read and check a rules file; a wrong file gives one message naming the rule and field."""
+    path = Path(path or os.environ.get("NANHAI_RULES") or DEFAULT_RULES)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"规则文件无法读取 / cannot read rules file {path}: {exc}") from exc
+    rules, seen = [], set()
+    for number, item in enumerate(raw.get("rule", []), start=1):
+        where = f"{path.name} rule #{number} ({item.get('id', '?')})"
+        if item.get("colour") not in RANK or item.get("colour") == "green":
+            raise ConfigurationError(f"{where}: colour must be red, yellow or blue")
+        if not item.get("id") or item["id"] in seen:
+            raise ConfigurationError(f"{where}: id missing or repeated")
+        if not item.get("keywords") or not isinstance(item["keywords"], list):
+            raise ConfigurationError(f"{where}: keywords must be a non-empty list")
+        if not isinstance(item.get("days"), int) or item["days"] <= 0:
+            raise ConfigurationError(f"{where}: days must be a positive whole number")
+        seen.add(item["id"])
+        rules.append(Rule(item["id"], item["colour"], tuple(str(k).lower() for k in item["keywords"]),
+                          item["days"], item.get("reason") or item["id"]))
+    return RuleSet(tuple(rules), raw.get("default_reason", "no risk record in force"), str(path))
+
+
+@dataclass(frozen=True)
+class Override:
+    person_key: str
+    colour: str
+    reason: str
+    set_by: str
+    set_at: pd.Timestamp
+    expires_at: pd.Timestamp
+
+
+def evaluate(records: pd.DataFrame, rules: RuleSet, now: pd.Timestamp,
+             overrides: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One code per person.
+
+    Parameters
+    ----------
+    records : columns ``person_key``, ``source``, ``category``, ``reported_at`` (UTC timestamps).
+    overrides : columns ``person_key``, ``colour``, ``reason``, ``set_by``, ``set_at``, ``expires_at``.
+
+    Returns
+    -------
+    DataFrame indexed by person_key: ``colour``, ``reason``, ``rule_id``, ``sources`` (sorted,
+    ``;``-joined), ``set_at``, ``expires_at`` (NaT for green).
+    """
+    people = pd.Index(records["person_key"].unique(), name="person_key")
+    category = records["category"].fillna("").str.lower()
+    best_rank = np.full(len(records), len(rules.rules), dtype=np.int64)
+    ranked = rules.ranked()
+    for rank, rule in reversed(list(enumerate(ranked))):
+        pattern = "|".join(map(_escape, rule.keywords))
+        active = records["reported_at"] + pd.Timedelta(days=rule.days) > now
+        best_rank[(category.str.contains(pattern, regex=True) & active).to_numpy()] = rank
+    hits = records.assign(rank=best_rank)
+    hits = hits[hits["rank"] < len(ranked)]
+    never = pd.Series(pd.NaT, index=people, dtype="datetime64[us, UTC]")
+    result = pd.DataFrame({"colour": "green", "reason": rules.default_reason, "rule_id": None, "sources": "",
+                           "set_at": never.copy(), "expires_at": never.copy()}, index=people)
+    if len(hits):
+        top = hits.groupby("person_key")["rank"].transform("min")
+        winners = hits[hits["rank"] == top]
+        days = np.array([r.days for r in ranked])[winners["rank"].to_numpy()]
+        winners = winners.assign(expires=winners["reported_at"] + pd.to_timedelta(days, unit="D"))
+        grouped = winners.groupby("person_key")
+        summary = pd.DataFrame({
+            "rank": grouped["rank"].first(),
+            "sources": grouped["source"].agg(lambda s: ";".join(sorted(set(s)))),
+            "set_at": grouped["reported_at"].min(),
+            "expires_at": grouped["expires"].max(),
+        })
+        result.loc[summary.index, "colour"] = [ranked[r].colour for r in summary["rank"]]
+        result.loc[summary.index, "reason"] = [ranked[r].reason for r in summary["rank"]]
+        result.loc[summary.index, "rule_id"] = [ranked[r].id for r in summary["rank"]]
+        result.loc[summary.index, "sources"] = summary["sources"]
+        result.loc[summary.index, "set_at"] = summary["set_at"]
+        result.loc[summary.index, "expires_at"] = summary["expires_at"]
+    if overrides is not None and len(overrides):
+        active = overrides[(overrides["expires_at"] > now) & overrides["person_key"].isin(result.index)]
+        active = active.sort_values("set_at").groupby("person_key").last()
+        result.loc[active.index, "colour"] = active["colour"]
+        result.loc[active.index, "reason"] = ("人工调整 / manual override: " + active["reason"]
+                                              + "（" + active["set_by"] + "）")
+        result.loc[active.index, "rule_id"] = "override"
+        result.loc[active.index, "sources"] = "override"
+        result.loc[active.index, "set_at"] = active["set_at"]
+        result.loc[active.index, "expires_at"] = active["expires_at"]
+    return result
+
+
+def _escape(keyword: str) -> str:
+    import re
+
+    return re.escape(keyword)
