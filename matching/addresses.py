@@ -95,18 +95,17 @@ class AddressMatcher:
         for prefix in PREFIXES:
             if text.startswith(prefix):
                 text = text[len(prefix):]
-        towns = self._towns_in(text)
         candidates: list[str] = []
         matched_name = ""
         for name, codes in self.community_names:
             if name in text:
-                candidates = codes
-                matched_name = name
+                candidates, matched_name = codes, name
                 break
+        # Towns are looked for outside the community name: 沙头社区 is not the former town 沙头.
+        before, _, street = text.partition(matched_name) if matched_name else ("", "", text)
+        towns = self._towns_in(before + " " + street if matched_name else text)
         if towns and candidates:
-            narrowed = [c for c in candidates if c[:9] in towns]
-            candidates = narrowed or candidates
-        street = text.split(matched_name, 1)[1] if matched_name else text
+            candidates = [c for c in candidates if c[:9] in towns] or candidates
         for name, _ in self.town_names:
             street = street.replace(name, "")
         if not candidates:
@@ -114,6 +113,8 @@ class AddressMatcher:
             best = self._best_street(street, pool)
             if best is not None:
                 return best
+            if towns:
+                return Placement(None, None, None, None, 0.0, "地址只到镇街 / the address names only a town")
             return Placement(None, None, None, None, 0.0, "地址无法识别 / address not recognised")
         best = self._best_street(street, candidates)
         if best is not None:

@@ -128,8 +128,8 @@ def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str |
 
     progress("定位 / locating", 0.4)
     locator, grid_ids = grid_locator(engine)
-    lon = with_point["lon"].reindex(persons.index).to_numpy(dtype=float)
-    lat = with_point["lat"].reindex(persons.index).to_numpy(dtype=float)
+    lon = with_point["lon"].reindex(persons.index).to_numpy(dtype=float, copy=True)
+    lat = with_point["lat"].reindex(persons.index).to_numpy(dtype=float, copy=True)
     has_point = ~np.isnan(lon)
     method = np.where(has_point, "point", None).astype(object)
     confidence = np.where(has_point, 1.0, 0.0)
@@ -139,7 +139,7 @@ def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str |
     outside = has_point & (index < 0)
 
     progress("按地址定位 / locating by address", 0.6)
-    addresses = with_address["address"].reindex(persons.index).fillna("").to_numpy()
+    addresses = with_address["address"].reindex(persons.index).fillna("").to_numpy(copy=True)
     matcher = AddressMatcher(towns, communities, book)
     placements: dict[str, object] = {}
     for i in np.flatnonzero(~has_point | outside):

@@ -112,11 +112,11 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     point_wkt = [None if np.isnan(x) else point_ewkt(x, y) for x, y in zip(lon, lat, strict=True)]
     grid = [None if pd.isna(g) else int(g) for g in persons["grid_id"]]
     copy_rows(conn, "match_run", columns, zip(
-        persons["person_key"], persons["id_masked"], persons["name_masked"], persons["phone_masked"],
-        persons["colour"], persons["reason"], persons["rule_id"], persons["sources"],
-        _times(persons["set_at"]), _times(persons["expires_at"]), persons["method"],
-        persons["confidence"].astype(float), point_wkt, grid, persons["unplaced_reason"],
-        [now] * len(persons), strict=True))
+        persons["person_key"], _texts(persons["id_masked"]), _texts(persons["name_masked"]),
+        _texts(persons["phone_masked"]), persons["colour"], persons["reason"], _texts(persons["rule_id"]),
+        _texts(persons["sources"]), _times(persons["set_at"]), _times(persons["expires_at"]),
+        _texts(persons["method"]), persons["confidence"].astype(float), point_wkt, grid,
+        _texts(persons["unplaced_reason"]), [now] * len(persons), strict=True))
     conn.execute(text("ANALYZE match_run"))
     rank_new, rank_old = RISK_RANK_SQL.format(c="m.colour"), RISK_RANK_SQL.format(c="coalesce(p.colour, 'green')")
     history = conn.execute(text(
@@ -158,6 +158,11 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     unplaced = conn.execute(text("SELECT count(*) FROM flags WHERE grid_id IS NULL")).scalar_one()
     return {"persons": sum(counts.values()), **{c: counts.get(c, 0) for c in ("red", "yellow", "blue", "green")},
             "code_changes": history, "task_requests": requests, "unplaced_flags": unplaced}
+
+
+def _texts(series: pd.Series) -> list:
+    """Text values with every missing marker (None, NaN, NA) as None, so COPY writes NULL."""
+    return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in series]
 
 
 def _times(series: pd.Series) -> list:
