@@ -339,6 +339,26 @@ def bench_locate(points: int, repeat: int) -> None:
     click.echo(json.dumps(result))
 
 
+@bench.command("pipeline")
+@click.option("--rows", default=1_000_000, show_default=True, type=int)
+@_fail_cleanly
+def bench_pipeline(rows: int) -> None:
+    """Time feed import + match of a generated ROWS-row CSV end to end; last line is JSON."""
+    import tempfile
+
+    from sqlalchemy.engine import make_url
+
+    from gis.db import database_url
+    from matching.benchmark import pipeline_benchmark
+
+    url = make_url(database_url())
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with tempfile.TemporaryDirectory() as folder:
+        result = pipeline_benchmark(admin, lambda db: url.set(database=db).render_as_string(hide_password=False),
+                                    rows, folder, echo=click.echo)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
 # -- serve ------------------------------------------------------------------------
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -8,6 +8,7 @@ all of them or nothing.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 
 import geopandas as gpd
@@ -40,6 +41,28 @@ def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterab
             copy.write_row(row)
             count += 1
     return count
+
+
+def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
+    """COPY a DataFrame (columns named as the table's) in CSV form; empty and missing values become NULL.
+
+    Far faster than row-by-row COPY for millions of rows: pandas writes the CSV in one pass.
+    """
+    frame = frame.copy()
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):  # pandas formats these one by one: do it in numpy
+            values = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+            text = np.char.add(np.datetime_as_string(values, unit="us"), "Z").astype(object)
+            text[np.isnat(values)] = None
+            frame[name] = text
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, header=False, na_rep="")
+    raw = conn.connection.driver_connection
+    columns = ", ".join(frame.columns)
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())
+    return len(frame)
 
 
 def district_info(conn: Connection, code: str) -> dict | None:

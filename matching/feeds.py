@@ -31,7 +31,8 @@ from gis.errors import ImportRejected
 from matching.identity import CHECK_CHARS, WEIGHTS
 
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "id_number": ("身份证号", "身份证号码", "公民身份号码", "证件号码", "身份证", "id_number", "idnumber", "id_no", "idno"),
+    "id_number": ("身份证号", "身份证号码", "公民身份号码", "证件号码", "身份证",
+                  "id_number", "idnumber", "id_no", "idno"),
     "name": ("姓名", "name", "full_name"),
     "phone": ("手机号", "手机号码", "联系电话", "电话", "手机", "phone", "mobile", "tel"),
     "address": ("现住址", "住址", "居住地址", "现居住地址", "地址", "address", "home_address"),

@@ -8,7 +8,6 @@ task workflow reads what they store. Progress is reported through a callback
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,14 +63,11 @@ def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str 
     records = batch.accepted
     progress("加密与生成人员键 / keying and encrypting", 0.3)
     records["person_key"] = vault.person_keys(records["id_number"])
-    payloads = [json.dumps({"id": i, "name": n, "phone": p}, ensure_ascii=False).encode()
-                for i, n, p in zip(records["id_number"], records["name"], records["phone"], strict=True)]
-    records["sealed"] = vault.seal_many(payloads)
+    records["sealed"] = vault.seal_many(records["id_number"], records["name"], records["phone"])
     records["id_masked"] = records["id_number"].map(mask_id)
     records["name_masked"] = records["name"].map(mask_name)
     records["phone_masked"] = records["phone"].map(lambda p: mask_phone(p) if p else None)
     records = records.drop(columns=["id_number", "name", "phone"])
-    del payloads
     progress("写入数据库 / storing", 0.7)
     rejections = [(r.row, r.reason) for r in batch.rejections]
     with engine.begin() as conn:

@@ -52,9 +52,9 @@ def load_vault() -> Vault:
     return Vault(hmac_key.encode(), fernet_key.encode())
 
 
-def _encrypt_chunk(args: tuple[bytes, list[bytes]]) -> list[bytes]:
+def _encrypt_chunk(args: tuple[bytes, list[bytes]]) -> list[str]:
     fernet = Fernet(args[0])
-    return [fernet.encrypt(p) for p in args[1]]
+    return [fernet.encrypt(p).decode() for p in args[1]]
 
 
 class Vault:
@@ -73,20 +73,22 @@ class Vault:
         key = self._hmac_key
         return [hmac.new(key, i.encode(), hashlib.sha256).hexdigest() for i in ids]
 
-    def seal(self, record: dict) -> bytes:
-        """Encrypt one record's personal fields into a Fernet token."""
-        return self._fernet.encrypt(json.dumps(record, ensure_ascii=False).encode())
+    def seal(self, id_number: str, name: str, phone: str) -> str:
+        """Encrypt one record's personal fields into a Fernet token (text)."""
+        return self.seal_many([id_number], [name], [phone])[0]
 
-    def seal_many(self, payloads: list[bytes]) -> list[bytes]:
-        """Encrypt many payloads, on every core when there are many."""
+    def seal_many(self, ids, names, phones) -> list[str]:
+        """Encrypt many records' personal fields, on every core when there are many."""
+        payloads = [f"{i}\t{n}\t{p}".encode() for i, n, p in zip(ids, names, phones, strict=True)]
         if len(payloads) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
-            return [self._fernet.encrypt(p) for p in payloads]
+            return [self._fernet.encrypt(p).decode() for p in payloads]
         workers = os.cpu_count() or 2
         size = -(-len(payloads) // workers)
         chunks = [(self._fernet_key, payloads[i:i + size]) for i in range(0, len(payloads), size)]
         with ProcessPoolExecutor(workers) as pool:
             return [token for part in pool.map(_encrypt_chunk, chunks) for token in part]
 
-    def open(self, token: bytes) -> dict:
+    def open(self, token: str) -> dict[str, str]:
         """Decrypt a token made by :meth:`seal`; callers must audit the read."""
-        return json.loads(self._fernet.decrypt(bytes(token)))
+        id_number, name, phone = self._fernet.decrypt(token.encode()).decode().split("\t")
+        return {"id_number": id_number, "name": name, "phone": phone}

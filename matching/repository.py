@@ -11,7 +11,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from grids.repository import copy_rows, ewkb, point_ewkt
+from grids.repository import copy_frame, copy_rows, ewkb
 
 RISK_RANK_SQL = "CASE {c} WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 WHEN 'blue' THEN 2 ELSE 3 END"
 
@@ -31,18 +31,13 @@ def store_feed(conn: Connection, source: str, file_name: str, sha256: str, defau
         "VALUES (:s, :f, :h, :r, :a, :j, :c) RETURNING id"),
         {"s": source, "f": file_name, "h": sha256, "r": rows_read, "a": len(records), "j": len(rejections),
          "c": default_crs}).scalar_one()
-    columns = ("feed_file_id", "row_number", "source", "person_key", "sealed", "id_masked", "name_masked",
-               "phone_masked", "address", "lon", "lat", "crs", "category", "reported_at")
-    lon = records["lon"].to_numpy()
-    lat = records["lat"].to_numpy()
-    reported = records["reported_at"]
-    copy_rows(conn, "source_records", columns, zip(
-        [feed_id] * len(records), records["row"].tolist(), [source] * len(records), records["person_key"].tolist(),
-        records["sealed"].tolist(), records["id_masked"].tolist(), records["name_masked"].tolist(),
-        records["phone_masked"].tolist(), [a or None for a in records["address"].tolist()],
-        [None if np.isnan(v) else float(v) for v in lon], [None if np.isnan(v) else float(v) for v in lat],
-        records["crs"].tolist(), [c or None for c in records["category"].tolist()],
-        [None if pd.isna(t) else t.to_pydatetime() for t in reported], strict=True))
+    frame = pd.DataFrame({
+        "feed_file_id": feed_id, "row_number": records["row"], "source": source,
+        "person_key": records["person_key"], "sealed": records["sealed"], "id_masked": records["id_masked"],
+        "name_masked": records["name_masked"], "phone_masked": records["phone_masked"],
+        "address": records["address"], "lon": records["lon"], "lat": records["lat"], "crs": records["crs"],
+        "category": records["category"], "reported_at": records["reported_at"]})
+    copy_frame(conn, "source_records", frame)
     copy_rows(conn, "feed_rejections", ("feed_file_id", "row_number", "reasons"),
               ((feed_id, row, reasons) for row, reasons in rejections))
     return feed_id
@@ -106,17 +101,17 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     reason, rule_id, sources, set_at, expires_at, method, confidence, lon, lat, grid_id, unplaced_reason.
     """
     conn.execute(text("CREATE TEMP TABLE match_run (LIKE persons) ON COMMIT DROP"))
-    columns = ("person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id", "sources",
-               "set_at", "expires_at", "method", "confidence", "geom", "grid_id", "unplaced_reason", "updated_at")
-    lon, lat = persons["lon"].to_numpy(), persons["lat"].to_numpy()
-    point_wkt = [None if np.isnan(x) else point_ewkt(x, y) for x, y in zip(lon, lat, strict=True)]
-    grid = [None if pd.isna(g) else int(g) for g in persons["grid_id"]]
-    copy_rows(conn, "match_run", columns, zip(
-        persons["person_key"], _texts(persons["id_masked"]), _texts(persons["name_masked"]),
-        _texts(persons["phone_masked"]), persons["colour"], persons["reason"], _texts(persons["rule_id"]),
-        _texts(persons["sources"]), _times(persons["set_at"]), _times(persons["expires_at"]),
-        _texts(persons["method"]), persons["confidence"].astype(float), point_wkt, grid,
-        _texts(persons["unplaced_reason"]), [now] * len(persons), strict=True))
+    lon, lat = persons["lon"].to_numpy(dtype=float), persons["lat"].to_numpy(dtype=float)
+    has_point = ~np.isnan(lon)
+    geom = np.full(len(persons), None, dtype=object)
+    geom[has_point] = ("SRID=4326;POINT(" + pd.Series(lon[has_point]).map(repr) + " "
+                       + pd.Series(lat[has_point]).map(repr) + ")").to_numpy()
+    frame = persons[["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id",
+                     "sources", "set_at", "expires_at", "method", "confidence", "grid_id",
+                     "unplaced_reason"]].copy()
+    frame["geom"] = geom
+    frame["updated_at"] = now
+    copy_frame(conn, "match_run", frame)
     conn.execute(text("ANALYZE match_run"))
     rank_new, rank_old = RISK_RANK_SQL.format(c="m.colour"), RISK_RANK_SQL.format(c="coalesce(p.colour, 'green')")
     history = conn.execute(text(
@@ -158,15 +153,6 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     unplaced = conn.execute(text("SELECT count(*) FROM flags WHERE grid_id IS NULL")).scalar_one()
     return {"persons": sum(counts.values()), **{c: counts.get(c, 0) for c in ("red", "yellow", "blue", "green")},
             "code_changes": history, "task_requests": requests, "unplaced_flags": unplaced}
-
-
-def _texts(series: pd.Series) -> list:
-    """Text values with every missing marker (None, NaN, NA) as None, so COPY writes NULL."""
-    return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in series]
-
-
-def _times(series: pd.Series) -> list:
-    return [None if pd.isna(t) else t.to_pydatetime() for t in series]
 
 
 def flags_for_export(conn: Connection) -> pd.DataFrame:

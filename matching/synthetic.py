@@ -1,0 +1,85 @@
+"""Synthetic department feeds for the demo and the benchmarks (never real people).
+
+Residents are drawn from the reference population surface; ID numbers are
+valid GB 11643 numbers with Nanhai's region code and plausible birth dates;
+categories follow a chosen mix of risk types. Most rows carry coordinates
+(some in GCJ-02, as phones report them); the rest carry only an address
+from the standard address table.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis.crs import wgs84_to_gcj02
+from grids.population import NANHAI_POPULATION
+from matching.identity import CHECK_CHARS, WEIGHTS
+
+CATEGORIES = (("确诊", 0.002), ("疑似", 0.003), ("密切接触者", 0.015), ("重点地区返回", 0.03),
+              ("返岗人员", 0.05), ("", 0.9))
+SURNAMES = list("陈李黄梁何罗冯林张王吴邓潘谭关麦杨刘周叶郭谢苏钟曾区蔡卢余")
+GIVEN = list("志伟嘉欣俊杰丽华建国敏婷文强海燕家明淑芬振宇晓峰美玲子健泽锦荣秀英永康佩仪")
+HEADER = ["序号", "姓名", "身份证号码", "手机号", "现住址", "经度", "纬度", "坐标系", "人员类别", "登记时间"]
+
+
+def id_numbers(rng: np.random.Generator, n: int, region: str = "440605") -> np.ndarray:
+    """``n`` distinct valid 18-digit ID numbers (GB 11643 check digit included)."""
+    born = pd.Timestamp("1940-01-01") + pd.to_timedelta(rng.integers(0, 365 * 80, n), unit="D")
+    serial = rng.permutation(n) % 1000
+    body = np.char.add(np.char.add(region, born.strftime("%Y%m%d").to_numpy().astype(str)),
+                       np.char.zfill(serial.astype(str), 3))
+    digits = np.frombuffer("".join(body).encode(), dtype=np.uint8).reshape(n, 17).astype(np.int64) - 48
+    check = np.array(list(CHECK_CHARS))[(digits @ np.array(WEIGHTS)) % 11]
+    return np.char.add(body, check)
+
+
+def write_feed(path: str | Path, rows: int, district, book: pd.DataFrame | None = None, seed: int = 1,
+               address_share: float = 0.1, gcj_share: float = 0.2, now: pd.Timestamp | None = None) -> Path:
+    """Write a feed CSV of ``rows`` residents living in ``district`` (a polygon)."""
+    rng = np.random.default_rng(seed)
+    now = now or pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None)
+    xy = NANHAI_POPULATION.sample(district, rows, rng)
+    ids = id_numbers(rng, rows)
+    # Distinct people need distinct numbers: re-draw the rare collisions.
+    _, first = np.unique(ids, return_index=True)
+    while len(first) < rows:
+        dup = np.setdiff1d(np.arange(rows), first)
+        ids[dup] = id_numbers(rng, len(dup))
+        _, first = np.unique(ids, return_index=True)
+    names = (np.array(SURNAMES)[rng.integers(len(SURNAMES), size=rows)]
+             + np.array(GIVEN)[rng.integers(len(GIVEN), size=rows)]
+             + np.array(GIVEN)[rng.integers(len(GIVEN), size=rows)])
+    phones = np.char.add("13", np.char.zfill(rng.integers(0, 10**9, rows).astype(str), 9))
+    labels, weights = zip(*CATEGORIES, strict=True)
+    category = np.array(labels)[rng.choice(len(labels), size=rows, p=np.array(weights) / sum(weights))]
+    reported = (now - pd.to_timedelta(rng.integers(0, 20 * 24 * 60, rows), unit="min")).strftime("%Y-%m-%d %H:%M")
+    lon, lat = xy[:, 0].copy(), xy[:, 1].copy()
+    crs = np.full(rows, "WGS84", dtype=object)
+    gcj = rng.random(rows) < gcj_share
+    lon[gcj], lat[gcj] = wgs84_to_gcj02(lon[gcj], lat[gcj])
+    crs[gcj] = "GCJ02"
+    address = np.full(rows, "", dtype=object)
+    by_address = rng.random(rows) < address_share if book is not None and len(book) else np.zeros(rows, bool)
+    if by_address.any():
+        picks = book.iloc[rng.integers(len(book), size=int(by_address.sum()))]
+        address[by_address] = (picks["community_name"] + picks["text"]).to_numpy()
+    lon_text = np.where(by_address, "", np.char.mod("%.6f", lon))
+    lat_text = np.where(by_address, "", np.char.mod("%.6f", lat))
+    crs[by_address] = ""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        writer.writerows(zip(range(1, rows + 1), names, ids, phones, address, lon_text, lat_text, crs, category,
+                             reported, strict=True))
+    return path
+
+
+def district_of(grids) -> shapely.Geometry:
+    """The area the residents live in: the union of the stored grids."""
+    return shapely.union_all(np.asarray(grids.geometry.values))
