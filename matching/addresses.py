@@ -121,7 +121,7 @@ class AddressMatcher:
             return best
         if len(candidates) > 1:
             return Placement(None, None, None, None, 0.0,
-                             f"地址不明确（{matched_name} 在多个镇街）/ ambiguous address")
+                             f"地址不明确（{matched_name}在多个镇街） / ambiguous address")
         community = self.communities.loc[candidates[0]]
         return Placement("community", float(community["lon"]), float(community["lat"]), candidates[0], 0.5)
 

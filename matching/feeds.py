@@ -44,6 +44,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("id_number", "name")
 HEADER_SCAN_ROWS = 20
+ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 PLAUSIBLE_LON = (73.0, 136.0)  # mainland China and its islands
 PLAUSIBLE_LAT = (3.0, 54.0)
 CRS_WORDS = {**{k: k for k in OFFSET_SYSTEMS}, **{k: k for k in NAMED}, "火星坐标": "gcj02", "高德": "gcj02",
@@ -136,7 +137,7 @@ def _find_header(rows: list[tuple[int, list[str]]], name: str) -> tuple[int, dic
             known = ALIAS_INDEX.get(_header_key(cell))
             if known and known not in columns:
                 columns[known] = index
-        if len(columns) >= 2 and "id_number" in columns:
+        if "id_number" in columns:
             missing = [f for f in REQUIRED if f not in columns]
             if missing:
                 raise ImportRejected(f"{name}: 缺少必填列 / required column missing: {', '.join(missing)}")
@@ -195,8 +196,8 @@ def _id_checks(ids: pa.Array, today: date) -> tuple[list[tuple[str, np.ndarray]]
             first17 = text[i][:6] + "19" + text[i][6:]
             digits = np.frombuffer(first17.encode(), dtype=np.uint8) - 48
             text[i] = first17 + CHECK_CHARS[int(digits @ np.array(WEIGHTS)) % 11]
-    empty = np.array([not t for t in text])
-    shaped = np.array([len(t) == 18 and t[:17].isdigit() and (t[17].isdigit() or t[17] == "X") for t in text])
+    empty = np.array([not t for t in text], dtype=bool)
+    shaped = np.array([ID_SHAPE.fullmatch(t) is not None for t in text], dtype=bool)
     wrong_shape = ~empty & ~shaped
     ok = np.flatnonzero(shaped)
     born_bad = np.zeros(len(text), dtype=bool)

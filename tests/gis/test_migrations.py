@@ -2,7 +2,9 @@ from sqlalchemy import inspect, text
 
 from gis import migrate
 
-TABLES = {"districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids"}
+TABLES = {"districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids",
+          "feed_files", "source_records", "feed_rejections", "addresses", "persons", "risk_code_history",
+          "risk_overrides", "flags", "task_requests"}
 
 
 def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_factory):
@@ -10,7 +12,7 @@ def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_f
     assert migrate.current_revision(engine) is None
 
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == "0001"
+    assert migrate.current_revision(engine) == "0002"
     assert TABLES <= set(inspect(engine).get_table_names())
     columns = {c["name"] for c in inspect(engine).get_columns("grids")}
     assert {"code", "geom", "community_id", "area_m2"} <= columns
@@ -24,6 +26,8 @@ def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_f
     assert geometry["grids"] == "MULTIPOLYGON:4326" and geometry["checkpoints"] == "POINT:4326"
     assert {"districts", "towns", "communities", "grids", "checkpoints"} <= gist
 
+    migrate.downgrade(engine, "0001")
+    assert migrate.current_revision(engine) == "0001" and "persons" not in inspect(engine).get_table_names()
     migrate.downgrade(engine, "base")
     assert migrate.current_revision(engine) is None
     assert not TABLES & set(inspect(engine).get_table_names())

@@ -1,0 +1,133 @@
+import string
+from datetime import datetime
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openpyxl import Workbook
+
+from gis.crs import wgs84_to_gcj02
+from gis.errors import ImportRejected
+from matching.feeds import read_feed
+from matching.identity import id_number_problem, normalise_id_number
+from tests.matching.feedfiles import HEADER, valid_id, write_csv
+
+
+def row(serial=1, name="张小明", phone="13812345678", address="", lon="113.15", lat="23.03", crs="WGS84",
+        category="密切接触者", when="2026-11-20 10:00", id_number=None):
+    return [str(serial), name, valid_id(serial) if id_number is None else id_number, phone, address, lon, lat, crs,
+            category, when]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_encodings_title_row_and_trailing_empty_rows(tmp_path, encoding):
+    path = write_csv(tmp_path / "feed.csv", [row(1), row(2, name="李四")], encoding=encoding)
+    batch = read_feed(path)
+    assert batch.rows_read == 2 and len(batch.accepted) == 2 and batch.rejections == []
+    assert list(batch.accepted["name"]) == ["张小明", "李四"]
+    assert list(batch.accepted["row"]) == [3, 4]  # title row 1, header row 2
+
+
+def test_english_headers_full_width_and_stray_spaces(tmp_path):
+    header = ["id_number", "Name ", " PHONE", "address", "lon", "lat", "category", "reported_at"]
+    full_width = valid_id(7).translate(str.maketrans(string.digits, "０１２３４５６７８９"))
+    rows = [[f" {full_width} ", " 王 五 ", "+86 139 0000 1111", " 桂城 桂一社区 ", "113.2", "23.1", "确诊",
+             "2026/11/20"]]
+    batch = read_feed(write_csv(tmp_path / "en.csv", rows, title=None, header=header))
+    record = batch.accepted.iloc[0]
+    assert record["id_number"] == valid_id(7) and record["name"] == "王五" and record["phone"] == "13900001111"
+    assert record["address"] == "桂城桂一社区" and record["reported_at"].isoformat() == "2026-11-19T16:00:00+00:00"
+
+
+def test_every_rejection_reason_is_named_with_its_row(tmp_path):
+    bad_check = valid_id(3)[:-1] + ("0" if valid_id(3)[-1] != "0" else "1")
+    rows = [
+        row(1),                                                     # row 3: fine
+        row(2, id_number=bad_check),                                # row 4
+        row(3, id_number="440605" + "19850230" + "0011"),           # row 5: 30 February
+        row(4, phone="12345"),                                      # row 6
+        row(5, lon="东经113度"),                                     # row 7
+        row(6, lon="10.0", lat="10.0"),                             # row 8: the Atlantic is not plausible
+        row(7, lat=""),                                             # row 9: one of two
+        row(8, crs="火星2000"),                                      # row 10
+        row(9, name=""),                                            # row 11
+        row(10, id_number=""),                                      # row 12
+        row(11, when="上周三"),                                      # row 13
+    ]
+    batch = read_feed(write_csv(tmp_path / "bad.csv", rows))
+    reasons = {r.row: r.reason for r in batch.rejections}
+    assert batch.rows_read == 11 and len(batch.accepted) == 1 and batch.balanced
+    expected = {4: "check digit wrong", 5: "date of birth impossible", 6: "phone malformed",
+                7: "coordinates unparseable", 8: "outside any plausible range", 9: "only one of longitude",
+                10: "coordinate system unknown", 11: "name is empty", 12: "ID number is empty",
+                13: "reported_at unparseable"}
+    for line, words in expected.items():
+        assert words in reasons[line], (line, reasons.get(line))
+    assert set(reasons) == set(expected)
+
+
+def test_gcj02_rows_are_converted_to_wgs84_within_half_a_metre(tmp_path):
+    glon, glat = wgs84_to_gcj02(113.15, 23.03)
+    batch = read_feed(write_csv(tmp_path / "g.csv", [row(1, lon=f"{float(glon):.8f}", lat=f"{float(glat):.8f}",
+                                                         crs="GCJ02"), row(2, crs="")]), default_crs="gcj02")
+    first, second = batch.accepted.iloc[0], batch.accepted.iloc[1]
+    assert abs(first["lon"] - 113.15) * 102_400 < 0.5 and abs(first["lat"] - 23.03) * 110_570 < 0.5
+    assert first["crs"] == "gcj02" and second["crs"] == "gcj02"  # the file's default applies to blank cells
+
+
+def test_excel_with_a_title_row_dates_and_numbers(tmp_path):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["大沥镇返岗人员名单（卫健局）"])
+    sheet.append(HEADER)
+    sheet.append([1, "陈大文", valid_id(21), 13812345678, "大沥镇盐步社区", 113.16, 23.08, "WGS84", "返岗人员",
+                  datetime(2026, 11, 21, 9, 30)])
+    sheet.append([2, "黄小美", valid_id(22), None, None, None, None, None, "确诊", None])
+    sheet.append([None] * 10)
+    path = tmp_path / "feed.xlsx"
+    book.save(path)
+    batch = read_feed(path)
+    assert batch.rows_read == 2 and len(batch.accepted) == 2
+    first = batch.accepted.iloc[0]
+    assert first["phone"] == "13812345678" and first["reported_at"].isoformat() == "2026-11-21T01:30:00+00:00"
+    assert list(batch.accepted["row"]) == [3, 4]
+
+
+def test_files_that_cannot_be_used_store_nothing(tmp_path):
+    with pytest.raises(ImportRejected, match="no header row"):
+        read_feed(write_csv(tmp_path / "nohead.csv", [row(1)], header=["a", "b", "c"]))
+    with pytest.raises(ImportRejected, match="required column missing: name"):
+        read_feed(write_csv(tmp_path / "noname.csv", [row(1)[:2]], header=["序号", "身份证号码"]))
+    (tmp_path / "feed.pdf").write_bytes(b"%PDF")
+    with pytest.raises(ImportRejected, match="unsupported format"):
+        read_feed(tmp_path / "feed.pdf")
+    (tmp_path / "broken.xlsx").write_bytes(b"not a zip")
+    with pytest.raises(ImportRejected, match="cannot read"):
+        read_feed(tmp_path / "broken.xlsx")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet="0123456789Xx１２３ ", min_size=0, max_size=20))
+def test_column_checks_agree_with_the_single_value_rules(tmp_path_factory, raw):
+    path = write_csv(tmp_path_factory.mktemp("id") / "one.csv", [row(1, id_number=raw.replace(",", ""))])
+    batch = read_feed(path)
+    single = id_number_problem(raw)
+    if normalise_id_number(raw) == "":
+        assert batch.rows_read == 1 and not len(batch.accepted)
+    else:
+        assert (len(batch.accepted) == 1) == (single is None)
+
+
+cell = st.one_of(st.text(max_size=12), st.sampled_from(["", " ", "113.1", "23.0", "１", "X", "\t", '"', "\n"]))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(cell, min_size=0, max_size=12), min_size=0, max_size=15))
+def test_any_rows_are_all_accounted_for(tmp_path_factory, rows):
+    path = write_csv(tmp_path_factory.mktemp("any") / "any.csv", rows, trailing_empty=0)
+    batch = read_feed(path)
+    assert batch.rows_read == len(batch.accepted) + len(batch.rejections)
+    nonempty = sum(1 for r in rows if any(str(c).strip() for c in r))
+    assert batch.rows_read <= nonempty
+    assert np.all(np.diff(batch.accepted["row"].to_numpy()) > 0)

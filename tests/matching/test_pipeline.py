@@ -1,0 +1,142 @@
+"""Feeds in and flags out, against the real database."""
+
+import pandas as pd
+import pytest
+from cryptography.fernet import Fernet
+from openpyxl import load_workbook
+from sqlalchemy import text
+
+from gis.errors import ImportRejected
+from grids.seeding import seed_nanhai
+from matching import repository
+from matching.export import COLUMNS, export_flags
+from matching.pipeline import import_feed, run_match, unplaced
+from matching.privacy import load_vault
+from tests.matching.feedfiles import valid_id, write_csv
+
+NOW = pd.Timestamp("2026-11-25 12:00", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def engine(database_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NANHAI_PERSON_KEY_SECRET", "test-secret")
+        patch.setenv("NANHAI_FERNET_KEY", Fernet.generate_key().decode())
+        engine = database_factory("nanhai_match")
+        seed_nanhai(engine)
+        yield engine
+
+
+def person(serial, category, lon="113.15", lat="23.03", address="", crs="WGS84", name="张小明",
+           when="2026-11-24 09:00"):
+    return [str(serial), name, valid_id(serial), "13812345678", address, lon, lat, crs, category, when]
+
+
+def scalar(engine, sql, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar_one()
+
+
+def test_import_accounts_for_every_row_and_twice_changes_nothing(engine, tmp_path):
+    rows = [person(1, "密切接触者"), person(2, "返岗人员"), person(3, "确诊", lon="东经"), person(4, "")]
+    path = write_csv(tmp_path / "health.csv", rows)
+    first = import_feed(engine, path, "卫健")
+    assert (first.rows_read, first.rows_stored, first.rows_rejected) == (4, 3, 1)
+    assert first.rejections == [(5, "坐标无法解析 / coordinates unparseable")]
+    again = import_feed(engine, path, "卫健")
+    assert again.already_imported and (again.rows_stored, again.rows_rejected) == (3, 1)
+    assert scalar(engine, "SELECT count(*) FROM source_records") == 3
+    assert scalar(engine, "SELECT count(*) FROM feed_rejections") == 1
+    assert scalar(engine, "SELECT rows_read FROM feed_files") == 4
+
+
+def test_no_clear_personal_data_is_stored(engine):
+    clear_id, clear_phone = valid_id(1), "13812345678"
+    for table, columns in (("source_records", "sealed || id_masked || name_masked || coalesce(phone_masked, '')"),
+                           ("persons", "id_masked || name_masked || coalesce(phone_masked, '')")):
+        hits = scalar(engine, f"SELECT count(*) FROM {table} WHERE {columns} LIKE :i OR {columns} LIKE :p "
+                              f"OR {columns} LIKE '%张小明%'", i=f"%{clear_id}%", p=f"%{clear_phone}%")
+        assert hits == 0, table
+    with engine.connect() as conn:
+        token, masked = conn.execute(text("SELECT sealed, id_masked FROM source_records ORDER BY row_number "
+                                          "LIMIT 1")).one()
+    assert masked == clear_id[:6] + "********" + clear_id[-4:]
+    assert load_vault().open(token) == {"id_number": clear_id, "name": "张小明", "phone": clear_phone}
+
+
+def test_a_file_that_cannot_be_read_stores_nothing(engine, tmp_path):
+    before = scalar(engine, "SELECT count(*) FROM feed_files")
+    (tmp_path / "x.csv").write_bytes(b"\xff\xfe\x00garbage\x00")
+    with pytest.raises(ImportRejected):
+        import_feed(engine, tmp_path / "x.csv", "公安")
+    assert scalar(engine, "SELECT count(*) FROM feed_files") == before
+
+
+def test_match_codes_places_flags_and_requests_tasks(engine, tmp_path):
+    rows = [person(11, "疑似"), person(12, "湖北返回", lon="", lat="", address="九江镇沙头社区"),
+            person(13, "确诊", lon="", lat=""), person(14, "确诊", lon="121.47", lat="31.23"),
+            person(15, "重点地区返回", lon="", lat="", address="沙头社区")]
+    import_feed(engine, write_csv(tmp_path / "police.csv", rows), "公安")
+    stats = run_match(engine, now=NOW)
+    assert stats["persons"] == 8
+    assert (stats["red"], stats["yellow"], stats["blue"], stats["green"]) == (4, 2, 1, 1)
+    with engine.connect() as conn:
+        people = {r.id_masked[-4:]: r for r in conn.execute(text(
+            "SELECT p.id_masked, p.colour, p.method, p.confidence, p.unplaced_reason, g.code AS grid "
+            "FROM persons p LEFT JOIN grids g ON g.id = p.grid_id")).all()}
+    placed = people[valid_id(11)[-4:]]
+    assert placed.method == "point" and placed.grid is not None
+    community = people[valid_id(12)[-4:]]
+    assert community.method == "community" and community.grid.startswith("440605121")
+    assert "no location" in people[valid_id(13)[-4:]].unplaced_reason
+    assert "outside the district" in people[valid_id(14)[-4:]].unplaced_reason
+    assert "ambiguous" in people[valid_id(15)[-4:]].unplaced_reason
+    assert set(unplaced(engine)["unplaced_reason"].str.split(" / ").str[1]) == {
+        "no location", "outside the district", "ambiguous address"}
+    assert scalar(engine, "SELECT count(*) FROM flags") == 7
+    assert scalar(engine, "SELECT count(*) FROM task_requests WHERE colour IN ('red', 'yellow')") == 6
+    assert scalar(engine, "SELECT count(*) FROM task_requests WHERE colour = 'blue'") == 0
+
+
+def test_rerunning_changes_nothing_and_a_raise_requests_a_task(engine, tmp_path):
+    history = scalar(engine, "SELECT count(*) FROM risk_code_history")
+    requests = scalar(engine, "SELECT count(*) FROM task_requests")
+    stats = run_match(engine, now=NOW)
+    assert stats["code_changes"] == 0 and stats["task_requests"] == 0
+    assert scalar(engine, "SELECT count(*) FROM risk_code_history") == history
+    # The blue returning worker is reported as a close contact by another department: raised to red.
+    import_feed(engine, write_csv(tmp_path / "tel.csv", [person(2, "密切接触者")]), "通信")
+    stats = run_match(engine, now=NOW)
+    assert stats["code_changes"] == 1 and stats["task_requests"] == 1
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT previous_colour, colour FROM task_requests ORDER BY id DESC LIMIT 1")).one()
+    assert tuple(row) == ("blue", "red")
+    assert scalar(engine, "SELECT count(*) FROM task_requests") == requests + 1
+
+
+def test_an_override_is_kept_in_the_history(engine):
+    key = load_vault().person_key(valid_id(11))
+    with engine.begin() as conn:
+        repository.add_override(conn, key, "green", "核酸两次阴性", "demo_supervisor",
+                                (NOW + pd.Timedelta(days=2)).to_pydatetime())
+    run_match(engine, now=NOW)
+    with engine.connect() as conn:
+        code = conn.execute(text("SELECT colour, rule_id FROM persons WHERE person_key = :k"), {"k": key}).one()
+        changes = conn.execute(text("SELECT previous_colour, colour FROM risk_code_history WHERE person_key = :k "
+                                    "ORDER BY id"), {"k": key}).all()
+    assert tuple(code) == ("green", "override") and [tuple(c) for c in changes] == [(None, "red"), ("red", "green")]
+    assert scalar(engine, "SELECT count(*) FROM flags WHERE person_key = :k", k=key) == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_export_flags(engine, tmp_path, suffix):
+    path = tmp_path / f"flags{suffix}"
+    count = export_flags(engine, path)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False) if suffix == ".csv" else None
+    if frame is None:
+        sheet = load_workbook(path).active
+        rows = list(sheet.iter_rows(values_only=True))
+        frame = pd.DataFrame(rows[1:], columns=rows[0])
+    assert list(frame.columns) == COLUMNS and len(frame) == count == scalar(engine, "SELECT count(*) FROM flags")
+    assert all("*" in m for m in frame["masked_id"]) and all("*" in n for n in frame["name"])
+    assert frame["colour"].iloc[0] == "red"
