@@ -323,6 +323,40 @@ def flags_unplaced() -> None:
 
 
 @main.group()
+def codes() -> None:
+    """Risk codes: manual overrides."""
+
+
+@codes.command("override")
+@click.argument("id_number")
+@click.option("--colour", type=click.Choice(["red", "yellow", "blue", "green"]), required=True)
+@click.option("--reason", required=True, help="why (kept with the code and in its history)")
+@click.option("--by", "set_by", required=True, help="who decides")
+@click.option("--days", default=7, show_default=True, type=int, help="how long the override holds")
+@_fail_cleanly
+def codes_override(id_number: str, colour: str, reason: str, set_by: str, days: int) -> None:
+    """Set a person's code by hand until it expires, whatever the rules say; then re-match."""
+    from datetime import UTC, datetime, timedelta
+
+    from gis.errors import ConfigurationError
+    from matching import repository
+    from matching.identity import id_number_problem, mask_id, normalise_id_number
+    from matching.privacy import load_vault
+
+    problem = id_number_problem(id_number)
+    if problem:
+        raise ConfigurationError(f"身份证号无效 / invalid ID number: {problem}")
+    if days <= 0:
+        raise ConfigurationError("--days 须为正数 / --days must be positive")
+    key = load_vault().person_key(normalise_id_number(id_number))
+    engine = _engine()
+    with engine.begin() as conn:
+        repository.add_override(conn, key, colour, reason, set_by, datetime.now(UTC) + timedelta(days=days))
+    click.echo(f"{mask_id(normalise_id_number(id_number))} → {colour}，有效 {days} 天 / for {days} days")
+    _match(engine)
+
+
+@main.group()
 def bench() -> None:
     """Benchmarks (figures, not tests)."""
 

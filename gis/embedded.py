@@ -211,7 +211,9 @@ class EmbeddedServer:
         self._chown(self.log_file)
         options = (f"-c listen_addresses=127.0.0.1 -p {state.port} "
                    f"-c unix_socket_directories={sockets} -c max_connections=200 "
-                   f"-c shared_buffers=256MB -c fsync=on")
+                   # bulk loads of a million rows: fewer forced checkpoints, room to sort and hash
+                   f"-c shared_buffers=512MB -c max_wal_size=4GB -c wal_buffers=64MB "
+                   f"-c work_mem=64MB -c maintenance_work_mem=512MB")
         result = self._run(["pg_ctl", "start", "-D", str(self.cluster), "-l", str(self.log_file),
                             "-w", "-t", "60", "-o", options], check=False)
         if result.returncode != 0:

@@ -118,13 +118,22 @@ def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int,
     write_feed(path, rows, district_of(grids), book)
     size_mb = path.stat().st_size / 1e6
     timings = {}
+    mark = [time.perf_counter(), ""]
+
+    def steps(step: str, fraction: float) -> None:
+        now = time.perf_counter()
+        if mark[1]:
+            echo(f"  {now - mark[0]:6.2f} s  {mark[1]}")
+        mark[0], mark[1] = now, step
+
     started = time.perf_counter()
-    result = import_feed(engine, path, "bench")
+    result = import_feed(engine, path, "bench", progress=steps)
     timings["import_s"] = time.perf_counter() - started
     echo(f"feed import: {timings['import_s']:.1f} s (read {result.rows_read}, stored {result.rows_stored}, "
          f"rejected {result.rows_rejected})")
     started = time.perf_counter()
-    stats = run_match(engine)
+    mark[1] = ""
+    stats = run_match(engine, progress=steps)
     timings["match_s"] = time.perf_counter() - started
     echo(f"match: {timings['match_s']:.1f} s")
     engine.dispose()

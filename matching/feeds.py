@@ -262,7 +262,11 @@ def _coordinates(data: dict[str, pa.Array], default_crs: str) -> tuple[list, pd.
 def _reported_at(values: pa.Array) -> tuple[np.ndarray, pd.Series]:
     text = pd.Series(values.to_pylist(), dtype=object)
     text = text.str.replace("年", "-").str.replace("月", "-").str.replace("日", " ").str.strip()
-    parsed = pd.to_datetime(text.where(text != ""), format="mixed", errors="coerce")
+    present = text.where(text != "")
+    parsed = pd.to_datetime(present, format="ISO8601", errors="coerce")  # fast path: what most systems write
+    retry = parsed.isna() & present.notna()
+    if retry.any():
+        parsed[retry] = pd.to_datetime(present[retry], format="mixed", errors="coerce")
     serial = pd.to_numeric(text, errors="coerce")
     excel = serial.between(20000, 80000)
     if excel.any():

@@ -62,8 +62,8 @@ def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str 
     vault = vault or load_vault()
     records = batch.accepted
     progress("加密与生成人员键 / keying and encrypting", 0.3)
-    records["person_key"] = vault.person_keys(records["id_number"])
-    records["sealed"] = vault.seal_many(records["id_number"], records["name"], records["phone"])
+    records["person_key"], records["sealed"] = vault.key_and_seal(records["id_number"], records["name"],
+                                                                  records["phone"])
     records["id_masked"] = records["id_number"].map(mask_id)
     records["name_masked"] = records["name"].map(mask_name)
     records["phone_masked"] = records["phone"].map(lambda p: mask_phone(p) if p else None)
@@ -97,9 +97,10 @@ def grid_locator(engine: Engine) -> tuple[GridLocator, np.ndarray]:
     return locator, ids.loc[locator.codes].to_numpy()
 
 
-def _latest(records: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
-    chosen = records[mask].sort_values(["reported_at", "record_id"])
-    return chosen.groupby("person_key").last()
+def _latest(records: pd.DataFrame, mask: pd.Series | None = None) -> pd.DataFrame:
+    """Each person's most recent record (among ``mask``), indexed by person_key; records come sorted."""
+    chosen = records if mask is None else records[mask]
+    return chosen.drop_duplicates("person_key", keep="last").set_index("person_key")
 
 
 def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str | None = None,
@@ -117,8 +118,8 @@ def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str |
     progress("数据碰撞与赋码 / collision and rules", 0.2)
     codes = evaluate(records[["person_key", "source", "category", "reported_at"]], load_rules(rules_path), now,
                      overrides)
-    latest = records.sort_values(["reported_at", "record_id"]).groupby("person_key").last()
-    persons = codes.join(latest[["id_masked", "name_masked", "phone_masked"]])
+    records = records.sort_values(["reported_at", "feed_file_id", "row_number"], kind="stable")
+    persons = codes.join(_latest(records)[["id_masked", "name_masked", "phone_masked"]])
     with_point = _latest(records, records["lon"].notna())
     with_address = _latest(records, records["address"] != "")
 

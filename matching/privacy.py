@@ -52,9 +52,13 @@ def load_vault() -> Vault:
     return Vault(hmac_key.encode(), fernet_key.encode())
 
 
-def _encrypt_chunk(args: tuple[bytes, list[bytes]]) -> list[str]:
-    fernet = Fernet(args[0])
-    return [fernet.encrypt(p).decode() for p in args[1]]
+def _key_and_seal(args: tuple[bytes, bytes, list[str], list[str], list[str]]) -> tuple[list[str], list[str]]:
+    hmac_key, fernet_key, ids, names, phones = args
+    fernet = Fernet(fernet_key)
+    keys = [hmac.new(hmac_key, i.encode(), hashlib.sha256).hexdigest() for i in ids]
+    tokens = [fernet.encrypt(f"{i}\t{n}\t{p}".encode()).decode()
+              for i, n, p in zip(ids, names, phones, strict=True)]
+    return keys, tokens
 
 
 class Vault:
@@ -69,24 +73,22 @@ class Vault:
         """HMAC-SHA256 (hex) of a normalised ID number: the same person, the same key, nothing reversible."""
         return hmac.new(self._hmac_key, normalised_id.encode(), hashlib.sha256).hexdigest()
 
-    def person_keys(self, ids) -> list[str]:
-        key = self._hmac_key
-        return [hmac.new(key, i.encode(), hashlib.sha256).hexdigest() for i in ids]
-
-    def seal(self, id_number: str, name: str, phone: str) -> str:
-        """Encrypt one record's personal fields into a Fernet token (text)."""
-        return self.seal_many([id_number], [name], [phone])[0]
-
-    def seal_many(self, ids, names, phones) -> list[str]:
-        """Encrypt many records' personal fields, on every core when there are many."""
-        payloads = [f"{i}\t{n}\t{p}".encode() for i, n, p in zip(ids, names, phones, strict=True)]
-        if len(payloads) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
-            return [self._fernet.encrypt(p).decode() for p in payloads]
-        workers = os.cpu_count() or 2
-        size = -(-len(payloads) // workers)
-        chunks = [(self._fernet_key, payloads[i:i + size]) for i in range(0, len(payloads), size)]
+    def key_and_seal(self, ids, names, phones) -> tuple[list[str], list[str]]:
+        """Person keys and Fernet tokens (id, name, phone) of many records, on every core when there are many."""
+        ids, names, phones = list(ids), list(names), list(phones)
+        workers = os.cpu_count() or 1
+        if len(ids) < PARALLEL_FROM or workers < 2:
+            return _key_and_seal((self._hmac_key, self._fernet_key, ids, names, phones))
+        size = -(-len(ids) // workers)
+        chunks = [(self._hmac_key, self._fernet_key, ids[i:i + size], names[i:i + size], phones[i:i + size])
+                  for i in range(0, len(ids), size)]
+        keys: list[str] = []
+        tokens: list[str] = []
         with ProcessPoolExecutor(workers) as pool:
-            return [token for part in pool.map(_encrypt_chunk, chunks) for token in part]
+            for part_keys, part_tokens in pool.map(_key_and_seal, chunks):
+                keys.extend(part_keys)
+                tokens.extend(part_tokens)
+        return keys, tokens
 
     def open(self, token: str) -> dict[str, str]:
         """Decrypt a token made by :meth:`seal`; callers must audit the read."""

@@ -6,6 +6,8 @@ people move in seconds and every run is one transaction.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -44,20 +46,28 @@ def store_feed(conn: Connection, source: str, file_name: str, sha256: str, defau
 
 
 def load_records(conn: Connection) -> pd.DataFrame:
-    """Every source record, without personal data: what collision, rules and locating need."""
+    """Every source record, without personal data: what collision, rules and locating need.
+
+    Read with COPY … TO STDOUT as CSV and parsed by pandas' C reader: a million records in seconds.
+    """
     raw = conn.connection.driver_connection
-    with raw.cursor() as cur:
-        cur.execute("SELECT r.person_key, r.source, coalesce(r.category, ''), "
-                    "coalesce(r.reported_at, f.imported_at), r.lon, r.lat, coalesce(r.address, ''), "
-                    "r.id_masked, r.name_masked, r.phone_masked, r.id "
-                    "FROM source_records r JOIN feed_files f ON f.id = r.feed_file_id")
-        rows = cur.fetchall()
+    buffer = io.BytesIO()
+    query = ("COPY (SELECT r.person_key, r.source, coalesce(r.category, ''), "
+             "to_char(coalesce(r.reported_at, f.imported_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+             "r.lon, r.lat, coalesce(r.address, ''), r.id_masked, r.name_masked, r.phone_masked, "
+             "r.feed_file_id, r.row_number "
+             "FROM source_records r JOIN feed_files f ON f.id = r.feed_file_id) TO STDOUT WITH (FORMAT csv)")
+    with raw.cursor() as cur, cur.copy(query) as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
     columns = ["person_key", "source", "category", "reported_at", "lon", "lat", "address", "id_masked",
-               "name_masked", "phone_masked", "record_id"]
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True)
-    frame["lon"] = frame["lon"].astype(float)
-    frame["lat"] = frame["lat"].astype(float)
+               "name_masked", "phone_masked", "feed_file_id", "row_number"]
+    frame = pd.read_csv(buffer, names=columns, dtype={c: str for c in ("person_key", "source", "category",
+                        "address", "id_masked", "name_masked", "phone_masked")}, keep_default_na=False,
+                        na_values={"lon": [""], "lat": [""]})
+    frame["reported_at"] = pd.to_datetime(frame["reported_at"], format="ISO8601", utc=True)
+    frame["phone_masked"] = frame["phone_masked"].replace("", None)
     return frame
 
 
@@ -119,26 +129,26 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
         "  expires_at, changed_at) "
         "SELECT m.person_key, p.colour, m.colour, m.reason, m.rule_id, m.sources, m.set_at, m.expires_at, :now "
         "FROM match_run m LEFT JOIN persons p USING (person_key) "
-        "WHERE p.person_key IS NULL OR p.colour IS DISTINCT FROM m.colour OR p.rule_id IS DISTINCT FROM m.rule_id "
-        "   OR p.expires_at IS DISTINCT FROM m.expires_at"), {"now": now}).rowcount
+        "WHERE (p.person_key IS NULL AND m.colour <> 'green') OR (p.person_key IS NOT NULL AND ("
+        "   p.colour IS DISTINCT FROM m.colour OR p.rule_id IS DISTINCT FROM m.rule_id "
+        "   OR p.expires_at IS DISTINCT FROM m.expires_at))"), {"now": now}).rowcount
     requests = conn.execute(text(
         "INSERT INTO task_requests (person_key, grid_id, previous_colour, colour, reason, requested_at) "
         f"SELECT m.person_key, m.grid_id, p.colour, m.colour, m.reason, :now "
         f"FROM match_run m LEFT JOIN persons p USING (person_key) "
         f"WHERE m.colour IN ('red', 'yellow') AND {rank_new} < {rank_old}"), {"now": now}).rowcount
+    changed = ("(p.colour, p.reason, p.rule_id, p.sources, p.expires_at, p.method, p.confidence, p.grid_id, "
+               " p.unplaced_reason, p.id_masked, p.name_masked, p.phone_masked) IS DISTINCT FROM "
+               "(m.colour, m.reason, m.rule_id, m.sources, m.expires_at, m.method, m.confidence, m.grid_id, "
+               " m.unplaced_reason, m.id_masked, m.name_masked, m.phone_masked)")
     conn.execute(text(
-        "INSERT INTO persons SELECT * FROM match_run "
-        "ON CONFLICT (person_key) DO UPDATE SET id_masked = EXCLUDED.id_masked, name_masked = EXCLUDED.name_masked, "
-        "  phone_masked = EXCLUDED.phone_masked, colour = EXCLUDED.colour, reason = EXCLUDED.reason, "
-        "  rule_id = EXCLUDED.rule_id, sources = EXCLUDED.sources, set_at = EXCLUDED.set_at, "
-        "  expires_at = EXCLUDED.expires_at, method = EXCLUDED.method, confidence = EXCLUDED.confidence, "
-        "  geom = EXCLUDED.geom, grid_id = EXCLUDED.grid_id, unplaced_reason = EXCLUDED.unplaced_reason, "
-        "  updated_at = EXCLUDED.updated_at "
-        "WHERE (persons.colour, persons.reason, persons.rule_id, persons.sources, persons.expires_at, persons.method,"
-        "       persons.confidence, persons.grid_id, persons.unplaced_reason, persons.id_masked, persons.name_masked)"
-        "  IS DISTINCT FROM (EXCLUDED.colour, EXCLUDED.reason, EXCLUDED.rule_id, EXCLUDED.sources, "
-        "       EXCLUDED.expires_at, EXCLUDED.method, EXCLUDED.confidence, EXCLUDED.grid_id, "
-        "       EXCLUDED.unplaced_reason, EXCLUDED.id_masked, EXCLUDED.name_masked)"))
+        "UPDATE persons p SET id_masked = m.id_masked, name_masked = m.name_masked, phone_masked = m.phone_masked, "
+        "  colour = m.colour, reason = m.reason, rule_id = m.rule_id, sources = m.sources, set_at = m.set_at, "
+        "  expires_at = m.expires_at, method = m.method, confidence = m.confidence, geom = m.geom, "
+        f"  grid_id = m.grid_id, unplaced_reason = m.unplaced_reason, updated_at = m.updated_at "
+        f"FROM match_run m WHERE m.person_key = p.person_key AND {changed}"))
+    conn.execute(text("INSERT INTO persons SELECT m.* FROM match_run m "
+                      "WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = m.person_key)"))
     conn.execute(text("DELETE FROM persons p WHERE NOT EXISTS (SELECT 1 FROM match_run m "
                       "WHERE m.person_key = p.person_key)"))
     conn.execute(text("DELETE FROM flags f USING persons p WHERE p.person_key = f.person_key AND p.colour = 'green'"))

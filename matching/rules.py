@@ -116,7 +116,8 @@ def evaluate(records: pd.DataFrame, rules: RuleSet, now: pd.Timestamp,
         grouped = winners.groupby("person_key")
         summary = pd.DataFrame({
             "rank": grouped["rank"].first(),
-            "sources": grouped["source"].agg(lambda s: ";".join(sorted(set(s)))),
+            "sources": winners[["person_key", "source"]].drop_duplicates().sort_values(["person_key", "source"])
+                                                        .groupby("person_key")["source"].agg(";".join),
             "set_at": grouped["reported_at"].min(),
             "expires_at": grouped["expires"].max(),
         })

@@ -58,3 +58,31 @@ def test_unknown_crs_is_one_clear_line(run, tmp_path):
     (tmp_path / "x.geojson").write_text('{"type":"FeatureCollection","features":[]}')
     result = run("grids", "import", str(tmp_path / "x.geojson"), "--crs", "nonsense")
     assert result.exit_code == 1 and "unknown CRS 'nonsense'" in result.output and "Traceback" not in result.output
+
+
+def test_feed_import_match_override_and_export(run, tmp_path, seeded_engine):
+    from sqlalchemy import text
+
+    from tests.matching.feedfiles import valid_id, write_csv
+
+    rows = [["1", "梁志伟", valid_id(901), "13800000001", "", "113.15", "23.03", "WGS84", "返岗人员", "2099-01-01"],
+            ["2", "何丽华", "123", "13800000002", "", "113.15", "23.03", "WGS84", "确诊", ""]]
+    feed = write_csv(tmp_path / "feed.csv", rows)
+    result = run("feed", "import", "--source", "人社局", str(feed))
+    assert result.exit_code == 0
+    assert "read 2 = stored 1 + rejected 1" in result.output and "row 4" in result.output
+    assert "persons 1 (red 0, yellow 0, blue 1" in result.output
+    assert "nothing changed" in run("feed", "import", "--source", "人社局", str(feed)).output
+
+    result = run("codes", "override", valid_id(901), "--colour", "red", "--reason", "流调发现密接", "--by", "指挥部")
+    assert result.exit_code == 0 and "persons 1 (red 1" in result.output
+    with seeded_engine.connect() as conn:
+        rule = conn.execute(text("SELECT rule_id FROM persons")).scalar_one()
+    assert rule == "override"
+    assert "invalid ID number" in run("codes", "override", "123", "--colour", "red", "--reason", "x", "--by",
+                                      "y").output
+
+    out = tmp_path / "flags.xlsx"
+    assert run("flags", "export", str(out)).exit_code == 0 and out.stat().st_size > 0
+    assert "unsupported" not in run("flags", "unplaced").output
+    assert run("flags", "export", str(tmp_path / "flags.pdf")).exit_code == 1

@@ -32,9 +32,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "source_records",
-        sa.Column("id", sa.BigInteger(), primary_key=True),
-        sa.Column("feed_file_id", sa.Integer(), sa.ForeignKey("feed_files.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("row_number", sa.Integer(), nullable=False),
+        sa.Column("feed_file_id", sa.Integer(), sa.ForeignKey("feed_files.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("row_number", sa.Integer(), primary_key=True),
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("person_key", sa.String(64), nullable=False),
         sa.Column("sealed", sa.Text(), nullable=False),  # a Fernet token (base64)
@@ -47,7 +46,6 @@ def upgrade() -> None:
         sa.Column("crs", sa.Text()),
         sa.Column("category", sa.Text()),
         sa.Column("reported_at", sa.DateTime(timezone=True)),
-        sa.UniqueConstraint("feed_file_id", "row_number", name="source_records_one_per_row"),
     )
     op.create_index("ix_source_records_person_key", "source_records", ["person_key"])
     op.create_table(
@@ -88,8 +86,7 @@ def upgrade() -> None:
         sa.CheckConstraint(COLOUR, name="persons_colour_known"),
         sa.CheckConstraint("(grid_id IS NULL) = (unplaced_reason IS NOT NULL)", name="persons_placed_or_why"),
     )
-    op.create_geospatial_index("idx_persons_geom", "persons", ["geom"], unique=False,
-                               postgresql_using="gist", postgresql_ops={})
+    # No GiST index on persons.geom: persons are read by grid; a million index entries per run cost more.
     op.create_index("ix_persons_grid_colour", "persons", ["grid_id", "colour"])
     op.create_table(
         "risk_code_history",
@@ -143,7 +140,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("task_requests", "flags", "risk_overrides", "risk_code_history"):
         op.drop_table(table)
-    op.drop_geospatial_index("idx_persons_geom", table_name="persons", column_name="geom")
     op.drop_geospatial_table("persons")
     op.drop_geospatial_index("idx_addresses_geom", table_name="addresses", column_name="geom")
     op.drop_geospatial_table("addresses")
