@@ -8,7 +8,9 @@ district. Every raster cell is one of:
 * **outside** — wholly outside every grid;
 * **edge** — the grown cell meets a grid boundary; it keeps the short list of
   grids it meets, and a point there gets an exact GEOS test
-  (``shapely.intersects_xy``) against those candidates only.
+  (``shapely.intersects_xy``) against those candidates only. Where the grids
+  together cover the cell, a point in none of the other candidates is in the
+  last one, so the last one is never tested.
 
 How it is built: boundary vertices and points every half cell along every
 edge mark the cells near a boundary; those (and their neighbours) are tested
@@ -56,8 +58,9 @@ class GridLocator:
         else:
             self.raster, self.edge_cells = tables["raster"], tables["edge_cells"]
             self.edge_start, self.edge_candidates = tables["edge_start"], tables["edge_candidates"]
+            self.edge_covered = tables["edge_covered"]
 
-    TABLES = ("raster", "edge_cells", "edge_start", "edge_candidates")
+    TABLES = ("raster", "edge_cells", "edge_start", "edge_candidates", "edge_covered")
 
     def save(self, path) -> None:
         """Keep the look-up tables (about 50 MB) so the next run skips the build."""
@@ -111,6 +114,14 @@ class GridLocator:
         self.edge_cells, starts = np.unique(flat, return_index=True)
         self.edge_start = np.append(starts, len(flat))
         self.edge_candidates = cand
+        # An edge cell that the union of all grids covers lies in its candidates and nowhere else,
+        # so a point that is in none of the others is in the last one: one GEOS test saved per point.
+        district = shapely.union_all(self.geoms)
+        shapely.prepare(district)
+        ex, ey = self.edge_cells % self.nx, self.edge_cells // self.nx
+        edge_boxes = shapely.box(self.x0 + ex * self.step - MARGIN, self.y0 + ey * self.step - MARGIN,
+                                 self.x0 + (ex + 1) * self.step + MARGIN, self.y0 + (ey + 1) * self.step + MARGIN)
+        self.edge_covered = shapely.covers(district, edge_boxes)
 
         # Cells far from every boundary: label connected regions, find each region's grid once.
         free = ~near
@@ -134,13 +145,23 @@ class GridLocator:
         """Grid index (into ``self.codes``) of each point, or -1 when it lies in no grid."""
         lon = np.asarray(lon, dtype=float)
         lat = np.asarray(lat, dtype=float)
-        fx = (lon - self.x0) * (1.0 / self.step)
-        fy = (lat - self.y0) * (1.0 / self.step)
+        fx = lon - self.x0
+        fx *= 1.0 / self.step
+        fy = lat - self.y0
+        fy *= 1.0 / self.step
         ix, iy = fx.astype(np.int64), fy.astype(np.int64)  # truncation is floor where it matters (>= 0)
-        inside = (fx >= 0) & (ix < self.nx) & (fy >= 0) & (iy < self.ny)
-        flat = np.where(inside, iy * self.nx + ix, 0)
+        # Written so that NaN coordinates take the careful branch (and come out as OUTSIDE).
+        if len(lon) and not (fx.min() >= 0 and fy.min() >= 0 and ix.max() < self.nx and iy.max() < self.ny):
+            inside = (fx >= 0) & (ix < self.nx) & (fy >= 0) & (iy < self.ny)
+            ix[~inside], iy[~inside] = 0, 0
+        else:
+            inside = None
+        flat = iy
+        flat *= self.nx
+        flat += ix
         result = self.raster[flat].astype(np.int64)
-        result[~inside] = OUTSIDE
+        if inside is not None:
+            result[~inside] = OUTSIDE
         edge = np.flatnonzero(result == EDGE)
         if len(edge):
             result[edge] = self._exact(lon[edge], lat[edge], flat[edge])
@@ -149,14 +170,16 @@ class GridLocator:
     def _exact(self, lon: np.ndarray, lat: np.ndarray, flat: np.ndarray) -> np.ndarray:
         row = np.searchsorted(self.edge_cells, flat)
         start, stop = self.edge_start[row], self.edge_start[row + 1]
-        counts = stop - start
+        covered = self.edge_covered[row]
+        # In a covered cell the last candidate needs no test (see _build).
+        counts = stop - start - covered
         # Every (point, candidate) pair in one vectorised GEOS call; candidates are in locator order,
         # so the first hit of each point is the lowest-ranked grid that holds it.
         point = np.repeat(np.arange(len(lon)), counts)
         offset = np.arange(len(point)) - np.repeat(np.cumsum(counts) - counts, counts)
         grid = self.edge_candidates[np.repeat(start, counts) + offset]
         hit = shapely.intersects_xy(self.geoms[grid], lon[point], lat[point])
-        answer = np.full(len(lon), OUTSIDE, dtype=np.int64)
+        answer = np.where(covered, self.edge_candidates[stop - 1], OUTSIDE).astype(np.int64)
         hit_point, hit_grid = point[hit][::-1], grid[hit][::-1]
         answer[hit_point] = hit_grid  # written last for the first (lowest) candidate
         return answer

@@ -54,10 +54,10 @@ def test_vertices_shared_edges_and_just_outside(locator):
 def test_points_on_a_shared_edge_go_to_the_lower_code():
     left, right = box(113.0, 23.0, 113.01, 23.01), box(113.01, 23.0, 113.02, 23.01)
     locator = GridLocator(["440605011001002", "440605011001001"], [right, left])
-    got = locator.locate(np.array([113.01, 113.01, 113.005, 113.015, 113.03]),
-                         np.array([23.005, 23.01, 23.005, 23.005, 23.005]))
+    got = locator.locate(np.array([113.01, 113.01, 113.005, 113.015, 113.03, np.nan]),
+                         np.array([23.005, 23.01, 23.005, 23.005, 23.005, 23.005]))
     assert list(locator.codes_of(got)) == ["440605011001001", "440605011001001", "440605011001001",
-                                           "440605011001002", None]
+                                           "440605011001002", None, None]
 
 
 def test_saved_tables_give_the_same_answers(locator, tmp_path):
