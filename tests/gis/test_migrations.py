@@ -47,3 +47,18 @@ def test_the_database_refuses_malformed_codes_and_roles(database_factory):
         conn.execute(text("INSERT INTO districts (code, name, geom, source) VALUES "
                           "('440605', 'n', ST_Multi(ST_MakeEnvelope(0, 0, 1, 1, 4326)), 's')"))
         conn.execute(text("INSERT INTO towns (code, name, district_code) VALUES ('44060501', 't', '440605')"))
+
+
+def test_the_models_and_the_migrations_agree(database_factory):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from geoalchemy2 import alembic_helpers
+
+    from gis.models import Base
+
+    engine = database_factory("nanhai_drift")
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_object": alembic_helpers.include_object,
+                                                         "compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
