@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("commander", "supervisor", "worker", "reporter", "admin")
 COLOUR_VALUES = "('red','yellow','blue','green')"
+PERSON_KEY = String(64, collation="C")
 
 
 class Base(DeclarativeBase):
@@ -152,7 +153,7 @@ class SourceRecord(Base):
     feed_file_id: Mapped[int] = mapped_column(ForeignKey("feed_files.id", ondelete="CASCADE"), primary_key=True)
     row_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(Text)
-    person_key: Mapped[str] = mapped_column(String(64), index=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, index=True)
     sealed: Mapped[str] = mapped_column(Text)
     id_masked: Mapped[str] = mapped_column(Text)
     name_masked: Mapped[str] = mapped_column(Text)
@@ -186,7 +187,7 @@ class Address(Base):
 
 class Person(Base):
     __tablename__ = "persons"
-    person_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, primary_key=True)
     id_masked: Mapped[str] = mapped_column(Text)
     name_masked: Mapped[str] = mapped_column(Text)
     phone_masked: Mapped[str | None] = mapped_column(Text)
@@ -211,7 +212,7 @@ class Person(Base):
 class RiskCodeHistory(Base):
     __tablename__ = "risk_code_history"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    person_key: Mapped[str] = mapped_column(String(64), index=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, index=True)
     previous_colour: Mapped[str | None] = mapped_column(String(6))
     colour: Mapped[str] = mapped_column(String(6))
     reason: Mapped[str] = mapped_column(Text)
@@ -225,7 +226,7 @@ class RiskCodeHistory(Base):
 class RiskOverride(Base):
     __tablename__ = "risk_overrides"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    person_key: Mapped[str] = mapped_column(String(64), index=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, index=True)
     colour: Mapped[str] = mapped_column(String(6))
     reason: Mapped[str] = mapped_column(Text)
     set_by: Mapped[str] = mapped_column(Text)
@@ -237,7 +238,8 @@ class RiskOverride(Base):
 
 class Flag(Base):
     __tablename__ = "flags"
-    person_key: Mapped[str] = mapped_column(ForeignKey("persons.person_key", ondelete="CASCADE"), primary_key=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, ForeignKey("persons.person_key", ondelete="CASCADE"),
+                                            primary_key=True)
     colour: Mapped[str] = mapped_column(String(6))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"), index=True)
     unplaced_reason: Mapped[str | None] = mapped_column(Text)
@@ -251,7 +253,7 @@ class TaskRequest(Base):
 
     __tablename__ = "task_requests"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    person_key: Mapped[str] = mapped_column(String(64), index=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, index=True)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
     previous_colour: Mapped[str | None] = mapped_column(String(6))
     colour: Mapped[str] = mapped_column(String(6))

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
 from grids.repository import copy_frame, copy_rows, ewkb
 
+POINT = "CASE WHEN m.lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(m.lon, m.lat), 4326) END"
+PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, set_at, "
+                  "expires_at, method, confidence, grid_id, unplaced_reason, updated_at")
 RISK_RANK_SQL = "CASE {c} WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 WHEN 'blue' THEN 2 ELSE 3 END"
 
 
@@ -110,16 +112,10 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     ``persons`` has one row per person: person_key, id_masked, name_masked, phone_masked, colour,
     reason, rule_id, sources, set_at, expires_at, method, confidence, lon, lat, grid_id, unplaced_reason.
     """
-    conn.execute(text("CREATE TEMP TABLE match_run (LIKE persons) ON COMMIT DROP"))
-    lon, lat = persons["lon"].to_numpy(dtype=float), persons["lat"].to_numpy(dtype=float)
-    has_point = ~np.isnan(lon)
-    geom = np.full(len(persons), None, dtype=object)
-    geom[has_point] = ("SRID=4326;POINT(" + pd.Series(lon[has_point]).map(repr) + " "
-                       + pd.Series(lat[has_point]).map(repr) + ")").to_numpy()
+    conn.execute(text("CREATE TEMP TABLE match_run (LIKE persons, lon float8, lat float8) ON COMMIT DROP"))
     frame = persons[["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id",
-                     "sources", "set_at", "expires_at", "method", "confidence", "grid_id",
-                     "unplaced_reason"]].copy()
-    frame["geom"] = geom
+                     "sources", "set_at", "expires_at", "method", "confidence", "grid_id", "unplaced_reason",
+                     "lon", "lat"]].copy()
     frame["updated_at"] = now
     copy_frame(conn, "match_run", frame)
     conn.execute(text("ANALYZE match_run"))
@@ -141,13 +137,11 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
                " p.unplaced_reason, p.id_masked, p.name_masked, p.phone_masked) IS DISTINCT FROM "
                "(m.colour, m.reason, m.rule_id, m.sources, m.expires_at, m.method, m.confidence, m.grid_id, "
                " m.unplaced_reason, m.id_masked, m.name_masked, m.phone_masked)")
-    conn.execute(text(
-        "UPDATE persons p SET id_masked = m.id_masked, name_masked = m.name_masked, phone_masked = m.phone_masked, "
-        "  colour = m.colour, reason = m.reason, rule_id = m.rule_id, sources = m.sources, set_at = m.set_at, "
-        "  expires_at = m.expires_at, method = m.method, confidence = m.confidence, geom = m.geom, "
-        f"  grid_id = m.grid_id, unplaced_reason = m.unplaced_reason, updated_at = m.updated_at "
-        f"FROM match_run m WHERE m.person_key = p.person_key AND {changed}"))
-    conn.execute(text("INSERT INTO persons SELECT m.* FROM match_run m "
+    assignments = ", ".join(f"{c} = m.{c}" for c in PERSON_COLUMNS.split(", ")[1:])
+    conn.execute(text(f"UPDATE persons p SET {assignments}, geom = {POINT} "
+                      f"FROM match_run m WHERE m.person_key = p.person_key AND {changed}"))
+    selected = ", ".join(f"m.{c}" for c in PERSON_COLUMNS.split(", "))
+    conn.execute(text(f"INSERT INTO persons ({PERSON_COLUMNS}, geom) SELECT {selected}, {POINT} FROM match_run m "
                       "WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = m.person_key)"))
     conn.execute(text("DELETE FROM persons p WHERE NOT EXISTS (SELECT 1 FROM match_run m "
                       "WHERE m.person_key = p.person_key)"))
