@@ -7,8 +7,10 @@ task workflow reads what they store. Progress is reported through a callback
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,19 @@ def _quiet(step: str, fraction: float) -> None:
     return None
 
 
+@contextmanager
+def _bulk_work() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while millions of small objects are built (no cycles
+    are made here); its repeated full passes would otherwise cost a quarter of the run."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass
 class FeedImport:
     file_name: str
@@ -47,6 +62,12 @@ class FeedImport:
 def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str = "wgs84",
                 vault: Vault | None = None, progress: Progress = _quiet) -> FeedImport:
     """Check a feed file and store its rows (each stored or rejected); the same file twice changes nothing."""
+    with _bulk_work():
+        return _import_feed(engine, path, source, default_crs, vault, progress)
+
+
+def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str, vault: Vault | None,
+                 progress: Progress) -> FeedImport:
     source = source.strip()
     if not source:
         from gis.errors import ConfigurationError
@@ -106,6 +127,12 @@ def _latest(records: pd.DataFrame, mask: pd.Series | None = None) -> pd.DataFram
 def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str | None = None,
               progress: Progress = _quiet) -> dict[str, int]:
     """Recompute every person's code and place, then store persons, history, flags and task requests."""
+    with _bulk_work():
+        return _run_match(engine, now, rules_path, progress)
+
+
+def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
+               progress: Progress) -> dict[str, int]:
     now = now or pd.Timestamp.now(tz="UTC")
     progress("读取记录 / loading records", 0.0)
     with engine.connect() as conn:
