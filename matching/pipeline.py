@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from gis.config import data_dir
 from grids import repository as grid_repository
@@ -91,9 +92,17 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
     records = records.drop(columns=["id_number", "name", "phone"])
     progress("写入数据库 / storing", 0.7)
     rejections = [(r.row, r.reason) for r in batch.rejections]
-    with engine.begin() as conn:
-        repository.store_feed(conn, source, batch.path.name, batch.sha256, default_crs, records, rejections,
-                              batch.rows_read)
+    try:
+        with engine.begin() as conn:
+            repository.store_feed(conn, source, batch.path.name, batch.sha256, default_crs, records, rejections,
+                                  batch.rows_read)
+    except IntegrityError:  # the same file, imported at the same moment by someone else
+        with engine.connect() as conn:
+            earlier = repository.find_feed_file(conn, source, batch.sha256)
+        if not earlier:
+            raise
+        return FeedImport(batch.path.name, source, earlier["rows_read"], earlier["rows_stored"],
+                          earlier["rows_rejected"], True)
     progress("完成 / done", 1.0)
     return FeedImport(batch.path.name, source, batch.rows_read, len(records), len(rejections), False, rejections)
 

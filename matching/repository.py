@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 
 from grids.repository import copy_frame, copy_rows, ewkb
 
+MATCH_LOCK = 440605_0003  # advisory lock id of the matcher's write phase
 POINT = "CASE WHEN m.lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(m.lon, m.lat), 4326) END"
 PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, set_at, "
                   "expires_at, method, confidence, grid_id, unplaced_reason, updated_at")
@@ -112,6 +113,8 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     ``persons`` has one row per person: person_key, id_masked, name_masked, phone_masked, colour,
     reason, rule_id, sources, set_at, expires_at, method, confidence, lon, lat, grid_id, unplaced_reason.
     """
+    # One match run writes at a time; each compares with what the previous one stored.
+    conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": MATCH_LOCK})
     conn.execute(text("CREATE TEMP TABLE match_run (LIKE persons, lon float8, lat float8) ON COMMIT DROP"))
     frame = persons[["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id",
                      "sources", "set_at", "expires_at", "method", "confidence", "grid_id", "unplaced_reason",

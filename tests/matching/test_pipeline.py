@@ -140,3 +140,14 @@ def test_export_flags(engine, tmp_path, suffix):
     assert list(frame.columns) == COLUMNS and len(frame) == count == scalar(engine, "SELECT count(*) FROM flags")
     assert all("*" in m for m in frame["masked_id"]) and all("*" in n for n in frame["name"])
     assert frame["colour"].iloc[0] == "red"
+
+
+def test_the_same_file_imported_twice_at_once_is_stored_once(engine, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = write_csv(tmp_path / "twice.csv", [person(31, "返岗人员"), person(32, "")])
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: import_feed(engine, path, "街道办"), range(2)))
+    assert sorted(r.already_imported for r in results) == [False, True]
+    assert all((r.rows_read, r.rows_stored) == (2, 2) for r in results)
+    assert scalar(engine, "SELECT count(*) FROM feed_files WHERE source = '街道办'") == 1
