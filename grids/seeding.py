@@ -21,6 +21,13 @@ from matching.addresses import reference_address_book
 from matching.repository import store_addresses
 
 
+def _store_address_book(engine: Engine, seed: int, progress: Callable[[str], None]) -> None:
+    progress("生成标准地址库 / storing the standard address table")
+    communities = nanhai.build(seed).communities
+    with engine.begin() as conn:
+        store_addresses(conn, reference_address_book(communities, seed), repository.community_ids(conn))
+
+
 @dataclass
 class SeedResult:
     changed: bool
@@ -37,6 +44,11 @@ def seed_nanhai(engine: Engine, seed: int = nanhai.DEFAULT_SEED, force: bool = F
         if info["generator"] == nanhai.GENERATOR and info["seed"] == seed:
             with engine.connect() as conn:
                 counts = repository.counts(conn)
+            if counts["addresses"] == 0:  # seeded before the address table existed (migration 0002)
+                _store_address_book(engine, seed, progress)
+                with engine.connect() as conn:
+                    counts = repository.counts(conn)
+                return SeedResult(True, "已补充标准地址库 / added the standard address table", counts)
             return SeedResult(False, f"参考区已是种子 {seed} 的版本，无需更改 / reference district already seeded "
                                      f"with seed {seed}; nothing changed", counts)
         if info["generator"] is None:

@@ -162,3 +162,13 @@ def test_another_seed_gives_another_district():
     b = nanhai.build(2)
     assert len(a.grids) == len(b.grids) == 1042
     assert not all(shapely.equals_exact(x, y, 0) for x, y in zip(a.grids.geometry, b.grids.geometry, strict=True))
+
+
+def test_a_district_seeded_before_the_address_table_gets_one(seeded_engine):
+    with seeded_engine.connect() as conn:
+        before = repository.counts(conn)["addresses"]
+    with seeded_engine.begin() as conn:
+        conn.execute(text("DELETE FROM addresses"))
+    result = seed_nanhai(seeded_engine)
+    assert result.changed and result.counts["addresses"] == before > 5000
+    assert seed_nanhai(seeded_engine).changed is False
