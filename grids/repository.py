@@ -44,24 +44,29 @@ def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterab
 
 
 def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
-    """COPY a DataFrame (columns named as the table's) in CSV form; empty and missing values become NULL.
+    """COPY a DataFrame (columns named as the table's) in CSV form; missing values become NULL.
 
-    Far faster than row-by-row COPY for millions of rows: pandas writes the CSV in one pass.
+    The CSV is written by pyarrow's C++ writer: for a million rows that is a second, where
+    pandas' ``to_csv`` (or COPY row by row) takes ten or more. Empty strings are sent as NULL.
     """
-    frame = frame.copy()
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    columns = {}
     for name in frame.columns:
         column = frame[name]
-        if isinstance(column.dtype, pd.DatetimeTZDtype):  # pandas formats these one by one: do it in numpy
-            values = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-            text = np.char.add(np.datetime_as_string(values, unit="us"), "Z").astype(object)
-            text[np.isnat(values)] = None
-            frame[name] = text
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, na_rep="")
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            column = column.dt.tz_convert("UTC")
+        elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            column = column.astype(object).where(column.notna() & (column.astype(object) != ""), None)
+        columns[name] = pa.array(column, from_pandas=True) if not isinstance(column, pa.Array) else column
+    table_data = pa.table(columns)
+    sink = io.BytesIO()
+    pacsv.write_csv(table_data, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     raw = conn.connection.driver_connection
-    columns = ", ".join(frame.columns)
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-        copy.write(buffer.getvalue())
+    names = ", ".join(frame.columns)
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(sink.getvalue())
     return len(frame)
 
 
