@@ -94,8 +94,9 @@ def _decode(raw: bytes) -> str:
     raise ImportRejected("无法识别文件编码（应为 UTF-8 或 GB18030）/ cannot decode the file: use UTF-8 or GB18030")
 
 
-def _read_rows(path: Path, raw: bytes) -> list[tuple[int, list[str]]]:
-    """All rows with their 1-based row numbers, as text cells."""
+def _read_rows(path: Path, raw: bytes, text: str | None = None,
+               limit: int | None = None) -> list[tuple[int, list[str]]]:
+    """The rows (all, or the first ``limit``) with their 1-based row numbers, as text cells."""
     if path.suffix.lower() == ".xlsx":
         from openpyxl import load_workbook
 
@@ -110,11 +111,13 @@ def _read_rows(path: Path, raw: bytes) -> list[tuple[int, list[str]]]:
         return rows
     if path.suffix.lower() not in (".csv", ".txt"):
         raise ImportRejected(f"不支持的格式 {path.suffix} / unsupported format: use .csv or .xlsx")
-    reader = csv.reader(io.StringIO(_decode(raw), newline=""))
+    reader = csv.reader(io.StringIO(_decode(raw) if text is None else text, newline=""))
     rows = []
     try:
         for cells in reader:
             rows.append((reader.line_num, cells))
+            if limit is not None and len(rows) >= limit:
+                break
     except csv.Error as exc:
         raise ImportRejected(f"CSV 第 {reader.line_num} 行无法解析 / CSV line {reader.line_num}: {exc}") from exc
     return rows
@@ -146,11 +149,69 @@ def _find_header(rows: list[tuple[int, list[str]]], name: str) -> tuple[int, dic
                          f"with an ID-number and a name column in the first {HEADER_SCAN_ROWS} rows")
 
 
-def _clean(values: list[str], keep_inner_spaces: bool = False) -> pa.Array:
-    array = pc.utf8_normalize(pa.array(values, type=pa.string()), "NFKC")
+def _clean(values: list[str] | pa.Array, keep_inner_spaces: bool = False) -> pa.Array:
+    array = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
+    array = pc.utf8_normalize(array, "NFKC")
     if keep_inner_spaces:
         return pc.utf8_trim_whitespace(array)
     return pc.replace_substring_regex(array, r"\s+", "")
+
+
+def _plain_body(text: str, header_line: int, width: int) -> tuple[np.ndarray, list[pa.Array]] | None:
+    """The body of a plain CSV (no quotes, no blank lines, every row ``width`` fields) parsed by
+    pyarrow's C++ reader, with each row's line number; None when the file is not that plain."""
+    import pyarrow.csv as pacsv
+
+    text = text.replace("\r\n", "\n")
+    start = 0
+    for _ in range(header_line):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+    body = text[start:].rstrip("\n")
+    if not body or '"' in body or "\r" in body or "\n\n" in body:
+        return None
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(body.encode("utf-8")),
+            read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(width)], block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(quote_char=False, newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(column_types={f"c{i}": pa.string() for i in range(width)},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != body.count("\n") + 1:
+        return None
+    columns = [table.column(i).combine_chunks() for i in range(width)]
+    numbers = np.arange(header_line + 1, header_line + 1 + table.num_rows, dtype=np.int64)
+    return numbers, columns
+
+
+def _body_columns(path: Path, raw: bytes) -> tuple[np.ndarray, dict[str, int], list]:
+    """Line numbers of the non-empty rows after the header, where each field's column is, and the cells
+    by column (pyarrow arrays on the fast path, else lists of text)."""
+    if path.suffix.lower() in (".csv", ".txt"):
+        text = _decode(raw)
+        head = _read_rows(path, raw, text=text, limit=HEADER_SCAN_ROWS)
+        header_at, columns = _find_header(head, path.name)
+        header_line, header_cells = head[header_at]
+        fast = _plain_body(text, header_line, len(header_cells))
+        if fast is not None:
+            numbers, cells = fast
+            filled = np.zeros(len(numbers), dtype=bool)
+            for column in cells:
+                filled |= pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0).to_numpy(
+                    zero_copy_only=False)
+            mask = pa.array(filled)
+            return numbers[filled], columns, [c.filter(mask) for c in cells]
+        rows = _read_rows(path, raw, text=text)
+    else:
+        rows = _read_rows(path, raw)
+        header_at, columns = _find_header(rows, path.name)
+    body = [(n, cells) for n, cells in rows[header_at + 1:] if any(str(c).strip() for c in cells)]
+    width = max([len(cells) for _, cells in body] + [max(columns.values()) + 1])
+    by_column = [[cells[i] if i < len(cells) else "" for _, cells in body] for i in range(width)]
+    return np.array([n for n, _ in body], dtype=np.int64), columns, by_column
 
 
 def read_feed(path: str | Path, default_crs: str = "wgs84", today: date | None = None) -> FeedBatch:
@@ -160,17 +221,12 @@ def read_feed(path: str | Path, default_crs: str = "wgs84", today: date | None =
         raise ImportRejected(f"文件不存在 / no such file: {path}")
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
-    rows = _read_rows(path, raw)
-    header_at, columns = _find_header(rows, path.name)
-    body = [(n, cells) for n, cells in rows[header_at + 1:] if any(str(c).strip() for c in cells)]
-    numbers = np.array([n for n, _ in body], dtype=np.int64)
+    numbers, columns, cells = _body_columns(path, raw)
 
     def column(name: str) -> pa.Array:
         if name not in columns:
-            return pa.array([""] * len(body), type=pa.string())
-        index = columns[name]
-        return _clean([cells[index] if index < len(cells) else "" for _, cells in body],
-                      keep_inner_spaces=name == "reported_at")
+            return pa.array([""] * len(numbers), type=pa.string())
+        return _clean(cells[columns[name]], keep_inner_spaces=name == "reported_at")
 
     data = {name: column(name) for name in FIELD_ALIASES}
     checks, accepted = _check(data, default_crs, today or date.today())
@@ -179,11 +235,11 @@ def read_feed(path: str | Path, default_crs: str = "wgs84", today: date | None =
         for position in np.flatnonzero(mask):
             problems.setdefault(int(position), []).append(message)
     rejections = [Rejection(int(numbers[p]), reasons) for p, reasons in sorted(problems.items())]
-    keep = np.ones(len(body), dtype=bool)
+    keep = np.ones(len(numbers), dtype=bool)
     keep[list(problems)] = False
     frame = accepted[keep].reset_index(drop=True)
     frame.insert(0, "row", numbers[keep])
-    return FeedBatch(path=path, sha256=digest, rows_read=len(body), accepted=frame, rejections=rejections)
+    return FeedBatch(path=path, sha256=digest, rows_read=len(numbers), accepted=frame, rejections=rejections)
 
 
 def _id_checks(ids: pa.Array, today: date) -> tuple[list[tuple[str, np.ndarray]], np.ndarray]:

@@ -131,3 +131,18 @@ def test_any_rows_are_all_accounted_for(tmp_path_factory, rows):
     nonempty = sum(1 for r in rows if any(str(c).strip() for c in r))
     assert batch.rows_read <= nonempty
     assert np.all(np.diff(batch.accepted["row"].to_numpy()) > 0)
+
+
+def test_the_fast_reader_and_the_careful_reader_agree(tmp_path, monkeypatch):
+    import matching.feeds as feeds
+
+    rows = [row(1), row(2, phone="12345"), row(3, name=""), ["", "", "", "", "", "", "", "", "", ""],
+            row(4, lon="", lat="", address="九江镇 沙头社区"), row(5, when="2026年11月3日")]
+    path = write_csv(tmp_path / "plain.csv", rows)
+    assert feeds._plain_body(path.read_text(encoding="utf-8"), 2, len(HEADER)) is not None
+    fast = read_feed(path)
+    monkeypatch.setattr(feeds, "_plain_body", lambda *args: None)
+    careful = read_feed(path)
+    assert fast.rows_read == careful.rows_read == 5
+    assert [(r.row, r.reasons) for r in fast.rejections] == [(r.row, r.reasons) for r in careful.rejections]
+    assert fast.accepted.equals(careful.accepted)
