@@ -397,14 +397,17 @@ def bench_pipeline(rows: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8050, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int, help="worker threads of the WSGI server")
 @_fail_cleanly
-def serve(host: str, port: int) -> None:
-    """Serve the map app."""
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the map app (waitress, a production WSGI server)."""
+    from waitress import serve as wsgi_serve
+
     from app import create_app
 
     app = create_app()
-    click.echo(f"南海网格指挥平台 / serving at http://{host}:{port}")
-    app.run(host=host, port=port, debug=False)
+    click.echo(f"南海区网格指挥平台 / serving at http://{host}:{port}  (Ctrl+C 停止 / to stop)")
+    wsgi_serve(app.server, host=host, port=port, threads=threads, ident="nanhai-grid")
 
 
 if __name__ == "__main__":
