@@ -179,6 +179,9 @@ def grids_import(path: str, layer: str | None, crs: str | None) -> None:
                f"{result.cells} H3 cells")
     for problem in result.warnings:
         click.echo(f"  [warning] {problem.feature}: {problem.reason}")
+    if result.persons:
+        click.echo("网格已变，重新匹配人员 / the grids changed: matching everyone again")
+        _match(_engine())
 
 
 @grids.command("check")

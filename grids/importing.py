@@ -21,7 +21,7 @@ import pandas as pd
 import pyogrio
 import shapely
 from shapely.geometry import MultiPolygon
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from gis.crs import SourceCRS, geometries_to_wgs84, parse_crs
 from gis.errors import ImportRejected
@@ -125,6 +125,7 @@ class ImportResult:
     removed: int
     cells: int
     warnings: list[GridProblem]
+    persons: int = 0
 
 
 def import_grids(engine: Engine, path: str | Path, layer: str | None = None,
@@ -146,9 +147,10 @@ def import_grids(engine: Engine, path: str | Path, layer: str | None = None,
     source = f"imported: {grid_file.path.name} ({grid_file.crs})"
     with engine.begin() as conn:
         summary = repository.replace_grids(conn, frame, source)
+        persons = conn.execute(text("SELECT count(*) FROM persons")).scalar_one()
     return ImportResult(path=grid_file.path, crs=str(grid_file.crs), grids=summary["grids"],
                         removed=summary["removed"], cells=summary["cells"],
-                        warnings=[p for p in problems if p.severity != "error"])
+                        warnings=[p for p in problems if p.severity != "error"], persons=persons)
 
 
 def check_stored_grids(engine: Engine) -> list[GridProblem]:

@@ -21,6 +21,8 @@ from sqlalchemy import Connection, text
 from gis.crs import area_m2
 from grids.coverage import H3_RESOLUTION, grid_cells
 
+GRID_REPLACED = "所在网格已被新导入的边界取代，待重新匹配 / the grid was replaced by an import: run gridctl match"
+
 
 def ewkb(geom: BaseGeometry) -> str:
     """Hex EWKB with SRID 4326, the text form PostGIS reads in COPY."""
@@ -177,6 +179,13 @@ def replace_grids(conn: Connection, grids: gpd.GeoDataFrame, source: str) -> dic
     stored = dict(conn.execute(text("SELECT code, id FROM grids")).all())
     incoming = set(grids["code"])
     removed = [code for code in stored if code not in incoming]
+    # People placed in a grid that is going away stay accounted for: unplaced, with the reason,
+    # until the next match places them in the new grids.
+    gone = {"codes": removed, "why": GRID_REPLACED}
+    conn.execute(text("UPDATE persons SET grid_id = NULL, unplaced_reason = :why, method = NULL "
+                      "WHERE grid_id IN (SELECT id FROM grids WHERE code = ANY(:codes))"), gone)
+    conn.execute(text("UPDATE flags SET grid_id = NULL, unplaced_reason = :why "
+                      "WHERE grid_id IN (SELECT id FROM grids WHERE code = ANY(:codes))"), gone)
     conn.execute(text("DELETE FROM grids WHERE code = ANY(:codes)"), {"codes": removed})
     conn.execute(text("CREATE TEMP TABLE incoming_grids (LIKE grids INCLUDING DEFAULTS) ON COMMIT DROP"))
     conn.execute(text("ALTER TABLE incoming_grids ALTER COLUMN id DROP NOT NULL"))

@@ -189,3 +189,34 @@ def test_read_grid_file_reports_names_and_codes(reference, tmp_path):
     grid_file = read_grid_file(path)
     assert list(grid_file.frame["code"]) == ["440605011001001", ""]
     assert list(grid_file.frame["name"]) == ["甲网格", "网格 "]
+
+
+def test_people_in_a_removed_grid_stay_accounted_for(engine, reference, tmp_path):
+    from matching.pipeline import import_feed, run_match
+    from tests.matching.feedfiles import valid_id, write_csv
+
+    victim = reference.iloc[0]
+    point = victim.geometry.representative_point()
+    feed = write_csv(tmp_path / "feed.csv", [["1", "张小明", valid_id(77), "", "", f"{point.x:.7f}", f"{point.y:.7f}",
+                                              "WGS84", "确诊", "2099-01-01"]])
+    import_feed(engine, feed, "卫健")
+    run_match(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT g.code FROM persons p JOIN grids g ON g.id = p.grid_id")).scalar_one() \
+            == victim["code"]
+    fewer = reference.iloc[1:]
+    merged = fewer.copy()
+    neighbour = merged.geometry.distance(victim.geometry).idxmin()
+    merged.loc[neighbour, "geometry"] = shapely.union(merged.loc[neighbour, "geometry"], victim.geometry)
+    merged.to_file(tmp_path / "merged.gpkg")
+    import_grids(engine, tmp_path / "merged.gpkg")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT grid_id, unplaced_reason FROM persons")).one()
+        flag = conn.execute(text("SELECT grid_id, unplaced_reason FROM flags")).one()
+    assert row.grid_id is None and "run gridctl match" in row.unplaced_reason and flag.grid_id is None
+    run_match(engine)
+    with engine.connect() as conn:
+        placed = conn.execute(text("SELECT g.code FROM persons p JOIN grids g ON g.id = p.grid_id")).scalar_one()
+    assert placed == merged.loc[neighbour, "code"]
+    reference.to_file(tmp_path / "restore.gpkg")
+    import_grids(engine, tmp_path / "restore.gpkg")
