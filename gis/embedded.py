@@ -110,15 +110,25 @@ class EmbeddedServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.state_file = self.root / "pg.json"
         self.as_root = os.geteuid() == 0
+        self._remembered: ServerState | None = None
+        self._bindir: Path | None = None
 
     # -- locations -----------------------------------------------------
     def _state(self) -> ServerState:
-        state = ServerState.load(self.state_file)
-        if state is None:
-            state = ServerState(cluster=str(self._choose_cluster_dir()), port=_free_port(),
-                                password=secrets.token_urlsafe(24))
-            state.save(self.state_file)
-        return state
+        """Port, password and cluster folder: read once (created the first time), then kept."""
+        if self._remembered is None:
+            state = ServerState.load(self.state_file)
+            if state is None:
+                state = ServerState(cluster=str(self._choose_cluster_dir()), port=_free_port(),
+                                    password=secrets.token_urlsafe(24))
+                state.save(self.state_file)
+            self._remembered = state
+        return self._remembered
+
+    def _binaries(self) -> Path:
+        if self._bindir is None:
+            self._bindir = find_postgres_bindir()
+        return self._bindir
 
     def _choose_cluster_dir(self) -> Path:
         local = self.root / "pg"
@@ -148,7 +158,7 @@ class EmbeddedServer:
 
     # -- running server commands ----------------------------------------
     def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess:
-        command = [str(find_postgres_bindir() / args[0]), *args[1:]]
+        command = [str(self._binaries() / args[0]), *args[1:]]
         if self.as_root:
             command = ["runuser", "-u", "postgres", "--", *command]
         result = subprocess.run(command, capture_output=True, text=True)
@@ -171,7 +181,7 @@ class EmbeddedServer:
         """Create the cluster (first time only) with a generated superuser password."""
         if self.initialised():
             return
-        find_postgres_bindir()
+        self._binaries()
         state = self._state()
         self.cluster.mkdir(parents=True, exist_ok=True)
         self.cluster.chmod(0o700)
