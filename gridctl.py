@@ -173,7 +173,8 @@ def grids_import(path: str, layer: str | None, crs: str | None) -> None:
     """Replace the district's grids with the boundaries in PATH (all or nothing)."""
     from grids.importing import import_grids
 
-    result = import_grids(_engine(), path, layer, crs)
+    engine = _engine()
+    result = import_grids(engine, path, layer, crs)
     click.echo(f"已导入 {result.grids} 个网格（删除 {result.removed} 个，H3 单元 {result.cells} 个）/ imported "
                f"{result.grids} grids from {result.path.name} ({result.crs}); {result.removed} removed, "
                f"{result.cells} H3 cells")
@@ -181,7 +182,7 @@ def grids_import(path: str, layer: str | None, crs: str | None) -> None:
         click.echo(f"  [warning] {problem.feature}: {problem.reason}")
     if result.persons:
         click.echo("网格已变，重新匹配人员 / the grids changed: matching everyone again")
-        _match(_engine())
+        _match(engine)
 
 
 @grids.command("check")

@@ -45,6 +45,7 @@ FORMER_TOWNS = {"平洲": "440605011", "盐步": "440605125", "黄岐": "4406051
                 "金沙": "440605123", "沙头": "440605121"}
 PREFIXES = ("广东省", "广东", "佛山市", "佛山", "南海区", "南海")
 STREET_THRESHOLD = 80.0
+NO_LOCATION = "无位置信息 / no location"
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class AddressMatcher:
         """Place one address (see the module docstring for the steps)."""
         text = normalise_text(address)
         if not text:
-            return Placement(None, None, None, None, 0.0, "无位置信息 / no location")
+            return Placement(None, None, None, None, 0.0, NO_LOCATION)
         for prefix in PREFIXES:
             if text.startswith(prefix):
                 text = text[len(prefix):]

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from gis.config import data_dir
 from grids import repository as grid_repository
 from matching import repository
-from matching.addresses import AddressMatcher
+from matching.addresses import NO_LOCATION, AddressMatcher
 from matching.feeds import read_feed
 from matching.identity import mask_id, mask_name, mask_phone
 from matching.locator import GridLocator
@@ -30,6 +30,7 @@ from matching.privacy import Vault, load_vault
 from matching.rules import evaluate, load_rules
 
 Progress = Callable[[str, float], None]
+OUTSIDE_DISTRICT = "坐标在本区之外 / outside the district"
 
 
 def _quiet(step: str, fraction: float) -> None:
@@ -59,6 +60,11 @@ class FeedImport:
     already_imported: bool
     rejections: list[tuple[int, str]] = field(default_factory=list)
 
+    @classmethod
+    def earlier(cls, file_name: str, source: str, stored: dict) -> FeedImport:
+        """The answer for a file this source sent before: its stored balance, nothing changed."""
+        return cls(file_name, source, stored["rows_read"], stored["rows_stored"], stored["rows_rejected"], True)
+
 
 def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str = "wgs84",
                 vault: Vault | None = None, progress: Progress = _quiet) -> FeedImport:
@@ -79,8 +85,7 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
     with engine.connect() as conn:
         earlier = repository.find_feed_file(conn, source, batch.sha256)
     if earlier:
-        return FeedImport(batch.path.name, source, earlier["rows_read"], earlier["rows_stored"],
-                          earlier["rows_rejected"], True)
+        return FeedImport.earlier(batch.path.name, source, earlier)
     vault = vault or load_vault()
     records = batch.accepted
     progress("加密与生成人员键 / keying and encrypting", 0.3)
@@ -101,8 +106,7 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
             earlier = repository.find_feed_file(conn, source, batch.sha256)
         if not earlier:
             raise
-        return FeedImport(batch.path.name, source, earlier["rows_read"], earlier["rows_stored"],
-                          earlier["rows_rejected"], True)
+        return FeedImport.earlier(batch.path.name, source, earlier)
     progress("完成 / done", 1.0)
     return FeedImport(batch.path.name, source, batch.rows_read, len(records), len(rejections), False, rejections)
 
@@ -183,9 +187,9 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
         if placement is None or placement.method is None:
             method[i], confidence[i] = None, 0.0
             if outside[i]:
-                reason[i] = "坐标在本区之外 / outside the district"
+                reason[i] = OUTSIDE_DISTRICT
             else:
-                reason[i] = placement.unplaced_reason if placement else "无位置信息 / no location"
+                reason[i] = placement.unplaced_reason if placement else NO_LOCATION
             continue
         lon[i], lat[i] = placement.lon, placement.lat
         method[i], confidence[i] = placement.method, placement.confidence
@@ -194,7 +198,7 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
     if by_address.any():
         index[by_address] = locator.locate(lon[by_address], lat[by_address])
     placed = index >= 0
-    reason[~placed & (reason == None)] = "坐标在本区之外 / outside the district"  # noqa: E711
+    reason[~placed & (reason == None)] = OUTSIDE_DISTRICT  # noqa: E711
     persons["lon"], persons["lat"] = np.where(placed | has_point, lon, np.nan), np.where(placed | has_point, lat,
                                                                                             np.nan)
     persons["method"] = np.where(placed, method, None)

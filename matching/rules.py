@@ -56,15 +56,15 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         raise ConfigurationError(f"规则文件无法读取 / cannot read rules file {path}: {exc}") from exc
     rules, seen = [], set()
     for number, item in enumerate(raw.get("rule", []), start=1):
-        where = f"{path.name} rule #{number} ({item.get('id', '?')})"
+        where = f"{path.name} 第 {number} 条规则 / rule #{number} ({item.get('id', '?')})"
         if item.get("colour") not in RANK or item.get("colour") == "green":
-            raise ConfigurationError(f"{where}: colour must be red, yellow or blue")
+            raise ConfigurationError(f"{where}: 颜色须为 red、yellow 或 blue / colour must be red, yellow or blue")
         if not item.get("id") or item["id"] in seen:
-            raise ConfigurationError(f"{where}: id missing or repeated")
+            raise ConfigurationError(f"{where}: 规则 id 缺失或重复 / id missing or repeated")
         if not item.get("keywords") or not isinstance(item["keywords"], list):
-            raise ConfigurationError(f"{where}: keywords must be a non-empty list")
+            raise ConfigurationError(f"{where}: keywords 须为非空列表 / keywords must be a non-empty list")
         if not isinstance(item.get("days"), int) or item["days"] <= 0:
-            raise ConfigurationError(f"{where}: days must be a positive whole number")
+            raise ConfigurationError(f"{where}: days 须为正整数 / days must be a positive whole number")
         seen.add(item["id"])
         rules.append(Rule(item["id"], item["colour"], tuple(str(k).lower() for k in item["keywords"]),
                           item["days"], item.get("reason") or item["id"]))
