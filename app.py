@@ -28,22 +28,15 @@ CENTRE = [23.05, 113.05]
 
 @lru_cache(maxsize=4)
 def _grid_layer_bytes(engine: Engine, version: str) -> tuple[bytes, bytes]:
-    """The grid layer as (raw, gzipped) JSON, cached per stored-district version."""
+    """The grid layer as (raw, gzipped) JSON, cached per version of the stored grids."""
     with engine.connect() as conn:
         body = dumps(grid_geojson(repository.load_grids(conn))).encode("utf-8")
     return body, gzip.compress(body, 6)
 
 
-def _district_version(engine: Engine) -> str:
-    with engine.connect() as conn:
-        info = repository.district_info(conn, DISTRICT_CODE)
-        grid_count = repository.counts(conn)["grids"]
-    return f"{info['loaded_at'].isoformat() if info else 'none'}:{grid_count}"
-
-
 def _layout(engine: Engine) -> html.Div:
     with engine.connect() as conn:
-        counts = repository.counts(conn)
+        counts = repository.counts(conn, ("towns", "communities", "grids", "checkpoints"))
         info = repository.district_info(conn, DISTRICT_CODE)
     synthetic = info is not None and info["generator"] is not None
     summary = (f"{counts['towns']} 个镇街 · {counts['communities']} 个村居 · "
@@ -72,7 +65,9 @@ def create_app(engine: Engine | None = None) -> dash.Dash:
 
     @app.server.get(GRID_LAYER_URL)
     def grid_layer_json() -> Response:
-        raw, packed = _grid_layer_bytes(engine, _district_version(engine))
+        with engine.connect() as conn:
+            version = repository.grids_version(conn)
+        raw, packed = _grid_layer_bytes(engine, version)
         if "gzip" in request.headers.get("Accept-Encoding", ""):
             response = Response(packed, mimetype="application/geo+json")
             response.headers["Content-Encoding"] = "gzip"

@@ -85,11 +85,26 @@ def district_outline(conn: Connection, code: str) -> BaseGeometry | None:
     return shapely.from_wkb(bytes(row[0])) if row else None
 
 
-def counts(conn: Connection) -> dict[str, int]:
+HIERARCHY_TABLES = ("districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users",
+                    "user_grids", "addresses")
+
+
+def counts(conn: Connection, tables: tuple[str, ...] = HIERARCHY_TABLES) -> dict[str, int]:
     """Row counts of the hierarchy's tables (for status lines and tests)."""
-    tables = ("districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids",
-              "addresses")
+    unknown = set(tables) - set(HIERARCHY_TABLES)
+    if unknown:
+        raise ValueError(f"not a hierarchy table: {sorted(unknown)}")
     return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+
+
+def grids_version(conn: Connection) -> str:
+    """A stamp that changes whenever any grid row is inserted, updated or deleted (one cheap query).
+
+    The newest row version (xmin) catches geometry replaced in place by an import; the count
+    catches deletions.
+    """
+    count, newest = conn.execute(text("SELECT count(*), max(xmin::text::bigint) FROM grids")).one()
+    return f"{count}:{newest}"
 
 
 def delete_district(conn: Connection, code: str) -> None:

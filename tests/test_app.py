@@ -40,3 +40,17 @@ def test_grid_layer_is_gzipped_complete_and_edge_matched(client):
     assert shapely.coverage_is_valid(frame.geometry.values)
     plain = client.get(GRID_LAYER_URL)
     assert "Content-Encoding" not in plain.headers and json.loads(plain.get_data()) == data
+
+
+def test_the_grid_layer_version_changes_when_a_grid_changes_in_place(seeded_engine):
+    from sqlalchemy import text
+
+    from grids import repository
+
+    with seeded_engine.connect() as conn:
+        before = repository.grids_version(conn)
+    with seeded_engine.begin() as conn:
+        conn.execute(text("UPDATE grids SET geom = geom WHERE id = (SELECT min(id) FROM grids)"))
+    with seeded_engine.connect() as conn:
+        after = repository.grids_version(conn)
+    assert before != after and before.split(":")[0] == after.split(":")[0]
