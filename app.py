@@ -8,6 +8,8 @@ and no basemap tiles unless one is configured (see :mod:`layers.basemap`).
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 
 import dash
@@ -16,6 +18,7 @@ from dash import html
 from flask import Response, request
 from sqlalchemy import Engine
 
+from api import register_api
 from gis.geojson import dumps
 from grids import repository
 from grids.nanhai import DISTRICT_CODE
@@ -53,8 +56,11 @@ def _layout(engine: Engine) -> html.Div:
     ])
 
 
-def create_app(engine: Engine | None = None) -> dash.Dash:
-    """Create the Dash app on ``engine`` (default: the platform's database)."""
+def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | None = None) -> dash.Dash:
+    """Create the Dash app, the JSON API and the plain pages on ``engine`` (default: the platform's database).
+
+    ``clock`` replaces the wall clock (tests of SLA time use it).
+    """
     if engine is None:
         from gis.db import get_engine
 
@@ -62,6 +68,7 @@ def create_app(engine: Engine | None = None) -> dash.Dash:
     app = dash.Dash(__name__, title=TITLE, serve_locally=True, update_title=None,
                     assets_folder="assets", suppress_callback_exceptions=True)
     app.layout = lambda: _layout(engine)
+    register_api(app.server, engine, clock)
 
     @app.server.get(GRID_LAYER_URL)
     def grid_layer_json() -> Response:

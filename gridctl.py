@@ -4,6 +4,9 @@
     gridctl seed nanhai [--seed N] [--force]
     gridctl grids import FILE [--layer L] [--crs CRS]
     gridctl grids check [--json]
+    gridctl feed import --source S FILE · match · flags export|unplaced · codes override
+    gridctl users demo [--password P] · tasks sweep
+    gridctl bench locate|pipeline|updates
     gridctl serve [--host H] [--port P]
 
 Every expected failure prints one clear message (Chinese, then English) and
@@ -289,6 +292,16 @@ def _match(engine) -> None:
                f"{stats['yellow']}, blue {stats['blue']}, green {stats['green']}); {stats['code_changes']} code "
                f"changes, {stats['task_requests']} task requests, {stats['unplaced_flags']} unplaced flags"
                f"  ({time.monotonic() - started:.1f} s)")
+    _sweep(engine)
+
+
+def _sweep(engine) -> None:
+    from tasks.sweep import sweep
+
+    counts = sweep(engine)
+    click.echo(f"新建任务 {counts['tasks']}，未定位请求 {counts['unplaced']}，超时升级 {counts['escalations']} / "
+               f"{counts['tasks']} tasks created, {counts['unplaced']} requests unplaced, "
+               f"{counts['escalations']} escalations")
 
 
 @main.command()
@@ -361,6 +374,38 @@ def codes_override(id_number: str, colour: str, reason: str, set_by: str, days: 
 
 
 @main.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("demo")
+@click.option("--password", default=None, help="the password of every demo account (default: a random one, printed)")
+@_fail_cleanly
+def users_demo(password: str | None) -> None:
+    """Create or reset demo_commander, demo_supervisor, demo_worker, demo_reporter and demo_admin (demo only)."""
+    from accounts.demo import create_demo_accounts
+
+    with _engine().begin() as conn:
+        password, accounts = create_demo_accounts(conn, password)
+    for account in accounts:
+        click.echo(f"  {account.username:<16} {account.role:<10} {account.scope}")
+    click.echo(f"密码 / password: {password}")
+    click.echo("仅供演示，勿用于真实部署 / for the embedded demo only, never for a real deployment")
+
+
+@main.group()
+def tasks() -> None:
+    """The field-task workflow."""
+
+
+@tasks.command("sweep")
+@_fail_cleanly
+def tasks_sweep() -> None:
+    """Turn pending matcher requests into tasks and escalate overdue work, once."""
+    _sweep(_engine())
+
+
+@main.group()
 def bench() -> None:
     """Benchmarks (figures, not tests)."""
 
@@ -397,6 +442,19 @@ def bench_pipeline(rows: int) -> None:
     click.echo(json.dumps(result, ensure_ascii=False))
 
 
+@bench.command("updates")
+@click.option("--url", default="http://127.0.0.1:8050", show_default=True, help="the running server")
+@click.option("--phones", default=16, show_default=True, type=int, help="simulated phones")
+@click.option("--seconds", default=20.0, show_default=True, type=float, help="how long to run")
+@_fail_cleanly
+def bench_updates(url: str, phones: int, seconds: float) -> None:
+    """Simulated phones walk tasks through the lifecycle with retries and stale versions; last line is JSON."""
+    from tasks.update_benchmark import updates_benchmark
+
+    result = updates_benchmark(_engine(), url, phones, seconds, echo=click.echo)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
 # -- serve ------------------------------------------------------------------------
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -408,8 +466,10 @@ def serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as wsgi_serve
 
     from app import create_app
+    from tasks.sweep import Sweeper
 
     app = create_app()
+    Sweeper(_engine()).start()
     click.echo(f"南海区网格指挥平台 / serving at http://{host}:{port}  (Ctrl+C 停止 / to stop)")
     wsgi_serve(app.server, host=host, port=port, threads=threads, ident="nanhai-grid")
 

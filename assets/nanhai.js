@@ -18,3 +18,18 @@ window.nanhai = Object.assign({}, window.nanhai, {
     },
   },
 });
+
+/* The public lead form (/leads/new): fill in the phone's position when asked. Works without it too. */
+window.nanhai.forms = {
+  bindLocate: function () {
+    var button = document.getElementById("locate");
+    if (!button || !navigator.geolocation) { return; }
+    button.addEventListener("click", function () {
+      navigator.geolocation.getCurrentPosition(function (position) {
+        document.getElementById("lon").value = position.coords.longitude.toFixed(6);
+        document.getElementById("lat").value = position.coords.latitude.toFixed(6);
+      });
+    });
+  },
+};
+document.addEventListener("DOMContentLoaded", window.nanhai.forms.bindLocate);

@@ -277,8 +277,8 @@ class EmbeddedServer:
         create_database(self.dsn("postgres"), database)
 
 
-def create_database(admin_dsn: str, database: str) -> bool:
-    """Create ``database`` through the maintenance connection ``admin_dsn``; False if it existed."""
+def create_database(admin_dsn: str, database: str, template: str = "template0") -> bool:
+    """Create ``database`` (a copy of ``template``) through the connection ``admin_dsn``; False if it existed."""
     import psycopg
     from psycopg import sql
 
@@ -286,7 +286,10 @@ def create_database(admin_dsn: str, database: str) -> bool:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if exists:
             return False
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(database)))
+        if template != "template0":  # a template must have no other session while it is copied
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template,))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} ENCODING 'UTF8'").format(
+            sql.Identifier(database), sql.Identifier(template)))
         return True
 
 

@@ -36,3 +36,36 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, GridError):
         return str(error)
     return f"内部错误 / internal error: {type(error).__name__}: {error}"
+
+
+class InvalidRequest(GridError):
+    """A request's field is missing or wrong; ``field`` names it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Unauthenticated(GridError):
+    """No valid login (or it expired)."""
+
+
+class PermissionDenied(GridError):
+    """The user is logged in but his role or data scope does not allow this."""
+
+
+class RateLimited(GridError):
+    """Too many attempts from one client or for one account; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Conflict(GridError):
+    """The request cannot apply to the object as it is now; ``current`` describes it as it is."""
+
+    def __init__(self, message: str, code: str, current: dict | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.current = current

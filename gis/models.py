@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     func,
     true,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("commander", "supervisor", "worker", "reporter", "admin")
@@ -117,6 +119,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    on_duty: Mapped[bool] = mapped_column(Boolean, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (CheckConstraint("role IN ('commander','supervisor','worker','reporter','admin')",
                                       name="users_role_known"),)
@@ -259,4 +262,179 @@ class TaskRequest(Base):
     colour: Mapped[str] = mapped_column(String(6))
     reason: Mapped[str] = mapped_column(Text)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    status: Mapped[str] = mapped_column(String(16), server_default="pending", index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+
+
+
+# -- accounts, tasks, leads and scans (migration 0003) ---------------------------------------------
+TASK_STATUS_VALUES = "('created','dispatched','accepted','declined','in_progress','handled','closed','cancelled')"
+
+
+class UserSession(Base):
+    """A login: the cookie carries a random token, the table only its SHA-256."""
+
+    __tablename__ = "user_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(Text)
+    client: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_login_failures_username_at", "username", "failed_at"),)
+
+
+class AuditEntry(Base):
+    """One read of unmasked personal data (append-only: a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    client: Mapped[str | None] = mapped_column(String(64))
+
+
+class Lead(Base):
+    """A tip-off (线索): one or more reports about the same place, merged."""
+
+    __tablename__ = "leads"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    summary: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    address_norm: Mapped[str | None] = mapped_column(Text, index=True)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"), index=True)
+    report_count: Mapped[int] = mapped_column(Integer)
+    first_reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("status IN ('open','triaged','dismissed')", name="leads_status_known"),)
+
+
+class LeadReport(Base):
+    __tablename__ = "lead_reports"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    description: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    contact_sealed: Mapped[str | None] = mapped_column(Text)
+    contact_masked: Mapped[str | None] = mapped_column(Text)
+    client: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    reported_by: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (Index("ix_lead_reports_client_at", "client", "received_at"),)
+
+
+class Task(Base):
+    """Field work on one grid; ``version`` grows with every state change (optimistic concurrency)."""
+
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    title: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    grid_code: Mapped[str] = mapped_column(String(15))
+    person_key: Mapped[str | None] = mapped_column(PERSON_KEY)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id", ondelete="SET NULL"))
+    request_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_minutes: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    escalation_level: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    rework_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    extension_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    extension_requested_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    __table_args__ = (CheckConstraint(f"status IN {TASK_STATUS_VALUES}", name="tasks_status_known"),
+                      CheckConstraint("source IN ('matcher','lead','checkpoint','manual')", name="tasks_source_known"),
+                      CheckConstraint("escalation_level BETWEEN 0 AND 2", name="tasks_escalation_level"),
+                      Index("ix_tasks_grid_status", "grid_id", "status"),
+                      Index("ix_tasks_assignee_status", "assignee_id", "status"),
+                      Index("ix_tasks_status_due", "status", "due_at"))
+
+
+class TaskEvent(Base):
+    """One line of a task's timeline (append-only: a trigger refuses UPDATE, DELETE and TRUNCATE)."""
+
+    __tablename__ = "task_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="RESTRICT"))
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(Text)
+    actor_role: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    __table_args__ = (UniqueConstraint("task_id", "seq", name="task_events_one_per_seq"),)
+
+
+class TaskPhoto(Base):
+    __tablename__ = "task_photos"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="RESTRICT"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("task_events.id", ondelete="RESTRICT"))
+    uploaded_by: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    content_type: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a request sent with an Idempotency-Key, replayed to its retries."""
+
+    __tablename__ = "idempotency_keys"
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Scan(Base):
+    __tablename__ = "scans"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id", ondelete="CASCADE"))
+    person_key: Mapped[str] = mapped_column(PERSON_KEY)
+    scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    direction: Mapped[str] = mapped_column(String(3))
+    colour: Mapped[str | None] = mapped_column(String(6))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    recorded_by: Mapped[int | None] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (CheckConstraint("direction IN ('in','out')", name="scans_direction_known"),
+                      Index("ix_scans_checkpoint_at", "checkpoint_id", "scanned_at"))

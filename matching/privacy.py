@@ -73,6 +73,18 @@ class Vault:
         """HMAC-SHA256 (hex) of a normalised ID number: the same person, the same key, nothing reversible."""
         return hmac.new(self._hmac_key, normalised_id.encode(), hashlib.sha256).hexdigest()
 
+    def tag(self, purpose: str, value: str) -> str:
+        """A keyed, irreversible tag of ``value`` (for example a client address) for counting without storing it."""
+        return hmac.new(self._hmac_key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def seal(self, text: str) -> str:
+        """Encrypt one piece of personal data (a lead's contact) for storage."""
+        return self._fernet.encrypt(text.encode()).decode()
+
+    def unseal(self, token: str) -> str:
+        """Decrypt what :meth:`seal` made; callers must audit the read."""
+        return self._fernet.decrypt(token.encode()).decode()
+
     def key_and_seal(self, ids, names, phones) -> tuple[list[str], list[str]]:
         """Person keys and Fernet tokens (id, name, phone) of many records, on every core when there are many."""
         ids, names, phones = list(ids), list(names), list(phones)

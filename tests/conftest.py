@@ -37,12 +37,18 @@ def database_factory() -> Iterator:
     admin, template = _admin_and_template()
     created: list[tuple[str, Engine]] = []
 
-    def make(name: str, upgrade: bool = True) -> Engine:
+    def make(name: str, upgrade: bool = True, copy_of: Engine | None = None) -> Engine:
+        """A new database: empty and migrated, or a copy of ``copy_of``'s (seconds instead of a re-seed)."""
         database = f"{name}_{os.getpid()}"
         drop_database(admin, database)
-        create_database(admin, database)
-        engine = create_engine(make_url(template).set(database=database), pool_pre_ping=True)
-        if upgrade:
+        if copy_of is not None:
+            copy_of.dispose()
+            create_database(admin, database, template=copy_of.url.database)
+        else:
+            create_database(admin, database)
+        engine = create_engine(make_url(template).set(database=database), pool_pre_ping=True, pool_size=20,
+                               max_overflow=20)
+        if upgrade and copy_of is None:
             migrate.upgrade(engine)
         created.append((database, engine))
         return engine
@@ -66,3 +72,34 @@ def seeded_engine(database_factory) -> Engine:
 @pytest.fixture(scope="session")
 def seeded_url(seeded_engine: Engine) -> str:
     return seeded_engine.url.render_as_string(hide_password=False)
+
+
+class Clock:
+    """A controllable clock for the app and the domain: SLA and escalation tests move time by hand."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime
+
+        self.moment = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self):
+        return self.moment
+
+    def advance(self, **delta) -> None:
+        from datetime import timedelta
+
+        self.moment += timedelta(**delta)
+
+
+DEMO_PASSWORD = "demo-password-1"
+
+
+@pytest.fixture(scope="session")
+def work_engine(database_factory, seeded_engine) -> Engine:
+    """A copy of the seeded district with the demo accounts (password DEMO_PASSWORD), for task-workflow tests."""
+    from accounts.demo import create_demo_accounts
+
+    engine = database_factory("nanhai_work", copy_of=seeded_engine)
+    with engine.begin() as conn:
+        create_demo_accounts(conn, DEMO_PASSWORD)
+    return engine

@@ -4,7 +4,8 @@ from gis import migrate
 
 TABLES = {"districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids",
           "feed_files", "source_records", "feed_rejections", "addresses", "persons", "risk_code_history",
-          "risk_overrides", "flags", "task_requests"}
+          "risk_overrides", "flags", "task_requests", "user_sessions", "login_failures", "audit_log", "leads",
+          "lead_reports", "tasks", "task_events", "task_photos", "idempotency_keys", "scans"}
 
 
 def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_factory):
@@ -12,7 +13,7 @@ def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_f
     assert migrate.current_revision(engine) is None
 
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == "0002"
+    assert migrate.current_revision(engine) == "0003"
     assert TABLES <= set(inspect(engine).get_table_names())
     columns = {c["name"] for c in inspect(engine).get_columns("grids")}
     assert {"code", "geom", "community_id", "area_m2"} <= columns
@@ -26,6 +27,8 @@ def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_f
     assert geometry["grids"] == "MULTIPOLYGON:4326" and geometry["checkpoints"] == "POINT:4326"
     assert {"districts", "towns", "communities", "grids", "checkpoints"} <= gist
 
+    migrate.downgrade(engine, "0002")
+    assert migrate.current_revision(engine) == "0002" and "tasks" not in inspect(engine).get_table_names()
     migrate.downgrade(engine, "0001")
     assert migrate.current_revision(engine) == "0001" and "persons" not in inspect(engine).get_table_names()
     migrate.downgrade(engine, "base")

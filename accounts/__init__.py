@@ -1,0 +1,1 @@
+"""Users, logins, roles and data scope, and the audit log of reads of personal data."""

@@ -1,0 +1,132 @@
+"""Database access for users, logins, sessions and the audit log.
+
+Sessions are server-side: the cookie carries a random token, the table keeps
+only its SHA-256, the CSRF token that mutating requests must echo, and the
+expiry. Failed logins are counted per account and per client; past the limit
+the login is refused for a while, whatever the password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, text
+
+from accounts.actor import ROLE_NAMES, SUPERVISOR, Actor
+from accounts.passwords import check_strength, hash_password, verify_password
+from gis.errors import InvalidRequest, NotFound, RateLimited
+
+SESSION_LIFETIME = timedelta(hours=12)
+FAILURE_WINDOW = timedelta(minutes=15)
+FAILURES_PER_ACCOUNT = 5
+FAILURES_PER_CLIENT = 30
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_actor(conn: Connection, user_id: int) -> Actor:
+    """The active user ``user_id`` with the grids he answers for (a supervisor: all of his community's)."""
+    user = conn.execute(text("SELECT id, username, role, community_id, display_name FROM users "
+                             "WHERE id = :id AND active"), {"id": user_id}).one_or_none()
+    if user is None:
+        raise NotFound(f"用户不存在或已停用 / no active user {user_id}")
+    grids = conn.execute(text(
+        "SELECT g.id, g.code FROM grids g WHERE g.id IN (SELECT grid_id FROM user_grids WHERE user_id = :id) "
+        "OR (:role = 'supervisor' AND g.community_id = :community) ORDER BY g.code"),
+        {"id": user.id, "role": user.role, "community": user.community_id}).all()
+    return Actor(user.id, user.username, user.role, user.community_id, frozenset(g.id for g in grids),
+                 user.display_name, tuple(g.code for g in grids))
+
+
+def check_login(conn: Connection, username: str, password: str, client: str, now: datetime) -> Actor | None:
+    """The user when ``password`` is his; None (and the failure recorded) otherwise.
+
+    Raises :class:`RateLimited` when the account or the client failed too often
+    lately, before the password is even looked at. The caller must commit even
+    when None is returned, so that the failure counts.
+    """
+    since = now - FAILURE_WINDOW
+    by_account, by_client = conn.execute(text(
+        "SELECT count(*) FILTER (WHERE username = :u), count(*) FILTER (WHERE client = :c) "
+        "FROM login_failures WHERE failed_at > :since AND (username = :u OR client = :c)"),
+        {"u": username, "c": client, "since": since}).one()
+    if by_account >= FAILURES_PER_ACCOUNT or by_client >= FAILURES_PER_CLIENT:
+        raise RateLimited("登录失败次数过多，请 15 分钟后再试 / too many failed logins; try again in 15 minutes",
+                          retry_after=int(FAILURE_WINDOW.total_seconds()))
+    user = conn.execute(text("SELECT id, password_hash FROM users WHERE username = :u AND active"),
+                        {"u": username}).one_or_none()
+    if user is None or not verify_password(password, user.password_hash):
+        conn.execute(text("INSERT INTO login_failures (username, client, failed_at) VALUES (:u, :c, :now)"),
+                     {"u": username, "c": client, "now": now})
+        return None
+    conn.execute(text("DELETE FROM login_failures WHERE username = :u"), {"u": username})
+    return load_actor(conn, user.id)
+
+
+def open_session(conn: Connection, user_id: int, now: datetime,
+                 lifetime: timedelta = SESSION_LIFETIME) -> tuple[str, str, datetime]:
+    """Start a session: returns (cookie token, CSRF token, expiry)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires = now + lifetime
+    conn.execute(text("DELETE FROM user_sessions WHERE expires_at < :now"), {"now": now})
+    conn.execute(text("INSERT INTO user_sessions (token_hash, user_id, csrf_token, created_at, expires_at) "
+                      "VALUES (:h, :u, :csrf, :now, :exp)"),
+                 {"h": _token_hash(token), "u": user_id, "csrf": csrf, "now": now, "exp": expires})
+    return token, csrf, expires
+
+
+def session_user(conn: Connection, token: str, now: datetime) -> tuple[int, str] | None:
+    """(user id, CSRF token) of a live session, or None when unknown or expired."""
+    row = conn.execute(text("SELECT s.user_id, s.csrf_token FROM user_sessions s JOIN users u ON u.id = s.user_id "
+                            "WHERE s.token_hash = :h AND s.expires_at > :now AND u.active"),
+                       {"h": _token_hash(token), "now": now}).one_or_none()
+    return None if row is None else (row.user_id, row.csrf_token)
+
+
+def close_session(conn: Connection, token: str) -> None:
+    """End a session (log out)."""
+    conn.execute(text("DELETE FROM user_sessions WHERE token_hash = :h"), {"h": _token_hash(token)})
+
+
+def record_read(conn: Connection, actor: Actor, action: str, subject: str, reason: str | None,
+                client: str | None) -> None:
+    """Write one line to the audit log (append-only) for a read of unmasked personal data."""
+    conn.execute(text("INSERT INTO audit_log (user_id, username, action, subject, reason, client) "
+                      "VALUES (:uid, :u, :a, :s, :r, :c)"),
+                 {"uid": actor.user_id, "u": actor.username, "a": action, "s": subject, "r": reason, "c": client})
+
+
+def save_user(conn: Connection, username: str, role: str, password: str, display_name: str | None = None,
+              community_id: int | None = None, grid_ids: Iterable[int] = ()) -> int:
+    """Create or reset a (non-synthetic) user with a password and his grids; returns his id."""
+    if role not in ROLE_NAMES or role == "system":
+        raise InvalidRequest(f"未知角色 {role} / unknown role {role}", "role")
+    weak = check_strength(password)
+    if weak:
+        raise InvalidRequest(weak, "password")
+    user_id = conn.execute(text(
+        "INSERT INTO users (username, display_name, role, community_id, password_hash, active, synthetic) "
+        "VALUES (:u, :d, :r, :c, :p, true, false) "
+        "ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role, "
+        "community_id = EXCLUDED.community_id, password_hash = EXCLUDED.password_hash, active = true "
+        "RETURNING id"),
+        {"u": username, "d": display_name or username, "r": role, "c": community_id,
+         "p": hash_password(password)}).scalar_one()
+    conn.execute(text("DELETE FROM user_grids WHERE user_id = :id"), {"id": user_id})
+    conn.execute(text("DELETE FROM user_sessions WHERE user_id = :id"), {"id": user_id})
+    conn.execute(text("DELETE FROM login_failures WHERE username = :u"), {"u": username})
+    if role != SUPERVISOR:
+        for grid_id in grid_ids:
+            conn.execute(text("INSERT INTO user_grids (user_id, grid_id) VALUES (:u, :g)"),
+                         {"u": user_id, "g": grid_id})
+    return user_id
+
+
+def set_on_duty(conn: Connection, user_id: int, on_duty: bool) -> None:
+    """Mark a worker on or off duty (auto-dispatch only picks workers on duty)."""
+    conn.execute(text("UPDATE users SET on_duty = :d WHERE id = :id"), {"d": on_duty, "id": user_id})

@@ -1,0 +1,198 @@
+"""The HTTP edge of /api/v1: who is asking, CSRF, idempotent retries, and errors as JSON.
+
+- A session is a random token in an HttpOnly, SameSite=Lax cookie; the server keeps its hash.
+- Every state-changing request that rides on a session cookie must echo the session's CSRF token
+  in ``X-CSRF-Token`` (and, when the browser sends ``Origin``, come from this site).
+- A mutating request may carry ``Idempotency-Key``: the first answer is stored in the same
+  transaction as the change, and a retry (even a concurrent one, which waits on the first) gets
+  that answer back and changes nothing. A key reused for a different request is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from flask import Response, current_app, g, request
+from sqlalchemy import Connection, Engine, text
+
+from accounts.actor import Actor
+from accounts.repository import load_actor, session_user
+from gis.errors import Conflict, GridError, InvalidRequest, NotFound, PermissionDenied, RateLimited, Unauthenticated
+from matching.privacy import Vault
+
+SESSION_COOKIE = "nanhai_session"
+CSRF_HEADER = "X-CSRF-Token"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+STATUS = {InvalidRequest: 422, Unauthenticated: 401, PermissionDenied: 403, NotFound: 404, Conflict: 409,
+          RateLimited: 429}
+
+
+def now() -> datetime:
+    """The app's clock (tests set ``NANHAI_CLOCK`` to control SLA time)."""
+    return current_app.config.get("NANHAI_CLOCK", lambda: datetime.now(UTC))()
+
+
+def engine() -> Engine:
+    return current_app.config["NANHAI_ENGINE"]
+
+
+def vault() -> Vault:
+    return current_app.config["NANHAI_VAULT"]()
+
+
+def client_tag() -> str:
+    """A keyed hash of the client's address: enough to count and throttle, nothing to trace back."""
+    return vault().tag("client", request.remote_addr or "unknown")
+
+
+def json_response(body, status: int = 200, headers: dict | None = None) -> Response:
+    response = Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
+                        mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def error_response(exc: GridError) -> Response:
+    """One JSON shape for every refusal: ``error`` (a code), ``message`` (Chinese / English), and details."""
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    body = {"error": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, InvalidRequest) and exc.field:
+        body["field"] = exc.field
+    if isinstance(exc, Conflict):
+        body["error"] = exc.code
+        if exc.current is not None:
+            body["current"] = exc.current
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return json_response(body, status, headers)
+
+
+def _session(conn: Connection) -> tuple[Actor, str] | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    found = session_user(conn, token, now())
+    if found is None:
+        return None
+    user_id, csrf = found
+    return load_actor(conn, user_id), csrf
+
+
+def _check_csrf(csrf: str) -> None:
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        raise PermissionDenied("跨站请求被拒绝 / cross-site request refused (Origin does not match)")
+    if request.headers.get(CSRF_HEADER) != csrf:
+        raise PermissionDenied(f"缺少或错误的 {CSRF_HEADER}（请先 GET /api/v1/session 获取）/ missing or wrong "
+                               f"{CSRF_HEADER}: read it from GET /api/v1/session")
+
+
+def current_actor(conn: Connection, required: bool = True) -> Actor | None:
+    """The logged-in actor of this request (CSRF checked for changes), or 401 when ``required``."""
+    if "actor" not in g:
+        found = _session(conn)
+        g.actor = None
+        if found is not None:
+            try:
+                _check_csrf(found[1])
+                g.actor = found[0]
+            except PermissionDenied:
+                if required:
+                    raise  # an open endpoint treats a cookie without its CSRF token as no login at all
+    if g.actor is None and required:
+        raise Unauthenticated("请先登录 / please log in")
+    return g.actor
+
+
+def body_json() -> dict:
+    """The request's JSON object, or a clear 422."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidRequest("请求体必须是 JSON 对象（Content-Type: application/json）/ the body must be a JSON object")
+    return data
+
+
+def reader(view: Callable) -> Callable:
+    """A read-only endpoint: one connection, the actor resolved (401 without a login)."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            with engine().connect() as conn:
+                return view(conn, current_actor(conn), *args, **kwargs)
+        except GridError as exc:
+            return error_response(exc)
+    return wrapper
+
+
+def _idempotency_scope(actor: Actor | None) -> str:
+    return f"u:{actor.user_id}" if actor is not None and actor.user_id is not None else f"c:{client_tag()}"
+
+
+def mutation(login: bool = True) -> Callable:
+    """A state-changing endpoint in one transaction, replayable by Idempotency-Key.
+
+    The view returns ``(status, body)``; errors roll everything back (the key
+    too, so a retry of a refused request is judged afresh and still changes
+    nothing it should not).
+    """
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            key = request.headers.get(IDEMPOTENCY_HEADER)
+            try:
+                if key is not None and not 1 <= len(key) <= 128:
+                    raise InvalidRequest(f"{IDEMPOTENCY_HEADER} 长度须为 1–128 / {IDEMPOTENCY_HEADER} must have 1 to "
+                                         f"128 characters", IDEMPOTENCY_HEADER)
+                with engine().begin() as conn:
+                    actor = current_actor(conn, required=login)
+                    if key is not None:
+                        replay = _claim(conn, _idempotency_scope(actor), key)
+                        if replay is not None:
+                            return replay
+                    status, body = view(conn, actor, *args, **kwargs)
+                    if key is not None:
+                        conn.execute(text("UPDATE idempotency_keys SET status_code = :s, body = :b "
+                                          "WHERE scope = :scope AND key = :k"),
+                                     {"s": status, "b": json.dumps(body, ensure_ascii=False, default=str),
+                                      "scope": _idempotency_scope(actor), "k": key})
+                return json_response(body, status)
+            except GridError as exc:
+                return error_response(exc)
+        return wrapper
+    return decorate
+
+
+def _request_hash() -> str:
+    digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def _claim(conn: Connection, scope: str, key: str) -> Response | None:
+    """Take the key for this request, or return the stored answer of the request that took it first.
+
+    INSERT … ON CONFLICT waits for a concurrent holder of the same key to
+    commit or roll back, so two simultaneous retries cannot both act.
+    """
+    fingerprint = _request_hash()
+    taken = conn.execute(text("INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body) "
+                              "VALUES (:scope, :k, :h, 0, '') ON CONFLICT DO NOTHING RETURNING 1"),
+                         {"scope": scope, "k": key, "h": fingerprint}).scalar()
+    if taken:
+        return None
+    stored = conn.execute(text("SELECT request_hash, status_code, body FROM idempotency_keys "
+                               "WHERE scope = :scope AND key = :k"), {"scope": scope, "k": key}).one()
+    if stored.request_hash != fingerprint:
+        raise InvalidRequest(f"同一 {IDEMPOTENCY_HEADER} 已用于另一请求 / this {IDEMPOTENCY_HEADER} was used for a "
+                             f"different request", IDEMPOTENCY_HEADER)
+    response = Response(stored.body, status=stored.status_code, mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response

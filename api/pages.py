@@ -1,0 +1,89 @@
+"""Plain server-rendered pages that must work on any phone: the login page and the public lead form.
+
+Both are forms without JavaScript (the lead form uses it only, if present,
+to fill in the phone's position). The login form is protected against
+cross-site posting by a double-submit token; the lead form needs no login.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Blueprint, make_response, redirect, render_template, request
+
+from api.http import client_tag, engine, now, vault
+from api.routes import login, set_session_cookie
+from gis.errors import GridError, InvalidRequest, RateLimited
+from tasks.lead_repository import submit_report
+from tasks.leads import parse_report
+
+pages = Blueprint("pages", __name__, template_folder="templates")
+FORM_COOKIE = "nanhai_form"
+
+
+def _form_token() -> str:
+    return request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
+
+
+def _render(template: str, status: int = 200, **context):
+    token = _form_token()
+    response = make_response(render_template(template, form_token=token, **context), status)
+    response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure)
+    response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; " \
+                                                  "script-src 'self'; form-action 'self'"
+    return response
+
+
+def _form_token_ok() -> bool:
+    sent, kept = request.form.get("form_token"), request.cookies.get(FORM_COOKIE)
+    return bool(sent) and sent == kept
+
+
+def _safe_next(target: str | None) -> str:
+    parts = urlsplit(target or "/")
+    return target if target and not parts.scheme and not parts.netloc and target.startswith("/") else "/"
+
+
+@pages.get("/login")
+def login_page():
+    return _render("login.html", next=_safe_next(request.args.get("next")))
+
+
+@pages.post("/login")
+def login_submit():
+    target = _safe_next(request.form.get("next"))
+    if not _form_token_ok():
+        return _render("login.html", 400, next=target, error="页面已过期，请重新提交 / the form expired; submit again")
+    try:
+        token, _body, expires = login(request.form.get("username", "").strip(), request.form.get("password", ""))
+    except GridError as exc:
+        status = 429 if isinstance(exc, RateLimited) else 401
+        return _render("login.html", status, next=target, error=str(exc),
+                       username=request.form.get("username", ""))
+    return set_session_cookie(redirect(target, 303), token, expires)
+
+
+@pages.get("/leads/new")
+def lead_form():
+    return _render("lead_form.html", values={})
+
+
+@pages.post("/leads/new")
+def lead_submit():
+    values = {k: request.form.get(k, "") for k in ("description", "address", "lon", "lat", "contact")}
+    if not _form_token_ok():
+        return _render("lead_form.html", 400, values=values, error="页面已过期，请重新提交 / the form expired")
+    payload = {"description": values["description"], "address": values["address"] or None,
+               "contact": values["contact"] or None, "crs": "wgs84"}
+    if values["lon"] or values["lat"]:
+        payload["location"] = {"lon": values["lon"], "lat": values["lat"]}
+    try:
+        report = parse_report(payload)
+        with engine().begin() as conn:
+            lead = submit_report(conn, report, client_tag(), "public", vault(), now())
+    except InvalidRequest as exc:
+        return _render("lead_form.html", 422, values=values, error=str(exc), field=exc.field)
+    except GridError as exc:
+        return _render("lead_form.html", 429 if isinstance(exc, RateLimited) else 400, values=values, error=str(exc))
+    return _render("lead_thanks.html", 201, lead=lead)

@@ -1,0 +1,181 @@
+"""Database access for leads and their reports: rate limit, merge, list in scope, triage into a task."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import Connection, Engine, text
+
+from accounts.actor import COMMANDER, SUPERVISOR, Actor
+from gis.errors import Conflict, InvalidRequest, NotFound, RateLimited
+from matching.addresses import AddressMatcher
+from matching.privacy import Vault
+from matching.repository import load_places
+from tasks.leads import (
+    MERGE_DISTANCE_M,
+    MERGE_WINDOW,
+    RATE_WINDOW,
+    REPORTS_PER_CLIENT,
+    LeadReport,
+    mask_contact,
+    normalise_address,
+)
+from tasks.repository import NewTask, create_task
+
+LEAD_LOCK = 4_242_001  # serialises merging: two reports of the same place at once still make one lead
+POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+
+
+@lru_cache(maxsize=2)
+def _matcher(engine: Engine, version: str) -> AddressMatcher:
+    with engine.connect() as conn:
+        return AddressMatcher(*load_places(conn))
+
+
+def address_matcher(conn: Connection) -> AddressMatcher:
+    """The address matcher over the stored towns, communities and address table (rebuilt when they change)."""
+    version = conn.execute(text("SELECT (SELECT count(*) FROM addresses) || ':' || (SELECT count(*) FROM grids)"))
+    return _matcher(conn.engine, version.scalar_one())
+
+
+def _place(conn: Connection, report: LeadReport) -> tuple[tuple[float, float] | None, int | None]:
+    point = report.point
+    if point is None and report.address:
+        placement = address_matcher(conn).place(report.address)
+        if placement.method is not None:
+            point = (placement.lon, placement.lat)
+    if point is None:
+        return None, None
+    grid = conn.execute(text(f"SELECT id FROM grids WHERE ST_Intersects(geom, {POINT}) ORDER BY code LIMIT 1"),
+                        {"lon": point[0], "lat": point[1]}).scalar()
+    if grid is None and report.point is not None:
+        raise InvalidRequest("该位置不在本区范围内 / the point is outside the district", "location")
+    return point, grid
+
+
+def submit_report(conn: Connection, report: LeadReport, client: str, channel: str, vault: Vault, now: datetime,
+                  reported_by: int | None = None) -> dict:
+    """Store a report, merged into an open lead of the same place when there is one; returns the lead."""
+    recent = conn.execute(text("SELECT count(*) FROM lead_reports WHERE client = :c AND received_at > :since"),
+                          {"c": client, "since": now - RATE_WINDOW}).scalar_one()
+    if channel == "public" and recent >= REPORTS_PER_CLIENT:
+        raise RateLimited("提交过于频繁，请稍后再试 / too many reports from this client; try again later",
+                          retry_after=int(RATE_WINDOW.total_seconds()))
+    point, grid_id = _place(conn, report)
+    address_norm = normalise_address(report.address)
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LEAD_LOCK})
+    params = {"norm": address_norm, "lon": point[0] if point else None, "lat": point[1] if point else None,
+              "since": now - MERGE_WINDOW, "metres": MERGE_DISTANCE_M}
+    near = (f"OR (l.geom IS NOT NULL AND CAST(:lon AS float8) IS NOT NULL AND "
+            f"ST_DWithin(l.geom::geography, {POINT}::geography, :metres))")
+    lead_id = conn.execute(text(
+        "SELECT l.id FROM leads l WHERE l.status = 'open' AND l.last_reported_at >= :since "
+        f"AND ((CAST(:norm AS text) IS NOT NULL AND l.address_norm = :norm) {near}) "
+        "ORDER BY l.last_reported_at DESC LIMIT 1"), params).scalar()
+    merged = lead_id is not None
+    if merged:
+        conn.execute(text(
+            "UPDATE leads SET report_count = report_count + 1, last_reported_at = greatest(last_reported_at, :now), "
+            f"geom = coalesce(geom, CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL ELSE {POINT} END), "
+            "grid_id = coalesce(grid_id, :grid), address = coalesce(address, :address), "
+            "address_norm = coalesce(address_norm, :norm) WHERE id = :id"),
+            {**params, "now": now, "grid": grid_id, "address": report.address, "id": lead_id})
+    else:
+        lead_id = conn.execute(text(
+            "INSERT INTO leads (status, summary, address, address_norm, geom, grid_id, report_count, "
+            "first_reported_at, last_reported_at) VALUES ('open', :summary, :address, :norm, "
+            f"CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL ELSE {POINT} END, :grid, 1, :now, :now) RETURNING id"),
+            {**params, "summary": report.description[:200], "address": report.address, "grid": grid_id,
+             "now": now}).scalar_one()
+    conn.execute(text(
+        "INSERT INTO lead_reports (lead_id, received_at, description, address, geom, contact_sealed, contact_masked, "
+        f"client, channel, reported_by) VALUES (:lead, :now, :description, :address, CASE WHEN CAST(:lon AS float8) "
+        f"IS NULL THEN NULL ELSE {POINT} END, :sealed, :masked, :client, :channel, :by)"),
+        {"lead": lead_id, "now": now, "description": report.description, "address": report.address,
+         "lon": params["lon"], "lat": params["lat"],
+         "sealed": vault.seal(report.contact) if report.contact else None, "masked": mask_contact(report.contact),
+         "client": client, "channel": channel, "by": reported_by})
+    return {**lead_summary(conn, lead_id), "merged": merged}
+
+
+def lead_summary(conn: Connection, lead_id: int) -> dict:
+    """A lead as the public may see it after reporting: its number, status and the count of reports."""
+    row = conn.execute(text("SELECT id, status, report_count, grid_id IS NOT NULL AS placed FROM leads "
+                            "WHERE id = :id"), {"id": lead_id}).one()
+    return {"id": row.id, "status": row.status, "report_count": row.report_count, "placed": row.placed}
+
+
+def _lead_row(conn: Connection, actor: Actor, lead_id: int, lock: bool = False):
+    actor.require_rows()
+    row = conn.execute(text(
+        "SELECT l.id, l.status, l.summary, l.address, ST_X(l.geom) AS lon, ST_Y(l.geom) AS lat, l.grid_id, g.code "
+        "AS grid_code, l.report_count, l.first_reported_at, l.last_reported_at FROM leads l "
+        "LEFT JOIN grids g ON g.id = l.grid_id WHERE l.id = :id" + (" FOR UPDATE OF l" if lock else "")),
+        {"id": lead_id}).one_or_none()
+    if row is None or not actor.sees_grid(row.grid_id):
+        raise NotFound(f"线索 {lead_id} 不存在或不在您的范围内 / no lead {lead_id} in your scope")
+    return row
+
+
+def _lead_view(row, reports: list[dict] | None = None) -> dict:
+    view = {"id": row.id, "status": row.status, "summary": row.summary, "address": row.address,
+            "location": None if row.lon is None else {"lon": row.lon, "lat": row.lat}, "grid_code": row.grid_code,
+            "report_count": row.report_count, "first_reported_at": row.first_reported_at.isoformat(),
+            "last_reported_at": row.last_reported_at.isoformat()}
+    if reports is not None:
+        view["reports"] = reports
+    return view
+
+
+def get_lead(conn: Connection, actor: Actor, lead_id: int) -> dict:
+    """A lead in scope with every report (contacts masked)."""
+    row = _lead_row(conn, actor, lead_id)
+    reports = [{"id": r.id, "received_at": r.received_at.isoformat(), "description": r.description,
+                "address": r.address, "contact": r.contact_masked, "channel": r.channel}
+               for r in conn.execute(text("SELECT id, received_at, description, address, contact_masked, channel "
+                                          "FROM lead_reports WHERE lead_id = :id ORDER BY received_at, id"),
+                                     {"id": lead_id})]
+    return _lead_view(row, reports)
+
+
+def list_leads(conn: Connection, actor: Actor, status: str | None = "open", limit: int = 200) -> list[dict]:
+    """Leads in scope, newest report first. Unplaced leads are seen district-wide only."""
+    scope = actor.grid_scope()
+    rows = conn.execute(text(
+        "SELECT l.id, l.status, l.summary, l.address, ST_X(l.geom) AS lon, ST_Y(l.geom) AS lat, l.grid_id, "
+        "g.code AS grid_code, l.report_count, l.first_reported_at, l.last_reported_at FROM leads l "
+        "LEFT JOIN grids g ON g.id = l.grid_id WHERE (CAST(:status AS text) IS NULL OR l.status = :status) "
+        "AND (CAST(:scope AS int[]) IS NULL OR l.grid_id = ANY(:scope)) "
+        "ORDER BY l.last_reported_at DESC LIMIT :limit"), {"status": status, "scope": scope, "limit": limit})
+    return [_lead_view(r) for r in rows]
+
+
+def triage_lead(conn: Connection, actor: Actor, lead_id: int, kind: str, now: datetime,
+                grid_code: str | None = None, dispatch: bool = True, assignee_id: int | None = None) -> dict:
+    """Turn an open lead into a task (lead verification by default) in its grid, or dismiss it (kind None)."""
+    actor.require_role(SUPERVISOR, COMMANDER)
+    row = _lead_row(conn, actor, lead_id, lock=True)
+    if row.status != "open":
+        raise Conflict(f"线索 {lead_id} 已处理（{row.status}）/ lead {lead_id} is already {row.status}",
+                       "lead_not_open", _lead_view(row))
+    grid_code = grid_code or row.grid_code
+    if grid_code is None:
+        raise InvalidRequest("线索未定位到网格，请指定 grid_code / the lead has no grid: give grid_code", "grid_code")
+    task = create_task(conn, actor, NewTask(
+        kind=kind, grid_code=grid_code, title=f"线索核查：{row.summary[:60]}", source="lead",
+        detail=f"线索 #{lead_id}，共 {row.report_count} 次举报" + (f"；地址：{row.address}" if row.address else ""),
+        lead_id=lead_id, point=(row.lon, row.lat) if row.lon is not None else None, dispatch=dispatch,
+        assignee_id=assignee_id), now)
+    conn.execute(text("UPDATE leads SET status = 'triaged' WHERE id = :id"), {"id": lead_id})
+    return task
+
+
+def dismiss_lead(conn: Connection, actor: Actor, lead_id: int) -> dict:
+    """Close an open lead without a task (a duplicate, a prank)."""
+    actor.require_role(SUPERVISOR, COMMANDER)
+    row = _lead_row(conn, actor, lead_id, lock=True)
+    if row.status != "open":
+        raise Conflict(f"线索 {lead_id} 已处理 / lead {lead_id} is already {row.status}", "lead_not_open")
+    conn.execute(text("UPDATE leads SET status = 'dismissed' WHERE id = :id"), {"id": lead_id})
+    return {**_lead_view(row), "status": "dismissed"}

@@ -1,0 +1,292 @@
+"""Database access for tasks and their events, in the actor's data scope.
+
+Every read filters by :class:`accounts.actor.Actor` here, not in the caller: a
+task outside the scope is reported exactly like a task that does not exist.
+A change locks the task row, checks its version, applies the lifecycle's plan
+and appends one event, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, text
+
+from accounts.actor import COMMANDER, SUPERVISOR, SYSTEM, WORKER, Actor
+from gis.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from tasks import lifecycle
+from tasks.kinds import load_kinds, task_kind
+
+OPEN_SQL = "('" + "','".join(lifecycle.OPEN) + "')"
+TASK_SELECT = f"""
+SELECT t.id, t.kind, t.status, t.priority, t.title, t.detail, t.source, t.grid_id, t.grid_code, t.person_key,
+       t.lead_id, t.checkpoint_id, t.assignee_id, u.username AS assignee, u.display_name AS assignee_name,
+       t.created_by, t.created_at, t.dispatched_at, t.handled_at, t.closed_at, t.cancelled_at, t.sla_minutes,
+       t.due_at, t.escalation_level, t.rework_count, t.extension_count, t.extension_requested_until, t.version,
+       ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, p.id_masked, p.name_masked, p.colour,
+       t.status IN {OPEN_SQL} AND t.due_at < :now AS overdue
+FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id LEFT JOIN persons p ON p.person_key = t.person_key
+"""
+CREATORS = (SUPERVISOR, COMMANDER, SYSTEM)
+SOURCES = ("matcher", "lead", "checkpoint", "manual")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def task_view(row) -> dict:
+    """A task as the API shows it (personal data masked)."""
+    kind = load_kinds().get(row.kind)
+    person = None
+    if row.person_key:
+        person = {"person_key": row.person_key, "id_masked": row.id_masked, "name_masked": row.name_masked,
+                  "colour": row.colour}
+    return {
+        "id": row.id, "kind": row.kind, "kind_name": kind.name if kind else row.kind, "status": row.status,
+        "status_name": lifecycle.STATUS_NAMES[row.status], "priority": row.priority, "title": row.title,
+        "detail": row.detail, "source": row.source, "grid_code": row.grid_code, "person": person,
+        "lead_id": row.lead_id, "checkpoint_id": row.checkpoint_id, "assignee_id": row.assignee_id,
+        "assignee": row.assignee, "assignee_name": row.assignee_name, "created_by": row.created_by,
+        "created_at": _iso(row.created_at), "dispatched_at": _iso(row.dispatched_at),
+        "handled_at": _iso(row.handled_at), "closed_at": _iso(row.closed_at), "cancelled_at": _iso(row.cancelled_at),
+        "sla_minutes": row.sla_minutes, "due_at": _iso(row.due_at), "overdue": bool(row.overdue),
+        "escalation_level": row.escalation_level, "rework_count": row.rework_count,
+        "extension_count": row.extension_count, "extension_requested_until": _iso(row.extension_requested_until),
+        "version": row.version,
+        "location": None if row.lon is None else {"lon": row.lon, "lat": row.lat},
+    }
+
+
+def event_view(row) -> dict:
+    return {"id": row.id, "task_id": row.task_id, "seq": row.seq, "action": row.action,
+            "from_status": row.from_status, "to_status": row.to_status, "actor": row.actor,
+            "actor_role": row.actor_role, "at": _iso(row.at), "note": row.note, "detail": row.detail,
+            "location": None if row.lon is None else {"lon": row.lon, "lat": row.lat}}
+
+
+def task_row(conn: Connection, actor: Actor, task_id: int, now: datetime, lock: bool = False):
+    actor.require_rows()
+    row = conn.execute(text(TASK_SELECT + " WHERE t.id = :id" + (" FOR UPDATE OF t" if lock else "")),
+                       {"id": task_id, "now": now}).one_or_none()
+    if row is None or not actor.sees_task(row.grid_id, row.assignee_id):
+        raise NotFound(f"任务 {task_id} 不存在或不在您的范围内 / no task {task_id} in your scope")
+    return row
+
+
+def get_task(conn: Connection, actor: Actor, task_id: int, now: datetime) -> dict:
+    """One task with its timeline (oldest event first)."""
+    task = task_view(task_row(conn, actor, task_id, now))
+    task["events"] = [event_view(e) for e in conn.execute(text(
+        "SELECT id, task_id, seq, action, from_status, to_status, actor, actor_role, at, note, detail, "
+        "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM task_events WHERE task_id = :id ORDER BY seq"),
+        {"id": task_id})]
+    return task
+
+
+@dataclass
+class TaskFilter:
+    grid_code: str | None = None
+    statuses: tuple[str, ...] = ()
+    overdue: bool | None = None
+    assignee: str | None = None
+    limit: int = 200
+    offset: int = 0
+
+
+def list_tasks(conn: Connection, actor: Actor, where: TaskFilter, now: datetime) -> tuple[list[dict], int]:
+    """Tasks in scope matching ``where``, most urgent first; returns (page, total)."""
+    scope = actor.grid_scope()
+    clauses, params = [], {"now": now, "limit": where.limit, "offset": where.offset}
+    if scope is not None:
+        clauses.append("(t.grid_id = ANY(:scope) OR t.assignee_id = :me)" if actor.role == WORKER
+                       else "t.grid_id = ANY(:scope)")
+        params.update(scope=scope, me=actor.user_id)
+    if where.grid_code:
+        clauses.append("t.grid_code = :grid")
+        params["grid"] = where.grid_code
+    if where.statuses:
+        unknown = set(where.statuses) - set(lifecycle.STATUSES)
+        if unknown:
+            raise InvalidRequest(f"未知状态 {', '.join(sorted(unknown))} / unknown status", "status")
+        clauses.append("t.status = ANY(:statuses)")
+        params["statuses"] = list(where.statuses)
+    if where.overdue is not None:
+        clauses.append(("" if where.overdue else "NOT ") + f"(t.status IN {OPEN_SQL} AND t.due_at < :now)")
+    if where.assignee:
+        clauses.append("u.username = :assignee")
+        params["assignee"] = where.assignee
+    condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    total = conn.execute(text("SELECT count(*) FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id" + condition),
+                         params).scalar_one()
+    rows = conn.execute(text(TASK_SELECT + condition + " ORDER BY t.due_at, t.priority, t.id LIMIT :limit "
+                                                       "OFFSET :offset"), params)
+    return [task_view(r) for r in rows], total
+
+
+@dataclass
+class NewTask:
+    """What a new task needs; the SLA, priority and due time come from its kind."""
+
+    kind: str
+    grid_code: str
+    title: str
+    source: str = "manual"
+    detail: str | None = None
+    person_key: str | None = None
+    lead_id: int | None = None
+    checkpoint_id: int | None = None
+    request_id: int | None = None
+    point: tuple[float, float] | None = None
+    dispatch: bool = True
+    assignee_id: int | None = None
+
+
+def create_task(conn: Connection, actor: Actor, new: NewTask, now: datetime) -> dict:
+    """Store a new task (event ``create``) and, unless told not to, dispatch it at once."""
+    actor.require_role(*CREATORS)
+    kind = task_kind(new.kind)
+    if new.source not in SOURCES:
+        raise InvalidRequest(f"未知来源 {new.source} / unknown source", "source")
+    title = (new.title or "").strip()
+    if not title or len(title) > 200:
+        raise InvalidRequest("标题不能为空且不超过 200 字 / title is required (at most 200 characters)", "title")
+    grid = conn.execute(text("SELECT id, code FROM grids WHERE code = :c"), {"c": new.grid_code}).one_or_none()
+    if grid is None or not actor.sees_grid(grid.id):
+        raise NotFound(f"网格 {new.grid_code} 不存在或不在您的范围内 / no grid {new.grid_code} in your scope")
+    point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)" if new.point else "NULL"
+    task_id = conn.execute(text(
+        "INSERT INTO tasks (kind, status, priority, title, detail, source, grid_id, grid_code, person_key, lead_id, "
+        "checkpoint_id, request_id, geom, created_by, created_at, sla_minutes, due_at) VALUES (:kind, 'created', "
+        f":priority, :title, :detail, :source, :grid_id, :grid_code, :person, :lead, :checkpoint, :request, {point}, "
+        ":by, :now, :sla, :due) RETURNING id"),
+        {"kind": kind.code, "priority": kind.priority, "title": title, "detail": new.detail, "source": new.source,
+         "grid_id": grid.id, "grid_code": grid.code, "person": new.person_key, "lead": new.lead_id,
+         "checkpoint": new.checkpoint_id, "request": new.request_id, "by": actor.username, "now": now,
+         "sla": kind.sla_minutes, "due": now + timedelta(minutes=kind.sla_minutes),
+         "lon": new.point[0] if new.point else None, "lat": new.point[1] if new.point else None}).scalar_one()
+    _append_event(conn, task_id, lifecycle.Plan("create", None, "created", detail={"source": new.source}),
+                  actor, now)
+    if new.dispatch:
+        try:
+            return transition(conn, actor, task_id, "dispatch", 1, {"assignee_id": new.assignee_id}, now)["task"]
+        except Conflict as exc:  # nobody on duty nearby: the task waits for a supervisor, nothing is lost
+            if exc.code != "no_worker_on_duty":
+                raise
+    return task_view(task_row(conn, actor, task_id, now))
+
+
+def _append_event(conn: Connection, task_id: int, change: lifecycle.Plan, actor: Actor, now: datetime) -> int:
+    point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)" if change.location else "NULL"
+    return conn.execute(text(
+        "INSERT INTO task_events (task_id, seq, action, from_status, to_status, actor_id, actor, actor_role, at, "
+        "note, detail, geom) VALUES (:task, (SELECT coalesce(max(seq), 0) + 1 FROM task_events WHERE task_id = "
+        f":task), :action, :from, :to, :actor_id, :actor, :role, :now, :note, CAST(:detail AS jsonb), {point}) "
+        "RETURNING id"),
+        {"task": task_id, "action": change.action, "from": change.from_status, "to": change.to_status,
+         "actor_id": actor.user_id, "actor": actor.username, "role": actor.role, "now": now, "note": change.note,
+         "detail": json.dumps(change.detail, ensure_ascii=False, default=str),
+         "lon": change.location[0] if change.location else None,
+         "lat": change.location[1] if change.location else None}).scalar_one()
+
+
+def pick_worker(conn: Connection, grid_id: int) -> int | None:
+    """The on-duty worker of the grid with the fewest open tasks; else the nearest neighbouring grid's.
+
+    Neighbours are the grids whose polygons touch this one, nearest centroid
+    first; ties go to the lower username so that dispatch is reproducible.
+    """
+    return conn.execute(text(f"""
+        WITH candidates AS (
+            SELECT ug.user_id, 0 AS ring, 0.0 AS distance FROM user_grids ug WHERE ug.grid_id = :g
+            UNION ALL
+            SELECT ug.user_id, 1, ST_Distance(ST_Centroid(n.geom), ST_Centroid(g.geom))
+            FROM grids g JOIN grids n ON n.id <> g.id AND ST_Intersects(n.geom, g.geom)
+            JOIN user_grids ug ON ug.grid_id = n.id WHERE g.id = :g
+        )
+        SELECT c.user_id FROM candidates c JOIN users u ON u.id = c.user_id
+        WHERE u.role = 'worker' AND u.active AND u.on_duty
+        ORDER BY c.ring, (SELECT count(*) FROM tasks t WHERE t.assignee_id = c.user_id AND t.status IN {OPEN_SQL}),
+                 c.distance, u.username
+        LIMIT 1"""), {"g": grid_id}).scalar()
+
+
+def _check_assignee(conn: Connection, actor: Actor, assignee_id: int) -> None:
+    row = conn.execute(text("SELECT role, active, array_agg(ug.grid_id) AS grids FROM users u "
+                            "LEFT JOIN user_grids ug ON ug.user_id = u.id WHERE u.id = :id GROUP BY u.id"),
+                       {"id": assignee_id}).one_or_none()
+    if row is None or row.role != WORKER or not row.active:
+        raise InvalidRequest(f"用户 {assignee_id} 不是在岗网格员 / user {assignee_id} is not an active worker",
+                             "assignee_id")
+    if not actor.sees_everything and not set(row.grids or ()) & actor.grid_ids:
+        raise PermissionDenied("只能派给本辖区的网格员 / you may assign only to workers of your area")
+
+
+def _attach_photos(conn: Connection, actor: Actor, task_id: int, event_id: int, photos: list[int]) -> None:
+    if not photos:
+        return
+    linked = conn.execute(text("UPDATE task_photos SET event_id = :event WHERE id = ANY(:ids) AND task_id = :task "
+                               "AND event_id IS NULL AND uploaded_by = :me"),
+                          {"event": event_id, "ids": photos, "task": task_id, "me": actor.user_id}).rowcount
+    if linked != len(photos):
+        raise InvalidRequest("照片编号无效或已使用 / a photo id is unknown, not yours, or already attached",
+                             "photos")
+
+
+def transition(conn: Connection, actor: Actor, task_id: int, action: str, version: int, payload: dict,
+               now: datetime) -> dict:
+    """Apply ``action`` to task ``task_id`` if it is still at ``version``; returns the task and its new event.
+
+    Raises Conflict(code "stale_version", current task) when someone changed
+    it first, Conflict("illegal_transition") when the state does not allow the
+    action; nothing is written then.
+    """
+    row = task_row(conn, actor, task_id, now, lock=True)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidRequest("version 必须是整数 / version must be an integer", "version")
+    if version != row.version:
+        raise Conflict(f"任务已被他人更新（当前版本 {row.version}，您的版本 {version}），请刷新后重试 / the task "
+                       f"changed since version {version}; it is now at version {row.version}", "stale_version",
+                       task_view(row))
+    state = lifecycle.TaskState(row.status, row.kind, row.assignee_id, row.due_at, row.extension_requested_until)
+    change = lifecycle.plan(state, action, actor, payload, now)
+    updates = dict(change.updates)
+    if action in ("dispatch", "reassign"):
+        if updates["assignee_id"] is None:
+            updates["assignee_id"] = pick_worker(conn, row.grid_id) if row.grid_id else None
+            change.detail["auto"] = True
+            if updates["assignee_id"] is None:
+                raise Conflict("本网格及相邻网格暂无在岗网格员 / no worker on duty in the grid or its neighbours",
+                               "no_worker_on_duty", task_view(row))
+        else:
+            _check_assignee(conn, actor, updates["assignee_id"])
+        change.detail["assignee_id"] = updates["assignee_id"]
+    assignments = [f"{column} = {column} + 1" if value == "+1" else f"{column} = :{column}"
+                   for column, value in updates.items()]
+    conn.execute(text(f"UPDATE tasks SET status = :status, version = version + 1"
+                      f"{''.join(', ' + a for a in assignments)} WHERE id = :id"),
+                 {"status": change.to_status, "id": task_id, **{k: v for k, v in updates.items() if v != "+1"}})
+    event_id = _append_event(conn, task_id, change, actor, now)
+    _attach_photos(conn, actor, task_id, event_id, change.detail.get("photos", []))
+    task = task_view(task_row(conn, Actor.system(), task_id, now))
+    event = conn.execute(text("SELECT id, task_id, seq, action, from_status, to_status, actor, actor_role, at, note, "
+                              "detail, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM task_events WHERE id = :id"),
+                         {"id": event_id}).one()
+    return {"task": task, "event": event_view(event)}
+
+
+def grid_timeline(conn: Connection, actor: Actor, grid_code: str, limit: int = 100,
+                  before: int | None = None) -> list[dict]:
+    """The newest events of every task of a grid (``before``: an event id, for paging back)."""
+    grid = conn.execute(text("SELECT id FROM grids WHERE code = :c"), {"c": grid_code}).one_or_none()
+    actor.require_rows()
+    if grid is None or not actor.sees_grid(grid.id):
+        raise NotFound(f"网格 {grid_code} 不存在或不在您的范围内 / no grid {grid_code} in your scope")
+    rows = conn.execute(text(
+        "SELECT e.id, e.task_id, e.seq, e.action, e.from_status, e.to_status, e.actor, e.actor_role, e.at, e.note, "
+        "e.detail, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, t.kind, t.title FROM task_events e "
+        "JOIN tasks t ON t.id = e.task_id WHERE t.grid_id = :g AND (CAST(:before AS bigint) IS NULL OR e.id < :before) "
+        "ORDER BY e.at DESC, e.id DESC LIMIT :limit"), {"g": grid.id, "before": before, "limit": limit})
+    return [{**event_view(r), "kind": r.kind, "title": r.title} for r in rows]

@@ -1,0 +1,97 @@
+"""Checkpoint scans: record a pass, raise a checkpoint-alert task for a red or yellow person, count per hour.
+
+A gate identifies a person by his person key, or by a pass code — the ID
+number read from the card or code at the gate, which is turned into the
+person key at once and never stored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, text
+
+from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, WORKER, Actor
+from gis.errors import InvalidRequest, NotFound
+from matching.identity import id_number_problem, normalise_id_number
+from matching.privacy import Vault
+from tasks.lifecycle import parse_time
+from tasks.repository import OPEN_SQL, NewTask, create_task
+
+ALERT_COLOURS = ("red", "yellow")
+FUTURE_TOLERANCE = timedelta(minutes=5)
+COLOUR_NAMES = {"red": "红码", "yellow": "黄码", "blue": "蓝码", "green": "绿码"}
+
+
+def _person_key(payload: dict, vault: Vault) -> str:
+    key, code = payload.get("person_key"), payload.get("pass_code")
+    if key is not None:
+        if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{64}", key):
+            raise InvalidRequest("person_key 须为 64 位十六进制 / person_key must be 64 hex digits", "person_key")
+        return key
+    if code is None:
+        raise InvalidRequest("请提供 person_key 或 pass_code / person_key or pass_code is required", "pass_code")
+    if not isinstance(code, str) or id_number_problem(code):
+        raise InvalidRequest("通行码（身份证号）无效 / the pass code is not a valid ID number", "pass_code")
+    return vault.person_key(normalise_id_number(code))
+
+
+def _checkpoint(conn: Connection, actor: Actor, code) -> object:
+    if not isinstance(code, str) or not code.strip():
+        raise InvalidRequest("请提供卡口编号 checkpoint / checkpoint is required", "checkpoint")
+    row = conn.execute(text("SELECT id, code, name, grid_id, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                            "FROM checkpoints WHERE code = :c"), {"c": code.strip()}).one_or_none()
+    if row is None or not actor.sees_grid(row.grid_id):
+        raise NotFound(f"卡口 {code} 不存在或不在您的范围内 / no checkpoint {code} in your scope")
+    return row
+
+
+def record_scan(conn: Connection, actor: Actor, payload: dict, vault: Vault, now: datetime) -> dict:
+    """Store one scan; a red or yellow person raises (or joins) an open checkpoint-alert task in that grid."""
+    actor.require_role(WORKER, SUPERVISOR, COMMANDER, ADMIN)
+    if not isinstance(payload, dict):
+        raise InvalidRequest("请求体必须是 JSON 对象 / the body must be a JSON object")
+    checkpoint = _checkpoint(conn, actor, payload.get("checkpoint"))
+    person_key = _person_key(payload, vault)
+    scanned_at = parse_time(payload["scanned_at"], "scanned_at") if payload.get("scanned_at") else now
+    if scanned_at > now + FUTURE_TOLERANCE:
+        raise InvalidRequest("扫码时间晚于当前时间 / scanned_at is in the future", "scanned_at")
+    direction = payload.get("direction")
+    if direction not in ("in", "out"):
+        raise InvalidRequest("direction 须为 in 或 out / direction must be in or out", "direction")
+    colour = conn.execute(text("SELECT colour FROM persons WHERE person_key = :k"), {"k": person_key}).scalar()
+    task_id = None
+    if colour in ALERT_COLOURS and checkpoint.grid_id is not None:
+        task_id = conn.execute(text(
+            f"SELECT id FROM tasks WHERE kind = 'checkpoint_alert' AND person_key = :k AND checkpoint_id = :c "
+            f"AND status IN {OPEN_SQL} ORDER BY id LIMIT 1 FOR UPDATE"),
+            {"k": person_key, "c": checkpoint.id}).scalar()
+        if task_id is None:
+            grid_code = conn.execute(text("SELECT code FROM grids WHERE id = :g"), {"g": checkpoint.grid_id}).scalar()
+            task_id = create_task(conn, Actor.system(), NewTask(
+                kind="checkpoint_alert", grid_code=grid_code, source="checkpoint", person_key=person_key,
+                checkpoint_id=checkpoint.id, point=(checkpoint.lon, checkpoint.lat),
+                title=f"卡口预警：{COLOUR_NAMES[colour]}人员经过{checkpoint.name}",
+                detail=f"{scanned_at.isoformat()} {'进' if direction == 'in' else '出'}"), now)["id"]
+    scan_id = conn.execute(text(
+        "INSERT INTO scans (checkpoint_id, person_key, scanned_at, direction, colour, task_id, recorded_by, "
+        "recorded_at) VALUES (:c, :k, :at, :d, :colour, :task, :by, :now) RETURNING id"),
+        {"c": checkpoint.id, "k": person_key, "at": scanned_at, "d": direction, "colour": colour, "task": task_id,
+         "by": actor.user_id, "now": now}).scalar_one()
+    return {"id": scan_id, "checkpoint": checkpoint.code, "scanned_at": scanned_at.isoformat(),
+            "direction": direction, "alert": colour in ALERT_COLOURS, "colour": colour, "task_id": task_id}
+
+
+def hourly_counts(conn: Connection, actor: Actor, checkpoint_code: str, since: datetime,
+                  until: datetime) -> list[dict]:
+    """Scans per hour (Beijing time) at a checkpoint: in, out and alerts (aggregates: reporters may read them)."""
+    checkpoint = _checkpoint(conn, Actor.system() if actor.role == REPORTER else actor, checkpoint_code)
+    rows = conn.execute(text(
+        "SELECT date_trunc('hour', scanned_at AT TIME ZONE 'Asia/Shanghai') AS hour, "
+        "count(*) FILTER (WHERE direction = 'in') AS entries, count(*) FILTER (WHERE direction = 'out') AS exits, "
+        "count(*) FILTER (WHERE colour IN ('red', 'yellow')) AS alerts FROM scans "
+        "WHERE checkpoint_id = :c AND scanned_at >= :since AND scanned_at < :until GROUP BY 1 ORDER BY 1"),
+        {"c": checkpoint.id, "since": since, "until": until})
+    return [{"hour": r.hour.isoformat() + "+08:00", "in": r.entries, "out": r.exits, "alerts": r.alerts}
+            for r in rows]
