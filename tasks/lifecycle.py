@@ -142,17 +142,23 @@ def _refuse(state: TaskState, action: Action) -> Conflict:
                     f"{action.name} a task that is {state.status}", "illegal_transition")
 
 
+def permitted(action_name: str, actor: Actor) -> Action:
+    """The action ``action_name`` if the actor's role may do it at all (checked before anything else)."""
+    action = ACTIONS.get(action_name)
+    if action is None:
+        raise InvalidRequest(f"未知操作 {action_name}，可选：{', '.join(ACTIONS)} / unknown action", "action")
+    if actor.role not in action.roles:
+        raise PermissionDenied(f"该角色不能执行「{action.label}」/ the role {actor.role} may not {action.name}")
+    return action
+
+
 def plan(state: TaskState, action_name: str, actor: Actor, payload: dict, now: datetime | None) -> Plan:
     """Check ``action_name`` on ``state`` by ``actor`` with ``payload``; return what changes or raise.
 
     Raises InvalidRequest (unknown action, bad payload), PermissionDenied (not
     this role's action, or not the assignee) or Conflict (not from this state).
     """
-    action = ACTIONS.get(action_name)
-    if action is None:
-        raise InvalidRequest(f"未知操作 {action_name}，可选：{', '.join(ACTIONS)} / unknown action", "action")
-    if actor.role not in action.roles:
-        raise PermissionDenied(f"该角色不能执行「{action.label}」/ the role {actor.role} may not {action.name}")
+    action = permitted(action_name, actor)
     if actor.role == WORKER and state.assignee_id != actor.user_id:
         raise PermissionDenied("只有被派遣的网格员可以操作此任务 / only the assigned worker may do this")
     if state.status not in action.sources:

@@ -243,6 +243,7 @@ def transition(conn: Connection, actor: Actor, task_id: int, action: str, versio
     it first, Conflict("illegal_transition") when the state does not allow the
     action; nothing is written then.
     """
+    lifecycle.permitted(action, actor)
     row = task_row(conn, actor, task_id, now, lock=True)
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidRequest("version 必须是整数 / version must be an integer", "version")

@@ -1,0 +1,449 @@
+"""``gridctl bench updates``: simulated field phones walk their tasks through the lifecycle over HTTP.
+
+What is measured: N phones (threads, each with its own keep-alive HTTP
+connection and its own session) run on loopback against a running server for
+a bounded time. Each walks its own dispatched tasks: accept → start → handle
+(result, temperature, GPS point), with an extension request on some tasks
+after accepting. ``updates_per_s`` is the number of *acknowledged* updates
+(a 2xx answer that is not a replay) divided by the wall time of the timed
+phase; logins and the preparation of accounts and tasks are not timed.
+
+The run also misbehaves on purpose, as phones on a poor network do:
+
+- about 10 % of acknowledged updates are sent again with the same
+  ``Idempotency-Key`` and body; the answer must carry ``Idempotent-Replayed:
+  true`` and be byte for byte the first answer (``retries``, ``replays_ok``);
+- about 5 % of requests are first sent with a stale ``version``; the answer
+  must be 409 ``stale_version`` (``conflicts``) and change nothing;
+- a request whose connection breaks is sent again with the same key.
+
+Then the database is asked what really happened: the ``task_events`` of the
+benchmark's tasks with a phone action (accept, start, handle,
+request_extension) appended since the run began. Each acknowledged update
+names its event (task, action, event id). ``lost`` counts acknowledged updates
+whose event is not in the table; ``duplicated`` counts stored events that no
+acknowledgement names (an update applied twice, or applied without its
+answer reaching the phone). ``mismatched_tasks`` counts tasks whose stored
+status or version differs from what their phone last heard. Anything else
+unexpected (a wrong status code, a replay that differs) is in ``errors``.
+
+Set-up goes through the domain over ``engine``, which must be the database
+of the server at ``url``: worker accounts bench_phone_01… (reset with a
+random password, each on a different grid, off duty so that auto-dispatch
+never picks them) and a pool of dispatched "[压测]" home visits per phone.
+Open pool tasks left by an earlier run are walked first; nothing is
+cancelled afterwards (events are append-only) and the accounts stay.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import random
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, text
+
+from accounts.actor import WORKER, Actor
+from accounts.repository import save_user, set_on_duty
+from api.http import CSRF_HEADER, IDEMPOTENCY_HEADER, SESSION_COOKIE
+from gis.errors import ConfigurationError, GridError
+from tasks.repository import NewTask, create_task
+
+USERNAME = "bench_phone_{:02d}"
+TITLE_PREFIX = "[压测]"
+KIND = "home_visit"
+PHONE_ACTIONS = ("accept", "start", "handle", "request_extension")
+STEPS = {"dispatched": ("accept", "start", "handle"), "accepted": ("start", "handle"), "in_progress": ("handle",)}
+RETRY_SHARE = 0.10
+STALE_SHARE = 0.05
+EXTENSION_SHARE = 0.10
+UPDATES_PER_TASK = 3 + EXTENSION_SHARE
+EXPECTED_RATE = 400.0  # updates/s the pool is sized for; a phone that runs out of tasks stops early (and says so)
+POOL_MARGIN = 1.25
+HTTP_TIMEOUT = 60.0
+RESENDS = 2  # after a broken connection, same key
+PROGRESS_EVERY = 5.0
+SAMPLES = 5
+
+
+class BenchmarkError(GridError):
+    """The benchmark cannot run against this server (unreachable, or it uses another database)."""
+
+
+@dataclass
+class BenchTask:
+    """One pool task as its phone knows it."""
+
+    id: int
+    status: str
+    version: int
+    due_at: datetime
+    extension_pending: bool = False
+    uncertain: bool = False  # an unexpected answer: its phone no longer knows its state
+
+
+@dataclass
+class Account:
+    username: str
+    password: str
+    user_id: int
+    grid_code: str
+    point: tuple[float, float]
+
+
+@dataclass
+class Tally:
+    """What one phone sent and heard."""
+
+    requests: int = 0
+    updates: int = 0
+    retries: int = 0
+    replays_ok: int = 0
+    stale_sent: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    resends: int = 0
+    tasks_handled: int = 0
+    extensions: int = 0
+    out_of_tasks: bool = False
+    acknowledged: list[tuple[int, str, int]] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
+
+    def error(self, what: str) -> None:
+        self.errors += 1
+        if len(self.samples) < SAMPLES:
+            self.samples.append(what[:300])
+
+
+class _Http:
+    """One keep-alive connection with a session cookie and its CSRF token."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"服务器地址无效 / not an http(s) URL: {url}")
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        self.connection = kind(parts.hostname, parts.port, timeout=HTTP_TIMEOUT)
+        self.base = parts.path.rstrip("/")
+        self.cookie: str | None = None
+        self.csrf: str | None = None
+
+    def send(self, method: str, path: str, body: bytes | None = None, key: str | None = None,
+             tally: Tally | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """(status, headers, body); a broken connection is reopened and the same request sent again."""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if self.cookie:
+            headers["Cookie"] = f"{SESSION_COOKIE}={self.cookie}"
+        if self.csrf and method != "GET":
+            headers[CSRF_HEADER] = self.csrf
+        if key:
+            headers[IDEMPOTENCY_HEADER] = key
+        for attempt in range(RESENDS + 1):
+            try:
+                self.connection.request(method, self.base + path, body=body, headers=headers)
+                response = self.connection.getresponse()
+                return response.status, response.headers, response.read()
+            except (http.client.HTTPException, OSError):
+                self.connection.close()
+                if attempt == RESENDS:
+                    raise
+                if tally is not None:
+                    tally.resends += 1
+        raise AssertionError("unreachable")
+
+    def log_in(self, username: str, password: str) -> None:
+        status, headers, raw = self.send("POST", "/api/v1/session",
+                                         json.dumps({"username": username, "password": password}).encode())
+        if status == 429:
+            raise BenchmarkError(f"登录被限流，请 15 分钟后再试 / the server throttles logins from this client: "
+                                 f"{raw[:200].decode(errors='replace')}")
+        if status != 201:
+            raise BenchmarkError(
+                f"压测账号 {username} 无法登录服务器（HTTP {status}），服务器很可能连接的是另一个数据库 / the bench "
+                f"account {username} cannot log in (HTTP {status}: {raw[:200].decode(errors='replace')}); the "
+                f"server probably uses another database than this command (check DATABASE_URL of both)")
+        for line in headers.get_all("Set-Cookie") or ():
+            cookie = SimpleCookie(line)
+            if SESSION_COOKIE in cookie:
+                self.cookie = cookie[SESSION_COOKIE].value
+        self.csrf = json.loads(raw)["csrf_token"]
+
+    def log_out(self) -> None:
+        try:
+            self.send("DELETE", "/api/v1/session")
+        except (http.client.HTTPException, OSError):
+            pass
+        self.connection.close()
+
+
+class Phone(threading.Thread):
+    """A worker's phone: walks its tasks until the deadline, misbehaving on purpose now and then."""
+
+    def __init__(self, account: Account, client: _Http, tasks: list[BenchTask], start: threading.Barrier,
+                 seed: str) -> None:
+        super().__init__(name=account.username, daemon=True)
+        self.account, self.client, self.tasks, self.start_line = account, client, tasks, start
+        self.rng = random.Random(seed)
+        self.tally = Tally()
+        self.deadline = math.inf
+        self.finished_at: float | None = None
+
+    def run(self) -> None:
+        try:
+            self.start_line.wait()
+            for task in self.tasks:
+                if time.perf_counter() >= self.deadline:
+                    break
+                self._walk(task)
+            self.tally.out_of_tasks = time.perf_counter() < self.deadline
+        except Exception as exc:  # noqa: BLE001 - a crashed phone is reported, not hidden
+            self.tally.error(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.finished_at = time.perf_counter()
+            self.client.log_out()
+
+    def _walk(self, task: BenchTask) -> None:
+        """Take ``task`` as far as ``handle``, unless the deadline comes first or an answer is unexpected."""
+        for action in STEPS[task.status]:
+            if not self._step(task, action):
+                return
+            if action == "accept" and not task.extension_pending and self.rng.random() < EXTENSION_SHARE:
+                if not self._step(task, "request_extension"):
+                    return
+        self.tally.tasks_handled += 1
+
+    def _payload(self, task: BenchTask, action: str) -> dict:
+        lon, lat = self.account.point
+        here = {"lon": round(lon + self.rng.uniform(-3e-4, 3e-4), 6),
+                "lat": round(lat + self.rng.uniform(-3e-4, 3e-4), 6)}
+        if action == "handle":
+            return {"result": "已入户走访，居民在家，无发热、咳嗽等症状",
+                    "temperature": round(self.rng.uniform(36.0, 37.2), 1), "location": here, "note": "压测手机自动反馈"}
+        if action == "request_extension":
+            return {"until": (task.due_at + timedelta(days=1)).isoformat(), "reason": "居民外出未归，申请延期一天"}
+        if action == "start":
+            return {"location": here}
+        return {}
+
+    def _step(self, task: BenchTask, action: str) -> bool:
+        """One update (after a deliberate stale try, sometimes); False at the deadline or on an unexpected answer."""
+        if time.perf_counter() >= self.deadline:
+            return False
+        path = f"/api/v1/tasks/{task.id}/transitions"
+        payload = self._payload(task, action)
+        if self.rng.random() < STALE_SHARE:
+            self._send_stale(task, path, action, payload)
+        body = json.dumps({"action": action, "version": task.version, **payload}, ensure_ascii=False).encode()
+        key = uuid.uuid4().hex
+        started = time.perf_counter()
+        status, headers, raw = self.client.send("POST", path, body, key, self.tally)
+        self.tally.latencies.append(time.perf_counter() - started)
+        self.tally.requests += 1
+        if status != 200:
+            task.uncertain = True
+            self.tally.error(f"{action} task {task.id}: HTTP {status} {raw[:200].decode(errors='replace')}")
+            return False
+        answer = json.loads(raw)
+        self.tally.updates += 1
+        self.tally.acknowledged.append((task.id, action, answer["event"]["id"]))
+        task.status, task.version = answer["task"]["status"], answer["task"]["version"]
+        if action == "request_extension":
+            task.extension_pending = True
+            self.tally.extensions += 1
+        if self.rng.random() < RETRY_SHARE:
+            self._send_again(path, body, key, raw)
+        return True
+
+    def _send_stale(self, task: BenchTask, path: str, action: str, payload: dict) -> None:
+        body = json.dumps({"action": action, "version": task.version - 1, **payload}, ensure_ascii=False).encode()
+        status, _, raw = self.client.send("POST", path, body, uuid.uuid4().hex, self.tally)
+        self.tally.requests += 1
+        self.tally.stale_sent += 1
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = {}
+        if status == 409 and answer.get("error") == "stale_version" \
+                and (answer.get("current") or {}).get("version") == task.version:
+            self.tally.conflicts += 1
+        else:
+            self.tally.error(f"stale {action} task {task.id}: HTTP {status} {raw[:200].decode(errors='replace')}")
+
+    def _send_again(self, path: str, body: bytes, key: str, first: bytes) -> None:
+        status, headers, raw = self.client.send("POST", path, body, key, self.tally)
+        self.tally.requests += 1
+        self.tally.retries += 1
+        if status == 200 and headers.get("Idempotent-Replayed") == "true" and raw == first:
+            self.tally.replays_ok += 1
+        else:
+            self.tally.error(f"replay of {key}: HTTP {status}, replayed={headers.get('Idempotent-Replayed')}, "
+                             f"same body={raw == first}")
+
+
+def count_events(acknowledged: Iterable[tuple[int, str, int]],
+                 stored: Iterable[tuple[int, str, int]]) -> tuple[int, int]:
+    """(lost, duplicated): acknowledged (task, action, event) not stored, and stored ones nobody acknowledged."""
+    heard, found = Counter(acknowledged), Counter(stored)
+    return sum((heard - found).values()), sum((found - heard).values())
+
+
+def pool_size(phones: int, seconds: float, rate: float = EXPECTED_RATE) -> int:
+    """Tasks each phone needs to stay busy for ``seconds`` if the server reached ``rate`` updates/s."""
+    return math.ceil(seconds * rate / UPDATES_PER_TASK / phones * POOL_MARGIN) + 2
+
+
+def prepare_accounts(engine: Engine, phones: int) -> list[Account]:
+    """Create or reset bench_phone_01… (workers, off duty), each on a different grid spread over the district."""
+    with engine.begin() as conn:
+        grids = conn.execute(text(
+            "SELECT id, code, community_id, ST_X(ST_PointOnSurface(geom)) AS lon, "
+            "ST_Y(ST_PointOnSurface(geom)) AS lat FROM grids ORDER BY code")).all()
+        if len(grids) < phones:
+            raise ConfigurationError(f"网格只有 {len(grids)} 个，少于手机数 {phones} / only {len(grids)} grids for "
+                                     f"{phones} phones (run `gridctl seed nanhai` first?)")
+        accounts = []
+        for number in range(1, phones + 1):
+            grid = grids[int((number - 0.5) * len(grids) / phones)]
+            username, password = USERNAME.format(number), secrets.token_urlsafe(12)
+            user_id = save_user(conn, username, WORKER, password, f"压测手机 {number:02d}", grid.community_id,
+                                [grid.id])
+            set_on_duty(conn, user_id, False)
+            accounts.append(Account(username, password, user_id, grid.code, (grid.lon, grid.lat)))
+    return accounts
+
+
+def prepare_tasks(engine: Engine, account: Account, count: int) -> tuple[list[BenchTask], int]:
+    """The phone's open "[压测]" tasks (left by earlier runs first), topped up to ``count``; returns (pool, created)."""
+    actor, created = Actor.system(), 0
+    with engine.begin() as conn:
+        pool = [BenchTask(r.id, r.status, r.version, r.due_at, r.extension_requested_until is not None)
+                for r in conn.execute(text(
+                    "SELECT id, status, version, due_at, extension_requested_until FROM tasks "
+                    "WHERE assignee_id = :me AND status = ANY(:open) AND kind = :kind AND title LIKE :prefix "
+                    "ORDER BY id LIMIT :count"),
+                    {"me": account.user_id, "open": list(STEPS), "kind": KIND, "prefix": TITLE_PREFIX + "%",
+                     "count": count})]
+        while len(pool) < count:
+            task = create_task(conn, actor, NewTask(
+                kind=KIND, grid_code=account.grid_code, title=f"{TITLE_PREFIX} {account.username} 入户走访测温",
+                detail="更新压测任务（gridctl bench updates），可忽略 / update benchmark task, ignore",
+                point=account.point, dispatch=True, assignee_id=account.user_id), datetime.now(UTC))
+            pool.append(BenchTask(task["id"], task["status"], task["version"], datetime.fromisoformat(task["due_at"])))
+            created += 1
+    return pool, created
+
+
+def _log_in(url: str, accounts: list[Account]) -> list[_Http]:
+    clients = []
+    for account in accounts:
+        client = _Http(url)
+        try:
+            client.log_in(account.username, account.password)
+        except (http.client.HTTPException, OSError) as exc:
+            raise BenchmarkError(f"无法连接服务器 {url}（请先运行 gridctl serve）/ cannot reach the server at {url}: "
+                                 f"{exc}. Start it with `gridctl serve`.") from exc
+        clients.append(client)
+    return clients
+
+
+def _stored_events(engine: Engine, task_ids: list[int], after: int) -> list[tuple[int, str, int]]:
+    with engine.connect() as conn:
+        return [(r.task_id, r.action, r.id) for r in conn.execute(text(
+            "SELECT id, task_id, action FROM task_events WHERE task_id = ANY(:ids) AND id > :after "
+            "AND action = ANY(:actions)"), {"ids": task_ids, "after": after, "actions": list(PHONE_ACTIONS)})]
+
+
+def _mismatched(engine: Engine, tasks: list[BenchTask]) -> int:
+    known = {t.id: (t.status, t.version) for t in tasks if not t.uncertain}
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, status, version FROM tasks WHERE id = ANY(:ids)"), {"ids": list(known)})
+        return sum(known[r.id] != (r.status, r.version) for r in rows)
+
+
+def _quantile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def updates_benchmark(engine: Engine, url: str, phones: int, seconds: float,
+                      echo: Callable[[str], None] = print, seed: int = 20200202) -> dict:
+    """Run ``phones`` simulated phones against the server at ``url`` for ``seconds``; return the figures.
+
+    ``engine`` must be the server's database. Raises :class:`BenchmarkError`
+    when the server cannot be reached or the bench accounts cannot log in.
+    """
+    if phones < 1 or not seconds > 0:
+        raise ConfigurationError("--phones 须 ≥ 1，--seconds 须 > 0 / --phones must be ≥ 1 and --seconds > 0")
+    prepared = time.perf_counter()
+    echo(f"准备 {phones} 个压测账号 / resetting {phones} bench accounts ({USERNAME.format(1)}…)")
+    accounts = prepare_accounts(engine, phones)
+    clients = _log_in(url, accounts)
+    per_phone = pool_size(phones, seconds)
+    pools, created = [], 0
+    for account in accounts:
+        pool, new = prepare_tasks(engine, account, per_phone)
+        pools.append(pool)
+        created += new
+    setup_s = time.perf_counter() - prepared
+    echo(f"任务池 {per_phone * phones} 个（新建 {created}，沿用 {per_phone * phones - created}）/ pool of "
+         f"{per_phone * phones} tasks ({created} created, {per_phone * phones - created} left by earlier runs); "
+         f"set-up {setup_s:.1f} s")
+    with engine.connect() as conn:
+        after = conn.execute(text("SELECT coalesce(max(id), 0) FROM task_events")).scalar_one()
+
+    start_line = threading.Barrier(phones + 1)
+    devices = [Phone(a, c, p, start_line, f"{seed}-{i}")
+               for i, (a, c, p) in enumerate(zip(accounts, clients, pools, strict=True))]
+    for device in devices:
+        device.start()
+    echo(f"{phones} 部手机运行 {seconds:g} 秒 / {phones} phones for {seconds:g} s against {url}")
+    started = time.perf_counter()
+    for device in devices:
+        device.deadline = started + seconds
+    start_line.wait()
+    while any(d.is_alive() for d in devices):
+        time.sleep(min(PROGRESS_EVERY, max(0.05, started + seconds - time.perf_counter())))
+        elapsed = time.perf_counter() - started
+        done = sum(d.tally.updates for d in devices)
+        if any(d.is_alive() for d in devices):
+            echo(f"  {elapsed:5.1f} s  {done} updates ({done / elapsed:.0f}/s)")
+    wall_s = max(d.finished_at or started for d in devices) - started
+    tallies = [d.tally for d in devices]
+
+    echo("核对数据库中的事件 / counting the events in the database")
+    all_tasks = [t for p in pools for t in p]
+    acknowledged = [a for t in tallies for a in t.acknowledged]
+    lost, duplicated = count_events(acknowledged, _stored_events(engine, [t.id for t in all_tasks], after))
+    latencies = [x for t in tallies for x in t.latencies]
+    total = {name: sum(getattr(t, name) for t in tallies)
+             for name in ("updates", "requests", "retries", "replays_ok", "stale_sent", "conflicts", "errors",
+                          "resends", "tasks_handled", "extensions")}
+    out_of_tasks = sum(t.out_of_tasks for t in tallies)
+    if out_of_tasks:
+        echo(f"注意：{out_of_tasks} 部手机提前做完任务池 / note: {out_of_tasks} phones ran out of tasks early")
+    return {
+        "updates_per_s": round(total["updates"] / wall_s, 1) if wall_s > 0 else 0.0,
+        "requests_per_s": round(total["requests"] / wall_s, 1) if wall_s > 0 else 0.0,
+        **total,
+        "lost": lost, "duplicated": duplicated, "mismatched_tasks": _mismatched(engine, all_tasks),
+        "update_ms_p50": round(_quantile(latencies, 0.5) * 1000, 1),
+        "update_ms_p95": round(_quantile(latencies, 0.95) * 1000, 1),
+        "phones": phones, "seconds": seconds, "wall_s": round(wall_s, 2), "setup_s": round(setup_s, 1),
+        "tasks_created": created, "tasks_reused": per_phone * phones - created,
+        "phones_out_of_tasks": out_of_tasks, "url": url,
+        "error_samples": [s for t in tallies for s in t.samples][:SAMPLES],
+    }
