@@ -36,11 +36,25 @@ def _read(path: Path) -> dict:
         raise ConfigurationError(f"任务类型文件无法读取 / cannot read the task kinds file {path}: {exc}") from exc
 
 
-@lru_cache(maxsize=4)
 def load_kinds(override: str | None = None) -> dict[str, TaskKind]:
-    """The task kinds: defaults, then the override file (``NANHAI_TASK_KINDS`` when not given)."""
-    table = _read(DEFAULT_FILE)
+    """The task kinds: defaults, then the override file (``NANHAI_TASK_KINDS`` when not given).
+
+    Read again when the override file changes (cached on its modification time).
+    """
     override = override or os.environ.get("NANHAI_TASK_KINDS")
+    stamp = None
+    if override:
+        try:
+            stat = Path(override).stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError as exc:
+            raise ConfigurationError(f"任务类型文件无法读取 / cannot read the task kinds file {override}: {exc}") from exc
+    return _load_kinds(override, stamp)
+
+
+@lru_cache(maxsize=8)
+def _load_kinds(override: str | None, _stamp: tuple[int, int] | None) -> dict[str, TaskKind]:
+    table = _read(DEFAULT_FILE)
     if override:
         for code, values in _read(Path(override)).items():
             if code not in table:
