@@ -10,6 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := postgresql-15-postgis-3 postgresql-client-15 chromium chromium-driver fonts-noto-cjk python3-venv
 HOST ?= 127.0.0.1
 PORT ?= 8050
+DEMO_PASSWORD ?= nanhai-demo-2026
 
 .PHONY: run test setup system venv db lint clean-db
 
@@ -42,6 +43,7 @@ db: setup
 	$(BIN)/gridctl db start
 	$(BIN)/gridctl db upgrade
 	$(BIN)/gridctl seed nanhai
+	$(BIN)/gridctl users demo --password $(DEMO_PASSWORD)
 
 lint: venv
 	$(BIN)/ruff check .
