@@ -29,18 +29,31 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+ACTOR_SELECT = """
+SELECT u.id, u.username, u.role, u.community_id, u.display_name,
+       coalesce(array_agg(g.id ORDER BY g.code) FILTER (WHERE g.id IS NOT NULL), '{{}}') AS grid_ids,
+       coalesce(array_agg(g.code ORDER BY g.code) FILTER (WHERE g.id IS NOT NULL), '{{}}') AS grid_codes
+       {extra}
+FROM users u {join}
+LEFT JOIN grids g ON g.id IN (SELECT grid_id FROM user_grids WHERE user_id = u.id)
+                  OR (u.role = 'supervisor' AND g.community_id = u.community_id)
+WHERE {where} AND u.active
+GROUP BY u.id {group}
+"""
+
+
+def _actor(row) -> Actor:
+    return Actor(row.id, row.username, row.role, row.community_id, frozenset(row.grid_ids), row.display_name,
+                 tuple(row.grid_codes))
+
+
 def load_actor(conn: Connection, user_id: int) -> Actor:
     """The active user ``user_id`` with the grids he answers for (a supervisor: all of his community's)."""
-    user = conn.execute(text("SELECT id, username, role, community_id, display_name FROM users "
-                             "WHERE id = :id AND active"), {"id": user_id}).one_or_none()
-    if user is None:
+    row = conn.execute(text(ACTOR_SELECT.format(extra="", join="", where="u.id = :id", group="")),
+                       {"id": user_id}).one_or_none()
+    if row is None:
         raise NotFound(f"用户不存在或已停用 / no active user {user_id}")
-    grids = conn.execute(text(
-        "SELECT g.id, g.code FROM grids g WHERE g.id IN (SELECT grid_id FROM user_grids WHERE user_id = :id) "
-        "OR (:role = 'supervisor' AND g.community_id = :community) ORDER BY g.code"),
-        {"id": user.id, "role": user.role, "community": user.community_id}).all()
-    return Actor(user.id, user.username, user.role, user.community_id, frozenset(g.id for g in grids),
-                 user.display_name, tuple(g.code for g in grids))
+    return _actor(row)
 
 
 def check_login(conn: Connection, username: str, password: str, client: str, now: datetime) -> Actor | None:
@@ -80,12 +93,13 @@ def open_session(conn: Connection, user_id: int, now: datetime,
     return token, csrf, expires
 
 
-def session_user(conn: Connection, token: str, now: datetime) -> tuple[int, str] | None:
-    """(user id, CSRF token) of a live session, or None when unknown or expired."""
-    row = conn.execute(text("SELECT s.user_id, s.csrf_token FROM user_sessions s JOIN users u ON u.id = s.user_id "
-                            "WHERE s.token_hash = :h AND s.expires_at > :now AND u.active"),
-                       {"h": _token_hash(token), "now": now}).one_or_none()
-    return None if row is None else (row.user_id, row.csrf_token)
+def session_actor(conn: Connection, token: str, now: datetime) -> tuple[Actor, str] | None:
+    """(actor, CSRF token) of a live session, in one query; None when unknown or expired."""
+    row = conn.execute(text(ACTOR_SELECT.format(
+        extra=", s.csrf_token", join="JOIN user_sessions s ON s.user_id = u.id",
+        where="s.token_hash = :h AND s.expires_at > :now", group=", s.token_hash")),
+        {"h": _token_hash(token), "now": now}).one_or_none()
+    return None if row is None else (_actor(row), row.csrf_token)
 
 
 def close_session(conn: Connection, token: str) -> None:

@@ -21,7 +21,7 @@ from flask import Response, current_app, g, request
 from sqlalchemy import Connection, Engine, text
 
 from accounts.actor import Actor
-from accounts.repository import load_actor, session_user
+from accounts.repository import session_actor
 from gis.errors import Conflict, GridError, InvalidRequest, NotFound, PermissionDenied, RateLimited, Unauthenticated
 from matching.privacy import Vault
 
@@ -77,11 +77,7 @@ def _session(conn: Connection) -> tuple[Actor, str] | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    found = session_user(conn, token, now())
-    if found is None:
-        return None
-    user_id, csrf = found
-    return load_actor(conn, user_id), csrf
+    return session_actor(conn, token, now())
 
 
 def _check_csrf(csrf: str) -> None:

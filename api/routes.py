@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, request
 
 from accounts.actor import ROLE_NAMES, WORKER
-from accounts.repository import check_login, close_session, open_session, session_user, set_on_duty
+from accounts.repository import check_login, close_session, open_session, session_actor, set_on_duty
 from api.http import (
     SESSION_COOKIE,
     body_json,
@@ -77,7 +77,7 @@ def who_am_i():
     try:
         with engine().connect() as conn:
             actor = current_actor(conn)
-            _, csrf = session_user(conn, request.cookies[SESSION_COOKIE], now())
+            _, csrf = session_actor(conn, request.cookies[SESSION_COOKIE], now())
             return json_response(_session_body(actor, csrf))
     except GridError as exc:
         return error_response(exc)

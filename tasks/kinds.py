@@ -48,7 +48,8 @@ def load_kinds(override: str | None = None) -> dict[str, TaskKind]:
             stat = Path(override).stat()
             stamp = (stat.st_mtime_ns, stat.st_size)
         except OSError as exc:
-            raise ConfigurationError(f"任务类型文件无法读取 / cannot read the task kinds file {override}: {exc}") from exc
+            raise ConfigurationError(f"任务类型文件无法读取 / cannot read the task kinds file {override}: "
+                                     f"{exc}") from exc
     return _load_kinds(override, stamp)
 
 

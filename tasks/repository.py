@@ -80,9 +80,7 @@ def get_task(conn: Connection, actor: Actor, task_id: int, now: datetime) -> dic
     """One task with its timeline (oldest event first)."""
     task = task_view(task_row(conn, actor, task_id, now))
     task["events"] = [event_view(e) for e in conn.execute(text(
-        "SELECT id, task_id, seq, action, from_status, to_status, actor, actor_role, at, note, detail, "
-        "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM task_events WHERE task_id = :id ORDER BY seq"),
-        {"id": task_id})]
+        f"SELECT {EVENT_COLUMNS} FROM task_events WHERE task_id = :id ORDER BY seq"), {"id": task_id})]
     return task
 
 
@@ -178,18 +176,23 @@ def create_task(conn: Connection, actor: Actor, new: NewTask, now: datetime) -> 
     return task_view(task_row(conn, actor, task_id, now))
 
 
-def _append_event(conn: Connection, task_id: int, change: lifecycle.Plan, actor: Actor, now: datetime) -> int:
+EVENT_COLUMNS = ("id, task_id, seq, action, from_status, to_status, actor, actor_role, at, note, detail, "
+                 "ST_X(geom) AS lon, ST_Y(geom) AS lat")
+
+
+def _append_event(conn: Connection, task_id: int, change: lifecycle.Plan, actor: Actor, now: datetime):
+    """Append one event to a task's timeline (the task row is locked by the caller); returns the stored row."""
     point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)" if change.location else "NULL"
     return conn.execute(text(
         "INSERT INTO task_events (task_id, seq, action, from_status, to_status, actor_id, actor, actor_role, at, "
         "note, detail, geom) VALUES (:task, (SELECT coalesce(max(seq), 0) + 1 FROM task_events WHERE task_id = "
         f":task), :action, :from, :to, :actor_id, :actor, :role, :now, :note, CAST(:detail AS jsonb), {point}) "
-        "RETURNING id"),
+        f"RETURNING {EVENT_COLUMNS}"),
         {"task": task_id, "action": change.action, "from": change.from_status, "to": change.to_status,
          "actor_id": actor.user_id, "actor": actor.username, "role": actor.role, "now": now, "note": change.note,
          "detail": json.dumps(change.detail, ensure_ascii=False, default=str),
          "lon": change.location[0] if change.location else None,
-         "lat": change.location[1] if change.location else None}).scalar_one()
+         "lat": change.location[1] if change.location else None}).one()
 
 
 def pick_worker(conn: Connection, grid_id: int) -> int | None:
@@ -269,13 +272,9 @@ def transition(conn: Connection, actor: Actor, task_id: int, action: str, versio
     conn.execute(text(f"UPDATE tasks SET status = :status, version = version + 1"
                       f"{''.join(', ' + a for a in assignments)} WHERE id = :id"),
                  {"status": change.to_status, "id": task_id, **{k: v for k, v in updates.items() if v != "+1"}})
-    event_id = _append_event(conn, task_id, change, actor, now)
-    _attach_photos(conn, actor, task_id, event_id, change.detail.get("photos", []))
-    task = task_view(task_row(conn, Actor.system(), task_id, now))
-    event = conn.execute(text("SELECT id, task_id, seq, action, from_status, to_status, actor, actor_role, at, note, "
-                              "detail, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM task_events WHERE id = :id"),
-                         {"id": event_id}).one()
-    return {"task": task, "event": event_view(event)}
+    event = _append_event(conn, task_id, change, actor, now)
+    _attach_photos(conn, actor, task_id, event.id, change.detail.get("photos", []))
+    return {"task": task_view(task_row(conn, Actor.system(), task_id, now)), "event": event_view(event)}
 
 
 def grid_timeline(conn: Connection, actor: Actor, grid_code: str, limit: int = 100,

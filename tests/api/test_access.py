@@ -77,7 +77,8 @@ def test_a_worker_learns_nothing_about_another_grids_task(as_role, tasks_here_an
     assert listed["tasks"] and all(t["grid_code"] == DEMO_GRID or t["assignee"] == "demo_worker"
                                    for t in listed["tasks"])
     assert worker.get(f"/tasks?grid={OTHER_GRID}").json() == {"tasks": [], "total": 0, "limit": 200, "offset": 0}
-    acting = worker.post(f"/tasks/{tasks_here_and_there['there']['id']}/transitions", {"action": "accept", "version": 1})
+    there = tasks_here_and_there["there"]["id"]
+    acting = worker.post(f"/tasks/{there}/transitions", {"action": "accept", "version": 1})
     assert acting.status_code == 404 and acting.json()["message"] == hidden.json()["message"]
 
 

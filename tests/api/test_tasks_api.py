@@ -149,7 +149,8 @@ def test_the_same_idempotency_key_sent_concurrently_has_one_effect(as_role, new_
 
 def test_a_retried_create_makes_one_task(as_role, work_engine, user_id):
     supervisor, key = as_role("supervisor"), str(uuid.uuid4())
-    body = {"kind": "area_sweep", "grid_code": DEMO_GRID, "title": "片区排查（重试）", "assignee_id": user_id("demo_worker")}
+    body = {"kind": "area_sweep", "grid_code": DEMO_GRID, "title": "片区排查（重试）",
+            "assignee_id": user_id("demo_worker")}
     first, second = supervisor.post("/tasks", body, key=key), supervisor.post("/tasks", body, key=key)
     assert first.status_code == second.status_code == 201 and first.json() == second.json()
     with work_engine.connect() as conn:
@@ -158,8 +159,8 @@ def test_a_retried_create_makes_one_task(as_role, work_engine, user_id):
 
 def test_the_database_refuses_to_change_or_remove_events(new_task, work_engine):
     task = new_task()
-    for statement in ("UPDATE task_events SET note = 'x' WHERE task_id = :t", "DELETE FROM task_events WHERE task_id = :t",
-                      "DELETE FROM tasks WHERE id = :t"):
+    for statement in ("UPDATE task_events SET note = 'x' WHERE task_id = :t",
+                      "DELETE FROM task_events WHERE task_id = :t", "DELETE FROM tasks WHERE id = :t"):
         with pytest.raises(DBAPIError), work_engine.begin() as conn:
             conn.execute(text(statement), {"t": task["id"]})
     with pytest.raises(DBAPIError, match="append-only"), work_engine.begin() as conn:
@@ -179,8 +180,8 @@ def test_extension_asked_by_the_worker_and_granted_by_the_supervisor(as_role, ne
 
 def test_no_worker_on_duty_falls_back_to_a_neighbouring_grid(as_role, work_engine):
     with work_engine.begin() as conn:
-        conn.execute(text("UPDATE users SET on_duty = false WHERE id IN (SELECT user_id FROM user_grids ug JOIN grids g "
-                          "ON g.id = ug.grid_id WHERE g.code = '440605011001002')"))
+        conn.execute(text("UPDATE users SET on_duty = false WHERE id IN (SELECT user_id FROM user_grids ug "
+                          "JOIN grids g ON g.id = ug.grid_id WHERE g.code = '440605011001002')"))
     try:
         task = as_role("supervisor").post("/tasks", {"kind": "lead_verification", "grid_code": "440605011001002",
                                                      "title": "邻格派遣"}).json()

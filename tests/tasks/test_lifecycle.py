@@ -117,4 +117,5 @@ def test_extensions_one_at_a_time_and_only_when_asked():
 
 def test_closing_records_whether_it_was_on_time():
     assert plan(_state("handled", False), "close", SUPERVISOR, {}, NOW).detail["on_time"] is True
-    assert plan(_state("handled", False), "close", SUPERVISOR, {}, DUE + timedelta(seconds=1)).detail["on_time"] is False
+    late = DUE + timedelta(seconds=1)
+    assert plan(_state("handled", False), "close", SUPERVISOR, {}, late).detail["on_time"] is False

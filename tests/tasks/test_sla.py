@@ -11,6 +11,11 @@ from tasks.sla import escalate_overdue
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
+def _escalations(conn, task_id: int) -> int:
+    return conn.execute(text("SELECT count(*) FROM task_events WHERE task_id = :t AND action = 'escalate'"),
+                        {"t": task_id}).scalar_one()
+
+
 def test_overdue_tasks_escalate_once_per_level_and_in_order(work_engine):
     system = Actor.system()
     with work_engine.begin() as conn:
@@ -18,20 +23,23 @@ def test_overdue_tasks_escalate_once_per_level_and_in_order(work_engine):
         done = create_task(conn, system, NewTask("lead_verification", "440605011001003", "按时完成"), START)
     assert late["due_at"] == (START + timedelta(minutes=120)).isoformat()
     with work_engine.begin() as conn:
-        assert escalate_overdue(conn, START + timedelta(minutes=119)) == 0
+        escalate_overdue(conn, START + timedelta(minutes=119))
+        assert _escalations(conn, late["id"]) == 0
         worker = Actor(done["assignee_id"], done["assignee"], "worker")
         task = done
         for action, payload in (("accept", {}), ("start", {}), ("handle", {"result": "属实"})):
             task = transition(conn, worker, task["id"], action, task["version"], payload,
                               START + timedelta(minutes=30))["task"]
     with work_engine.begin() as conn:
-        first = escalate_overdue(conn, START + timedelta(minutes=121))
-        again = escalate_overdue(conn, START + timedelta(minutes=122))
+        escalate_overdue(conn, START + timedelta(minutes=121))
+        first = _escalations(conn, late["id"]) + _escalations(conn, done["id"])
+        escalate_overdue(conn, START + timedelta(minutes=122))
+        again = _escalations(conn, late["id"]) + _escalations(conn, done["id"]) - first
     with work_engine.connect() as conn:
         task = get_task(conn, system, late["id"], START + timedelta(minutes=121))
         overdue = list_tasks(conn, system, TaskFilter(grid_code="440605011001003", overdue=True),
                              START + timedelta(minutes=121))[0]
-    assert again == 0 and first >= 2  # the handled-but-unclosed task is overdue too: the supervisor must close it
+    assert again == 0 and first == 2  # the handled-but-unclosed task is overdue too: the supervisor must close it
     escalations = [e for e in task["events"] if e["action"] == "escalate"]
     assert [e["detail"]["level"] for e in escalations] == [1] and escalations[0]["detail"]["to"] == "community"
     assert "s440605011001" in escalations[0]["detail"]["supervisors"] and task["escalation_level"] == 1
@@ -68,6 +76,5 @@ def test_a_granted_extension_moves_the_clock(work_engine):
                           {"until": until.isoformat(), "reason": "等待核酸结果"}, START)["task"]
         task = transition(conn, system, task["id"], "grant_extension", task["version"], {}, START)["task"]
         escalate_overdue(conn, START + timedelta(hours=3))
-        escalated = conn.execute(text("SELECT count(*) FROM task_events WHERE action = 'escalate' AND task_id = :t"),
-                                 {"t": task["id"]}).scalar_one()
+        escalated = _escalations(conn, task["id"])
     assert task["due_at"] == until.isoformat() and task["extension_count"] == 1 and escalated == 0
