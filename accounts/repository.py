@@ -144,3 +144,18 @@ def save_user(conn: Connection, username: str, role: str, password: str, display
 def set_on_duty(conn: Connection, user_id: int, on_duty: bool) -> None:
     """Mark a worker on or off duty (auto-dispatch only picks workers on duty)."""
     conn.execute(text("UPDATE users SET on_duty = :d WHERE id = :id"), {"d": on_duty, "id": user_id})
+
+
+def workers_in_scope(conn: Connection, actor: Actor, grid_code: str | None = None, limit: int = 500) -> list[dict]:
+    """The workers a supervisor or commander may dispatch to (of ``grid_code`` when given), with their load."""
+    actor.require_role(SUPERVISOR, "commander", "admin")
+    scope = None if actor.sees_everything else sorted(actor.grid_ids)
+    rows = conn.execute(text(
+        "SELECT u.id, u.username, u.display_name, u.on_duty, array_agg(DISTINCT g.code) AS grid_codes, "
+        "(SELECT count(*) FROM tasks t WHERE t.assignee_id = u.id AND t.status NOT IN ('closed', 'cancelled')) "
+        "AS open_tasks FROM users u JOIN user_grids ug ON ug.user_id = u.id JOIN grids g ON g.id = ug.grid_id "
+        "WHERE u.role = 'worker' AND u.active AND (CAST(:scope AS int[]) IS NULL OR g.id = ANY(:scope)) "
+        "AND (CAST(:grid AS text) IS NULL OR g.code = :grid) GROUP BY u.id ORDER BY u.username LIMIT :limit"),
+        {"scope": scope, "grid": grid_code, "limit": limit})
+    return [{"id": r.id, "username": r.username, "display_name": r.display_name, "on_duty": r.on_duty,
+             "grid_codes": sorted(r.grid_codes), "open_tasks": r.open_tasks} for r in rows]

@@ -167,8 +167,18 @@ def mutation(login: bool = True) -> Callable:
 
 
 def _request_hash() -> str:
+    """What makes two requests the same: method, path and body; for uploads the fields and file bytes
+    (a client library picks a new multipart boundary on every retry)."""
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
-    digest.update(request.get_data(cache=True))
+    if request.files or request.form:
+        for name, value in sorted(request.form.items(multi=True)):
+            digest.update(f"{name}={value}\n".encode())
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            digest.update(f"{name}:".encode())
+            digest.update(upload.stream.read())
+            upload.stream.seek(0)
+    else:
+        digest.update(request.get_data(cache=True))
     return digest.hexdigest()
 
 

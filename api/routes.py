@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
 
 from accounts.actor import ROLE_NAMES, WORKER
-from accounts.repository import check_login, close_session, open_session, session_actor, set_on_duty
+from accounts.repository import check_login, close_session, open_session, session_actor, set_on_duty, workers_in_scope
 from api.http import (
     SESSION_COOKIE,
     body_json,
@@ -24,7 +25,7 @@ from api.http import (
     reader,
     vault,
 )
-from gis.errors import GridError, InvalidRequest, Unauthenticated
+from gis.errors import GridError, InvalidRequest, NotFound, Unauthenticated
 from matching.person_repository import flagged_in_grid, get_person, unmask_person
 from tasks import evaluation, lead_repository, photos, scan_repository
 from tasks import repository as tasks
@@ -59,6 +60,40 @@ def _bool_arg(name: str) -> bool | None:
     if raw.lower() in ("0", "false", "no"):
         return False
     raise InvalidRequest(f"{name} 须为 true 或 false / {name} must be true or false", name)
+
+
+def _text_field(data: dict, name: str, required: bool = False, limit: int = 1000) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise InvalidRequest(f"缺少 {name} / {name} is required", name)
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} 必须是文字 / {name} must be a string", name)
+    if len(value) > limit:
+        raise InvalidRequest(f"{name} 过长（最多 {limit} 字）/ {name} is longer than {limit} characters", name)
+    return value
+
+
+def _bool_field(data: dict, name: str, default: bool) -> bool:
+    value = data.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{name} 须为 true 或 false / {name} must be true or false", name)
+    return value
+
+
+def _id_field(data: dict, name: str) -> int | None:
+    value = data.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidRequest(f"{name} 必须是整数编号 / {name} must be an integer id", name)
+    return value
+
+
+def _person_key_field(data: dict) -> str | None:
+    value = _text_field(data, "person_key")
+    if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise InvalidRequest("person_key 须为 64 位十六进制 / person_key must be 64 hex digits", "person_key")
+    return value
 
 
 def _session_body(actor, csrf: str | None = None, expires: datetime | None = None) -> dict:
@@ -153,14 +188,10 @@ def task_list(conn, actor):
 @mutation()
 def task_create(conn, actor):
     data = body_json()
-    dispatch = data.get("dispatch", True)
-    if not isinstance(dispatch, bool):
-        raise InvalidRequest("dispatch 须为 true 或 false / dispatch must be true or false", "dispatch")
-    new = tasks.NewTask(kind=str(data.get("kind") or ""), grid_code=str(data.get("grid_code") or ""),
-                        title=data.get("title") if isinstance(data.get("title"), str) else "",
-                        detail=data.get("detail") if isinstance(data.get("detail"), str) else None,
-                        person_key=data.get("person_key") if isinstance(data.get("person_key"), str) else None,
-                        point=parse_location(data), dispatch=dispatch, assignee_id=data.get("assignee_id"))
+    new = tasks.NewTask(kind=_text_field(data, "kind", required=True), grid_code=_text_field(data, "grid_code", True),
+                        title=_text_field(data, "title", required=True), detail=_text_field(data, "detail"),
+                        person_key=_person_key_field(data), point=parse_location(data),
+                        dispatch=_bool_field(data, "dispatch", True), assignee_id=_id_field(data, "assignee_id"))
     return 201, tasks.create_task(conn, actor, new, now())
 
 
@@ -200,6 +231,13 @@ def photo(photo_id: int):
     response.headers["Cache-Control"] = "private, max-age=86400"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@api.get("/workers")
+@reader
+def workers(conn, actor):
+    return json_response({"workers": workers_in_scope(conn, actor, request.args.get("grid") or None,
+                                                      _int_arg("limit", 500, 1))})
 
 
 @api.get("/grids/<code>/timeline")
@@ -242,7 +280,9 @@ def lead_report(conn, actor):
 @api.get("/leads")
 @reader
 def lead_list(conn, actor):
-    status = request.args.get("status", "open") or None
+    status = request.args.get("status") or "open"
+    if status not in ("open", "triaged", "dismissed", "all"):
+        raise InvalidRequest("status 须为 open、triaged、dismissed 或 all / unknown lead status", "status")
     return json_response({"leads": lead_repository.list_leads(conn, actor, None if status == "all" else status,
                                                               _int_arg("limit", 200, 1))})
 
@@ -257,11 +297,11 @@ def lead_detail(conn, actor, lead_id: int):
 @mutation()
 def lead_triage(conn, actor, lead_id: int):
     data = body_json()
-    if data.get("dismiss") is True:
+    if _bool_field(data, "dismiss", False):
         return 200, lead_repository.dismiss_lead(conn, actor, lead_id)
-    return 201, lead_repository.triage_lead(conn, actor, lead_id, str(data.get("kind") or "lead_verification"),
-                                            now(), data.get("grid_code"), data.get("dispatch", True) is not False,
-                                            data.get("assignee_id"))
+    return 201, lead_repository.triage_lead(conn, actor, lead_id, _text_field(data, "kind") or "lead_verification",
+                                            now(), _text_field(data, "grid_code"), _bool_field(data, "dispatch", True),
+                                            _id_field(data, "assignee_id"))
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -295,6 +335,7 @@ def _period() -> tuple[datetime, datetime]:
 @reader
 def checkpoint_scans(conn, actor, code: str):
     since, until = _period()
+    evaluation.Period(since, until)  # refuses a range that ends before it starts
     return json_response({"checkpoint": code, "from": since.isoformat(), "to": until.isoformat(),
                           "hours": scan_repository.hourly_counts(conn, actor, code, since, until)})
 
@@ -333,6 +374,13 @@ def sweep(conn, actor):
 
     moment = now()
     return 200, {**take_requests(conn, moment), "escalations": escalate_overdue(conn, moment)}
+
+
+@api.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def no_such_endpoint(unknown: str):
+    """Anything else under /api/v1 answers JSON (not the Dash page that catches every other path)."""
+    return error_response(NotFound(f"没有这个接口 {request.method} /api/v1/{unknown}（见 /api/v1/openapi.json）/ "
+                                   f"no such endpoint or method"))
 
 
 @api.errorhandler(413)

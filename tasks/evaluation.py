@@ -74,7 +74,7 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
             WHERE (CAST(:scope AS int[]) IS NULL OR g.id = ANY(:scope))
               AND (CAST(:area AS text) IS NULL OR g.code LIKE :area || '%')
         ), work AS (
-            SELECT u.code, count(*) FILTER (WHERE t.status <> 'cancelled') AS tasks,
+            SELECT u.code AS work_code, count(*) FILTER (WHERE t.status <> 'cancelled') AS tasks,
                    count(*) FILTER (WHERE t.status = 'cancelled') AS cancelled,
                    count(*) FILTER (WHERE t.status = 'closed') AS closed,
                    count(*) FILTER (WHERE t.status = 'closed' AND t.closed_at <= t.due_at) AS closed_on_time,
@@ -94,7 +94,7 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
             FROM persons p JOIN unit u ON u.grid_id = p.grid_id GROUP BY u.code
         )
         SELECT units.code, units.name, work.*, {", ".join(f"people.{c}" for c in COLOURS)}
-        FROM (SELECT DISTINCT code, name FROM unit) units LEFT JOIN work ON work.code = units.code
+        FROM (SELECT DISTINCT code, name FROM unit) units LEFT JOIN work ON work.work_code = units.code
         LEFT JOIN people ON people.code = units.code ORDER BY units.code"""),
         {"scope": scope, "area": area, "since": period.since, "until": period.until, "as_of": as_of}).mappings()
     return [_row(level, r, suppress=actor.role == REPORTER) for r in rows]

@@ -196,3 +196,41 @@ def test_no_worker_on_duty_falls_back_to_a_neighbouring_grid(as_role, work_engin
     finally:
         with work_engine.begin() as conn:
             conn.execute(text("UPDATE users SET on_duty = true"))
+
+
+def test_a_retried_photo_upload_is_one_photo_even_with_a_new_multipart_boundary(as_role, new_task, work_engine):
+    worker, task, key = as_role("worker"), new_task(), str(uuid.uuid4())
+    answers = [worker.http.post(f"{worker.base}/api/v1/tasks/{task['id']}/photos", headers=worker._headers(key),
+                                files={"photo": ("visit.png", _png(), "image/png")}) for _ in range(2)]
+    assert [a.status_code for a in answers] == [201, 201] and answers[0].json() == answers[1].json()
+    assert answers[1].headers["Idempotent-Replayed"] == "true"
+    with work_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM task_photos WHERE task_id = :t"),
+                            {"t": task["id"]}).scalar_one() == 1
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/tasks", {"kind": "home_visit", "grid_code": DEMO_GRID, "title": "x", "person_key": "abc"}, "person_key"),
+    ("/tasks", {"kind": "home_visit", "grid_code": 440605011001001, "title": "x"}, "grid_code"),
+    ("/tasks", {"kind": "home_visit", "grid_code": DEMO_GRID, "title": "x", "detail": "长" * 1001}, "detail"),
+    ("/tasks", {"kind": "home_visit", "grid_code": DEMO_GRID, "title": "x", "dispatch": "yes"}, "dispatch"),
+    ("/tasks", {"kind": "home_visit", "grid_code": DEMO_GRID}, "title"),
+])
+def test_malformed_requests_name_the_field(as_role, path, body, field):
+    response = as_role("supervisor").post(path, body)
+    assert response.status_code == 422 and response.json()["field"] == field
+
+
+def test_unknown_api_paths_answer_json(as_role):
+    for path in ("/nope", "/tasks/abc"):
+        response = as_role("worker").get(path)
+        assert response.status_code == 404 and response.headers["Content-Type"] == "application/json"
+    assert as_role("worker").get("/leads?status=bogus").json()["field"] == "status"
+
+
+def test_a_supervisor_lists_the_workers_he_may_dispatch_to(as_role):
+    workers = as_role("supervisor").get("/workers").json()["workers"]
+    assert workers and all(code.startswith(DEMO_GRID[:12]) for w in workers for code in w["grid_codes"])
+    demo = next(w for w in workers if w["username"] == "demo_worker")
+    assert demo["grid_codes"] == [DEMO_GRID] and demo["open_tasks"] > 0
+    assert as_role("worker").get("/workers").status_code == 403
