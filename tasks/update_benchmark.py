@@ -1,7 +1,8 @@
 """``gridctl bench updates``: simulated field phones walk their tasks through the lifecycle over HTTP.
 
 What is measured: N phones (threads, each with its own keep-alive HTTP
-connection and its own session) run on loopback against a running server for
+connection and its own session; :mod:`http.client`, the lightest client, as
+the phones share the CPU with the server) run on loopback against a running server for
 a bounded time. Each walks its own dispatched tasks: accept → start → handle
 (result, temperature, GPS point), with an extension request on some tasks
 after accepting. ``updates_per_s`` is the number of *acknowledged* updates
@@ -13,9 +14,17 @@ The run also misbehaves on purpose, as phones on a poor network do:
 - about 10 % of acknowledged updates are sent again with the same
   ``Idempotency-Key`` and body; the answer must carry ``Idempotent-Replayed:
   true`` and be byte for byte the first answer (``retries``, ``replays_ok``);
-- about 5 % of requests are first sent with a stale ``version``; the answer
-  must be 409 ``stale_version`` (``conflicts``) and change nothing;
+- about 5 % of updates are first tried with the version before the current
+  one; the answer must be 409 ``stale_version`` and change nothing
+  (``stale_sent``);
+- about 5 % of updates are sent at the same moment from the worker's second
+  device (a second connection, same session, same version, its own key and
+  reading): exactly one must win and the other hear 409 ``stale_version``
+  with the winner's version (``races``);
 - a request whose connection breaks is sent again with the same key.
+
+``conflicts`` counts the 409 ``stale_version`` answers that came as they
+should, from both kinds of conflicting edit.
 
 Then the database is asked what really happened: the ``task_events`` of the
 benchmark's tasks with a phone action (accept, start, handle,
@@ -67,14 +76,16 @@ PHONE_ACTIONS = ("accept", "start", "handle", "request_extension")
 STEPS = {"dispatched": ("accept", "start", "handle"), "accepted": ("start", "handle"), "in_progress": ("handle",)}
 RETRY_SHARE = 0.10
 STALE_SHARE = 0.05
+RACE_SHARE = 0.05
 EXTENSION_SHARE = 0.10
 UPDATES_PER_TASK = 3 + EXTENSION_SHARE
-EXPECTED_RATE = 400.0  # updates/s the pool is sized for; a phone that runs out of tasks stops early (and says so)
-POOL_MARGIN = 1.25
+EXPECTED_RATE = 300.0  # updates/s the pool is sized for (the target); a phone out of tasks stops early and says so
+POOL_MARGIN = 1.3
 HTTP_TIMEOUT = 60.0
 RESENDS = 2  # after a broken connection, same key
 PROGRESS_EVERY = 5.0
 SAMPLES = 5
+GRID_STRIDE = 61  # phone n gets grid n × 61 (mod the grid count): spread over the towns, never the demo's first grid
 
 
 class BenchmarkError(GridError):
@@ -95,6 +106,8 @@ class BenchTask:
 
 @dataclass
 class Account:
+    """A bench worker: his login, his grid and a point in it (where his visits are recorded)."""
+
     username: str
     password: str
     user_id: int
@@ -111,6 +124,7 @@ class Tally:
     retries: int = 0
     replays_ok: int = 0
     stale_sent: int = 0
+    races: int = 0
     conflicts: int = 0
     errors: int = 0
     resends: int = 0
@@ -122,6 +136,7 @@ class Tally:
     samples: list[str] = field(default_factory=list)
 
     def error(self, what: str) -> None:
+        """Count an unexpected answer and keep the first few for the report."""
         self.errors += 1
         if len(self.samples) < SAMPLES:
             self.samples.append(what[:300])
@@ -136,13 +151,17 @@ class _Http:
             raise ConfigurationError(f"服务器地址无效 / not an http(s) URL: {url}")
         kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         self.connection = kind(parts.hostname, parts.port, timeout=HTTP_TIMEOUT)
-        self.base = parts.path.rstrip("/")
+        self.url, self.base = url, parts.path.rstrip("/")
         self.cookie: str | None = None
         self.csrf: str | None = None
 
-    def send(self, method: str, path: str, body: bytes | None = None, key: str | None = None,
-             tally: Tally | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
-        """(status, headers, body); a broken connection is reopened and the same request sent again."""
+    def twin(self) -> _Http:
+        """A second connection in the same session (the same worker on a second device)."""
+        other = _Http(self.url)
+        other.cookie, other.csrf = self.cookie, self.csrf
+        return other
+
+    def _headers(self, method: str, body: bytes | None, key: str | None) -> dict[str, str]:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.cookie:
             headers["Cookie"] = f"{SESSION_COOKIE}={self.cookie}"
@@ -150,11 +169,24 @@ class _Http:
             headers[CSRF_HEADER] = self.csrf
         if key:
             headers[IDEMPOTENCY_HEADER] = key
+        return headers
+
+    def start(self, method: str, path: str, body: bytes | None, key: str | None) -> None:
+        """Send a request without waiting for its answer (see :meth:`finish`)."""
+        self.connection.request(method, self.base + path, body=body, headers=self._headers(method, body, key))
+
+    def finish(self) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """Read the answer to the request :meth:`start` sent."""
+        response = self.connection.getresponse()
+        return response.status, response.headers, response.read()
+
+    def send(self, method: str, path: str, body: bytes | None = None, key: str | None = None,
+             tally: Tally | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """(status, headers, body); a broken connection is reopened and the same request sent again."""
         for attempt in range(RESENDS + 1):
             try:
-                self.connection.request(method, self.base + path, body=body, headers=headers)
-                response = self.connection.getresponse()
-                return response.status, response.headers, response.read()
+                self.start(method, path, body, key)
+                return self.finish()
             except (http.client.HTTPException, OSError):
                 self.connection.close()
                 if attempt == RESENDS:
@@ -188,14 +220,30 @@ class _Http:
         self.connection.close()
 
 
+@dataclass(frozen=True)
+class Misbehaviour:
+    """How often a phone misbehaves on purpose (shares of its updates)."""
+
+    retry: float = RETRY_SHARE  # an acknowledged update sent again, same key and body
+    stale: float = STALE_SHARE  # an update first tried with the version before the current one
+    race: float = RACE_SHARE  # an update sent at once from a second device at the same version (one must lose)
+
+    def check(self) -> None:
+        """Refuse shares outside 0–1."""
+        if not all(0 <= share <= 1 for share in (self.retry, self.stale, self.race)):
+            raise ConfigurationError("误操作比例须在 0–1 之间 / the misbehaviour shares must lie between 0 and 1")
+
+
 class Phone(threading.Thread):
-    """A worker's phone: walks its tasks until the deadline, misbehaving on purpose now and then."""
+    """A worker's phone (and, for races, his second device): walks its tasks until the deadline."""
 
     def __init__(self, account: Account, client: _Http, tasks: list[BenchTask], start: threading.Barrier,
-                 seed: str) -> None:
+                 seed: str, misbehaviour: Misbehaviour) -> None:
         super().__init__(name=account.username, daemon=True)
         self.account, self.client, self.tasks, self.start_line = account, client, tasks, start
+        self.second = client.twin()
         self.rng = random.Random(seed)
+        self.misbehaviour = misbehaviour
         self.tally = Tally()
         self.deadline = math.inf
         self.finished_at: float | None = None
@@ -212,6 +260,7 @@ class Phone(threading.Thread):
             self.tally.error(f"{type(exc).__name__}: {exc}")
         finally:
             self.finished_at = time.perf_counter()
+            self.second.connection.close()
             self.client.log_out()
 
     def _walk(self, task: BenchTask) -> None:
@@ -237,24 +286,38 @@ class Phone(threading.Thread):
             return {"location": here}
         return {}
 
+    def _body(self, task: BenchTask, action: str, version: int) -> bytes:
+        payload = {"action": action, "version": version, **self._payload(task, action)}
+        return json.dumps(payload, ensure_ascii=False).encode()
+
     def _step(self, task: BenchTask, action: str) -> bool:
-        """One update (after a deliberate stale try, sometimes); False at the deadline or on an unexpected answer."""
+        """One update, misbehaving now and then; False at the deadline or on an unexpected answer."""
         if time.perf_counter() >= self.deadline:
             return False
         path = f"/api/v1/tasks/{task.id}/transitions"
-        payload = self._payload(task, action)
-        if self.rng.random() < STALE_SHARE:
-            self._send_stale(task, path, action, payload)
-        body = json.dumps({"action": action, "version": task.version, **payload}, ensure_ascii=False).encode()
-        key = uuid.uuid4().hex
+        if self.rng.random() < self.misbehaviour.stale:
+            self._send_stale(task, path, action)
+        body, key = self._body(task, action, task.version), uuid.uuid4().hex
         started = time.perf_counter()
-        status, headers, raw = self.client.send("POST", path, body, key, self.tally)
+        if self.rng.random() < self.misbehaviour.race:
+            answer, body, key = self._race(task, path, action, body, key)
+        else:
+            answer = self.client.send("POST", path, body, key, self.tally)
+            self.tally.requests += 1
         self.tally.latencies.append(time.perf_counter() - started)
-        self.tally.requests += 1
+        if answer is None:
+            return False
+        status, _, raw = answer
         if status != 200:
             task.uncertain = True
             self.tally.error(f"{action} task {task.id}: HTTP {status} {raw[:200].decode(errors='replace')}")
             return False
+        self._heard(task, action, raw)
+        if self.rng.random() < self.misbehaviour.retry:
+            self._send_again(path, body, key, raw)
+        return True
+
+    def _heard(self, task: BenchTask, action: str, raw: bytes) -> None:
         answer = json.loads(raw)
         self.tally.updates += 1
         self.tally.acknowledged.append((task.id, action, answer["event"]["id"]))
@@ -262,24 +325,59 @@ class Phone(threading.Thread):
         if action == "request_extension":
             task.extension_pending = True
             self.tally.extensions += 1
-        if self.rng.random() < RETRY_SHARE:
-            self._send_again(path, body, key, raw)
-        return True
 
-    def _send_stale(self, task: BenchTask, path: str, action: str, payload: dict) -> None:
-        body = json.dumps({"action": action, "version": task.version - 1, **payload}, ensure_ascii=False).encode()
-        status, _, raw = self.client.send("POST", path, body, uuid.uuid4().hex, self.tally)
+    def _race(self, task: BenchTask, path: str, action: str, body: bytes, key: str) -> tuple:
+        """Send the update from both devices at once (own keys, own readings): one must win, one hear 409.
+
+        Returns (answer, body, key) of the winner, as if this phone had sent
+        it alone; the answer is None (the error counted) unless exactly one
+        won and the other heard ``stale_version`` with the winner's version.
+        """
+        rival, rival_key = self._body(task, action, task.version), uuid.uuid4().hex
+        try:
+            self.client.start("POST", path, body, key)
+            self.second.start("POST", path, rival, rival_key)
+            answers = [self.client.finish(), self.second.finish()]
+        except (http.client.HTTPException, OSError) as exc:
+            self.client.connection.close()
+            self.second.connection.close()
+            task.uncertain = True
+            self.tally.error(f"race on task {task.id}: {type(exc).__name__}: {exc}")
+            return None, body, key
+        self.tally.requests += 2
+        self.tally.races += 1
+        sent = [(answers[0], body, key), (answers[1], rival, rival_key)]
+        won = [s for s in sent if s[0][0] == 200]
+        lost = [s for s in sent if s[0][0] != 200]
+        if len(won) == 1 and self._is_stale(lost[0][0], json.loads(won[0][0][2])["task"]["version"]):
+            self.tally.conflicts += 1
+            return won[0]
+        task.uncertain = True
+        self.tally.error(f"race on task {task.id}: HTTP {answers[0][0]} and {answers[1][0]}, expected one 200 and "
+                         f"one 409 stale_version")
+        return None, body, key
+
+    @staticmethod
+    def _is_stale(answer: tuple[int, http.client.HTTPMessage, bytes], current: int) -> bool:
+        status, _, raw = answer
+        if status != 409:
+            return False
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return False
+        return body.get("error") == "stale_version" and (body.get("current") or {}).get("version") == current
+
+    def _send_stale(self, task: BenchTask, path: str, action: str) -> None:
+        answer = self.client.send("POST", path, self._body(task, action, task.version - 1), uuid.uuid4().hex,
+                                  self.tally)
         self.tally.requests += 1
         self.tally.stale_sent += 1
-        try:
-            answer = json.loads(raw)
-        except ValueError:
-            answer = {}
-        if status == 409 and answer.get("error") == "stale_version" \
-                and (answer.get("current") or {}).get("version") == task.version:
+        if self._is_stale(answer, task.version):
             self.tally.conflicts += 1
         else:
-            self.tally.error(f"stale {action} task {task.id}: HTTP {status} {raw[:200].decode(errors='replace')}")
+            self.tally.error(f"stale {action} task {task.id}: HTTP {answer[0]} "
+                             f"{answer[2][:200].decode(errors='replace')}")
 
     def _send_again(self, path: str, body: bytes, key: str, first: bytes) -> None:
         status, headers, raw = self.client.send("POST", path, body, key, self.tally)
@@ -305,17 +403,18 @@ def pool_size(phones: int, seconds: float, rate: float = EXPECTED_RATE) -> int:
 
 
 def prepare_accounts(engine: Engine, phones: int) -> list[Account]:
-    """Create or reset bench_phone_01… (workers, off duty), each on a different grid spread over the district."""
+    """Create or reset bench_phone_01… (workers, off duty), each on his own grid, spread over the district."""
     with engine.begin() as conn:
         grids = conn.execute(text(
             "SELECT id, code, community_id, ST_X(ST_PointOnSurface(geom)) AS lon, "
             "ST_Y(ST_PointOnSurface(geom)) AS lat FROM grids ORDER BY code")).all()
-        if len(grids) < phones:
-            raise ConfigurationError(f"网格只有 {len(grids)} 个，少于手机数 {phones} / only {len(grids)} grids for "
-                                     f"{phones} phones (run `gridctl seed nanhai` first?)")
+        if len(grids) <= phones:
+            raise ConfigurationError(f"网格只有 {len(grids)} 个，不够 {phones} 部手机各占一个 / only {len(grids)} "
+                                     f"grids: not enough for {phones} phones, one each (run `gridctl seed nanhai`?)")
+        stride = GRID_STRIDE if math.gcd(GRID_STRIDE, len(grids)) == 1 else 1
         accounts = []
         for number in range(1, phones + 1):
-            grid = grids[int((number - 0.5) * len(grids) / phones)]
+            grid = grids[number * stride % len(grids)]  # the same grid for the same phone, run after run
             username, password = USERNAME.format(number), secrets.token_urlsafe(12)
             user_id = save_user(conn, username, WORKER, password, f"压测手机 {number:02d}", grid.community_id,
                                 [grid.id])
@@ -346,15 +445,18 @@ def prepare_tasks(engine: Engine, account: Account, count: int) -> tuple[list[Be
 
 
 def _log_in(url: str, accounts: list[Account]) -> list[_Http]:
-    clients = []
-    for account in accounts:
-        client = _Http(url)
-        try:
-            client.log_in(account.username, account.password)
-        except (http.client.HTTPException, OSError) as exc:
-            raise BenchmarkError(f"无法连接服务器 {url}（请先运行 gridctl serve）/ cannot reach the server at {url}: "
-                                 f"{exc}. Start it with `gridctl serve`.") from exc
-        clients.append(client)
+    clients: list[_Http] = []
+    try:
+        for account in accounts:
+            clients.append(_Http(url))
+            clients[-1].log_in(account.username, account.password)
+    except (http.client.HTTPException, OSError, BenchmarkError) as exc:
+        for client in clients:
+            client.connection.close()
+        if isinstance(exc, BenchmarkError):
+            raise
+        raise BenchmarkError(f"无法连接服务器 {url}（请先运行 gridctl serve）/ cannot reach the server at {url}: "
+                             f"{exc}. Start it with `gridctl serve`.") from exc
     return clients
 
 
@@ -380,14 +482,16 @@ def _quantile(values: list[float], share: float) -> float:
 
 
 def updates_benchmark(engine: Engine, url: str, phones: int, seconds: float,
-                      echo: Callable[[str], None] = print, seed: int = 20200202) -> dict:
+                      echo: Callable[[str], None] = print, seed: int = 20200202,
+                      misbehaviour: Misbehaviour = Misbehaviour()) -> dict:
     """Run ``phones`` simulated phones against the server at ``url`` for ``seconds``; return the figures.
 
     ``engine`` must be the server's database. Raises :class:`BenchmarkError`
-    when the server cannot be reached or the bench accounts cannot log in.
+    when the server cannot be reached or the bench accounts cannot log in to it.
     """
     if phones < 1 or not seconds > 0:
         raise ConfigurationError("--phones 须 ≥ 1，--seconds 须 > 0 / --phones must be ≥ 1 and --seconds > 0")
+    misbehaviour.check()
     prepared = time.perf_counter()
     echo(f"准备 {phones} 个压测账号 / resetting {phones} bench accounts ({USERNAME.format(1)}…)")
     accounts = prepare_accounts(engine, phones)
@@ -406,7 +510,7 @@ def updates_benchmark(engine: Engine, url: str, phones: int, seconds: float,
         after = conn.execute(text("SELECT coalesce(max(id), 0) FROM task_events")).scalar_one()
 
     start_line = threading.Barrier(phones + 1)
-    devices = [Phone(a, c, p, start_line, f"{seed}-{i}")
+    devices = [Phone(a, c, p, start_line, f"{seed}-{i}", misbehaviour)
                for i, (a, c, p) in enumerate(zip(accounts, clients, pools, strict=True))]
     for device in devices:
         device.start()
@@ -415,12 +519,12 @@ def updates_benchmark(engine: Engine, url: str, phones: int, seconds: float,
     for device in devices:
         device.deadline = started + seconds
     start_line.wait()
-    while any(d.is_alive() for d in devices):
-        time.sleep(min(PROGRESS_EVERY, max(0.05, started + seconds - time.perf_counter())))
-        elapsed = time.perf_counter() - started
-        done = sum(d.tally.updates for d in devices)
-        if any(d.is_alive() for d in devices):
-            echo(f"  {elapsed:5.1f} s  {done} updates ({done / elapsed:.0f}/s)")
+    while (left := started + seconds - time.perf_counter()) > 0 and any(d.is_alive() for d in devices):
+        time.sleep(min(PROGRESS_EVERY, left))
+        elapsed, done = time.perf_counter() - started, sum(d.tally.updates for d in devices)
+        echo(f"  {elapsed:5.1f} s  {done} updates ({done / elapsed:.0f}/s)")
+    for device in devices:
+        device.join()
     wall_s = max(d.finished_at or started for d in devices) - started
     tallies = [d.tally for d in devices]
 
@@ -430,8 +534,8 @@ def updates_benchmark(engine: Engine, url: str, phones: int, seconds: float,
     lost, duplicated = count_events(acknowledged, _stored_events(engine, [t.id for t in all_tasks], after))
     latencies = [x for t in tallies for x in t.latencies]
     total = {name: sum(getattr(t, name) for t in tallies)
-             for name in ("updates", "requests", "retries", "replays_ok", "stale_sent", "conflicts", "errors",
-                          "resends", "tasks_handled", "extensions")}
+             for name in ("updates", "requests", "retries", "replays_ok", "stale_sent", "races", "conflicts",
+                          "errors", "resends", "tasks_handled", "extensions")}
     out_of_tasks = sum(t.out_of_tasks for t in tallies)
     if out_of_tasks:
         echo(f"注意：{out_of_tasks} 部手机提前做完任务池 / note: {out_of_tasks} phones ran out of tasks early")
