@@ -459,19 +459,31 @@ def bench_updates(url: str, phones: int, seconds: float) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8050, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int, help="worker threads of the WSGI server")
+@click.option("--workers", default=2, show_default=True, type=int, help="server processes (one per core is right)")
+@click.option("--threads", default=8, show_default=True, type=int, help="threads per process")
 @_fail_cleanly
-def serve(host: str, port: int, threads: int) -> None:
-    """Serve the map app (waitress, a production WSGI server)."""
-    from waitress import serve as wsgi_serve
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the map app, the JSON API and the plain pages (waitress, a production WSGI server)."""
+    from api.serving import serve_forever
+    from gis.db import database_url
 
-    from app import create_app
-    from tasks.sweep import Sweeper
+    url = database_url()  # starts the embedded server if needed; no engine yet: each process makes its own
 
-    app = create_app()
-    Sweeper(_engine()).start()
-    click.echo(f"南海区网格指挥平台 / serving at http://{host}:{port}  (Ctrl+C 停止 / to stop)")
-    wsgi_serve(app.server, host=host, port=port, threads=threads, ident="nanhai-grid")
+    def make_app():
+        from app import create_app
+        from gis.db import get_engine
+
+        return create_app(get_engine(url)).server
+
+    def start_sweeper() -> None:
+        from gis.db import get_engine
+        from tasks.sweep import Sweeper
+
+        Sweeper(get_engine(url)).start()
+
+    click.echo(f"南海区网格指挥平台 / serving at http://{host}:{port} with {workers} process(es)  "
+               f"(Ctrl+C 停止 / to stop)")
+    serve_forever(make_app, host, port, workers, threads, on_start=start_sweeper)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, text
 
 from accounts.actor import ROLE_NAMES, SUPERVISOR, Actor
 from accounts.passwords import check_strength, hash_password, verify_password
+from gis.db import sql
 from gis.errors import InvalidRequest, NotFound, RateLimited
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -35,8 +36,11 @@ SELECT u.id, u.username, u.role, u.community_id, u.display_name,
        coalesce(array_agg(g.code ORDER BY g.code) FILTER (WHERE g.id IS NOT NULL), '{{}}') AS grid_codes
        {extra}
 FROM users u {join}
-LEFT JOIN grids g ON g.id IN (SELECT grid_id FROM user_grids WHERE user_id = u.id)
-                  OR (u.role = 'supervisor' AND g.community_id = u.community_id)
+LEFT JOIN LATERAL (
+    SELECT g.id, g.code FROM user_grids ug JOIN grids g ON g.id = ug.grid_id WHERE ug.user_id = u.id
+    UNION
+    SELECT g.id, g.code FROM grids g WHERE u.role = 'supervisor' AND g.community_id = u.community_id
+) g ON true
 WHERE {where} AND u.active
 GROUP BY u.id {group}
 """
@@ -49,7 +53,7 @@ def _actor(row) -> Actor:
 
 def load_actor(conn: Connection, user_id: int) -> Actor:
     """The active user ``user_id`` with the grids he answers for (a supervisor: all of his community's)."""
-    row = conn.execute(text(ACTOR_SELECT.format(extra="", join="", where="u.id = :id", group="")),
+    row = conn.execute(sql(ACTOR_SELECT.format(extra="", join="", where="u.id = :id", group="")),
                        {"id": user_id}).one_or_none()
     if row is None:
         raise NotFound(f"用户不存在或已停用 / no active user {user_id}")
@@ -95,7 +99,7 @@ def open_session(conn: Connection, user_id: int, now: datetime,
 
 def session_actor(conn: Connection, token: str, now: datetime) -> tuple[Actor, str] | None:
     """(actor, CSRF token) of a live session, in one query; None when unknown or expired."""
-    row = conn.execute(text(ACTOR_SELECT.format(
+    row = conn.execute(sql(ACTOR_SELECT.format(
         extra=", s.csrf_token", join="JOIN user_sessions s ON s.user_id = u.id",
         where="s.token_hash = :h AND s.expires_at > :now", group=", s.token_hash")),
         {"h": _token_hash(token), "now": now}).one_or_none()
@@ -159,3 +163,19 @@ def workers_in_scope(conn: Connection, actor: Actor, grid_code: str | None = Non
         {"scope": scope, "grid": grid_code, "limit": limit})
     return [{"id": r.id, "username": r.username, "display_name": r.display_name, "on_duty": r.on_duty,
              "grid_codes": sorted(r.grid_codes), "open_tasks": r.open_tasks} for r in rows]
+
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+def purge_expired(conn: Connection, now: datetime) -> int:
+    """Forget what is no longer needed: ended sessions, old login failures, idempotency answers past a day.
+
+    A phone retries within minutes; a day keeps every realistic retry safe.
+    """
+    removed = conn.execute(text("DELETE FROM user_sessions WHERE expires_at < :now"), {"now": now}).rowcount
+    removed += conn.execute(text("DELETE FROM login_failures WHERE failed_at < :t"),
+                            {"t": now - FAILURE_WINDOW}).rowcount
+    removed += conn.execute(text("DELETE FROM idempotency_keys WHERE created_at < :t"),
+                            {"t": now - IDEMPOTENCY_TTL}).rowcount
+    return removed

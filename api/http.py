@@ -18,11 +18,22 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import Response, current_app, g, request
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from accounts.actor import Actor
 from accounts.repository import session_actor
-from gis.errors import Conflict, GridError, InvalidRequest, NotFound, PermissionDenied, RateLimited, Unauthenticated
+from gis.db import sql
+from gis.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    GridError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
 from matching.privacy import Vault
 
 SESSION_COOKIE = "nanhai_session"
@@ -30,7 +41,7 @@ CSRF_HEADER = "X-CSRF-Token"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 STATUS = {InvalidRequest: 422, Unauthenticated: 401, PermissionDenied: 403, NotFound: 404, Conflict: 409,
-          RateLimited: 429}
+          RateLimited: 429, DatabaseUnavailable: 503}
 
 
 def now() -> datetime:
@@ -57,6 +68,12 @@ def json_response(body, status: int = 200, headers: dict | None = None) -> Respo
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def database_lost(exc: OperationalError) -> DatabaseUnavailable:
+    """A connection dropped mid-request (the server restarted): the pool replaces it; this request fails cleanly."""
+    return DatabaseUnavailable(f"数据库暂不可用，请稍后重试 / the database is unavailable, retry shortly "
+                               f"({type(exc.orig).__name__})")
 
 
 def error_response(exc: GridError) -> Response:
@@ -125,6 +142,8 @@ def reader(view: Callable) -> Callable:
                 return view(conn, current_actor(conn), *args, **kwargs)
         except GridError as exc:
             return error_response(exc)
+        except OperationalError as exc:
+            return error_response(database_lost(exc))
     return wrapper
 
 
@@ -155,13 +174,15 @@ def mutation(login: bool = True) -> Callable:
                             return replay
                     status, body = view(conn, actor, *args, **kwargs)
                     if key is not None:
-                        conn.execute(text("UPDATE idempotency_keys SET status_code = :s, body = :b "
+                        conn.execute(sql("UPDATE idempotency_keys SET status_code = :s, body = :b "
                                           "WHERE scope = :scope AND key = :k"),
                                      {"s": status, "b": json.dumps(body, ensure_ascii=False, default=str),
                                       "scope": _idempotency_scope(actor), "k": key})
                 return json_response(body, status)
             except GridError as exc:
                 return error_response(exc)
+            except OperationalError as exc:
+                return error_response(database_lost(exc))
         return wrapper
     return decorate
 
@@ -189,12 +210,12 @@ def _claim(conn: Connection, scope: str, key: str) -> Response | None:
     commit or roll back, so two simultaneous retries cannot both act.
     """
     fingerprint = _request_hash()
-    taken = conn.execute(text("INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body) "
+    taken = conn.execute(sql("INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body) "
                               "VALUES (:scope, :k, :h, 0, '') ON CONFLICT DO NOTHING RETURNING 1"),
                          {"scope": scope, "k": key, "h": fingerprint}).scalar()
     if taken:
         return None
-    stored = conn.execute(text("SELECT request_hash, status_code, body FROM idempotency_keys "
+    stored = conn.execute(sql("SELECT request_hash, status_code, body FROM idempotency_keys "
                                "WHERE scope = :scope AND key = :k"), {"scope": scope, "k": key}).one()
     if stored.request_hash != fingerprint:
         raise InvalidRequest(f"同一 {IDEMPOTENCY_HEADER} 已用于另一请求 / this {IDEMPOTENCY_HEADER} was used for a "

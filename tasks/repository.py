@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from accounts.actor import COMMANDER, SUPERVISOR, SYSTEM, WORKER, Actor
+from gis.db import sql
 from gis.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tasks import lifecycle
 from tasks.kinds import load_kinds, task_kind
@@ -29,6 +31,9 @@ SELECT t.id, t.kind, t.status, t.priority, t.title, t.detail, t.source, t.grid_i
        t.status IN {OPEN_SQL} AND t.due_at < :now AS overdue
 FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id LEFT JOIN persons p ON p.person_key = t.person_key
 """
+# what a change can alter: returned by the UPDATE, so the answer needs no second read of the task
+RETURNED = ("status, version, assignee_id, dispatched_at, handled_at, closed_at, cancelled_at, due_at, "
+            "escalation_level, rework_count, extension_count, extension_requested_until")
 CREATORS = (SUPERVISOR, COMMANDER, SYSTEM)
 SOURCES = ("matcher", "lead", "checkpoint", "manual")
 
@@ -69,7 +74,7 @@ def event_view(row) -> dict:
 
 def task_row(conn: Connection, actor: Actor, task_id: int, now: datetime, lock: bool = False):
     actor.require_rows()
-    row = conn.execute(text(TASK_SELECT + " WHERE t.id = :id" + (" FOR UPDATE OF t" if lock else "")),
+    row = conn.execute(sql(TASK_SELECT + " WHERE t.id = :id" + (" FOR UPDATE OF t" if lock else "")),
                        {"id": task_id, "now": now}).one_or_none()
     if row is None or not actor.sees_task(row.grid_id, row.assignee_id):
         raise NotFound(f"任务 {task_id} 不存在或不在您的范围内 / no task {task_id} in your scope")
@@ -79,7 +84,7 @@ def task_row(conn: Connection, actor: Actor, task_id: int, now: datetime, lock: 
 def get_task(conn: Connection, actor: Actor, task_id: int, now: datetime) -> dict:
     """One task with its timeline (oldest event first)."""
     task = task_view(task_row(conn, actor, task_id, now))
-    task["events"] = [event_view(e) for e in conn.execute(text(
+    task["events"] = [event_view(e) for e in conn.execute(sql(
         f"SELECT {EVENT_COLUMNS} FROM task_events WHERE task_id = :id ORDER BY seq"), {"id": task_id})]
     return task
 
@@ -117,9 +122,9 @@ def list_tasks(conn: Connection, actor: Actor, where: TaskFilter, now: datetime)
         clauses.append("u.username = :assignee")
         params["assignee"] = where.assignee
     condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    total = conn.execute(text("SELECT count(*) FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id" + condition),
+    total = conn.execute(sql("SELECT count(*) FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id" + condition),
                          params).scalar_one()
-    rows = conn.execute(text(TASK_SELECT + condition + " ORDER BY t.due_at, t.priority, t.id LIMIT :limit "
+    rows = conn.execute(sql(TASK_SELECT + condition + " ORDER BY t.due_at, t.priority, t.id LIMIT :limit "
                                                        "OFFSET :offset"), params)
     return [task_view(r) for r in rows], total
 
@@ -151,11 +156,11 @@ def create_task(conn: Connection, actor: Actor, new: NewTask, now: datetime) -> 
     title = (new.title or "").strip()
     if not title or len(title) > 200:
         raise InvalidRequest("标题不能为空且不超过 200 字 / title is required (at most 200 characters)", "title")
-    grid = conn.execute(text("SELECT id, code FROM grids WHERE code = :c"), {"c": new.grid_code}).one_or_none()
+    grid = conn.execute(sql("SELECT id, code FROM grids WHERE code = :c"), {"c": new.grid_code}).one_or_none()
     if grid is None or not actor.sees_grid(grid.id):
         raise NotFound(f"网格 {new.grid_code} 不存在或不在您的范围内 / no grid {new.grid_code} in your scope")
     point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)" if new.point else "NULL"
-    task_id = conn.execute(text(
+    task_id = conn.execute(sql(
         "INSERT INTO tasks (kind, status, priority, title, detail, source, grid_id, grid_code, person_key, lead_id, "
         "checkpoint_id, request_id, geom, created_by, created_at, sla_minutes, due_at) VALUES (:kind, 'created', "
         f":priority, :title, :detail, :source, :grid_id, :grid_code, :person, :lead, :checkpoint, :request, {point}, "
@@ -183,7 +188,7 @@ EVENT_COLUMNS = ("id, task_id, seq, action, from_status, to_status, actor, actor
 def _append_event(conn: Connection, task_id: int, change: lifecycle.Plan, actor: Actor, now: datetime):
     """Append one event to a task's timeline (the task row is locked by the caller); returns the stored row."""
     point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)" if change.location else "NULL"
-    return conn.execute(text(
+    return conn.execute(sql(
         "INSERT INTO task_events (task_id, seq, action, from_status, to_status, actor_id, actor, actor_role, at, "
         "note, detail, geom) VALUES (:task, (SELECT coalesce(max(seq), 0) + 1 FROM task_events WHERE task_id = "
         f":task), :action, :from, :to, :actor_id, :actor, :role, :now, :note, CAST(:detail AS jsonb), {point}) "
@@ -201,7 +206,7 @@ def pick_worker(conn: Connection, grid_id: int) -> int | None:
     Neighbours are the grids whose polygons touch this one, nearest centroid
     first; ties go to the lower username so that dispatch is reproducible.
     """
-    return conn.execute(text(f"""
+    return conn.execute(sql(f"""
         WITH candidates AS (
             SELECT ug.user_id, 0 AS ring, 0.0 AS distance FROM user_grids ug WHERE ug.grid_id = :g
             UNION ALL
@@ -217,7 +222,7 @@ def pick_worker(conn: Connection, grid_id: int) -> int | None:
 
 
 def _check_assignee(conn: Connection, actor: Actor, assignee_id: int) -> None:
-    row = conn.execute(text("SELECT role, active, array_agg(ug.grid_id) AS grids FROM users u "
+    row = conn.execute(sql("SELECT role, active, array_agg(ug.grid_id) AS grids FROM users u "
                             "LEFT JOIN user_grids ug ON ug.user_id = u.id WHERE u.id = :id GROUP BY u.id"),
                        {"id": assignee_id}).one_or_none()
     if row is None or row.role != WORKER or not row.active:
@@ -230,7 +235,7 @@ def _check_assignee(conn: Connection, actor: Actor, assignee_id: int) -> None:
 def _attach_photos(conn: Connection, actor: Actor, task_id: int, event_id: int, photos: list[int]) -> None:
     if not photos:
         return
-    linked = conn.execute(text("UPDATE task_photos SET event_id = :event WHERE id = ANY(:ids) AND task_id = :task "
+    linked = conn.execute(sql("UPDATE task_photos SET event_id = :event WHERE id = ANY(:ids) AND task_id = :task "
                                "AND event_id IS NULL AND uploaded_by = :me"),
                           {"event": event_id, "ids": photos, "task": task_id, "me": actor.user_id}).rowcount
     if linked != len(photos):
@@ -269,22 +274,27 @@ def transition(conn: Connection, actor: Actor, task_id: int, action: str, versio
         change.detail["assignee_id"] = updates["assignee_id"]
     assignments = [f"{column} = {column} + 1" if value == "+1" else f"{column} = :{column}"
                    for column, value in updates.items()]
-    conn.execute(text(f"UPDATE tasks SET status = :status, version = version + 1"
-                      f"{''.join(', ' + a for a in assignments)} WHERE id = :id"),
-                 {"status": change.to_status, "id": task_id, **{k: v for k, v in updates.items() if v != "+1"}})
+    written = conn.execute(sql(f"UPDATE tasks SET status = :status, version = version + 1"
+                               f"{''.join(', ' + a for a in assignments)} WHERE id = :id RETURNING {RETURNED}"),
+                           {"status": change.to_status, "id": task_id,
+                            **{k: v for k, v in updates.items() if v != "+1"}}).one()
     event = _append_event(conn, task_id, change, actor, now)
     _attach_photos(conn, actor, task_id, event.id, change.detail.get("photos", []))
-    return {"task": task_view(task_row(conn, Actor.system(), task_id, now)), "event": event_view(event)}
+    if written.assignee_id != row.assignee_id:
+        return {"task": task_view(task_row(conn, Actor.system(), task_id, now)), "event": event_view(event)}
+    after = {**row._mapping, **written._mapping}
+    after["overdue"] = after["status"] in lifecycle.OPEN and after["due_at"] < now
+    return {"task": task_view(SimpleNamespace(**after)), "event": event_view(event)}
 
 
 def grid_timeline(conn: Connection, actor: Actor, grid_code: str, limit: int = 100,
                   before: int | None = None) -> list[dict]:
     """The newest events of every task of a grid (``before``: an event id, for paging back)."""
-    grid = conn.execute(text("SELECT id FROM grids WHERE code = :c"), {"c": grid_code}).one_or_none()
+    grid = conn.execute(sql("SELECT id FROM grids WHERE code = :c"), {"c": grid_code}).one_or_none()
     actor.require_rows()
     if grid is None or not actor.sees_grid(grid.id):
         raise NotFound(f"网格 {grid_code} 不存在或不在您的范围内 / no grid {grid_code} in your scope")
-    rows = conn.execute(text(
+    rows = conn.execute(sql(
         "SELECT e.id, e.task_id, e.seq, e.action, e.from_status, e.to_status, e.actor, e.actor_role, e.at, e.note, "
         "e.detail, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, t.kind, t.title FROM task_events e "
         "JOIN tasks t ON t.id = e.task_id WHERE t.grid_id = :g AND (CAST(:before AS bigint) IS NULL OR e.id < :before) "

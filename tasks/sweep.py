@@ -1,4 +1,4 @@
-"""The periodic round of the task workflow: take the matcher's requests, escalate overdue work.
+"""The periodic round of the task workflow: take the matcher's requests, escalate overdue work, purge.
 
 ``gridctl serve`` runs it every minute in a background thread; ``gridctl
 tasks sweep`` runs it once (for cron, or right after an import).
@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from accounts.repository import purge_expired
 from tasks.intake import take_requests
 from tasks.sla import escalate_overdue
 
@@ -20,11 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def sweep(engine: Engine, now: datetime | None = None) -> dict[str, int]:
-    """One round in one transaction; returns the tasks created, requests left unplaced and escalations."""
+    """One round in one transaction; returns the tasks created, requests left unplaced, escalations and purges."""
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
         counts = take_requests(conn, now)
         counts["escalations"] = escalate_overdue(conn, now)
+        counts["purged"] = purge_expired(conn, now)
     return counts
 
 

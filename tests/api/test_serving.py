@@ -1,0 +1,68 @@
+"""`gridctl serve --workers 2`: two processes share one socket, the API answers, SIGTERM stops them all."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.add(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def test_two_worker_processes_serve_the_api_and_stop_together(work_engine):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": work_engine.url.render_as_string(hide_password=False)}
+    server = subprocess.Popen([sys.executable, "-m", "gridctl", "serve", "--port", str(port), "--workers", "2"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(120):
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.25)
+        assert answer.status_code == 200 and answer.json()["openapi"].startswith("3.1")
+        workers = _children(server.pid)
+        assert len(workers) == 2
+        login = requests.post(f"http://127.0.0.1:{port}/api/v1/session",
+                              json={"username": "demo_reporter", "password": "demo-password-1"})
+        assert login.status_code == 201
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=30)[0]
+    assert server.returncode == 0, output
+    assert not any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower()
+                   for pid in workers)
+
+
+def test_a_connection_lost_under_a_request_answers_503_once_then_recovers(as_role, work_engine):
+    worker = as_role("worker")
+    assert worker.get("/tasks").status_code == 200  # the pool now holds a connection
+    with work_engine.connect() as conn:
+        conn.execute(__import__("sqlalchemy").text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"))
+    answers = [worker.get("/tasks") for _ in range(12)]
+    lost = [a for a in answers if a.status_code == 503]
+    assert all("retry" in a.json()["message"] for a in lost)
+    assert answers[-1].status_code == 200 and {a.status_code for a in answers} <= {200, 503}
