@@ -37,7 +37,8 @@ def test_two_worker_processes_serve_the_api_and_stop_together(work_engine):
     try:
         for _ in range(120):
             try:
-                answer = requests.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2)
+                # the socket listens before the workers have built the app: an early request waits in the queue
+                answer = requests.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=90)
                 break
             except requests.ConnectionError:
                 time.sleep(0.25)
