@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import dash
@@ -24,17 +24,48 @@ from grids import repository
 from grids.nanhai import DISTRICT_CODE
 from layers.basemap import basemap_layers
 from layers.grid_layer import GRID_LAYER_URL, grid_geojson, grid_layer
+from layers.wall import (
+    CHECKPOINTS_URL,
+    DENSITY_URL,
+    OUTLINE_URLS,
+    checkpoints_geojson,
+    density_geojson,
+    outline_geojson,
+)
+from pages.access import page_actor
+from pages.wall import ROLES as WALL_ROLES
+from pages.wall import create_wall
+from tasks.overview import version_stamp
 
 TITLE = "南海区网格指挥平台"
 CENTRE = [23.05, 113.05]
 
 
-@lru_cache(maxsize=4)
-def _grid_layer_bytes(engine: Engine, version: str) -> tuple[bytes, bytes]:
-    """The grid layer as (raw, gzipped) JSON, cached per version of the stored grids."""
+@lru_cache(maxsize=16)
+def _layer_bytes(engine: Engine, name: str, version: str) -> tuple[bytes, bytes]:
+    """A layer as (raw, gzipped) GeoJSON, cached per version of what it is drawn from."""
     with engine.connect() as conn:
-        body = dumps(grid_geojson(repository.load_grids(conn))).encode("utf-8")
+        if name == "grids":
+            data = grid_geojson(repository.load_grids(conn))
+        elif name == "checkpoints":
+            data = checkpoints_geojson(conn)
+        elif name == "density":
+            data = density_geojson(conn)
+        else:
+            data = outline_geojson(conn, name)
+    body = dumps(data).encode("utf-8")
     return body, gzip.compress(body, 6)
+
+
+def _geojson_response(raw: bytes, packed: bytes) -> Response:
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        response = Response(packed, mimetype="application/geo+json")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(raw, mimetype="application/geo+json")
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 def _layout(engine: Engine) -> html.Div:
@@ -70,18 +101,22 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     app.layout = lambda: _layout(engine)
     register_api(app.server, engine, clock)
 
-    @app.server.get(GRID_LAYER_URL)
-    def grid_layer_json() -> Response:
+    def layer(name: str, density: bool = False):
         with engine.connect() as conn:
-            version = repository.grids_version(conn)
-        raw, packed = _grid_layer_bytes(engine, version)
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
-            response = Response(packed, mimetype="application/geo+json")
-            response.headers["Content-Encoding"] = "gzip"
-        else:
-            response = Response(raw, mimetype="application/geo+json")
-        response.headers["Vary"] = "Accept-Encoding"
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+            version = version_stamp(conn) if density else repository.grids_version(conn)
+        return _geojson_response(*_layer_bytes(engine, name, version))
 
+    app.server.add_url_rule(GRID_LAYER_URL, "grid_layer", lambda: layer("grids"))
+    app.server.add_url_rule(CHECKPOINTS_URL, "checkpoint_layer", lambda: layer("checkpoints"))
+    for level, url in OUTLINE_URLS.items():
+        app.server.add_url_rule(url, f"{level}_layer", lambda level=level: layer(level))
+
+    @app.server.get(DENSITY_URL)
+    def density_layer() -> Response:
+        """Red and yellow density (no personal data, small counts suppressed): for the wall's roles only."""
+        if page_actor(engine, roles=WALL_ROLES) is None:
+            return Response(status=403)
+        return layer("density", density=True)
+
+    create_wall(app.server, engine, clock or (lambda: datetime.now(UTC)))
     return app

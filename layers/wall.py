@@ -1,0 +1,86 @@
+"""The wall map's layers: grids coloured by a measure, town and community outlines, checkpoints, H3 density.
+
+Geometry travels once, by URL; colours follow ``hideout`` (per-grid figures)
+through ``nanhai.wall.*`` in ``assets/nanhai.js``. The density layer shows
+red and yellow persons per H3 cell (resolution 8, about 0.7 km²) and leaves
+out every cell with fewer than 5 of them: a count that small could point at
+a person.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import dash_leaflet as dl
+import geopandas as gpd
+import h3
+import numpy as np
+import shapely
+from sqlalchemy import Connection, text
+
+from gis.geojson import feature_collection, simplify_coverage
+from gis.h3grid import cells_to_polygons
+from layers.grid_layer import GRID_LAYER_URL
+
+OUTLINE_URLS = {"towns": "/layers/towns.geojson", "communities": "/layers/communities.geojson"}
+CHECKPOINTS_URL = "/layers/checkpoints.geojson"
+DENSITY_URL = "/layers/density.geojson"
+DENSITY_RESOLUTION = 8
+SUPPRESS_BELOW = 5
+OUTLINE_SIMPLIFY_DEG = 5e-5
+MEASURES = ("risk", "work")
+
+
+def outline_geojson(conn: Connection, level: str) -> dict:
+    """Town or community outlines, coverage-simplified (about 5 m), with code and name."""
+    if level not in OUTLINE_URLS:
+        raise ValueError(f"no outline level {level}")
+    frame = gpd.read_postgis(text(f"SELECT code, name, geom FROM {level} WHERE geom IS NOT NULL ORDER BY code"),
+                             conn, geom_col="geom")
+    frame = frame.set_geometry(simplify_coverage(frame.geometry.values, OUTLINE_SIMPLIFY_DEG), crs=4326)
+    return feature_collection(frame, ["code", "name"], precision=6)
+
+
+def checkpoints_geojson(conn: Connection) -> dict:
+    """Checkpoint points with code and name."""
+    frame = gpd.read_postgis(text("SELECT code, name, geom FROM checkpoints ORDER BY code"), conn, geom_col="geom")
+    return feature_collection(frame, ["code", "name"], precision=6)
+
+
+def density_geojson(conn: Connection) -> dict:
+    """Red and yellow persons per H3 cell, cells under :data:`SUPPRESS_BELOW` left out."""
+    points = conn.execute(text("SELECT ST_X(p.geom), ST_Y(p.geom) FROM flags f JOIN persons p USING (person_key) "
+                               "WHERE f.colour IN ('red', 'yellow') AND p.geom IS NOT NULL")).all()
+    counts = Counter(h3.str_to_int(h3.latlng_to_cell(lat, lon, DENSITY_RESOLUTION)) for lon, lat in points)
+    shown = sorted((cell, n) for cell, n in counts.items() if n >= SUPPRESS_BELOW)
+    frame = gpd.GeoDataFrame({"count": [n for _, n in shown]},
+                             geometry=cells_to_polygons([c for c, _ in shown]) if shown else np.array([], object),
+                             crs=4326)
+    if frame.empty:
+        return {"type": "FeatureCollection", "features": []}
+    frame["count"] = frame["count"].astype(int)
+    frame = frame.set_geometry(shapely.set_precision(frame.geometry.values, 1e-6), crs=4326)
+    return feature_collection(frame, ["count"], precision=6)
+
+
+def district_bounds(conn: Connection) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the stored districts, for a map that fits the screen."""
+    row = conn.execute(text("SELECT ST_YMin(e), ST_XMin(e), ST_YMax(e), ST_XMax(e) FROM "
+                            "(SELECT ST_Extent(geom) AS e FROM districts) x")).one()
+    return None if row[0] is None else [[row[0], row[1]], [row[2], row[3]]]
+
+
+def wall_layers(measure: str) -> list:
+    """The wall's overlay layers, bottom to top."""
+    return [
+        dl.GeoJSON(id="wall-grids", url=GRID_LAYER_URL, format="geojson", zoomToBounds=False,
+                   style={"variable": "nanhai.wall.gridStyle"}, hideout={"measure": measure, "values": {}}),
+        dl.GeoJSON(id="wall-density", url=DENSITY_URL, format="geojson", zoomToBounds=False,
+                   style={"variable": "nanhai.wall.densityStyle"}),
+        dl.GeoJSON(id="wall-communities", url=OUTLINE_URLS["communities"], format="geojson", zoomToBounds=False,
+                   style={"color": "#5c7c99", "weight": 0.6, "fill": False}),
+        dl.GeoJSON(id="wall-towns", url=OUTLINE_URLS["towns"], format="geojson", zoomToBounds=False,
+                   style={"color": "#e3eef8", "weight": 2.2, "fill": False}),
+        dl.GeoJSON(id="wall-checkpoints", url=CHECKPOINTS_URL, format="geojson", zoomToBounds=False,
+                   pointToLayer={"variable": "nanhai.wall.checkpoint"}),
+    ]

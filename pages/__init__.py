@@ -1,0 +1,1 @@
+"""The role pages of the command app (Dash apps mounted on the platform's Flask server): thin layouts and callbacks."""

@@ -1,0 +1,44 @@
+"""Every string the pages show, Chinese first, English second; :func:`text` picks one.
+
+>>> text("wall.title", "en")
+'Nanhai grid command centre'
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("zh", "en")
+STRINGS = {
+    "wall.title": ("南海区网格指挥中心", "Nanhai grid command centre"),
+    "wall.red": ("红码", "Red"),
+    "wall.yellow": ("黄码", "Yellow"),
+    "wall.blue": ("蓝码", "Blue"),
+    "wall.green": ("绿码", "Green"),
+    "wall.open": ("在办任务", "Open tasks"),
+    "wall.overdue": ("超时任务", "Overdue"),
+    "wall.closed_today": ("今日结案", "Closed today"),
+    "wall.on_time": ("今日按期结案率", "On time today"),
+    "wall.ticker": ("最新动态", "Latest"),
+    "wall.as_of": ("数据时间", "Data as of"),
+    "wall.feed_at": ("数据源更新", "Feed updated"),
+    "wall.feed_stale": ("数据源超过 24 小时未更新", "No feed for over 24 hours"),
+    "wall.refresh_stale": ("刷新中断，请检查网络", "Refresh stopped: check the network"),
+    "wall.measure.risk": ("按风险着色（红黄码人数）", "Coloured by risk (red and yellow persons)"),
+    "wall.measure.work": ("按工作着色（在办与超时任务）", "Coloured by work (open and overdue tasks)"),
+    "wall.none": ("无", "none"),
+    "page.login_needed": ("请先登录", "Please log in"),
+    "page.forbidden": ("此页面仅限指挥中心", "This page is for the command centre"),
+}
+
+
+def text(key: str, lang: str = "zh") -> str:
+    """The string ``key`` in ``lang`` (Chinese when the language is unknown)."""
+    zh, en = STRINGS[key]
+    return en if lang == "en" else zh
+
+
+def language(query: str | None, cookie: str | None) -> str:
+    """The page language: ``?lang=`` first, then the ``nanhai_lang`` cookie, else Chinese."""
+    for source in ((query or "").lower(), (cookie or "").lower()):
+        if source in LANGUAGES:
+            return source
+    return "zh"

@@ -1,0 +1,135 @@
+"""The command centre's wall (/wall/): a dark, full-screen district map with counters and a ticker.
+
+Nobody touches it. Every few seconds it asks the server one cheap question
+(:func:`tasks.overview.version_stamp`); only when the answer changes does it
+fetch the counters, the per-grid figures (sent as the grid layer's
+``hideout``: colours change, geometry is not resent) and the ticker. A
+browser-side check raises an alarm when refreshing stops, the server one when
+no feed has arrived for a day. No personal data: counts and H3 density only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import dash
+import dash_leaflet as dl
+from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+from flask import has_request_context, request
+from sqlalchemy import Engine
+
+from accounts.actor import ADMIN, COMMANDER
+from layers.basemap import basemap_layers
+from layers.wall import DENSITY_URL, MEASURES, district_bounds, wall_layers
+from pages.access import page_actor
+from pages.strings import language, text
+from tasks.overview import BEIJING, version_stamp, wall_summary
+
+WALL_PATH = "/wall/"
+ROLES = (COMMANDER, ADMIN)
+REFRESH_MS = 5000
+STALE_AFTER_MS = 30000  # no successful check for this long: the browser shows the refresh alarm
+CENTRE = [22.985, 113.06]
+COUNTERS = ("red", "yellow", "blue", "green", "open", "overdue", "closed_today", "on_time")
+ASSETS = str(Path(__file__).resolve().parent.parent / "assets")
+
+
+def _counter(key: str, lang: str) -> html.Div:
+    return html.Div(className=f"nh-counter nh-counter-{key}", children=[
+        html.Div(id=f"wall-{key}", className="nh-counter-value", children="–"),
+        html.Div(className="nh-counter-label", children=text(f"wall.{key}", lang)),
+    ])
+
+
+def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
+    if not has_request_context():  # Dash checks the layout once at start-up, outside any request
+        return _wall("zh", None)
+    lang = language(request.args.get("lang"), request.cookies.get("nanhai_lang"))
+    if page_actor(engine, clock(), ROLES) is None:
+        return html.Div(className="nh-wall", children=[
+            dcc.Location(id="wall-login", href=f"/login?next={WALL_PATH}", refresh=True),
+            html.P(text("page.forbidden", lang))])
+    with engine.connect() as conn:
+        bounds = district_bounds(conn)
+    return _wall(lang, bounds)
+
+
+def _wall(lang: str, bounds: list | None) -> html.Div:
+    return html.Div(className="nh-wall", lang=lang, children=[
+        dcc.Location(id="wall-url"),
+        dcc.Interval(id="wall-tick", interval=REFRESH_MS),
+        dcc.Store(id="wall-version"),
+        dcc.Store(id="wall-last-ok"),
+        dcc.Store(id="wall-lang", data=lang),
+        dcc.Store(id="wall-stale", data={"after_ms": STALE_AFTER_MS, "text": text("wall.refresh_stale", lang)}),
+        html.Header(className="nh-wall-header", children=[
+            html.H1(text("wall.title", lang)),
+            html.Span(id="wall-measure", className="nh-wall-measure"),
+            html.Span(id="wall-as-of", className="nh-wall-as-of"),
+            html.Span(id="wall-alarm", className="nh-wall-alarm"),
+            html.Span(id="wall-refresh-alarm", className="nh-wall-alarm"),
+        ]),
+        html.Div(className="nh-wall-body", children=[
+            dl.Map(id="wall-map", className="nh-wall-map", zoomControl=False, attributionControl=False, zoomSnap=0.25,
+                   children=[*basemap_layers(), *wall_layers(MEASURES[0])],
+                   **({"bounds": bounds} if bounds else {"center": CENTRE, "zoom": 11})),
+            html.Aside(className="nh-wall-side", children=[
+                html.Div(className="nh-counters", children=[_counter(k, lang) for k in COUNTERS]),
+                html.H2(text("wall.ticker", lang)),
+                html.Ol(id="wall-ticker", className="nh-ticker"),
+            ]),
+        ]),
+    ])
+
+
+def _measure(search: str | None) -> str:
+    wanted = parse_qs((search or "").lstrip("?")).get("measure", [MEASURES[0]])[0]
+    return wanted if wanted in MEASURES else MEASURES[0]
+
+
+def create_wall(server, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
+    """Mount the wall on ``server`` at /wall/."""
+    wall = dash.Dash("nanhai_wall", server=server, url_base_pathname=WALL_PATH, title=text("wall.title"),
+                     serve_locally=True, update_title=None, assets_folder=ASSETS,
+                     suppress_callback_exceptions=True)
+    wall.layout = lambda: _layout(engine, clock)
+
+    @wall.callback(
+        Output("wall-version", "data"), Output("wall-grids", "hideout"), Output("wall-density", "url"),
+        *(Output(f"wall-{key}", "children") for key in COUNTERS),
+        Output("wall-ticker", "children"), Output("wall-as-of", "children"), Output("wall-measure", "children"),
+        Output("wall-alarm", "children"), Output("wall-last-ok", "data"),
+        Input("wall-tick", "n_intervals"), Input("wall-url", "search"),
+        State("wall-version", "data"), State("wall-lang", "data"))
+    def refresh(_tick, search, known, lang):
+        now = clock()
+        if page_actor(engine, now, ROLES) is None:
+            raise PreventUpdate  # logged out or expired: the page keeps its last picture, the alarm will show
+        measure = _measure(search)
+        checked = now.timestamp() * 1000
+        with engine.connect() as conn:
+            stamp = version_stamp(conn)
+            if known == f"{stamp}|{measure}":  # the idle refresh: one cheap query, nothing resent
+                return (*[dash.no_update] * (len(COUNTERS) + 7), checked)
+            summary = wall_summary(conn, now)
+        counters = summary["counters"]
+        rate = counters["on_time_rate"]
+        values = [f"{counters[k]:,}" for k in COUNTERS[:-1]] + [text("wall.none", lang) if rate is None
+                                                                 else f"{rate * 100:.1f}%"]
+        ticker = [html.Li([html.Span(e["at"], className="nh-ticker-time"), f" {e['grid']} · {e['kind']} · ",
+                           html.Strong(e["action"])]) for e in summary["ticker"]]
+        as_of = f"{text('wall.as_of', lang)} {now.astimezone(BEIJING).strftime('%m-%d %H:%M:%S')}"
+        alarm = text("wall.feed_stale", lang) if summary["feed_stale"] else ""
+        return (f"{stamp}|{measure}", {"measure": measure, "values": summary["grids"]}, f"{DENSITY_URL}?v={stamp}",
+                *values, ticker, as_of, text(f"wall.measure.{measure}", lang), alarm, checked)
+
+    wall.clientside_callback(
+        dash.ClientsideFunction(namespace="nanhai_wall", function_name="staleAlarm"),
+        Output("wall-refresh-alarm", "children"), Input("wall-tick", "n_intervals"),
+        State("wall-last-ok", "data"), State("wall-stale", "data"))
+    return wall
+

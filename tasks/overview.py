@@ -1,0 +1,83 @@
+"""What the command centre's wall shows: district counters, per-grid figures, the latest events — no personal data.
+
+:func:`version_stamp` is the cheap question the wall asks every few seconds
+(a handful of index-only ``max(id)`` look-ups); only when it changes does the
+wall ask for :func:`wall_summary`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from gis.db import sql
+from tasks.kinds import load_kinds
+from tasks.lifecycle import ACTIONS, STATUS_NAMES
+from tasks.repository import OPEN_SQL
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+TICKER_LENGTH = 12
+EVENT_NAMES = {**{name: action.label for name, action in ACTIONS.items()}, "create": "新建", "escalate": "超时升级"}
+
+
+def version_stamp(conn: Connection) -> str:
+    """Changes whenever a task event, a code change, a feed, a scan or a lead report is added."""
+    row = conn.execute(sql(
+        "SELECT (SELECT coalesce(max(id), 0) FROM task_events), (SELECT coalesce(max(id), 0) FROM risk_code_history), "
+        "(SELECT coalesce(max(id), 0) FROM feed_files), (SELECT coalesce(max(id), 0) FROM scans), "
+        "(SELECT coalesce(max(id), 0) FROM lead_reports)")).one()
+    return ".".join(str(v) for v in row)
+
+
+def _counters(conn: Connection, now: datetime) -> dict:
+    colours = dict(conn.execute(sql("SELECT colour, count(*) FROM persons GROUP BY colour")).all())
+    today = datetime.combine(now.astimezone(BEIJING).date(), time(), BEIJING)
+    work = conn.execute(sql(
+        f"SELECT count(*) FILTER (WHERE status IN {OPEN_SQL}) AS open, "
+        f"count(*) FILTER (WHERE status IN {OPEN_SQL} AND due_at < :now) AS overdue, "
+        "count(*) FILTER (WHERE status = 'closed' AND closed_at >= :today) AS closed_today, "
+        "count(*) FILTER (WHERE status = 'closed' AND closed_at >= :today AND closed_at <= due_at) AS on_time_today "
+        f"FROM tasks WHERE status IN {OPEN_SQL} OR (status = 'closed' AND closed_at >= :today)"),
+        {"now": now, "today": today}).one()
+    judged = work.closed_today + work.overdue
+    return {"red": colours.get("red", 0), "yellow": colours.get("yellow", 0), "blue": colours.get("blue", 0),
+            "green": colours.get("green", 0), "open": work.open, "overdue": work.overdue,
+            "closed_today": work.closed_today,
+            "on_time_rate": round(work.on_time_today / judged, 4) if judged else None}
+
+
+def _per_grid(conn: Connection, now: datetime) -> dict[str, list[int]]:
+    """{grid code: [red, yellow, open tasks, overdue tasks]} for grids with anything to show."""
+    values: dict[str, list[int]] = {}
+    for code, red, yellow in conn.execute(sql(
+            "SELECT g.code, count(*) FILTER (WHERE f.colour = 'red'), count(*) FILTER (WHERE f.colour = 'yellow') "
+            "FROM flags f JOIN grids g ON g.id = f.grid_id WHERE f.colour IN ('red', 'yellow') GROUP BY g.code")):
+        values[code] = [red, yellow, 0, 0]
+    for code, open_, overdue in conn.execute(sql(
+            f"SELECT t.grid_code, count(*), count(*) FILTER (WHERE t.due_at < :now) FROM tasks t "
+            f"WHERE t.status IN {OPEN_SQL} GROUP BY t.grid_code"), {"now": now}):
+        entry = values.setdefault(code, [0, 0, 0, 0])
+        entry[2], entry[3] = open_, overdue
+    return values
+
+
+def _ticker(conn: Connection) -> list[dict]:
+    kinds = load_kinds()
+    rows = conn.execute(sql(
+        "SELECT e.at, e.action, e.to_status, t.kind, t.grid_code, g.name AS grid_name FROM task_events e "
+        "JOIN tasks t ON t.id = e.task_id LEFT JOIN grids g ON g.id = t.grid_id "
+        "ORDER BY e.id DESC LIMIT :n"), {"n": TICKER_LENGTH})
+    return [{"at": r.at.astimezone(BEIJING).strftime("%H:%M"), "action": EVENT_NAMES.get(r.action, r.action),
+             "status": STATUS_NAMES.get(r.to_status, r.to_status),
+             "kind": kinds[r.kind].name if r.kind in kinds else r.kind, "grid": r.grid_name or r.grid_code}
+            for r in rows]
+
+
+def wall_summary(conn: Connection, now: datetime) -> dict:
+    """Everything the wall draws besides geometry, in one transaction."""
+    fed = conn.execute(sql("SELECT max(imported_at) FROM feed_files")).scalar()
+    return {"counters": _counters(conn, now), "grids": _per_grid(conn, now), "ticker": _ticker(conn),
+            "feed_at": fed.isoformat() if fed else None, "as_of": now.isoformat(),
+            "feed_stale": fed is None or now - fed > timedelta(hours=24)}

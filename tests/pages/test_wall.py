@@ -1,0 +1,87 @@
+"""The wall: its figures without a browser, then the page in a real headless Chromium."""
+
+import re
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import text
+
+from accounts.actor import Actor
+from app import create_app
+from layers.wall import SUPPRESS_BELOW, density_geojson
+from tasks.overview import version_stamp, wall_summary
+from tasks.repository import NewTask, create_task
+from tests.browser import LiveServer, chromium, close, screenshot
+from tests.conftest import DEMO_PASSWORD, Clock
+
+
+def test_the_stamp_moves_with_work_and_the_summary_adds_up(work_engine):
+    clock = Clock()
+    with work_engine.connect() as conn:
+        before = version_stamp(conn)
+    with work_engine.begin() as conn:
+        create_task(conn, Actor.system(), NewTask("area_sweep", "440605011001003", "墙面测试"), clock())
+    with work_engine.connect() as conn:
+        after = version_stamp(conn)
+        summary = wall_summary(conn, clock())
+        open_tasks = conn.execute(text("SELECT count(*) FROM tasks WHERE status NOT IN ('closed', 'cancelled')"))
+        open_tasks = open_tasks.scalar_one()
+        grid_open = conn.execute(text("SELECT count(*) FROM tasks WHERE grid_code = '440605011001003' AND status "
+                                      "NOT IN ('closed', 'cancelled')")).scalar_one()
+    assert before != after
+    assert summary["counters"]["open"] == open_tasks
+    assert summary["grids"]["440605011001003"][2] == grid_open
+    assert summary["ticker"][0]["grid"] and "墙面测试" not in str(summary["ticker"]), "no titles on the wall"
+
+
+def test_density_leaves_out_cells_with_fewer_than_five(work_engine):
+    with work_engine.connect() as conn:
+        cells = density_geojson(conn)["features"]
+    assert all(f["properties"]["count"] >= SUPPRESS_BELOW for f in cells)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium(1920, 1080)
+    yield driver
+    close(driver)
+
+
+def _log_in(browser, base: str, username: str, target: str) -> None:
+    browser.get(f"{base}/login?next={target}")
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine, browser):
+    with work_engine.begin() as conn:
+        create_task(conn, Actor.system(), NewTask("lead_verification", "440605011001004", "墙面动态"), Clock()())
+    with LiveServer(create_app(work_engine).server) as live:
+        _log_in(browser, live.url, "demo_commander", "/wall/")
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.nh-wall-grid")) >= 1042)
+        wait.until(lambda d: d.find_element(By.ID, "wall-open").text not in ("", "–"))
+        assert len(browser.find_elements(By.CSS_SELECTOR, "path.nh-wall-grid")) == 1042
+        with work_engine.connect() as conn:
+            open_tasks = conn.execute(text("SELECT count(*) FROM tasks WHERE status NOT IN ('closed', "
+                                           "'cancelled')")).scalar_one()
+        assert browser.find_element(By.ID, "wall-open").text.replace(",", "") == str(open_tasks)
+        assert browser.find_elements(By.CSS_SELECTOR, "#wall-ticker li")
+        assert "数据时间" in browser.find_element(By.ID, "wall-as-of").text
+        assert not re.search(r"[\u4e00-\u9fff]\*", browser.find_element(By.TAG_NAME, "body").text), \
+            "no masked names either: the wall shows no person"
+        requested = browser.execute_script(
+            "return performance.getEntriesByType('resource').map(function (e) { return e.name; });")
+        assert all(url.startswith(live.url) for url in requested)
+        screenshot(browser, "wall")
+
+
+def test_other_roles_are_sent_to_the_login_and_get_no_density(work_engine, browser):
+    with LiveServer(create_app(work_engine).server) as live:
+        browser.delete_all_cookies()
+        _log_in(browser, live.url, "demo_worker", "/wall/")
+        WebDriverWait(browser, 30).until(lambda d: "/login" in d.current_url)
+        assert requests.get(f"{live.url}/layers/density.geojson").status_code == 403
