@@ -44,6 +44,7 @@ db: setup
 	$(BIN)/gridctl db upgrade
 	$(BIN)/gridctl seed nanhai
 	$(BIN)/gridctl users demo --password $(DEMO_PASSWORD)
+	$(BIN)/gridctl demo activity
 
 lint: venv
 	$(BIN)/ruff check .

@@ -5,7 +5,7 @@
     gridctl grids import FILE [--layer L] [--crs CRS]
     gridctl grids check [--json]
     gridctl feed import --source S FILE · match · flags export|unplaced · codes override
-    gridctl users demo [--password P] · tasks sweep
+    gridctl users demo [--password P] · tasks sweep · demo activity [--seed N]
     gridctl bench locate|pipeline|updates
     gridctl serve [--host H] [--port P]
 
@@ -453,6 +453,45 @@ def bench_updates(url: str, phones: int, seconds: float) -> None:
 
     result = updates_benchmark(_engine(), url, phones, seconds, echo=click.echo)
     click.echo(json.dumps(result, ensure_ascii=False))
+
+
+# -- demo -------------------------------------------------------------------------
+@main.group()
+def demo() -> None:
+    """The embedded demo (synthetic data, marked so; never on a real deployment)."""
+
+
+@demo.command("activity")
+@click.option("--seed", "seed_value", type=int, default=20200202, show_default=True, help="generator seed")
+@click.option("--persons", type=int, default=20000, show_default=True, help="residents in the generated feed")
+@_fail_cleanly
+def demo_activity(seed_value: int, persons: int) -> None:
+    """Generate one synthetic day of work (feed, flags, tasks, leads, scans), once per seed."""
+    from tasks.demo_activity import generate_activity
+    from tasks.lifecycle import STATUS_NAMES
+
+    started = time.monotonic()
+    with _Bar("演示活动 / demo activity") as bar:
+        c = generate_activity(_engine(), seed_value, persons, progress=bar)
+    if c["already_generated"]:
+        click.echo(f"种子 {seed_value} 的演示活动已生成过，未作更改 / demo activity for seed {seed_value} was already "
+                   "generated: nothing changed")
+    states = "，".join(f"{name} {c['status_' + s]}" for s, name in STATUS_NAMES.items())
+    states_en = ", ".join(f"{s} {c['status_' + s]}" for s in STATUS_NAMES)
+    click.echo(f"人员 {c['persons']}：红 {c['red']} 黄 {c['yellow']} 蓝 {c['blue']} 绿 {c['green']}，非绿码标记 "
+               f"{c['flags']} / persons {c['persons']} (red {c['red']}, yellow {c['yellow']}, blue {c['blue']}, "
+               f"green {c['green']}), {c['flags']} flags")
+    click.echo(f"任务 {c['tasks']}（{states}；超时 {c['overdue']}）/ tasks {c['tasks']} ({states_en}; "
+               f"{c['overdue']} overdue)")
+    click.echo(f"事件 {c['task_events']}：升级 {c['escalations']}，返工 {c['reworks']}，延期 {c['extensions']} / "
+               f"{c['task_events']} task events: {c['escalations']} escalations, {c['reworks']} reworks, "
+               f"{c['extensions']} extensions")
+    click.echo(f"线索 {c['leads']}（举报 {c['lead_reports']}，合并 {c['merged_leads']}，已转任务 {c['triaged_leads']}，"
+               f"已关闭 {c['dismissed_leads']}）/ {c['leads']} leads ({c['lead_reports']} reports, {c['merged_leads']} "
+               f"merged, {c['triaged_leads']} triaged, {c['dismissed_leads']} dismissed)")
+    click.echo(f"卡口扫码 {c['scans']}，预警任务 {c['checkpoint_alerts']}；demo_worker 任务 {c['demo_worker_tasks']} / "
+               f"{c['scans']} checkpoint scans, {c['checkpoint_alerts']} alerts; {c['demo_worker_tasks']} tasks for "
+               f"demo_worker  ({time.monotonic() - started:.1f} s)")
 
 
 # -- serve ------------------------------------------------------------------------

@@ -35,6 +35,11 @@ def database_url(start: bool = True) -> str:
     return server.url()
 
 
+# Short OLTP statements: generic plans for prepared statements (planning cost more than running), and no JIT
+# (its compile time, once a cost estimate crosses the threshold, is longer than any of our queries).
+SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan -c jit=off"
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """Return the (cached) engine for ``url``.
@@ -44,7 +49,7 @@ def engine_for(url: str) -> Engine:
     is replaced by the pool; recycling after 30 minutes keeps idle ones fresh.
     """
     return create_engine(url, pool_pre_ping=False, pool_recycle=1800, pool_size=10, max_overflow=20,
-                         connect_args={"options": "-c plan_cache_mode=force_generic_plan"})
+                         connect_args={"options": SESSION_OPTIONS})
 
 
 @lru_cache(maxsize=1024)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
-from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, WORKER, Actor
+from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, SYSTEM, WORKER, Actor
 from gis.errors import InvalidRequest, NotFound
 from matching.identity import id_number_problem, normalise_id_number
 from matching.privacy import Vault
@@ -49,7 +49,7 @@ def _checkpoint(conn: Connection, actor: Actor, code) -> object:
 
 def record_scan(conn: Connection, actor: Actor, payload: dict, vault: Vault, now: datetime) -> dict:
     """Store one scan; a red or yellow person raises (or joins) an open checkpoint-alert task in that grid."""
-    actor.require_role(WORKER, SUPERVISOR, COMMANDER, ADMIN)
+    actor.require_role(WORKER, SUPERVISOR, COMMANDER, ADMIN, SYSTEM)
     if not isinstance(payload, dict):
         raise InvalidRequest("请求体必须是 JSON 对象 / the body must be a JSON object")
     checkpoint = _checkpoint(conn, actor, payload.get("checkpoint"))

@@ -34,6 +34,7 @@ def _append_only(table: str) -> None:
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("on_duty", sa.Boolean(), nullable=False, server_default=sa.true()))
+    op.create_index("ix_users_community_id", "users", ["community_id"])
     op.create_table(
         "user_sessions",
         sa.Column("token_hash", sa.String(64), primary_key=True),
@@ -211,4 +212,5 @@ def downgrade() -> None:
     for table in ("audit_log", "login_failures", "user_sessions"):
         op.drop_table(table)
     op.execute("DROP FUNCTION nanhai_append_only()")
+    op.drop_index("ix_users_community_id", table_name="users")
     op.drop_column("users", "on_duty")

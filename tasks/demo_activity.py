@@ -1,0 +1,567 @@
+"""Living demo activity: one generated day of work in the embedded demo district (synthetic, marked so).
+
+A newcomer who runs ``make run`` should see a district at work, not an empty
+map. :func:`generate_activity` writes a synthetic department feed (people made
+by :mod:`matching.synthetic`, sealed by the vault), imports and matches it
+through the real feed path, then plays the last 24 hours forward through the
+domain functions only: the matcher's requests become tasks
+(:func:`tasks.intake.take_requests`), the public sends leads, gates record
+scans, workers and supervisors walk the tasks through the lifecycle at past
+times, and the SLA clock (:func:`tasks.sla.escalate_overdue`) runs every 15
+minutes of that day. Every task event therefore comes from the lifecycle, in
+time order, exactly as if the day had happened.
+
+The demo logins get work at once: the demo grid (``accounts.demo.demo_grid``)
+gets a handful of scripted tasks, one in each state, assigned to demo_worker
+and decided by demo_supervisor when those accounts exist.
+
+Everything is marked: the feed's source is ``演示数据`` (its file name carries
+the seed), manual tasks and leads say ``演示数据``, and one audit-log line
+(action ``demo_activity``, subject ``seed=N``, the counts as its reason) is
+written in the same transaction as the day, so a second run for the same seed
+changes nothing.
+
+>>> from gis.db import get_engine
+>>> generate_activity(get_engine(), persons=2000)["already_generated"]  # doctest: +SKIP
+False
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from accounts.actor import Actor
+from accounts.demo import demo_grid
+from accounts.repository import load_actor
+from gis.errors import ConfigurationError, Conflict
+from grids.repository import load_grids
+from matching.pipeline import import_feed, run_match
+from matching.privacy import Vault, load_vault
+from matching.repository import load_places
+from matching.synthetic import district_of, write_feed
+from tasks import lifecycle
+from tasks.intake import take_requests
+from tasks.kinds import task_kind
+from tasks.lead_repository import dismiss_lead, submit_report, triage_lead
+from tasks.leads import LeadReport
+from tasks.repository import OPEN_SQL, NewTask, create_task, task_row, task_view, transition
+from tasks.scan_repository import record_scan
+from tasks.sla import escalate_overdue
+
+DEFAULT_SEED = 20200202
+DEMO_SOURCE = "演示数据"
+MARK = "（演示数据）"
+MARKER_ACTION = "demo_activity"
+DEMO_LOCK = 4_242_002  # one generator at a time: the marker is checked and written under it
+DAY = timedelta(hours=24)
+SWEEP_EVERY = timedelta(minutes=15)
+MIN_PERSONS = 200
+Progress = Callable[[str, float], None]
+
+# what becomes of a task; the state each one is in at "now" follows from the times drawn
+FATES = {"done": 0.55, "rework": 0.08, "extend": 0.07, "decline": 0.08, "reassign": 0.04, "cancel": 0.05,
+         "ignored": 0.06, "stuck": 0.07}
+RESULTS = {
+    "escort": ("已协同120转运至集中医学观察点", "已联系社区医生，转运至集中隔离酒店"),
+    "home_visit": ("已入户测温，已告知居家观察要求", "已入户核实，发放居家观察告知书"),
+    "isolation_check": ("居家隔离措施落实，门磁正常", "已上门检查，隔离人员在家，情况稳定"),
+    "lead_verification": ("经核实，情况属实，已劝散并登记", "经核实，未发现相关情况"),
+    "checkpoint_alert": ("已劝返并通知社区跟进", "已核实身份，护送返回居住地"),
+    "area_sweep": ("已完成片区排查，未发现异常", "已排查出租屋，新登记流动人员"),
+}
+DECLINES = ("本人今日轮休，请改派", "地址不在本人负责片区", "正在处置紧急任务，无法前往")
+REWORKS = ("体温记录不完整，请重新核实", "反馈过于简单，请补充处置情况", "请补充现场情况说明")
+CANCELS = ("人员已由疾控转运，任务撤销", "重复任务，已合并处理", "核实为信息错误，任务撤销")
+EXTENSIONS = ("居民不在家，已约定明日上门", "需协调社区医生一同前往", "片区范围大，需增派人手")
+REFUSALS = ("时限内可完成，请按时处置", "情况紧急，不予延期")
+LEAD_TEXTS = ("小区内有人从外地返回，未向社区报备", "楼下有人聚集打麻将，未戴口罩", "邻居连续几天发热咳嗽，未去就医",
+              "有商铺未按要求测温登记", "出租屋新入住多人，来源不明", "公园内有人聚集跳广场舞")
+SHOWCASE = (  # the demo grid's tasks: (hours before now, kind, title, dispatched?, [(minutes later, action)])
+    (0.5, "area_sweep", "片区排查：出租屋登记核查", True, ()),
+    (0.75, "area_sweep", "片区排查：商铺测温登记检查", False, ()),
+    (2, "home_visit", "入户走访测温：重点地区返回人员", True, ((12, "accept"),)),
+    (5, "isolation_check", "居家隔离检查：隔离第 6 天", True, ((15, "accept"), (20, "start"),
+                                                          (60, "request_extension"))),
+    (7, "isolation_check", "居家隔离检查：隔离第 3 天", True, ((10, "accept"), (15, "start"), (300, "handle"))),
+    (6, "lead_verification", "线索核查：楼下聚集打麻将", True, ()),
+    (9, "home_visit", "入户走访测温：返岗人员家属", True, ((25, "decline"),)),
+    (12, "isolation_check", "居家隔离检查：已转集中隔离人员", True, ((20, "accept"), (60, "cancel"))),
+    (20, "home_visit", "入户走访测温：密接人员同住者", True, ((20, "accept"), (30, "start"), (180, "handle"),
+                                                   (60, "rework"), (120, "handle"), (45, "close"))),
+    (23, "area_sweep", "片区排查：城中村流动人员", True, ((30, "accept"), (30, "start"), (120, "request_extension"),
+                                                 (40, "grant_extension"), (600, "handle"), (90, "close"))),
+)
+
+
+def _quiet(step: str, fraction: float) -> None:
+    return None
+
+
+def _scaled(progress: Progress, low: float, high: float) -> Progress:
+    return lambda step, fraction: progress(step, low + (high - low) * fraction)
+
+
+def _marker(conn: Connection, seed: int) -> dict | None:
+    row = conn.execute(text("SELECT reason FROM audit_log WHERE action = :a AND subject = :s ORDER BY id LIMIT 1"),
+                       {"a": MARKER_ACTION, "s": f"seed={seed}"}).first()
+    return None if row is None else json.loads(row.reason or "{}")
+
+
+def feed_file_name(seed: int) -> str:
+    """The generated feed's file name: the seed in it, so a later run recognises its own feed."""
+    return f"demo_activity_seed{seed}.csv"
+
+
+def generate_activity(engine: Engine, seed: int = DEFAULT_SEED, persons: int = 20000, now: datetime | None = None,
+                      progress: Progress = _quiet) -> dict:
+    """Generate a synthetic day of work for the demo district, once per seed; returns what was made.
+
+    The answer holds ``already_generated`` (True: an earlier run for this seed
+    was found and nothing changed; its counts are returned) and counts:
+    persons by colour, flags, tasks by status, task events, escalations,
+    leads, reports, scans, checkpoint alerts and demo_worker's tasks.
+    Deterministic for a seed and a starting database (``now`` is rounded down
+    to the minute; the day ends there).
+    """
+    if persons < MIN_PERSONS:
+        raise ConfigurationError(f"--persons 至少 {MIN_PERSONS} / persons must be at least {MIN_PERSONS}")
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    with engine.connect() as conn:
+        earlier = _marker(conn, seed)
+        imported = earlier is None and conn.execute(text(
+            "SELECT 1 FROM feed_files WHERE source = :s AND file_name = :f"),
+            {"s": DEMO_SOURCE, "f": feed_file_name(seed)}).first() is not None
+    if earlier is not None:
+        return {**earlier, "already_generated": True}
+    vault = load_vault()
+    if not imported:  # a run cut short after its import finds its feed again and goes on from the match
+        progress("生成数据文件 / writing the feed", 0.0)
+        with engine.connect() as conn:
+            grids = load_grids(conn)
+            _, communities, book = load_places(conn)
+        book = book.merge(communities[["code", "name_short"]].rename(
+            columns={"code": "community_code", "name_short": "community_name"}))
+        moment = pd.Timestamp(now).tz_convert("Asia/Shanghai").tz_localize(None)
+        with tempfile.TemporaryDirectory() as folder:
+            path = write_feed(Path(folder) / feed_file_name(seed), persons, district_of(grids), book, seed=seed,
+                              now=moment)
+            import_feed(engine, path, DEMO_SOURCE, vault=vault, progress=_scaled(progress, 0.05, 0.2))
+    stats = run_match(engine, now=pd.Timestamp(now), progress=_scaled(progress, 0.2, 0.35))
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DEMO_LOCK})
+        earlier = _marker(conn, seed)
+        if earlier is not None:
+            return {**earlier, "already_generated": True}
+        day = _Day(conn, np.random.default_rng(seed), now, vault, persons, _scaled(progress, 0.35, 1.0))
+        counts = {**{k: stats[k] for k in ("persons", "red", "yellow", "blue", "green")}, **day.play()}
+        conn.execute(text("INSERT INTO audit_log (at, username, action, subject, reason) "
+                          "VALUES (:at, 'system', :a, :s, :r)"),
+                     {"at": now, "a": MARKER_ACTION, "s": f"seed={seed}", "r": json.dumps(counts)})
+    progress("完成 / done", 1.0)
+    return {**counts, "already_generated": False}
+
+
+class _Day:
+    """The day being played: a queue of stories (generators that act, then yield how long until the next step)."""
+
+    def __init__(self, conn: Connection, rng: np.random.Generator, now: datetime, vault: Vault, persons: int,
+                 progress: Progress) -> None:
+        self.conn, self.rng, self.now, self.vault, self.size, self.progress = conn, rng, now, vault, persons, progress
+        self.start = now - DAY
+        self.clock = self.start
+        self.queue: list[tuple[datetime, int, Iterator[timedelta]]] = []
+        self.order = itertools.count()
+        self.tasks: set[int] = set()
+        self.leads: set[int] = set()
+        self.counts: Counter[str] = Counter()
+        self.actors: dict[int, Actor] = {}
+        self._load()
+
+    # -- what the district holds ------------------------------------------------------------------------------
+    def _load(self) -> None:
+        conn = self.conn
+        self.grids = {r.id: r for r in conn.execute(text(
+            "SELECT id, code, community_id, ST_X(ST_PointOnSurface(geom)) AS lon, "
+            "ST_Y(ST_PointOnSurface(geom)) AS lat FROM grids ORDER BY id"))}
+        self.grid_ids = {g.code: g.id for g in self.grids.values()}
+        self.workers: dict[int, list[int]] = defaultdict(list)
+        self.usernames: dict[int, str] = {}
+        for row in conn.execute(text(
+                "SELECT u.id, u.username, ug.grid_id FROM users u JOIN user_grids ug ON ug.user_id = u.id "
+                "WHERE u.role = 'worker' AND u.active AND u.on_duty ORDER BY ug.grid_id, u.username")):
+            self.workers[row.grid_id].append(row.id)
+            self.usernames[row.id] = row.username
+        self.supervisors: dict[int, int] = {}
+        for row in conn.execute(text(
+                "SELECT id, community_id FROM users WHERE role = 'supervisor' AND active AND community_id IS NOT NULL "
+                "ORDER BY username = 'demo_supervisor' DESC, username")):
+            self.supervisors.setdefault(row.community_id, row.id)
+        self.checkpoints = conn.execute(text(
+            "SELECT c.code, c.grid_id, g.community_id FROM checkpoints c JOIN grids g ON g.id = c.grid_id "
+            "ORDER BY c.code")).all()
+        people = conn.execute(text(
+            "SELECT p.person_key, p.colour, p.grid_id, p.name_masked, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat "
+            "FROM persons p WHERE p.grid_id IS NOT NULL ORDER BY p.person_key")).all()
+        self.people = people
+        self.residents: dict[int, list[int]] = defaultdict(list)  # community → green and blue persons
+        self.risky = [i for i, p in enumerate(people) if p.colour in ("red", "yellow")]
+        for i, p in enumerate(people):
+            if p.colour in ("green", "blue"):
+                self.residents[self.grids[p.grid_id].community_id].append(i)
+        demo = conn.execute(text(
+            "SELECT u.id, g.id AS grid_id, g.code FROM users u JOIN user_grids ug ON ug.user_id = u.id "
+            "JOIN grids g ON g.id = ug.grid_id WHERE u.username = 'demo_worker' AND u.role = 'worker' AND u.active "
+            "ORDER BY g.code LIMIT 1")).first()
+        if demo is not None:
+            self.demo_worker, self.demo_grid_id, self.demo_grid_code = demo
+        else:  # no demo accounts: the same grid's first worker stands in
+            self.demo_grid_id, self.demo_grid_code, _, _ = demo_grid(conn)
+            workers = self.workers.get(self.demo_grid_id)
+            self.demo_worker = workers[0] if workers else None
+        self.demo_people = [p for p in people if p.grid_id == self.demo_grid_id and p.colour in ("yellow", "blue")]
+        self.book = conn.execute(text(
+            "SELECT c.name_short || a.text AS address, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat FROM addresses a "
+            "JOIN communities c ON c.id = a.community_id ORDER BY a.id")).all()
+
+    # -- the clock ----------------------------------------------------------------------------------------------
+    def at(self, when: datetime, story: Iterator[timedelta]) -> None:
+        """Run ``story`` from ``when`` on; anything after the end of the day does not happen (yet)."""
+        if when <= self.now:
+            heapq.heappush(self.queue, (when, next(self.order), story))
+
+    def play(self) -> dict:
+        """Schedule the day, play it in time order, and count what it left."""
+        self._schedule()
+        played = 0
+        while self.queue:
+            when, _, story = heapq.heappop(self.queue)
+            self.clock = when
+            try:
+                delay = next(story)
+            except StopIteration:
+                continue
+            self.at(when + delay, story)
+            played += 1
+            if played % 250 == 0:
+                self.progress("演示的一天 / playing the day", (when - self.start) / DAY)
+        return self._tally()
+
+    def _minutes(self, low: float, high: float) -> timedelta:
+        return timedelta(minutes=float(self.rng.uniform(low, high)))
+
+    def _pick(self, items):
+        return items[int(self.rng.integers(len(items)))]
+
+    def _schedule(self) -> None:
+        self.at(self.start, self._sweeps())
+        self._schedule_intake()
+        for _ in range(max(2, self.size // 4000)):
+            grid = self._pick(list(self.grids))
+            self.at(self.start + self._minutes(0, 23 * 60), self._manual("area_sweep", grid, "片区排查：重点场所巡查"))
+        yellow = [i for i in self.risky if self.people[i].colour == "yellow"]
+        for i in self.rng.permutation(yellow)[:max(2, self.size // 2000)]:
+            person = self.people[int(i)]
+            self.at(self.start + self._minutes(60, 22 * 60), self._manual(
+                "isolation_check", person.grid_id, f"居家隔离检查：{person.name_masked}", person))
+        self._schedule_leads()
+        self._schedule_scans()
+        if self.demo_worker is not None:
+            for hours, kind, title, dispatched, steps in SHOWCASE:
+                self.at(self.now - timedelta(hours=hours), self._showcase(kind, title, dispatched, steps))
+
+    def _sweeps(self) -> Iterator[timedelta]:
+        """The server's sweeper: escalate overdue work every 15 minutes of the day, the last time at its end."""
+        while True:
+            escalate_overdue(self.conn, self.clock)
+            yield SWEEP_EVERY
+
+    # -- actors ---------------------------------------------------------------------------------------------------
+    def _worker(self, user_id: int) -> Actor:
+        return Actor(user_id, self.usernames.get(user_id) or self._username(user_id), "worker")
+
+    def _username(self, user_id: int) -> str:
+        name = self.conn.execute(text("SELECT username FROM users WHERE id = :id"), {"id": user_id}).scalar_one()
+        self.usernames[user_id] = name
+        return name
+
+    def _supervisor(self, grid_code: str) -> Actor:
+        """The supervisor of the grid's community (demo_supervisor for the demo community), else the system."""
+        user_id = self.supervisors.get(self.grids[self.grid_ids[grid_code]].community_id)
+        if user_id is None:
+            return Actor.system()
+        if user_id not in self.actors:
+            self.actors[user_id] = load_actor(self.conn, user_id)
+        return self.actors[user_id]
+
+    def _other_worker(self, task: dict, besides: int | None) -> int | None:
+        others = [w for w in self.workers[self.grid_ids[task["grid_code"]]] if w != besides]
+        return self._pick(others) if others else None
+
+    # -- tasks ----------------------------------------------------------------------------------------------------
+    def _act(self, task: dict, action: str, **payload) -> dict:
+        """Do ``action`` on ``task`` as its worker or its supervisor, at the day's clock, through the lifecycle."""
+        if lifecycle.ACTIONS[action].roles == lifecycle.WORKING:
+            actor = self._worker(task["assignee_id"])
+        else:
+            actor = self._supervisor(task["grid_code"])
+        payload = {**self._payload(task, action), **payload}
+        return transition(self.conn, actor, task["id"], action, task["version"], payload, self.clock)["task"]
+
+    def _payload(self, task: dict, action: str) -> dict:
+        if action == "decline":
+            return {"reason": self._pick(DECLINES)}
+        if action == "rework":
+            return {"reason": self._pick(REWORKS)}
+        if action == "cancel":
+            return {"reason": self._pick(CANCELS)}
+        if action == "refuse_extension":
+            return {"reason": self._pick(REFUSALS)}
+        if action == "request_extension":
+            due = datetime.fromisoformat(task["due_at"])
+            until = due + timedelta(minutes=task["sla_minutes"] * float(self.rng.uniform(0.5, 1.5)))
+            return {"until": until.replace(second=0, microsecond=0).isoformat(), "reason": self._pick(EXTENSIONS)}
+        if action == "handle":
+            return self._report(task)
+        if action == "close":
+            return {"note": "核查属实，同意结案"}
+        return {}
+
+    def _report(self, task: dict) -> dict:
+        """A worker's feedback: result, temperature, and the phone's GPS point a few metres from the task."""
+        place = task["location"] or {"lon": self.grids[self.grid_ids[task["grid_code"]]].lon,
+                                     "lat": self.grids[self.grid_ids[task["grid_code"]]].lat}
+        jitter = self.rng.normal(0.0, 0.0002, 2)
+        report = {"result": self._pick(RESULTS[task["kind"]]),
+                  "location": {"lon": round(place["lon"] + jitter[0], 6), "lat": round(place["lat"] + jitter[1], 6)}}
+        if task_kind(task["kind"]).needs_temperature or task["person"] is not None:
+            fever = self.rng.random() < 0.05
+            report["temperature"] = round(float(self.rng.uniform(37.6, 38.6) if fever
+                                                else self.rng.normal(36.5, 0.25)), 1)
+            if fever:
+                report["note"] = "体温偏高，已报告社区卫生服务中心"
+        return report
+
+    def _created(self, task: dict) -> dict:
+        self.tasks.add(task["id"])
+        return task
+
+    def _work(self, task: dict) -> Iterator[timedelta]:
+        """An ordinary task's day: a fate drawn, then each step after a plausible while (or never, by the end)."""
+        fate = str(self.rng.choice(list(FATES), p=np.array(list(FATES.values())) / sum(FATES.values())))
+        sla = timedelta(minutes=task["sla_minutes"])
+        if task["status"] == "created":
+            yield self._minutes(10, 90)
+            try:
+                task = self._act(task, "dispatch", assignee_id=None)
+            except Conflict:  # still nobody on duty near it: it waits for a supervisor
+                return
+        if fate == "cancel":
+            yield self._minutes(20, 240)
+            self._act(task, "cancel")
+            return
+        if fate == "ignored":  # never answered: it runs overdue and is escalated
+            return
+        if fate == "reassign":
+            yield self._minutes(30, 120)
+            other = self._other_worker(task, task["assignee_id"])
+            if other is not None:
+                task = self._act(task, "reassign", assignee_id=other)
+        yield self._minutes(3, 40)
+        if fate == "decline":
+            decliner = task["assignee_id"]
+            task = self._act(task, "decline")
+            yield self._minutes(15, 150)
+            try:
+                task = self._act(task, "dispatch", assignee_id=self._other_worker(task, decliner))
+            except Conflict:  # nobody else on duty: it stays declined, waiting for the supervisor
+                return
+            yield self._minutes(3, 40)
+        task = self._act(task, "accept")
+        yield self._minutes(5, 60)
+        task = self._act(task, "start")
+        if fate == "stuck":
+            return
+        if fate == "extend":
+            yield sla * float(self.rng.uniform(0.2, 0.6))
+            task = self._act(task, "request_extension")
+            yield self._minutes(10, 90)
+            task = self._act(task, "grant_extension" if self.rng.random() < 0.8 else "refuse_extension")
+        yield sla * float(self.rng.uniform(0.1, 0.7) if self.rng.random() < 0.8 else self.rng.uniform(0.9, 1.5))
+        task = self._act(task, "handle")
+        yield self._minutes(10, 180)
+        if fate == "rework":
+            task = self._act(task, "rework")
+            yield self._minutes(30, 150)
+            task = self._act(task, "handle")
+            yield self._minutes(10, 90)
+        self._act(task, "close")
+
+    def _schedule_intake(self) -> None:
+        """The matcher's pending requests, taken by the sweeper in 10-minute rounds, more by day than by night."""
+        pending = self.conn.execute(text("SELECT count(*) FROM task_requests WHERE status = 'pending'")).scalar_one()
+        slots = [self.start + timedelta(minutes=10 * i) for i in range(1, 24 * 6)]
+        weights = np.array([3.0 if 7 <= (s + timedelta(hours=8)).hour < 22 else 1.0 for s in slots])
+        for slot, count in zip(slots, self.rng.multinomial(pending, weights / weights.sum()), strict=True):
+            if count:
+                self.at(slot, self._intake(int(count)))
+
+    def _intake(self, count: int) -> Iterator[timedelta]:
+        ids = self.conn.execute(text("SELECT id FROM task_requests WHERE status = 'pending' ORDER BY id LIMIT :n"),
+                                {"n": count}).scalars().all()
+        take_requests(self.conn, self.clock, limit=count)
+        made = self.conn.execute(text("SELECT task_id FROM task_requests WHERE id = ANY(:ids) AND task_id IS NOT NULL "
+                                      "ORDER BY id"), {"ids": ids}).scalars().all()
+        for task_id in made:
+            self.at(self.clock, self._work(self._created(self._load_task(task_id))))
+        yield from ()
+
+    def _load_task(self, task_id: int) -> dict:
+        return task_view(task_row(self.conn, Actor.system(), task_id, self.clock))
+
+    def _manual(self, kind: str, grid_id: int, title: str, person=None) -> Iterator[timedelta]:
+        """A supervisor's own task (a third of them left to dispatch by hand a little later)."""
+        grid = self.grids[grid_id]
+        supervisor = self._supervisor(grid.code)
+        task = self._created(create_task(self.conn, supervisor, NewTask(
+            kind=kind, grid_code=grid.code, title=title, detail=f"网格长布置{MARK}",
+            person_key=person.person_key if person else None,
+            point=(person.lon, person.lat) if person else None, dispatch=self.rng.random() > 1 / 3), self.clock))
+        yield from self._work(task)
+
+    def _showcase(self, kind: str, title: str, dispatched: bool, steps) -> Iterator[timedelta]:
+        """A scripted task of the demo grid, assigned to demo_worker: the demo logins see every state at once."""
+        supervisor = self._supervisor(self.demo_grid_code)
+        person = None
+        if kind in ("home_visit", "isolation_check") and self.demo_people:
+            person = self.demo_people[self.counts["showcase_people"] % len(self.demo_people)]
+            self.counts["showcase_people"] += 1
+        task = self._created(create_task(self.conn, supervisor, NewTask(
+            kind=kind, grid_code=self.demo_grid_code, title=title, detail=f"演示网格任务{MARK}",
+            person_key=person.person_key if person else None,
+            point=(person.lon, person.lat) if person else None, dispatch=dispatched,
+            assignee_id=self.demo_worker), self.clock))
+        for minutes, action in steps:
+            yield timedelta(minutes=minutes)
+            task = self._act(task, action)
+
+    # -- leads --------------------------------------------------------------------------------------------------
+    def _schedule_leads(self) -> None:
+        """Public tip-offs about a few places, some reported again (merged); some triaged, one dismissed."""
+        places = max(6, self.size // 1000)
+        demo = self.grids[self.demo_grid_id]
+        for i in range(places):
+            if i == 0:  # an open lead in the demo grid, reported twice, for demo_supervisor to triage
+                address, point, reports, fate = None, (demo.lon, demo.lat), 2, "open"
+            else:
+                entry = self._pick(self.book)
+                style = self.rng.random()  # address and point, point only, or address only
+                address = entry.address if style < 0.6 or style >= 0.85 else None
+                point = (entry.lon, entry.lat) if style < 0.85 else None
+                reports = int(self.rng.choice([1, 1, 2, 3, 4])) if i > 2 else 2 + int(i == 1)
+                fate = "dismiss" if i == 2 else ("triage" if i == 1 or self.rng.random() < 0.25 else "open")
+            first = self.start + self._minutes(0, 21 * 60)
+            self.at(first, self._lead(i, address, point, reports, fate))
+
+    def _lead(self, place: int, address: str | None, point, reports: int, fate: str) -> Iterator[timedelta]:
+        lead = None
+        for n in range(reports):
+            if n:
+                yield self._minutes(10, 150)
+            description = self._pick(LEAD_TEXTS) + MARK
+            at = None
+            if point is not None:
+                jitter = self.rng.normal(0.0, 0.00005, 2) if n else (0.0, 0.0)
+                at = (point[0] + float(jitter[0]), point[1] + float(jitter[1])) if place else point
+            channel = "staff" if self.rng.random() < 0.2 else "public"
+            lead = submit_report(self.conn, LeadReport(description, address, at, None),
+                                 self.vault.tag("client", f"demo-{place}-{n}"), channel, self.vault, self.clock)
+            self.leads.add(lead["id"])
+            self.counts["lead_reports"] += 1
+        if lead is None or fate == "open" or lead["status"] != "open":
+            return
+        yield self._minutes(10, 60)
+        row = self.conn.execute(text("SELECT g.code FROM leads l JOIN grids g ON g.id = l.grid_id WHERE l.id = :id"),
+                                {"id": lead["id"]}).first()
+        if row is None:  # not placed in a grid: it stays open for the command centre
+            return
+        supervisor = self._supervisor(row.code)
+        if supervisor.role == "system":
+            return
+        if fate == "dismiss":
+            dismiss_lead(self.conn, supervisor, lead["id"])
+            return
+        task = self._created(triage_lead(self.conn, supervisor, lead["id"], "lead_verification", self.clock))
+        yield from self._work(task)
+
+    # -- checkpoints -----------------------------------------------------------------------------------------------
+    def _schedule_scans(self) -> None:
+        """Residents passing the gates over the last 12 hours; a few red or yellow ones raise alerts."""
+        if not self.checkpoints or not self.people:
+            return
+        by_community = defaultdict(list)
+        for checkpoint in self.checkpoints:
+            by_community[checkpoint.community_id].append(checkpoint)
+        window = 12 * 60
+        for _ in range(self.size // 10):
+            checkpoint = self._pick(self.checkpoints)
+            locals_ = self.residents.get(checkpoint.community_id)
+            person = self.people[self._pick(locals_)] if locals_ else self._pick(self.people)
+            if person.colour in ("red", "yellow"):
+                continue
+            self.at(self.now - self._minutes(0, window), self._scan(checkpoint, person))
+        if not self.risky:
+            return
+        for i in self.rng.permutation(self.risky)[:max(4, self.size // 2000)]:
+            person = self.people[int(i)]
+            gates = by_community.get(self.grids[person.grid_id].community_id) or self.checkpoints
+            self.at(self.now - self._minutes(30, window), self._scan(self._pick(gates), person))
+
+    def _scan(self, checkpoint, person) -> Iterator[timedelta]:
+        workers = self.workers.get(checkpoint.grid_id)
+        if workers:
+            actor = Actor(workers[0], self.usernames[workers[0]], "worker", grid_ids=frozenset({checkpoint.grid_id}))
+        else:
+            actor = self._supervisor(self.grids[checkpoint.grid_id].code)
+        scan = record_scan(self.conn, actor, {
+            "checkpoint": checkpoint.code, "person_key": person.person_key,
+            "direction": "in" if self.rng.random() < 0.5 else "out", "scanned_at": self.clock.isoformat()},
+            self.vault, self.clock)
+        self.counts["scans"] += 1
+        if scan["task_id"] is not None and scan["task_id"] not in self.tasks:
+            self.counts["checkpoint_alerts"] += 1
+            yield from self._work(self._created(self._load_task(scan["task_id"])))
+
+    # -- the count ----------------------------------------------------------------------------------------------------
+    def _tally(self) -> dict:
+        conn, ids = self.conn, sorted(self.tasks)
+        by_status = dict(conn.execute(text("SELECT status, count(*) FROM tasks WHERE id = ANY(:ids) GROUP BY 1"),
+                                      {"ids": ids}).all())
+        events = dict(conn.execute(text("SELECT action, count(*) FROM task_events WHERE task_id = ANY(:ids) "
+                                        "GROUP BY 1"), {"ids": ids}).all())
+        overdue = conn.execute(text(f"SELECT count(*) FROM tasks WHERE id = ANY(:ids) AND status IN {OPEN_SQL} "
+                                    "AND due_at < :now"),
+                               {"ids": ids, "now": self.now}).scalar_one()
+        leads = conn.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE report_count > 1), count(*) FILTER (WHERE status = 'triaged'), "
+            "count(*) FILTER (WHERE status = 'dismissed') FROM leads WHERE id = ANY(:ids)"),
+            {"ids": sorted(self.leads)}).one()
+        flags = conn.execute(text("SELECT count(*) FROM flags")).scalar_one()
+        mine = conn.execute(text("SELECT count(*) FROM tasks WHERE id = ANY(:ids) AND assignee_id = :w"),
+                            {"ids": ids, "w": self.demo_worker}).scalar_one()
+        return {"flags": flags, "tasks": len(ids), **{f"status_{s}": by_status.get(s, 0) for s in lifecycle.STATUSES},
+                "overdue": overdue, "task_events": sum(events.values()), "escalations": events.get("escalate", 0),
+                "reworks": events.get("rework", 0), "extensions": events.get("grant_extension", 0),
+                "leads": leads[0], "lead_reports": self.counts["lead_reports"], "merged_leads": leads[1],
+                "triaged_leads": leads[2], "dismissed_leads": leads[3], "scans": self.counts["scans"],
+                "checkpoint_alerts": self.counts["checkpoint_alerts"], "demo_worker_tasks": mine}
