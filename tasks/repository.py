@@ -100,7 +100,7 @@ class TaskFilter:
 
 
 def list_tasks(conn: Connection, actor: Actor, where: TaskFilter, now: datetime) -> tuple[list[dict], int]:
-    """Tasks in scope matching ``where``, most urgent first; returns (page, total)."""
+    """Tasks in scope matching ``where``: open work first, the most urgent first; returns (page, total)."""
     scope = actor.grid_scope()
     clauses, params = [], {"now": now, "limit": where.limit, "offset": where.offset}
     if scope is not None:
@@ -124,8 +124,8 @@ def list_tasks(conn: Connection, actor: Actor, where: TaskFilter, now: datetime)
     condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     total = conn.execute(sql("SELECT count(*) FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id" + condition),
                          params).scalar_one()
-    rows = conn.execute(sql(TASK_SELECT + condition + " ORDER BY t.due_at, t.priority, t.id LIMIT :limit "
-                                                       "OFFSET :offset"), params)
+    rows = conn.execute(sql(TASK_SELECT + condition + f" ORDER BY t.status NOT IN {OPEN_SQL}, t.due_at, t.priority, "
+                                                       "t.id LIMIT :limit OFFSET :offset"), params)
     return [task_view(r) for r in rows], total
 
 

@@ -112,3 +112,11 @@ def test_a_supervisor_cannot_assign_outside_his_area(as_role, tasks_here_and_the
     here = as_role("supervisor").get(f"/tasks/{tasks_here_and_there['here']['id']}").json()
     response = as_role("supervisor").act(here, "dispatch", assignee_id=outsider)
     assert response.status_code == 403 and "area" in response.json()["message"]
+
+
+def test_task_lists_put_open_work_first(as_role):
+    tasks = as_role("commander").get("/tasks?limit=1000").json()["tasks"]
+    finished = [t["status"] in ("closed", "cancelled") for t in tasks]
+    assert finished == sorted(finished), "open tasks first, then the finished ones"
+    open_due = [t["due_at"] for t in tasks if t["status"] not in ("closed", "cancelled")]
+    assert open_due == sorted(open_due)
