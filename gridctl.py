@@ -6,7 +6,7 @@
     gridctl grids check [--json]
     gridctl feed import --source S FILE · match · flags export|unplaced · codes override
     gridctl users demo [--password P] · tasks sweep · demo activity [--seed N]
-    gridctl bench locate|pipeline|updates
+    gridctl bench locate|pipeline|updates|wall
     gridctl serve [--host H] [--port P]
 
 Every expected failure prints one clear message (Chinese, then English) and
@@ -453,6 +453,16 @@ def bench_updates(url: str, phones: int, seconds: float) -> None:
 
     result = updates_benchmark(_engine(), url, phones, seconds, echo=click.echo)
     click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bench.command("wall")
+@click.option("--repeat", default=50, show_default=True, type=int, help="idle refreshes timed (median reported)")
+@_fail_cleanly
+def bench_wall(repeat: int) -> None:
+    """The wall's idle refresh (server time), first paint in headless Chromium, grid layer size; last line JSON."""
+    from pages.benchmark import wall_benchmark
+
+    click.echo(json.dumps(wall_benchmark(_engine(), repeat, echo=click.echo), ensure_ascii=False))
 
 
 # -- demo -------------------------------------------------------------------------
