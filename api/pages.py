@@ -15,6 +15,7 @@ from flask import Blueprint, make_response, redirect, render_template, request
 from api.http import client_tag, engine, now, vault
 from api.routes import login, set_session_cookie
 from gis.errors import GridError, InvalidRequest, RateLimited
+from pages.strings import LANGUAGES
 from tasks.lead_repository import submit_report
 from tasks.leads import parse_report
 
@@ -62,6 +63,15 @@ def login_submit():
         return _render("login.html", status, next=target, error=str(exc),
                        username=request.form.get("username", ""))
     return set_session_cookie(redirect(target, 303), token, expires)
+
+
+@pages.get("/lang/<code>")
+def choose_language(code: str):
+    """Remember the reader's language (zh or en) in a cookie and go back to the page he came from."""
+    response = redirect(_safe_next(request.args.get("next")), 303)
+    if code in LANGUAGES:
+        response.set_cookie("nanhai_lang", code, max_age=365 * 24 * 3600, samesite="Lax", secure=request.is_secure)
+    return response
 
 
 @pages.get("/leads/new")

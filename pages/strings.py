@@ -26,6 +26,7 @@ STRINGS = {
     "wall.measure.work": ("按工作着色（在办与超时任务）", "Coloured by work (open and overdue tasks)"),
     "wall.none": ("无", "none"),
     "page.login_needed": ("请先登录", "Please log in"),
+    "page.other_language": ("English", "中文"),
     "page.forbidden": ("此页面仅限指挥中心", "This page is for the command centre"),
 }
 

@@ -72,6 +72,8 @@ def _wall(lang: str, bounds: list | None) -> html.Div:
             html.Span(id="wall-as-of", className="nh-wall-as-of"),
             html.Span(id="wall-alarm", className="nh-wall-alarm"),
             html.Span(id="wall-refresh-alarm", className="nh-wall-alarm"),
+            html.A(text("page.other_language", lang), className="nh-wall-language",
+                   href=f"/lang/{'zh' if lang == 'en' else 'en'}?next={WALL_PATH}"),
         ]),
         html.Div(className="nh-wall-body", children=[
             dl.Map(id="wall-map", className="nh-wall-map", zoomControl=False, attributionControl=False, zoomSnap=0.25,

@@ -85,3 +85,16 @@ def test_other_roles_are_sent_to_the_login_and_get_no_density(work_engine, brows
         _log_in(browser, live.url, "demo_worker", "/wall/")
         WebDriverWait(browser, 30).until(lambda d: "/login" in d.current_url)
         assert requests.get(f"{live.url}/layers/density.geojson").status_code == 403
+
+
+def test_the_wall_speaks_english_when_asked(work_engine, browser):
+    with LiveServer(create_app(work_engine).server) as live:
+        browser.delete_all_cookies()
+        _log_in(browser, live.url, "demo_commander", "/wall/")
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.nh-wall-language"))
+        browser.find_element(By.CSS_SELECTOR, "a.nh-wall-language").click()
+        wait.until(lambda d: "command centre" in d.find_element(By.TAG_NAME, "h1").text)
+        assert "Open tasks" in browser.find_element(By.CSS_SELECTOR, ".nh-counter-open").text
+        browser.find_element(By.CSS_SELECTOR, "a.nh-wall-language").click()
+        wait.until(lambda d: "指挥中心" in d.find_element(By.TAG_NAME, "h1").text)
