@@ -90,7 +90,6 @@ def open_session(conn: Connection, user_id: int, now: datetime,
     """Start a session: returns (cookie token, CSRF token, expiry)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     expires = now + lifetime
-    conn.execute(text("DELETE FROM user_sessions WHERE expires_at < :now"), {"now": now})
     conn.execute(text("INSERT INTO user_sessions (token_hash, user_id, csrf_token, created_at, expires_at) "
                       "VALUES (:h, :u, :csrf, :now, :exp)"),
                  {"h": _token_hash(token), "u": user_id, "csrf": csrf, "now": now, "exp": expires})

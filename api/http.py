@@ -116,7 +116,7 @@ def current_actor(conn: Connection, required: bool = True) -> Actor | None:
         if found is not None:
             try:
                 _check_csrf(found[1])
-                g.actor = found[0]
+                g.actor, g.csrf = found
             except PermissionDenied:
                 if required:
                     raise  # an open endpoint treats a cookie without its CSRF token as no login at all

@@ -8,10 +8,10 @@ import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from accounts.actor import ROLE_NAMES, WORKER
-from accounts.repository import check_login, close_session, open_session, session_actor, set_on_duty, workers_in_scope
+from accounts.repository import check_login, close_session, open_session, set_on_duty, workers_in_scope
 from api.http import (
     SESSION_COOKIE,
     body_json,
@@ -111,9 +111,7 @@ def _session_body(actor, csrf: str | None = None, expires: datetime | None = Non
 def who_am_i():
     try:
         with engine().connect() as conn:
-            actor = current_actor(conn)
-            _, csrf = session_actor(conn, request.cookies[SESSION_COOKIE], now())
-            return json_response(_session_body(actor, csrf))
+            return json_response(_session_body(current_actor(conn), g.csrf))
     except GridError as exc:
         return error_response(exc)
 

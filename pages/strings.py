@@ -37,9 +37,7 @@ def text(key: str, lang: str = "zh") -> str:
     return en if lang == "en" else zh
 
 
-def language(query: str | None, cookie: str | None) -> str:
-    """The page language: ``?lang=`` first, then the ``nanhai_lang`` cookie, else Chinese."""
-    for source in ((query or "").lower(), (cookie or "").lower()):
-        if source in LANGUAGES:
-            return source
-    return "zh"
+def language(cookie: str | None) -> str:
+    """The page language from the ``nanhai_lang`` cookie (set by /lang/<code>), else Chinese."""
+    chosen = (cookie or "").lower()
+    return chosen if chosen in LANGUAGES else "zh"

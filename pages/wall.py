@@ -48,7 +48,7 @@ def _counter(key: str, lang: str) -> html.Div:
 def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
     if not has_request_context():  # Dash checks the layout once at start-up, outside any request
         return _wall("zh", None)
-    lang = language(request.args.get("lang"), request.cookies.get("nanhai_lang"))
+    lang = language(request.cookies.get("nanhai_lang"))
     if page_actor(engine, clock(), ROLES) is None:
         return html.Div(className="nh-wall", children=[
             dcc.Location(id="wall-login", href=f"/login?next={WALL_PATH}", refresh=True),
