@@ -12,9 +12,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, make_response, redirect, render_template, request
 
-from api.http import client_tag, engine, now, vault
+from accounts.repository import close_session
+from api.http import SESSION_COOKIE, client_tag, engine, now, vault
 from api.routes import login, set_session_cookie
 from gis.errors import GridError, InvalidRequest, RateLimited
+from pages.access import page_actor
+from pages.shell import home_for
 from pages.strings import LANGUAGES
 from tasks.lead_repository import submit_report
 from tasks.leads import parse_report
@@ -57,12 +60,33 @@ def login_submit():
     if not _form_token_ok():
         return _render("login.html", 400, next=target, error="页面已过期，请重新提交 / the form expired; submit again")
     try:
-        token, _body, expires = login(request.form.get("username", "").strip(), request.form.get("password", ""))
+        token, body, expires = login(request.form.get("username", "").strip(), request.form.get("password", ""))
     except GridError as exc:
         status = 429 if isinstance(exc, RateLimited) else 401
         return _render("login.html", status, next=target, error=str(exc),
                        username=request.form.get("username", ""))
-    return set_session_cookie(redirect(target, 303), token, expires)
+    return set_session_cookie(redirect(home_for(body["role"]) if target == "/" else target, 303), token, expires)
+
+
+@pages.get("/")
+def home():
+    """The start page: the logged-in user's own page (by role), else the login page."""
+    actor = page_actor(engine(), now())
+    return redirect(home_for(actor.role) if actor else "/login", 303)
+
+
+@pages.post("/logout")
+def logout():
+    """Log out from a page's menu. A cross-site form cannot do it: the SameSite=Lax cookie is not sent along,
+    and a foreign ``Origin`` is refused."""
+    origin = request.headers.get("Origin")
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and not (origin and urlsplit(origin).netloc != request.host):
+        with engine().begin() as conn:
+            close_session(conn, token)
+    response = redirect("/login", 303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
 
 
 @pages.get("/lang/<code>")

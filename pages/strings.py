@@ -28,6 +28,14 @@ STRINGS = {
     "page.login_needed": ("请先登录", "Please log in"),
     "page.other_language": ("English", "中文"),
     "page.forbidden": ("此页面仅限指挥中心", "This page is for the command centre"),
+    "page.not_for_role": ("您的角色无权打开此页面，请从上方菜单选择",
+                          "Your role may not open this page: pick one above"),
+    "app.title": ("南海区网格指挥平台", "Nanhai grid command platform"),
+    "nav.wall": ("指挥大屏", "Wall"),
+    "nav.dispatch": ("调度台", "Dispatch"),
+    "nav.field": ("我的任务", "My tasks"),
+    "nav.reports": ("统计报表", "Reports"),
+    "nav.logout": ("退出", "Log out"),
 }
 
 

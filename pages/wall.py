@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import dash
@@ -22,20 +21,19 @@ from dash.exceptions import PreventUpdate
 from flask import has_request_context, request
 from sqlalchemy import Engine
 
-from accounts.actor import ADMIN, COMMANDER
 from layers.basemap import basemap_layers
 from layers.wall import DENSITY_URL, MEASURES, district_bounds, wall_layers
 from pages.access import page_actor
+from pages.shell import WALL, mount
 from pages.strings import language, text
 from tasks.overview import BEIJING, version_stamp, wall_summary
 
-WALL_PATH = "/wall/"
-ROLES = (COMMANDER, ADMIN)
+WALL_PATH = WALL.path
+ROLES = WALL.roles
 REFRESH_MS = 5000
 STALE_AFTER_MS = 30000  # no successful check for this long: the browser shows the refresh alarm
 CENTRE = [22.985, 113.06]
 COUNTERS = ("red", "yellow", "blue", "green", "open", "overdue", "closed_today", "on_time")
-ASSETS = str(Path(__file__).resolve().parent.parent / "assets")
 
 
 def _counter(key: str, lang: str) -> html.Div:
@@ -95,9 +93,7 @@ def _measure(search: str | None) -> str:
 
 def create_wall(server, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the wall on ``server`` at /wall/."""
-    wall = dash.Dash("nanhai_wall", server=server, url_base_pathname=WALL_PATH, title=text("wall.title"),
-                     serve_locally=True, update_title=None, assets_folder=ASSETS,
-                     suppress_callback_exceptions=True)
+    wall = mount(server, WALL, text("wall.title"))
     wall.layout = lambda: _layout(engine, clock)
 
     @wall.callback(

@@ -17,14 +17,20 @@ def client(seeded_engine):
     return create_app(seeded_engine).server.test_client()
 
 
-def test_index_and_every_script_are_served_by_the_app(client):
+def test_the_start_page_sends_a_stranger_to_the_login_page(client):
     page = client.get("/")
+    assert page.status_code == 303 and page.headers["Location"].endswith("/login")
+
+
+@pytest.mark.parametrize("path", ["/dispatch/", "/field/", "/reports/", "/wall/"])
+def test_every_page_and_every_script_is_served_by_the_app(client, path):
+    page = client.get(path)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert sources and all(not s.startswith(("http://", "https://", "//")) for s in sources)
-    layout = json.dumps(client.get("/_dash-layout").get_json(), ensure_ascii=False)
-    assert "1042 个网格" in layout and "南海区网格指挥平台" in layout
+    layout = json.dumps(client.get(f"{path}_dash-layout").get_json(), ensure_ascii=False)
+    assert f"/login?next={path}" in layout, "a stranger is sent to log in"
 
 
 def test_grid_layer_is_gzipped_complete_and_edge_matched(client):
