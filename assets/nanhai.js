@@ -71,3 +71,46 @@ window.nanhai.wall = {
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   nanhai_wall: { staleAlarm: window.nanhai.wall.staleAlarm },
 });
+
+/* The dispatch console (/dispatch/): hideout = {scope: [codes] or null, selected: code, values: {code: [red,
+   yellow, open, overdue]}}. Grids outside the supervisor's scope stay grey. */
+window.nanhai.dispatch = {
+  gridStyle: function (feature, context) {
+    var hideout = (context && context.hideout) || {};
+    var code = feature.properties.code;
+    var mine = !hideout.scope || hideout.scope.indexOf(code) >= 0;
+    var v = (hideout.values || {})[code] || [0, 0, 0, 0];
+    var selected = hideout.selected === code;
+    var fill = !mine ? "#cfd8e3" : v[3] > 0 ? "#e03131" : v[0] > 0 ? "#f76707" : v[1] > 0 ? "#fab005"
+      : v[2] > 0 ? "#4dabf7" : "#d3f9d8";
+    return {
+      color: selected ? "#1b1b1b" : "#5c7080", weight: selected ? 3 : 0.6, fillColor: fill,
+      fillOpacity: mine ? 0.55 : 0.25, className: mine ? "nh-grid-mine" : "nh-grid-other",
+    };
+  },
+};
+
+/* Countdowns: every element with data-due shows the time left (or how late), updated every second. */
+window.nanhai.countdown = {
+  text: function (ms, lang) {
+    var en = lang === "en";
+    var late = ms < 0;
+    var minutes = Math.floor(Math.abs(ms) / 60000);
+    var hours = Math.floor(minutes / 60);
+    var days = Math.floor(hours / 24);
+    var span = days > 0 ? days + (en ? " d " : " 天 ") + (hours % 24) + (en ? " h" : " 小时")
+      : hours > 0 ? hours + (en ? " h " : " 小时 ") + (minutes % 60) + (en ? " min" : " 分")
+        : minutes + (en ? " min" : " 分钟");
+    return late ? (en ? "overdue " : "超时 ") + span : (en ? span + " left" : "剩 " + span);
+  },
+  tick: function () {
+    var now = Date.now();
+    document.querySelectorAll("[data-due]").forEach(function (el) {
+      var ms = Date.parse(el.getAttribute("data-due")) - now;
+      el.textContent = window.nanhai.countdown.text(ms, el.getAttribute("data-lang"));
+      el.classList.toggle("nh-late", ms < 0);
+      el.classList.toggle("nh-soon", ms >= 0 && ms < 3600000);
+    });
+  },
+};
+setInterval(window.nanhai.countdown.tick, 1000);

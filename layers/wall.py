@@ -63,11 +63,23 @@ def density_geojson(conn: Connection) -> dict:
     return feature_collection(frame, ["count"], precision=6)
 
 
-def district_bounds(conn: Connection) -> list[list[float]] | None:
-    """[[south, west], [north, east]] of the stored districts, for a map that fits the screen."""
-    row = conn.execute(text("SELECT ST_YMin(e), ST_XMin(e), ST_YMax(e), ST_XMax(e) FROM "
-                            "(SELECT ST_Extent(geom) AS e FROM districts) x")).one()
+def district_bounds(conn: Connection, grid_ids: list[int] | None = None) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the stored districts (or of ``grid_ids``), for a map that fits."""
+    extent = "SELECT ST_Extent(geom) AS e FROM districts" if grid_ids is None else \
+        "SELECT ST_Extent(geom) AS e FROM grids WHERE id = ANY(:ids)"
+    row = conn.execute(text(f"SELECT ST_YMin(e), ST_XMin(e), ST_YMax(e), ST_XMax(e) FROM ({extent}) x"),
+                       {"ids": grid_ids}).one()
     return None if row[0] is None else [[row[0], row[1]], [row[2], row[3]]]
+
+
+def map_view(bounds: list[list[float]] | None, centre: list[float], zoom: int = 11) -> dict:
+    """The view props of a ``dl.Map`` that fits ``bounds``. The centre is given too, as dash-leaflet's move
+    handler reads it (a map with bounds but no centre throws on every move); the zoom is not, as a centre with
+    a zoom would win over the bounds."""
+    if bounds is None:
+        return {"center": centre, "zoom": zoom}
+    (south, west), (north, east) = bounds
+    return {"bounds": bounds, "center": [(south + north) / 2, (west + east) / 2]}
 
 
 def wall_layers(measure: str) -> list:

@@ -1,22 +1,232 @@
-"""Placeholder for the /dispatch/ page (being built)."""
+"""The supervisor's dispatch console (/dispatch/): his area's map, the work queue, a grid's persons, leads and
+timeline, a task's actions and timeline.
+
+Every callback asks :func:`pages.access.page_actor` who is acting and goes
+through the repositories, which apply his data scope: a supervisor sees and
+acts on his community only, whatever the browser sends. The map's geometry
+is fetched once by URL; colours and the selection travel in ``hideout``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dash
-from dash import html
+import dash_leaflet as dl
+from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash.exceptions import PreventUpdate
 from flask import Flask
 from sqlalchemy import Engine
 
+from accounts.actor import Actor
+from accounts.repository import workers_in_scope
+from gis.errors import Conflict, GridError
+from layers.basemap import basemap_layers
+from layers.grid_layer import GRID_LAYER_URL
+from layers.wall import OUTLINE_URLS, district_bounds, map_view
+from matching.person_repository import flagged_in_grid
+from pages.access import page_actor
 from pages.shell import DISPATCH, guarded, mount, nav_bar
 from pages.strings import text
+from pages.task_panels import kind_name, lead_item, person_table, task_detail, task_list, timeline
+from tasks import lead_repository
+from tasks import repository as tasks
+from tasks.kinds import load_kinds
+from tasks.lifecycle import OPEN, STATUSES
+from tasks.overview import grid_figures, version_stamp
+
+REFRESH_MS = 10000
+DUE_SOON = timedelta(hours=1)
+LIST_LIMIT = 100
+
+
+def _layout(actor: Actor, lang: str, engine: Engine) -> html.Div:
+    scope = None if actor.sees_everything else sorted(actor.grid_ids)
+    with engine.connect() as conn:
+        bounds = district_bounds(conn, scope)
+    status_options = [{"label": text("dispatch.all_open", lang), "value": "open"}] + \
+        [{"label": text(f"status.{s}", lang), "value": s} for s in STATUSES]
+    return html.Div(className="nh-page", lang=lang, children=[
+        nav_bar(actor, lang, DISPATCH),
+        dcc.Store(id="dispatch-lang", data=lang),
+        dcc.Store(id="dispatch-grid"), dcc.Store(id="dispatch-task"), dcc.Store(id="dispatch-changed", data=0),
+        dcc.Store(id="dispatch-stamp"),
+        dcc.Interval(id="dispatch-tick", interval=REFRESH_MS),
+        html.Div(className="nh-dispatch", children=[
+            html.Aside(className="nh-dispatch-lists", children=[
+                html.H2(text("dispatch.queue", lang)), html.Div(id="dispatch-queue"),
+                html.Div(className="nh-row", children=[
+                    html.H2(text("dispatch.tasks", lang)),
+                    dcc.Dropdown(id="dispatch-status", options=status_options, value="open", clearable=False,
+                                 className="nh-status-filter")]),
+                html.Div(id="dispatch-tasks"),
+                html.H2(text("dispatch.leads", lang)), html.Div(id="dispatch-leads"),
+            ]),
+            dl.Map(id="dispatch-map", className="nh-dispatch-map", zoomSnap=0.25,
+                   **map_view(bounds, [23.0, 113.06]), children=[
+                       *basemap_layers(),
+                       dl.GeoJSON(id="dispatch-grids", url=GRID_LAYER_URL, format="geojson", zoomToBounds=False,
+                                  style={"variable": "nanhai.dispatch.gridStyle"},
+                                  onEachFeature={"variable": "nanhai.grids.bindTooltip"},
+                                  hideout={"scope": None if scope is None else list(actor.grid_codes),
+                                           "selected": None, "values": {}}),
+                       dl.GeoJSON(url=OUTLINE_URLS["communities"], format="geojson", interactive=False,
+                                  style={"color": "#334e68", "weight": 1.5, "fill": False}),
+                   ]),
+            html.Aside(className="nh-dispatch-side", children=[
+                html.Div(id="dispatch-message", className="nh-message", role="status"),
+                html.Div(id="dispatch-task-panel", children=html.P(text("dispatch.pick_task", lang))),
+                html.Div(id="dispatch-grid-panel", children=html.P(text("dispatch.pick_grid", lang))),
+            ]),
+        ]),
+    ])
+
+
+def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
+    actor = page_actor(engine, clock(), DISPATCH.roles)
+    if actor is None:
+        raise PreventUpdate  # logged out, expired, or not a dispatching role: nothing is read or changed
+    return actor
+
+
+def grid_panel(conn, actor: Actor, code: str, lang: str, now: datetime) -> list:
+    """A grid's flagged persons (masked), open leads, tasks, a form for a new task, and its timeline."""
+    persons = flagged_in_grid(conn, actor, code, limit=200)
+    leads = [lead for lead in lead_repository.list_leads(conn, actor) if lead.get("grid_code") == code]
+    found, total = tasks.list_tasks(conn, actor, tasks.TaskFilter(grid_code=code, limit=30), now)
+    kinds = [{"label": kind_name(k, lang), "value": k} for k in load_kinds()]
+    return [
+        html.H3(code, id="grid-panel-code"),
+        html.H4(text("dispatch.create", lang)),
+        html.Div(className="nh-create", children=[
+            dcc.Dropdown(id={"type": "form", "name": "kind"}, options=kinds, value="home_visit", clearable=False),
+            dcc.Input(id={"type": "form", "name": "title"}, placeholder=text("dispatch.title_placeholder", lang),
+                      maxLength=200, className="nh-input nh-create-title"),
+            html.Button(text("dispatch.create_button", lang), id={"type": "create-task", "grid": code},
+                        className="nh-button nh-create-button")]),
+        html.H4(text("dispatch.tasks", lang)), task_list(found, lang, "grid", total=total),
+        html.H4(text("dispatch.persons", lang)), person_table(persons, lang),
+        html.H4(text("dispatch.leads", lang)),
+        html.Ul([lead_item(lead, lang, actionable=False) for lead in leads]) if leads
+        else html.P(text("dispatch.none", lang), className="nh-empty"),
+        html.H4(text("dispatch.grid_timeline", lang)),
+        timeline(tasks.grid_timeline(conn, actor, code, limit=30), lang, with_task=True),
+    ]
+
+
+def act(conn, actor: Actor, trigger: dict | str, values: dict, now: datetime) -> tuple[str, int | None]:
+    """Carry out what a console button asks; returns (what was done, the task to show)."""
+    if trigger["type"] == "create-task":
+        new = tasks.NewTask(values.get("kind") or "", trigger["grid"], values.get("title") or "")
+        created = tasks.create_task(conn, actor, new, now)
+        return f"{text('action.create', values['lang'])} #{created['id']}", created["id"]
+    if trigger["type"] == "lead-act":
+        if trigger["action"] == "dismiss":
+            lead_repository.dismiss_lead(conn, actor, trigger["id"])
+            return f"{text('dispatch.dismiss', values['lang'])} #{trigger['id']}", None
+        created = lead_repository.triage_lead(conn, actor, trigger["id"], "lead_verification", now)
+        return f"{text('dispatch.triage', values['lang'])} #{created['id']}", created["id"]
+    payload = {"assignee_id": values.get("assignee"), "reason": values.get("reason") or None}
+    if trigger["action"] not in ("rework", "cancel", "refuse_extension"):
+        payload["note"] = payload.pop("reason")
+    done = tasks.transition(conn, actor, trigger["task"], trigger["action"], trigger["version"], payload, now)
+    return f"{text('action.' + trigger['action'], values['lang'])} #{done['task']['id']}", done["task"]["id"]
 
 
 def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
-    """Mount the page on ``server``."""
+    """Mount the dispatch console on ``server`` at /dispatch/."""
     app = mount(server, DISPATCH, text("nav.dispatch"))
-    app.layout = lambda: guarded(engine, clock, DISPATCH, lambda actor, lang: html.Div(
-        className="nh-page", children=[nav_bar(actor, lang, DISPATCH)]))
+    app.layout = lambda: guarded(engine, clock, DISPATCH, lambda actor, lang: _layout(actor, lang, engine))
+
+    @app.callback(Output("dispatch-queue", "children"), Output("dispatch-tasks", "children"),
+                  Output("dispatch-leads", "children"), Output("dispatch-grids", "hideout"),
+                  Output("dispatch-stamp", "data"),
+                  Input("dispatch-tick", "n_intervals"), Input("dispatch-changed", "data"),
+                  Input("dispatch-status", "value"), Input("dispatch-grid", "data"), Input("dispatch-task", "data"),
+                  State("dispatch-stamp", "data"), State("dispatch-grids", "hideout"), State("dispatch-lang", "data"))
+    def refresh(_tick, changed, status, grid, task_id, known, hideout, lang):
+        actor, now = _acting(engine, clock), clock()
+        with engine.connect() as conn:
+            stamp = f"{version_stamp(conn)}|{changed}|{status}|{grid}|{task_id}|{now.strftime('%Y%m%d%H%M')}"
+            if stamp == known:
+                raise PreventUpdate  # the idle refresh: nothing changed, nothing resent
+            queue, _ = tasks.list_tasks(conn, actor, tasks.TaskFilter(due_before=now + DUE_SOON), now)
+            statuses = OPEN if status == "open" else (status,)
+            found, total = tasks.list_tasks(conn, actor, tasks.TaskFilter(statuses=statuses, limit=LIST_LIMIT), now)
+            leads = lead_repository.list_leads(conn, actor, limit=50)
+            figures = grid_figures(conn, now, None if actor.sees_everything else sorted(actor.grid_ids))
+        lead_list = html.Ul([lead_item(lead, lang, actionable=True) for lead in leads]) if leads \
+            else html.P(text("dispatch.none", lang), className="nh-empty")
+        return (task_list(queue, lang, "queue", task_id), task_list(found, lang, "list", task_id, total), lead_list,
+                {**hideout, "selected": grid, "values": figures}, stamp)
+
+    @app.callback(Output("dispatch-grid", "data"), Input("dispatch-grids", "clickData"), prevent_initial_call=True)
+    def pick_grid(feature):
+        _acting(engine, clock)
+        if not feature:
+            raise PreventUpdate
+        return feature["properties"]["code"]
+
+    @app.callback(Output("dispatch-task", "data", allow_duplicate=True),
+                  Input({"type": "task-pick", "id": ALL, "where": ALL}, "n_clicks"), prevent_initial_call=True)
+    def pick_task(_clicks):
+        _acting(engine, clock)
+        if not ctx.triggered_id or not ctx.triggered[0]["value"]:
+            raise PreventUpdate  # a list was redrawn, nobody clicked
+        return ctx.triggered_id["id"]
+
+    @app.callback(Output("dispatch-grid-panel", "children"),
+                  Input("dispatch-grid", "data"), Input("dispatch-changed", "data"), State("dispatch-lang", "data"),
+                  prevent_initial_call=True)
+    def show_grid(code, _changed, lang):
+        actor = _acting(engine, clock)
+        if not code:
+            raise PreventUpdate
+        try:
+            with engine.connect() as conn:
+                return grid_panel(conn, actor, code, lang, clock())
+        except GridError as exc:
+            return html.P(str(exc), className="nh-error")
+
+    @app.callback(Output("dispatch-task-panel", "children"),
+                  Input("dispatch-task", "data"), Input("dispatch-changed", "data"), State("dispatch-lang", "data"),
+                  prevent_initial_call=True)
+    def show_task(task_id, _changed, lang):
+        actor = _acting(engine, clock)
+        if not task_id:
+            raise PreventUpdate
+        try:
+            with engine.connect() as conn:
+                task = tasks.get_task(conn, actor, task_id, clock())
+                workers = workers_in_scope(conn, actor) if actor.role != "admin" else []
+        except GridError as exc:
+            return html.P(str(exc), className="nh-error")
+        return task_detail(task, actor.role, workers, lang)
+
+    @app.callback(Output("dispatch-message", "children"), Output("dispatch-changed", "data"),
+                  Output("dispatch-task", "data"),
+                  Input({"type": "task-act", "action": ALL, "task": ALL, "version": ALL}, "n_clicks"),
+                  Input({"type": "lead-act", "action": ALL, "id": ALL}, "n_clicks"),
+                  Input({"type": "create-task", "grid": ALL}, "n_clicks"),
+                  State({"type": "form", "name": ALL}, "value"), State("dispatch-changed", "data"),
+                  State("dispatch-task", "data"), State("dispatch-lang", "data"), prevent_initial_call=True)
+    def on_action(_acts, _leads, _create, fields, changed, shown, lang):
+        actor = _acting(engine, clock)
+        if not ctx.triggered_id or not ctx.triggered[0]["value"]:
+            raise PreventUpdate  # buttons were drawn, nobody clicked
+        names = [state["id"]["name"] for state in ctx.states_list[0]]
+        values = {**dict(zip(names, fields, strict=True)), "lang": lang}
+        try:
+            with engine.begin() as conn:
+                done, task_id = act(conn, actor, ctx.triggered_id, values, clock())
+        except Conflict as exc:
+            stale = exc.code == "stale_version"
+            return (html.P(text("dispatch.stale", lang) if stale else str(exc), className="nh-error"),
+                    (changed or 0) + 1, shown)
+        except GridError as exc:
+            return html.P(str(exc), className="nh-error"), dash.no_update, dash.no_update
+        return html.P(f"{text('dispatch.done', lang)}{done}", className="nh-ok"), (changed or 0) + 1, \
+            task_id or shown
+
     return app

@@ -22,7 +22,7 @@ from flask import has_request_context, request
 from sqlalchemy import Engine
 
 from layers.basemap import basemap_layers
-from layers.wall import DENSITY_URL, MEASURES, district_bounds, wall_layers
+from layers.wall import DENSITY_URL, MEASURES, district_bounds, map_view, wall_layers
 from pages.access import page_actor
 from pages.shell import WALL, mount
 from pages.strings import language, text
@@ -76,7 +76,7 @@ def _wall(lang: str, bounds: list | None) -> html.Div:
         html.Div(className="nh-wall-body", children=[
             dl.Map(id="wall-map", className="nh-wall-map", zoomControl=False, attributionControl=False, zoomSnap=0.25,
                    children=[*basemap_layers(), *wall_layers(MEASURES[0])],
-                   **({"bounds": bounds} if bounds else {"center": CENTRE, "zoom": 11})),
+                   **map_view(bounds, CENTRE)),
             html.Aside(className="nh-wall-side", children=[
                 html.Div(className="nh-counters", children=[_counter(k, lang) for k in COUNTERS]),
                 html.H2(text("wall.ticker", lang)),

@@ -62,6 +62,21 @@ ACTIONS = {a.name: a for a in (
 )}
 
 
+EXTENSION_DECISIONS = ("grant_extension", "refuse_extension")
+NEEDS_REASON = ("decline", "rework", "cancel", "refuse_extension", "request_extension")
+
+
+def available_actions(status: str, role: str, extension_pending: bool) -> list[Action]:
+    """The actions ``role`` may take on a task in ``status``: what a page offers (``plan`` still decides).
+
+    >>> [a.name for a in available_actions("handled", "supervisor", False)]
+    ['close', 'rework', 'cancel']
+    """
+    return [a for a in ACTIONS.values() if status in a.sources and role in a.roles
+            and (a.name not in EXTENSION_DECISIONS or extension_pending)
+            and (a.name != "request_extension" or not extension_pending)]
+
+
 @dataclass(frozen=True)
 class TaskState:
     """What the lifecycle needs to know of a task."""

@@ -48,16 +48,20 @@ def _counters(conn: Connection, now: datetime) -> dict:
             "on_time_rate": round(work.on_time_today / judged, 4) if judged else None}
 
 
-def _per_grid(conn: Connection, now: datetime) -> dict[str, list[int]]:
-    """{grid code: [red, yellow, open tasks, overdue tasks]} for grids with anything to show."""
+def grid_figures(conn: Connection, now: datetime, scope: list[int] | None = None) -> dict[str, list[int]]:
+    """{grid code: [red, yellow, open tasks, overdue tasks]} for grids with anything to show (in ``scope``'s grid
+    ids when given): what a map colours its grids by."""
     values: dict[str, list[int]] = {}
+    params = {"now": now, "scope": scope}
     for code, red, yellow in conn.execute(sql(
             "SELECT g.code, count(*) FILTER (WHERE f.colour = 'red'), count(*) FILTER (WHERE f.colour = 'yellow') "
-            "FROM flags f JOIN grids g ON g.id = f.grid_id WHERE f.colour IN ('red', 'yellow') GROUP BY g.code")):
+            "FROM flags f JOIN grids g ON g.id = f.grid_id WHERE f.colour IN ('red', 'yellow') "
+            "AND (CAST(:scope AS int[]) IS NULL OR g.id = ANY(:scope)) GROUP BY g.code"), params):
         values[code] = [red, yellow, 0, 0]
     for code, open_, overdue in conn.execute(sql(
             f"SELECT t.grid_code, count(*), count(*) FILTER (WHERE t.due_at < :now) FROM tasks t "
-            f"WHERE t.status IN {OPEN_SQL} GROUP BY t.grid_code"), {"now": now}):
+            f"WHERE t.status IN {OPEN_SQL} AND (CAST(:scope AS int[]) IS NULL OR t.grid_id = ANY(:scope)) "
+            f"GROUP BY t.grid_code"), params):
         entry = values.setdefault(code, [0, 0, 0, 0])
         entry[2], entry[3] = open_, overdue
     return values
@@ -78,6 +82,6 @@ def _ticker(conn: Connection) -> list[dict]:
 def wall_summary(conn: Connection, now: datetime) -> dict:
     """Everything the wall draws besides geometry, in one transaction."""
     fed = conn.execute(sql("SELECT max(imported_at) FROM feed_files")).scalar()
-    return {"counters": _counters(conn, now), "grids": _per_grid(conn, now), "ticker": _ticker(conn),
+    return {"counters": _counters(conn, now), "grids": grid_figures(conn, now), "ticker": _ticker(conn),
             "feed_at": fed.isoformat() if fed else None, "as_of": now.isoformat(),
             "feed_stale": fed is None or now - fed > timedelta(hours=24)}

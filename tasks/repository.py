@@ -95,6 +95,7 @@ class TaskFilter:
     statuses: tuple[str, ...] = ()
     overdue: bool | None = None
     assignee: str | None = None
+    due_before: datetime | None = None  # open work due before this time (the overdue and about-to-be queue)
     limit: int = 200
     offset: int = 0
 
@@ -118,6 +119,9 @@ def list_tasks(conn: Connection, actor: Actor, where: TaskFilter, now: datetime)
         params["statuses"] = list(where.statuses)
     if where.overdue is not None:
         clauses.append(("" if where.overdue else "NOT ") + f"(t.status IN {OPEN_SQL} AND t.due_at < :now)")
+    if where.due_before is not None:
+        clauses.append(f"t.status IN {OPEN_SQL} AND t.due_at < :due_before")
+        params["due_before"] = where.due_before
     if where.assignee:
         clauses.append("u.username = :assignee")
         params["assignee"] = where.assignee
