@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -32,6 +30,7 @@ from tasks import repository as tasks
 from tasks.leads import parse_report
 from tasks.lifecycle import parse_location
 from tasks.sla import escalate_overdue
+from tasks.stats_export import CSV_MEDIA, Stamp, stats_csv
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -349,14 +348,9 @@ def stats(conn, actor):
                                request.args.get("area") or None)
     stamp = {"level": level, "from": since.isoformat(), "to": until.isoformat(),
              "as_of": min(until, moment).isoformat(), "generated_at": moment.isoformat()}
-    if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
-        buffer = io.StringIO()
-        buffer.write("\ufeff")  # Excel opens UTF-8 CSV with Chinese names correctly only with a BOM
-        buffer.write(f"# 数据时间 {stamp['as_of']}; 查询 {request.full_path}\n")
-        writer = csv.DictWriter(buffer, fieldnames=evaluation.COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        response = Response(buffer.getvalue(), mimetype="text/csv")
+    if request.accept_mimetypes.best_match(["application/json", CSV_MEDIA]) == CSV_MEDIA:
+        made = Stamp(min(until, moment), request.full_path, moment)
+        response = Response(stats_csv(rows, made), mimetype=CSV_MEDIA)
         response.headers["Content-Disposition"] = f"attachment; filename=stats-{level}.csv"
         return response
     return json_response({**stamp, "rows": rows})

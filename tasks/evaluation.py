@@ -13,19 +13,33 @@ Over the tasks created in ``[since, until)`` (cancelled ones left out of every r
 The evaluation time is ``min(until, now)``. Every rate comes with its numerator and denominator, so an
 export can be checked to the last digit. Persons by colour are today's, placed in the unit's grids; for
 the reporter role counts from 1 to 4 are suppressed (they could point at a person).
+
+Tasks by status (:func:`tasks_by_status`) count the same tasks by their status today. They are *not*
+suppressed for the reporter: a task count measures work, not residents, and the evaluation rows already show
+the task counts in full (``closed`` and ``cancelled`` equal their status columns, the statuses other than
+cancelled add up to ``tasks``), so hiding small status counts would protect nothing. Only persons are.
+
+Scope: a supervisor sees his community's grids, a worker his grids; the others the whole district.
+
+>>> Period.of_days(date(2025, 3, 1), date(2025, 3, 2)).until.isoformat()
+'2025-03-03T00:00:00+08:00'
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
 from accounts.actor import REPORTER, Actor
 from gis.errors import InvalidRequest
+from tasks.lifecycle import STATUSES
 from tasks.repository import OPEN_SQL
 
+BEIJING = ZoneInfo("Asia/Shanghai")
 LEVELS = {
     "district": ("d.code", "d.name"),
     "town": ("tw.code", "tw.name"),
@@ -37,16 +51,29 @@ COLOURS = ("red", "yellow", "blue", "green")
 COLUMNS = ("level", "code", "name", "tasks", "cancelled", "closed", "closed_on_time", "open_overdue", "handled",
            "reworked", "extended", "closure_rate", "on_time_rate", "rework_rate", "extension_rate",
            "median_handling_hours", "p90_handling_hours", *(f"persons_{c}" for c in COLOURS))
+STATUS_COLUMNS = tuple(f"status_{s}" for s in STATUSES)
+REPORT_COLUMNS = (*COLUMNS, *STATUS_COLUMNS)
+AREA_PATTERN = re.compile(r"\d{1,15}")
 
 
 @dataclass(frozen=True)
 class Period:
+    """The half-open time range ``[since, until)`` of the tasks evaluated (by their creation time)."""
+
     since: datetime
     until: datetime
 
     def __post_init__(self) -> None:
         if self.until <= self.since:
             raise InvalidRequest("结束日期须晚于开始日期 / 'to' must be after 'from'", "to")
+
+    @classmethod
+    def of_days(cls, first: date, last: date) -> Period:
+        """Beijing days ``first`` to ``last``, both included."""
+        if last < first:
+            raise InvalidRequest("结束日期须晚于开始日期 / 'to' must be after 'from'", "to")
+        return cls(datetime.combine(first, time(), BEIJING),
+                   datetime.combine(last + timedelta(days=1), time(), BEIJING))
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -57,23 +84,38 @@ def _hours(value) -> float | None:
     return None if value is None else round(float(value) / 3600.0, 2)
 
 
-def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: datetime,
-             area: str | None = None) -> list[dict]:
-    """One row per unit of ``level`` in the actor's scope (and under ``area``, a code prefix when given)."""
+def _scope(actor: Actor) -> list[int] | None:
+    """The grid ids the actor's figures cover, None for the whole district (a reporter reads all aggregates)."""
+    return None if actor.sees_everything or actor.role == REPORTER else sorted(actor.grid_ids)
+
+
+def _units(level: str, area: str | None) -> str:
+    """The ``unit`` CTE: every grid in scope (and under ``area``) with the code and name of its unit."""
     if level not in LEVELS:
         raise InvalidRequest(f"level 须为 {'、'.join(LEVELS)} 之一 / level must be one of {', '.join(LEVELS)}",
                              "level")
-    scope = None if actor.sees_everything or actor.role == REPORTER else sorted(actor.grid_ids)
+    if area is not None and not AREA_PATTERN.fullmatch(area):
+        raise InvalidRequest("area 须为区域代码（1–15 位数字）/ area must be an area code (1-15 digits)", "area")
     code, name = LEVELS[level]
-    as_of = min(period.until, now)
-    rows = conn.execute(text(f"""
-        WITH unit AS (
+    return f"""unit AS (
             SELECT g.id AS grid_id, {code} AS code, {name} AS name
             FROM grids g JOIN communities c ON c.id = g.community_id JOIN towns tw ON tw.id = c.town_id
             JOIN districts d ON d.code = tw.district_code
             WHERE (CAST(:scope AS int[]) IS NULL OR g.id = ANY(:scope))
               AND (CAST(:area AS text) IS NULL OR g.code LIKE :area || '%')
-        ), work AS (
+        )"""
+
+
+def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: datetime,
+             area: str | None = None) -> list[dict]:
+    """One row per unit of ``level`` in the actor's scope (and under ``area``, a code prefix when given).
+
+    Columns: :data:`COLUMNS`; rates are None without a denominator, persons 1–4 None for a reporter.
+    """
+    units = _units(level, area)
+    as_of = min(period.until, now)
+    rows = conn.execute(text(f"""
+        WITH {units}, work AS (
             SELECT u.code AS work_code, count(*) FILTER (WHERE t.status <> 'cancelled') AS tasks,
                    count(*) FILTER (WHERE t.status = 'cancelled') AS cancelled,
                    count(*) FILTER (WHERE t.status = 'closed') AS closed,
@@ -96,7 +138,8 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
         SELECT units.code, units.name, work.*, {", ".join(f"people.{c}" for c in COLOURS)}
         FROM (SELECT DISTINCT code, name FROM unit) units LEFT JOIN work ON work.work_code = units.code
         LEFT JOIN people ON people.code = units.code ORDER BY units.code"""),
-        {"scope": scope, "area": area, "since": period.since, "until": period.until, "as_of": as_of}).mappings()
+        {"scope": _scope(actor), "area": area, "since": period.since, "until": period.until,
+         "as_of": as_of}).mappings()
     return [_row(level, r, suppress=actor.role == REPORTER) for r in rows]
 
 
@@ -113,3 +156,47 @@ def _row(level: str, r, suppress: bool) -> dict:
         n = int(r[colour] or 0)
         row[f"persons_{colour}"] = None if suppress and 0 < n < SUPPRESS_BELOW else n
     return row
+
+
+def tasks_by_status(conn: Connection, actor: Actor, level: str, period: Period,
+                    area: str | None = None) -> list[dict]:
+    """One row per unit (as :func:`evaluate`): the tasks created in the period by their status today.
+
+    Columns: ``level``, ``code``, ``name`` and :data:`STATUS_COLUMNS` (``status_created`` …
+    ``status_cancelled``); not suppressed for any role (see the module's notes).
+    """
+    units = _units(level, area)
+    counts = ", ".join(f"count(t.id) FILTER (WHERE t.status = '{s}') AS status_{s}" for s in STATUSES)
+    rows = conn.execute(text(f"""
+        WITH {units}
+        SELECT u.code, u.name, {counts}
+        FROM unit u LEFT JOIN tasks t ON t.grid_id = u.grid_id AND t.created_at >= :since AND t.created_at < :until
+        GROUP BY u.code, u.name ORDER BY u.code"""),
+        {"scope": _scope(actor), "area": area, "since": period.since, "until": period.until}).mappings()
+    return [{"level": level, "code": r["code"], "name": r["name"], **{k: int(r[k]) for k in STATUS_COLUMNS}}
+            for r in rows]
+
+
+def report(conn: Connection, actor: Actor, level: str, period: Period, now: datetime,
+           area: str | None = None) -> list[dict]:
+    """The rows of :func:`evaluate`, each with its unit's tasks by status added (columns :data:`REPORT_COLUMNS`)."""
+    statuses = {r["code"]: r for r in tasks_by_status(conn, actor, level, period, area)}
+    return [{**row, **{k: statuses[row["code"]][k] for k in STATUS_COLUMNS}}
+            for row in evaluate(conn, actor, level, period, now, area)]
+
+
+def areas(conn: Connection, actor: Actor) -> list[dict]:
+    """The towns and communities the actor's figures cover, for an area picker: ``level``, ``code``, ``name``."""
+    rows = conn.execute(text("""
+        SELECT DISTINCT tw.code AS town_code, tw.name AS town_name, c.code AS community_code, c.name AS community_name
+        FROM grids g JOIN communities c ON c.id = g.community_id JOIN towns tw ON tw.id = c.town_id
+        WHERE CAST(:scope AS int[]) IS NULL OR g.id = ANY(:scope)
+        ORDER BY tw.code, c.code"""), {"scope": _scope(actor)}).mappings()
+    found: list[dict] = []
+    towns: set[str] = set()
+    for r in rows:
+        if r["town_code"] not in towns:
+            towns.add(r["town_code"])
+            found.append({"level": "town", "code": r["town_code"], "name": r["town_name"]})
+        found.append({"level": "community", "code": r["community_code"], "name": r["community_name"]})
+    return found

@@ -1,0 +1,193 @@
+"""Tasks by status on hand-made tasks, and the CSV and Excel files carrying exactly evaluate()'s figures."""
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import text
+
+from accounts.actor import Actor
+from accounts.repository import load_actor
+from tasks.evaluation import (
+    COLUMNS,
+    REPORT_COLUMNS,
+    STATUS_COLUMNS,
+    Period,
+    areas,
+    evaluate,
+    report,
+    tasks_by_status,
+)
+from tasks.repository import NewTask, create_task, transition
+from tasks.stats_export import HEADERS, Stamp, stats_csv, stats_xlsx
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+DAY = datetime(2025, 4, 1, 9, 0, tzinfo=BEIJING)
+PERIOD = Period.of_days(date(2025, 4, 1), date(2025, 4, 2))
+MARK = "统计导出测试"
+SYSTEM = Actor.system()
+H = timedelta(hours=1)
+# grid G on 1 April 2025, by status today: the figures every test below checks to the last digit
+STATUSES_G = {"status_created": 1, "status_dispatched": 2, "status_accepted": 1, "status_declined": 1,
+              "status_in_progress": 1, "status_handled": 1, "status_closed": 2, "status_cancelled": 1}
+EXPECTED_G = {"tasks": 9, "cancelled": 1, "closed": 2, "closed_on_time": 2, "open_overdue": 7, "handled": 3,
+              "reworked": 0, "extended": 0, "closure_rate": 0.2222, "on_time_rate": 0.2222, "rework_rate": 0.0,
+              "extension_rate": 0.0, "median_handling_hours": 1.25, "p90_handling_hours": 1.45,
+              "persons_red": 3, "persons_yellow": 7, "persons_blue": 0, "persons_green": 5}
+PERSONS_G = {"red": 3, "yellow": 7, "green": 5}
+
+
+def _walk(conn, task: dict, steps: list[tuple[str, dict, datetime]]) -> dict:
+    for action, payload, at in steps:
+        actor = SYSTEM if action in ("close", "cancel") else Actor(task["assignee_id"], task["assignee"], "worker")
+        task = transition(conn, actor, task["id"], action, task["version"], payload, at)["task"]
+    return task
+
+
+def hand_made_tasks(engine) -> tuple[str, str, str]:
+    """(community, grid G, grid G2): G holds the tasks of STATUSES_G and the persons of PERSONS_G, G2 one closed
+    task; one more task in G lies after the period. Idempotent: every module of a run may ask for it."""
+    with engine.connect() as conn:
+        community = conn.execute(text(
+            "SELECT left(code, 12) FROM grids WHERE code LIKE '440605124%' GROUP BY 1 HAVING count(*) >= 2 "
+            "ORDER BY count(*) DESC, 1 LIMIT 1")).scalar_one()
+        grid, grid2 = conn.execute(text("SELECT code FROM grids WHERE code LIKE :c || '%' ORDER BY code DESC LIMIT 2"),
+                                   {"c": community}).scalars().all()
+        if conn.execute(text("SELECT count(*) FROM tasks WHERE title = :t"), {"t": MARK}).scalar_one():
+            return community, grid, grid2
+
+    def new(at: datetime, code: str = grid, dispatch: bool = True) -> dict:
+        return create_task(conn, SYSTEM, NewTask("lead_verification", code, MARK, dispatch=dispatch), at)
+
+    handle = [("accept", {}, DAY + 0.1 * H), ("start", {}, DAY + 0.2 * H),
+              ("handle", {"result": "已核实"}, DAY + 0.5 * H)]
+    with engine.begin() as conn:
+        assert new(DAY, dispatch=False)["status"] == "created"
+        assert new(DAY)["status"] == new(DAY)["status"] == "dispatched"
+        _walk(conn, new(DAY), handle[:1])
+        _walk(conn, new(DAY), [("decline", {"reason": "不在辖区"}, DAY + 0.1 * H)])
+        _walk(conn, new(DAY), handle[:2])
+        _walk(conn, new(DAY), handle)
+        _walk(conn, new(DAY), handle + [("close", {}, DAY + H)])
+        _walk(conn, new(DAY), handle + [("close", {}, DAY + 1.5 * H)])
+        _walk(conn, new(DAY), [("cancel", {"reason": "重复"}, DAY + H)])
+        _walk(conn, new(DAY + 25 * H, grid2), [("accept", {}, DAY + 26 * H), ("start", {}, DAY + 26 * H),
+                                                ("handle", {"result": "已核实"}, DAY + 26 * H),
+                                                ("close", {}, DAY + 27 * H)])
+        new(DAY + 48 * H)  # 3 April: after the period
+        grid_id = conn.execute(text("SELECT id FROM grids WHERE code = :g"), {"g": grid}).scalar_one()
+        for colour, n in PERSONS_G.items():
+            for i in range(n):
+                conn.execute(text(
+                    "INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, grid_id) "
+                    "VALUES (:k, '4406**********0000', '测*', :colour, '统计测试', 1.0, :grid)"),
+                    {"k": f"stats-export-{colour}-{i}", "colour": colour, "grid": grid_id})
+    return community, grid, grid2
+
+
+@pytest.fixture(scope="module")
+def made(work_engine) -> tuple[str, str, str]:
+    return hand_made_tasks(work_engine)
+
+
+@pytest.fixture(scope="module")
+def actors(work_engine) -> dict[str, Actor]:
+    with work_engine.connect() as conn:
+        ids = dict(conn.execute(text("SELECT role, id FROM users WHERE username LIKE 'demo_%'")).all())
+        return {role: load_actor(conn, user_id) for role, user_id in ids.items()}
+
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_tasks_by_status_per_unit(work_engine, made, actors):
+    community, grid, grid2 = made
+    with work_engine.connect() as conn:
+        grids = tasks_by_status(conn, actors["commander"], "grid", PERIOD, community)
+        whole = tasks_by_status(conn, actors["reporter"], "community", PERIOD, community)
+        evaluated = evaluate(conn, actors["commander"], "grid", PERIOD, NOW, community)
+        later = tasks_by_status(conn, actors["commander"], "grid", Period.of_days(date(2025, 4, 3), date(2025, 4, 3)),
+                                grid)
+    by_code = {r["code"]: r for r in grids}
+    assert {k: by_code[grid][k] for k in STATUS_COLUMNS} == STATUSES_G
+    assert {k: by_code[grid2][k] for k in STATUS_COLUMNS} == {**dict.fromkeys(STATUS_COLUMNS, 0), "status_closed": 1}
+    assert all(sum(r[k] for k in STATUS_COLUMNS) == 0 for code, r in by_code.items() if code not in (grid, grid2))
+    assert [r["code"] for r in whole] == [community], "a community level row per community"
+    assert {k: whole[0][k] for k in STATUS_COLUMNS} == {**STATUSES_G, "status_closed": 3}, \
+        "the reporter sees status counts of 1 unsuppressed (they count work, not residents)"
+    for row in evaluated:  # the statuses agree with the evaluation: closed, cancelled and the rest add up to tasks
+        statuses = by_code[row["code"]]
+        assert statuses["status_closed"] == row["closed"] and statuses["status_cancelled"] == row["cancelled"]
+        assert sum(statuses[k] for k in STATUS_COLUMNS) - statuses["status_cancelled"] == row["tasks"]
+    assert [sum(r[k] for k in STATUS_COLUMNS) for r in later] == [1], "3 April's task: only in its own period"
+
+
+def test_evaluate_on_the_same_tasks_to_the_last_digit(work_engine, made, actors):
+    _, grid, _ = made
+    with work_engine.connect() as conn:
+        commander = evaluate(conn, actors["commander"], "grid", PERIOD, NOW, grid)
+        reporter = evaluate(conn, actors["reporter"], "grid", PERIOD, NOW, grid)
+    assert {k: commander[0][k] for k in EXPECTED_G} == EXPECTED_G
+    assert {k: reporter[0][k] for k in EXPECTED_G} == {**EXPECTED_G, "persons_red": None}, "3 red persons: hidden"
+
+
+def test_a_supervisor_sees_only_his_community(work_engine, made, actors):
+    supervisor = actors["supervisor"]
+    with work_engine.connect() as conn:
+        rows = tasks_by_status(conn, supervisor, "grid", PERIOD)
+        own = conn.execute(text("SELECT code FROM grids WHERE id = ANY(:ids) ORDER BY code"),
+                           {"ids": sorted(supervisor.grid_ids)}).scalars().all()
+        elsewhere = tasks_by_status(conn, supervisor, "grid", PERIOD, made[1])
+        picker = areas(conn, supervisor)
+        everything = areas(conn, actors["reporter"])
+    assert [r["code"] for r in rows] == own and len(own) == 8
+    assert elsewhere == [], "another community's grid is outside his scope"
+    assert [(a["level"], a["code"]) for a in picker] == [("town", "440605011"), ("community", "440605011001")]
+    assert sum(a["level"] == "town" for a in everything) == 7 and len(everything) > 200
+
+
+def test_the_csv_carries_evaluate_to_the_last_digit_and_the_stamp(work_engine, made, actors):
+    community = made[0]
+    with work_engine.connect() as conn:
+        rows = report(conn, actors["reporter"], "grid", PERIOD, NOW, community)
+    stamp = Stamp(PERIOD.until, f"/reports/export.csv?level=grid&area={community}", NOW)
+    lines = stats_csv(rows, stamp, REPORT_COLUMNS).removeprefix("\ufeff").splitlines()
+    assert lines[0] == f"# 数据时间 2025-04-03T00:00:00+08:00; 查询 /reports/export.csv?level=grid&area={community}"
+    read = list(csv.DictReader(io.StringIO("\n".join(lines[1:]))))
+    assert list(read[0]) == list(REPORT_COLUMNS)
+    assert read == [{k: "" if r[k] is None else str(r[k]) for k in REPORT_COLUMNS} for r in rows]
+    g = next(r for r in read if r["code"] == made[1])
+    assert g["persons_red"] == "" and g["persons_yellow"] == "7" and g["closure_rate"] == "0.2222"
+    only_evaluation = stats_csv(rows, stamp).splitlines()[1]
+    assert only_evaluation == ",".join(COLUMNS), "the API's columns by default"
+
+
+def test_the_xlsx_carries_numbers_with_formats_and_the_stamp(work_engine, made, actors):
+    community, grid, _ = made
+    with work_engine.connect() as conn:
+        rows = report(conn, actors["reporter"], "grid", PERIOD, NOW, community)
+    query = f"/reports/export.xlsx?level=grid&area={community}&from=2025-04-01&to=2025-04-02"
+    sheet = load_workbook(io.BytesIO(stats_xlsx(rows, Stamp(PERIOD.until, query, NOW), REPORT_COLUMNS)))["统计"]
+    assert [sheet.cell(1, 1).value, sheet.cell(1, 2).value] == ["数据时间", "2025-04-03T00:00:00+08:00"]
+    assert [sheet.cell(2, 1).value, sheet.cell(2, 2).value] == ["查询", query]
+    assert [c.value for c in sheet[5]] == [HEADERS[k] for k in REPORT_COLUMNS]
+    assert sheet.cell(5, 12).value == "结案率"
+    assert sheet.max_row == 5 + len(rows)
+    for number, row in enumerate(rows, start=6):
+        for index, column in enumerate(REPORT_COLUMNS, start=1):
+            cell = sheet.cell(number, index)
+            if column == "level":
+                assert cell.value == "网格"
+            elif row[column] is None and column.startswith("persons_"):
+                assert cell.value == "<5"
+            else:
+                assert cell.value == row[column], (column, cell.value, row[column])
+            if column.endswith("_rate") and row[column] is not None:
+                assert isinstance(cell.value, int | float) and cell.number_format == "0.00%", "a number, not text"
+    g = next(n for n in range(6, sheet.max_row + 1) if sheet.cell(n, 2).value == grid)
+    values = {column: sheet.cell(g, i).value for i, column in enumerate(REPORT_COLUMNS, start=1)}
+    assert {k: values[k] for k in EXPECTED_G} == {**EXPECTED_G, "persons_red": "<5"}
+    assert {k: values[k] for k in STATUSES_G} == STATUSES_G
