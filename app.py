@@ -8,6 +8,7 @@ and no basemap tiles unless one is configured (see :mod:`layers.basemap`).
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -19,7 +20,7 @@ from sqlalchemy import Engine
 from api import register_api
 from gis.geojson import dumps
 from grids import repository
-from layers.grid_layer import GRID_LAYER_URL, grid_geojson
+from layers.grid_layer import GRID_LAYER_PBF_URL, GRID_LAYER_URL, grid_geobuf, grid_geojson
 from layers.wall import (
     CHECKPOINTS_URL,
     DENSITY_URL,
@@ -39,7 +40,10 @@ from tasks.overview import version_stamp
 
 @lru_cache(maxsize=16)
 def _layer_bytes(engine: Engine, name: str, version: str) -> tuple[bytes, bytes]:
-    """A layer as (raw, gzipped) GeoJSON, cached per version of what it is drawn from."""
+    """A layer as (raw, gzipped) GeoJSON (geobuf for ``grids.pbf``), cached per version of what it is drawn from."""
+    if name == "grids.pbf":
+        body = grid_geobuf(json.loads(_layer_bytes(engine, "grids", version)[0]))
+        return body, gzip.compress(body, 6)
     with engine.connect() as conn:
         if name == "grids":
             data = grid_geojson(repository.load_grids(conn))
@@ -53,12 +57,12 @@ def _layer_bytes(engine: Engine, name: str, version: str) -> tuple[bytes, bytes]
     return body, gzip.compress(body, 6)
 
 
-def _geojson_response(raw: bytes, packed: bytes) -> Response:
+def _layer_response(raw: bytes, packed: bytes, mimetype: str = "application/geo+json") -> Response:
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        response = Response(packed, mimetype="application/geo+json")
+        response = Response(packed, mimetype=mimetype)
         response.headers["Content-Encoding"] = "gzip"
     else:
-        response = Response(raw, mimetype="application/geo+json")
+        response = Response(raw, mimetype=mimetype)
     response.headers["Vary"] = "Accept-Encoding"
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -80,9 +84,11 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     def layer(name: str, density: bool = False):
         with engine.connect() as conn:
             version = version_stamp(conn) if density else repository.grids_version(conn)
-        return _geojson_response(*_layer_bytes(engine, name, version))
+        mimetype = "application/x-protobuf" if name.endswith(".pbf") else "application/geo+json"
+        return _layer_response(*_layer_bytes(engine, name, version), mimetype)
 
     server.add_url_rule(GRID_LAYER_URL, "grid_layer", lambda: layer("grids"))
+    server.add_url_rule(GRID_LAYER_PBF_URL, "grid_layer_pbf", lambda: layer("grids.pbf"))
     server.add_url_rule(CHECKPOINTS_URL, "checkpoint_layer", lambda: layer("checkpoints"))
     for level, url in OUTLINE_URLS.items():
         server.add_url_rule(url, f"{level}_layer", lambda level=level: layer(level))

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, text
 
 from gis.geojson import feature_collection, simplify_coverage
 from gis.h3grid import cells_to_polygons
-from layers.grid_layer import GRID_LAYER_URL
+from layers.grid_layer import grid_layer
 
 OUTLINE_URLS = {"towns": "/layers/towns.geojson", "communities": "/layers/communities.geojson"}
 CHECKPOINTS_URL = "/layers/checkpoints.geojson"
@@ -85,8 +85,7 @@ def map_view(bounds: list[list[float]] | None, centre: list[float], zoom: int = 
 def wall_layers(measure: str) -> list:
     """The wall's overlay layers, bottom to top."""
     return [
-        dl.GeoJSON(id="wall-grids", url=GRID_LAYER_URL, format="geojson", zoomToBounds=False,
-                   style={"variable": "nanhai.wall.gridStyle"}, hideout={"measure": measure, "values": {}}),
+        grid_layer("wall-grids", "nanhai.wall.gridStyle", {"measure": measure, "values": {}}, tooltip=None),
         dl.GeoJSON(id="wall-density", url=DENSITY_URL, format="geojson", zoomToBounds=False,
                    style={"variable": "nanhai.wall.densityStyle"}),
         dl.GeoJSON(id="wall-communities", url=OUTLINE_URLS["communities"], format="geojson", zoomToBounds=False,

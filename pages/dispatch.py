@@ -23,7 +23,7 @@ from accounts.actor import Actor
 from accounts.repository import workers_in_scope
 from gis.errors import Conflict, GridError
 from layers.basemap import basemap_layers
-from layers.grid_layer import GRID_LAYER_URL
+from layers.grid_layer import grid_layer
 from layers.wall import OUTLINE_URLS, district_bounds, map_view
 from matching.person_repository import flagged_in_grid
 from pages.access import page_actor
@@ -66,11 +66,9 @@ def _layout(actor: Actor, lang: str, engine: Engine) -> html.Div:
             dl.Map(id="dispatch-map", className="nh-dispatch-map", zoomSnap=0.25,
                    **map_view(bounds, [23.0, 113.06]), children=[
                        *basemap_layers(),
-                       dl.GeoJSON(id="dispatch-grids", url=GRID_LAYER_URL, format="geojson", zoomToBounds=False,
-                                  style={"variable": "nanhai.dispatch.gridStyle"},
-                                  onEachFeature={"variable": "nanhai.grids.bindTooltip"},
-                                  hideout={"scope": None if scope is None else list(actor.grid_codes),
-                                           "selected": None, "values": {}}),
+                       grid_layer("dispatch-grids", "nanhai.dispatch.gridStyle",
+                                  {"scope": None if scope is None else list(actor.grid_codes), "selected": None,
+                                   "values": {}}),
                        dl.GeoJSON(url=OUTLINE_URLS["communities"], format="geojson", interactive=False,
                                   style={"color": "#334e68", "weight": 1.5, "fill": False}),
                    ]),

@@ -4,12 +4,15 @@ import gzip
 import json
 import re
 
+import geobuf
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
+import shapely.geometry
 
 from app import create_app
-from layers.grid_layer import GRID_LAYER_URL
+from layers.grid_layer import GRID_LAYER_PBF_URL, GRID_LAYER_URL
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,20 @@ def test_grid_layer_is_gzipped_complete_and_edge_matched(client):
     assert shapely.coverage_is_valid(frame.geometry.values)
     plain = client.get(GRID_LAYER_URL)
     assert "Content-Encoding" not in plain.headers and json.loads(plain.get_data()) == data
+
+
+def test_the_browser_gets_the_same_grids_as_quantised_geobuf(client):
+    data = json.loads(client.get(GRID_LAYER_URL).get_data())
+    answer = client.get(GRID_LAYER_PBF_URL, headers={"Accept-Encoding": "gzip"})
+    assert answer.headers["Content-Type"] == "application/x-protobuf"
+    raw = gzip.decompress(answer.get_data())
+    assert len(raw) < 150 * 1024, "under the size target even before gzip"
+    decoded = geobuf.decode(raw)
+    assert [f["properties"] for f in decoded["features"]] == [f["properties"] for f in data["features"]]
+    for ours, theirs in zip(decoded["features"], data["features"], strict=True):
+        assert ours["geometry"]["type"] == theirs["geometry"]["type"]
+        assert np.allclose(shapely.get_coordinates(shapely.geometry.shape(ours["geometry"])),
+                           shapely.get_coordinates(shapely.geometry.shape(theirs["geometry"])), rtol=0, atol=1e-9)
 
 
 def test_the_grid_layer_version_changes_when_a_grid_changes_in_place(seeded_engine):
