@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from api import register_api
 from gis.geojson import dumps
 from grids import repository
+from layers.basemap import basemap_crs, to_basemap_crs
 from layers.grid_layer import GRID_LAYER_PBF_URL, GRID_LAYER_URL, grid_geobuf, grid_geojson
 from layers.wall import (
     CHECKPOINTS_URL,
@@ -39,10 +40,11 @@ from tasks.overview import version_stamp
 
 
 @lru_cache(maxsize=16)
-def _layer_bytes(engine: Engine, name: str, version: str) -> tuple[bytes, bytes]:
-    """A layer as (raw, gzipped) GeoJSON (geobuf for ``grids.pbf``), cached per version of what it is drawn from."""
+def _layer_bytes(engine: Engine, name: str, version: str, crs: str) -> tuple[bytes, bytes]:
+    """A layer as (raw, gzipped) GeoJSON (geobuf for ``grids.pbf``) in the basemap's datum, cached per version
+    of what it is drawn from."""
     if name == "grids.pbf":
-        body = grid_geobuf(json.loads(_layer_bytes(engine, "grids", version)[0]))
+        body = grid_geobuf(json.loads(_layer_bytes(engine, "grids", version, crs)[0]))
         return body, gzip.compress(body, 6)
     with engine.connect() as conn:
         if name == "grids":
@@ -53,7 +55,7 @@ def _layer_bytes(engine: Engine, name: str, version: str) -> tuple[bytes, bytes]
             data = density_geojson(conn)
         else:
             data = outline_geojson(conn, name)
-    body = dumps(data).encode("utf-8")
+    body = dumps(to_basemap_crs(data, crs)).encode("utf-8")
     return body, gzip.compress(body, 6)
 
 
@@ -85,7 +87,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         with engine.connect() as conn:
             version = version_stamp(conn) if density else repository.grids_version(conn)
         mimetype = "application/x-protobuf" if name.endswith(".pbf") else "application/geo+json"
-        return _layer_response(*_layer_bytes(engine, name, version), mimetype)
+        return _layer_response(*_layer_bytes(engine, name, version, basemap_crs()), mimetype)
 
     server.add_url_rule(GRID_LAYER_URL, "grid_layer", lambda: layer("grids"))
     server.add_url_rule(GRID_LAYER_PBF_URL, "grid_layer_pbf", lambda: layer("grids.pbf"))
