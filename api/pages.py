@@ -80,21 +80,14 @@ def logout():
     """Log out from a page's menu. A cross-site form cannot do it: the SameSite=Lax cookie is not sent along,
     and a foreign ``Origin`` is refused."""
     origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        return make_response("跨站请求被拒绝 / cross-site request refused", 403)
     token = request.cookies.get(SESSION_COOKIE)
-    if token and not (origin and urlsplit(origin).netloc != request.host):
+    if token:
         with engine().begin() as conn:
             close_session(conn, token)
     response = redirect("/login", 303)
     response.delete_cookie(SESSION_COOKIE)
-    return response
-
-
-@pages.get("/lang/<code>")
-def choose_language(code: str):
-    """Remember the reader's language (zh or en) in a cookie and go back to the page he came from."""
-    response = redirect(_safe_next(request.args.get("next")), 303)
-    if code in LANGUAGES:
-        response.set_cookie("nanhai_lang", code, max_age=365 * 24 * 3600, samesite="Lax", secure=request.is_secure)
     return response
 
 
