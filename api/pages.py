@@ -91,6 +91,15 @@ def logout():
     return response
 
 
+@pages.get("/lang/<code>")
+def choose_language(code: str):
+    """Remember the reader's language (zh or en) in a cookie and go back to the page he came from."""
+    response = redirect(_safe_next(request.args.get("next")), 303)
+    if code in LANGUAGES:
+        response.set_cookie("nanhai_lang", code, max_age=365 * 24 * 3600, samesite="Lax", secure=request.is_secure)
+    return response
+
+
 @pages.get("/leads/new")
 def lead_form():
     return _render("lead_form.html", values={})

@@ -1,15 +1,26 @@
-"""The browser tests' helpers: the headless Chromium and loopback server of :mod:`pages.headless`, and screenshots."""
+"""The browser tests' helpers: the headless Chromium and loopback server of :mod:`pages.headless`, logging in
+through the login page, and screenshots."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.webdriver.common.by import By
 
 from pages.headless import LiveServer, chromium, close
+from tests.conftest import DEMO_PASSWORD
 
-__all__ = ["LiveServer", "chromium", "close", "screenshot"]
+__all__ = ["LiveServer", "chromium", "close", "log_in", "screenshot"]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
+def log_in(driver: webdriver.Chrome, base: str, username: str, target: str = "/") -> None:
+    """Log in as a demo user through the login page; lands on ``target`` (``/``: the user's own page)."""
+    driver.get(f"{base}/login?next={target}")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> Path:

@@ -17,7 +17,7 @@ from gis.errors import Conflict, NotFound
 from pages.dispatch import act, grid_panel
 from pages.task_panels import task_detail
 from tasks.repository import NewTask, create_task, get_task
-from tests.browser import LiveServer, chromium, close, screenshot
+from tests.browser import LiveServer, chromium, close, log_in, screenshot
 from tests.conftest import DEMO_PASSWORD, Clock
 
 OWN_GRID = "440605011001002"  # in demo_supervisor's community 440605011001
@@ -124,14 +124,6 @@ def browser():
     driver = chromium(1600, 1000)
     yield driver
     close(driver)
-
-
-def log_in(browser, base: str, username: str) -> None:
-    """Log in through the login page, landing on the user's own page."""
-    browser.get(f"{base}/login")
-    browser.find_element(By.ID, "username").send_keys(username)
-    browser.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
 
 def test_a_supervisor_picks_a_grid_on_the_map_and_dispatches_a_new_task(work_engine, browser):

@@ -14,8 +14,8 @@ from accounts.repository import load_actor
 from app import create_app
 from tasks.evaluation import REPORT_COLUMNS, report
 from tests.api.client import ApiClient
-from tests.browser import LiveServer, chromium, close, screenshot
-from tests.conftest import DEMO_PASSWORD, Clock
+from tests.browser import LiveServer, chromium, close, log_in, screenshot
+from tests.conftest import Clock
 from tests.tasks.test_stats_export import EXPECTED_G, PERIOD, STATUSES_G, hand_made_tasks
 
 QUERY = "level=grid&area={area}&from=2025-04-01&to=2025-04-02"
@@ -102,18 +102,11 @@ def browser():
     close(driver)
 
 
-def _log_in(browser, base: str, username: str, target: str) -> None:
-    browser.get(f"{base}/login?next={target}")
-    browser.find_element(By.ID, "username").send_keys(username)
-    browser.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-
-
 def test_the_reporter_picks_towns_sees_tables_and_charts_and_exports(work_engine, made, live, browser):
     with work_engine.connect() as conn:
         towns = conn.execute(text("SELECT count(DISTINCT c.town_id) FROM grids g "
                                   "JOIN communities c ON c.id = g.community_id")).scalar_one()
-    _log_in(browser, live.url, "demo_reporter", "/reports/")
+    log_in(browser, live.url, "demo_reporter", "/reports/")
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#reports-indicators-rows tbody tr"))
     assert len(browser.find_elements(By.CSS_SELECTOR, "#reports-indicators-rows tbody tr")) == 1, "the district"
@@ -142,6 +135,8 @@ def test_the_reporter_picks_towns_sees_tables_and_charts_and_exports(work_engine
 
 
 def test_the_page_speaks_english_and_refuses_a_worker(live, browser):
+    browser.delete_all_cookies()
+    log_in(browser, live.url, "demo_reporter", "/reports/")
     browser.get(f"{live.url}/lang/en?next=/reports/")
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#reports-indicators-rows tbody tr"))
@@ -149,6 +144,6 @@ def test_the_page_speaks_english_and_refuses_a_worker(live, browser):
     assert "Closure rate" in browser.find_element(By.ID, "reports-indicators-rows").text
     browser.get(f"{live.url}/lang/zh?next=/reports/")
     browser.delete_all_cookies()
-    _log_in(browser, live.url, "demo_worker", "/reports/")
+    log_in(browser, live.url, "demo_worker", "/reports/")
     wait.until(lambda d: d.find_elements(By.ID, "page-refusal"))
     assert not browser.find_elements(By.ID, "reports-indicators-rows")

@@ -52,3 +52,12 @@ def test_log_out_ends_the_session_and_a_foreign_origin_cannot(server):
     assert client.get("/api/v1/session").status_code == 200, "a cross-site post logs nobody out"
     assert client.post("/logout").headers["Location"] == "/login"
     assert client.get("/api/v1/session").status_code == 401
+
+
+def test_the_language_switch_remembers_the_choice_and_stays_on_the_site(server):
+    client = server.test_client()
+    answer = client.get("/lang/en?next=/wall/")
+    assert answer.status_code == 303 and answer.headers["Location"] == "/wall/"
+    assert "nanhai_lang=en" in answer.headers["Set-Cookie"]
+    assert client.get("/lang/en?next=https://evil.example/").headers["Location"] == "/"
+    assert "Set-Cookie" not in client.get("/lang/xx?next=/").headers

@@ -13,8 +13,8 @@ from app import create_app
 from layers.wall import SUPPRESS_BELOW, density_geojson
 from tasks.overview import version_stamp, wall_summary
 from tasks.repository import NewTask, create_task
-from tests.browser import LiveServer, chromium, close, screenshot
-from tests.conftest import DEMO_PASSWORD, Clock
+from tests.browser import LiveServer, chromium, close, log_in, screenshot
+from tests.conftest import Clock
 
 
 def test_the_stamp_moves_with_work_and_the_summary_adds_up(work_engine):
@@ -49,18 +49,11 @@ def browser():
     close(driver)
 
 
-def _log_in(browser, base: str, username: str, target: str) -> None:
-    browser.get(f"{base}/login?next={target}")
-    browser.find_element(By.ID, "username").send_keys(username)
-    browser.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-
-
 def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine, browser):
     with work_engine.begin() as conn:
         create_task(conn, Actor.system(), NewTask("lead_verification", "440605011001004", "墙面动态"), Clock()())
     with LiveServer(create_app(work_engine).server) as live:
-        _log_in(browser, live.url, "demo_commander", "/wall/")
+        log_in(browser, live.url, "demo_commander", "/wall/")
         wait = WebDriverWait(browser, 60)
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.nh-wall-grid")) >= 1042)
         wait.until(lambda d: d.find_element(By.ID, "wall-open").text not in ("", "–"))
@@ -82,7 +75,7 @@ def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine
 def test_other_roles_are_sent_to_the_login_and_get_no_density(work_engine, browser):
     with LiveServer(create_app(work_engine).server) as live:
         browser.delete_all_cookies()
-        _log_in(browser, live.url, "demo_worker", "/wall/")
+        log_in(browser, live.url, "demo_worker", "/wall/")
         WebDriverWait(browser, 30).until(lambda d: "/login" in d.current_url)
         assert requests.get(f"{live.url}/layers/density.geojson").status_code == 403
 
@@ -90,7 +83,7 @@ def test_other_roles_are_sent_to_the_login_and_get_no_density(work_engine, brows
 def test_the_wall_speaks_english_when_asked(work_engine, browser):
     with LiveServer(create_app(work_engine).server) as live:
         browser.delete_all_cookies()
-        _log_in(browser, live.url, "demo_commander", "/wall/")
+        log_in(browser, live.url, "demo_commander", "/wall/")
         wait = WebDriverWait(browser, 60)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.nh-wall-language"))
         browser.find_element(By.CSS_SELECTOR, "a.nh-wall-language").click()
