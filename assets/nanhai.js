@@ -79,7 +79,8 @@ window.nanhai.dispatch = {
   },
 };
 
-/* Countdowns: every element with data-due shows the time left (or how late), updated every second. */
+/* Countdowns of the console (the field view ticks its own, to the second): every .nh-countdown shows the
+   time left (or how late), updated every second. */
 window.nanhai.countdown = {
   text: function (ms, lang) {
     var en = lang === "en";
@@ -94,7 +95,7 @@ window.nanhai.countdown = {
   },
   tick: function () {
     var now = Date.now();
-    document.querySelectorAll("[data-due]").forEach(function (el) {
+    document.querySelectorAll(".nh-countdown[data-due]").forEach(function (el) {
       var ms = Date.parse(el.getAttribute("data-due")) - now;
       el.textContent = window.nanhai.countdown.text(ms, el.getAttribute("data-lang"));
       el.classList.toggle("nh-late", ms < 0);
