@@ -6,7 +6,7 @@
     gridctl grids check [--json]
     gridctl feed import --source S FILE · match · flags export|unplaced · codes override
     gridctl users demo [--password P] · tasks sweep · demo activity [--seed N]
-    gridctl bench locate|pipeline|updates|wall
+    gridctl bench locate|pipeline|updates|wall|stats
     gridctl serve [--host H] [--port P]
 
 Every expected failure prints one clear message (Chinese, then English) and
@@ -463,6 +463,33 @@ def bench_wall(repeat: int) -> None:
     from pages.benchmark import wall_benchmark
 
     click.echo(json.dumps(wall_benchmark(_engine(), repeat, echo=click.echo), ensure_ascii=False))
+
+
+@bench.command("stats")
+@click.option("--persons", default=1_000_000, show_default=True, type=int)
+@click.option("--tasks", "task_count", default=100_000, show_default=True, type=int)
+@click.option("--repeat", default=5, show_default=True, type=int, help="runs per measure (median reported)")
+@_fail_cleanly
+def bench_stats(persons: int, task_count: int, repeat: int) -> None:
+    """Time the evaluation of all 1042 grids (and towns, district) over generated data; last line is JSON."""
+    from sqlalchemy.engine import make_url
+
+    from gis import migrate
+    from gis.db import database_url, engine_for
+    from gis.embedded import create_database
+    from grids.seeding import seed_nanhai
+    from tasks.stats_benchmark import BENCH_DATABASE, stats_benchmark
+
+    url = make_url(database_url())
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    created = create_database(admin, BENCH_DATABASE)
+    click.echo(f"{'新建' if created else '复用'}压测数据库 / {'created' if created else 'reusing'} the benchmark "
+               f"database {BENCH_DATABASE} (kept afterwards)")
+    engine = engine_for(url.set(database=BENCH_DATABASE).render_as_string(hide_password=False))
+    migrate.upgrade(engine)
+    click.echo(seed_nanhai(engine, progress=click.echo).message)
+    result = stats_benchmark(engine, persons, task_count, repeat, echo=click.echo)
+    click.echo(json.dumps(result, ensure_ascii=False))
 
 
 # -- demo -------------------------------------------------------------------------
