@@ -438,3 +438,12 @@ class Scan(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (CheckConstraint("direction IN ('in','out')", name="scans_direction_known"),
                       Index("ix_scans_checkpoint_at", "checkpoint_id", "scanned_at"))
+
+
+class GridColourCount(Base):
+    """Persons per grid and colour, kept by triggers on ``persons`` (migration 0004): what statistics read."""
+
+    __tablename__ = "grid_colour_counts"
+    grid_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    colour: Mapped[str] = mapped_column(String(8), primary_key=True)
+    persons: Mapped[int] = mapped_column(BigInteger, nullable=False)
