@@ -19,10 +19,12 @@ def _counts(conn) -> tuple[dict, dict]:
 def test_inserts_updates_deletes_and_truncate_keep_the_counts(engine):
     steps = [
         "INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, grid_id) "
-        "SELECT md5(i::text) || md5((i + 1)::text), 'x', 'x', (ARRAY['red','yellow','blue','green'])[1 + i % 4], 'r', 1, "
+        "SELECT md5(i::text) || md5((i + 1)::text), 'x', 'x', (ARRAY['red','yellow','blue','green'])[1 + i % 4], "
+        "'r', 1, "
         "(SELECT min(id) FROM grids) + i % 7 FROM generate_series(1, 500) i",
         "INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, unplaced_reason) "
-        "SELECT md5(i::text) || md5((i + 2)::text), 'x', 'x', 'red', 'r', 0, 'no_location' FROM generate_series(1, 20) i",
+        "SELECT md5(i::text) || md5((i + 2)::text), 'x', 'x', 'red', 'r', 0, 'no_location' "
+        "FROM generate_series(1, 20) i",
         "UPDATE persons SET colour = 'red' WHERE colour = 'blue'",
         "UPDATE persons SET grid_id = grid_id + 100 WHERE colour = 'yellow' AND grid_id IS NOT NULL",
         "UPDATE persons SET reason = 'unchanged colour and grid'",
