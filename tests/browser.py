@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from pages.headless import LiveServer, chromium, close
 from tests.conftest import DEMO_PASSWORD
 
-__all__ = ["LiveServer", "chromium", "close", "log_in", "screenshot"]
+__all__ = ["LiveServer", "chromium", "close", "log_in", "phone_chromium", "place", "screenshot"]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 
 
@@ -21,6 +21,20 @@ def log_in(driver: webdriver.Chrome, base: str, username: str, target: str = "/"
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def phone_chromium() -> webdriver.Chrome:
+    """Headless Chromium as a 390 x 844 phone (headless windows are at least 500 px wide: the screen is emulated)."""
+    driver = chromium(390, 844)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2,
+                                                                  "mobile": True})
+    return driver
+
+
+def place(driver: webdriver.Chrome, origin: str, lon: float, lat: float) -> None:
+    """Let ``origin`` read the position and put the phone at (``lon``, ``lat``)."""
+    driver.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["geolocation"], "origin": origin})
+    driver.execute_cdp_cmd("Emulation.setGeolocationOverride", {"latitude": lat, "longitude": lon, "accuracy": 8})
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> Path:

@@ -15,7 +15,7 @@ from app import create_app
 from gis.errors import NotFound
 from grids.proximity import FAR_FROM_GRID_M, distance_to_grid_m
 from tasks.repository import NewTask, create_task
-from tests.browser import LiveServer, chromium, close, screenshot
+from tests.browser import LiveServer, close, log_in, phone_chromium, place, screenshot
 from tests.conftest import DEMO_PASSWORD
 
 GRID = "440605011001001"  # demo_worker's grid
@@ -122,27 +122,13 @@ def test_only_a_worker_gets_the_field_view_and_its_answers(work_engine):
 
 @pytest.fixture(scope="module")
 def phone():
-    driver = chromium(390, 844)  # headless windows are at least 500 px wide: emulate the phone's screen too
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2,
-                                                                  "mobile": True})
+    driver = phone_chromium()
     yield driver
     close(driver)
 
 
-def _log_in(driver, base: str) -> None:
-    driver.get(f"{base}/login?next=/field/")
-    driver.find_element(By.ID, "username").send_keys("demo_worker")
-    driver.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-
-
 def _card(driver, task_id: int):
     return driver.find_element(By.ID, f"field-task-{task_id}")
-
-
-def _place(driver, live, lon: float, lat: float) -> None:
-    driver.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["geolocation"], "origin": live.url})
-    driver.execute_cdp_cmd("Emulation.setGeolocationOverride", {"latitude": lat, "longitude": lon, "accuracy": 8})
 
 
 def test_a_worker_accepts_starts_and_reports_on_his_phone(work_engine, phone, tmp_path):
@@ -153,7 +139,7 @@ def test_a_worker_accepts_starts_and_reports_on_his_phone(work_engine, phone, tm
     photo = tmp_path / "visit.png"
     Image.new("RGB", (64, 48), (200, 40, 40)).save(photo)
     with LiveServer(create_app(work_engine).server) as live:
-        _log_in(phone, live.url)
+        log_in(phone, live.url, "demo_worker", "/field/")
         wait = WebDriverWait(phone, 60, ignored_exceptions=(StaleElementReferenceException,))
         wait.until(lambda d: d.find_elements(By.ID, f"field-task-{task_id}"))
         wait.until(lambda d: _card(d, task_id).find_element(By.CSS_SELECTOR, ".nh-field-countdown").text)
@@ -176,12 +162,12 @@ def test_a_worker_accepts_starts_and_reports_on_his_phone(work_engine, phone, tm
         wait.until(lambda d: d.find_element(By.ID, f"field-start-{task_id}").click() or True)
         wait.until(lambda d: _status(work_engine, task_id) == "in_progress")
 
-        _place(phone, live, *far)
+        place(phone, live.url, *far)
         wait.until(lambda d: d.find_element(By.ID, f"field-handle-{task_id}").is_displayed())
         wait.until(lambda d: d.find_element(By.ID, f"field-handle-{task_id}").click() or True)
         wait.until(lambda d: "请确认" in d.find_element(By.ID, "field-distance").text)
         assert "米" in phone.find_element(By.ID, "field-distance").text
-        _place(phone, live, *inside)
+        place(phone, live.url, *inside)
         phone.find_element(By.ID, "field-locate").click()
         wait.until(lambda d: "位于任务网格内" in d.find_element(By.ID, "field-distance").text)
         phone.find_element(By.ID, "field-submit").click()
@@ -248,7 +234,7 @@ def test_a_tap_on_a_bad_network_is_kept_and_applied_exactly_once(work_engine, ph
     task_id = _worker_task(work_engine, "弱网重试", kind="area_sweep")
     flaky = LoseFirstAnswer(create_app(work_engine).server)
     with LiveServer(flaky) as live:
-        _log_in(phone, live.url)
+        log_in(phone, live.url, "demo_worker", "/field/")
         wait = WebDriverWait(phone, 60, ignored_exceptions=(StaleElementReferenceException,))
         wait.until(lambda d: d.find_elements(By.ID, f"field-task-{task_id}"))
         phone.execute_script("window.fetch('/api/v1/session')")  # the CSRF token is read when first needed
@@ -279,7 +265,7 @@ def test_declining_needs_a_reason_and_a_stale_card_is_put_right(work_engine, pho
     declined_id = _worker_task(work_engine, "需退回的任务", kind="area_sweep")
     stale_id = _worker_task(work_engine, "别处已更新的任务", kind="area_sweep")
     with LiveServer(create_app(work_engine).server) as live:
-        _log_in(phone, live.url)
+        log_in(phone, live.url, "demo_worker", "/field/")
         wait = WebDriverWait(phone, 60, ignored_exceptions=(StaleElementReferenceException,))
         wait.until(lambda d: d.find_elements(By.ID, f"field-task-{stale_id}"))
         with work_engine.begin() as conn:  # somebody else changed the task after the phone drew it

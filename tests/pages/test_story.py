@@ -1,0 +1,136 @@
+"""One task's whole life across the four pages, each role in its own browser: the supervisor dispatches it, the
+worker (on a 390 x 844 phone) accepts it and reports with a temperature and a position, the supervisor closes
+it; the task's timeline, the commander's wall and the reporter's statistics all show it."""
+
+import csv
+import io
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import text
+
+from accounts.actor import Actor
+from app import create_app
+from tasks.repository import NewTask, create_task
+from tests.browser import LiveServer, chromium, close, log_in, phone_chromium, place, screenshot
+from tests.conftest import DEMO_PASSWORD
+
+GRID = "440605011001001"  # demo_worker's grid, in demo_supervisor's community
+TITLE = "端到端：入户走访测温"
+
+
+@pytest.fixture(scope="module")
+def desk():
+    driver = chromium(1600, 1000)
+    yield driver
+    close(driver)
+
+
+@pytest.fixture(scope="module")
+def phone():
+    driver = phone_chromium()
+    yield driver
+    close(driver)
+
+
+def _task(engine, task_id: int):
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT t.status, u.username AS assignee FROM tasks t LEFT JOIN users u ON "
+                                 "u.id = t.assignee_id WHERE t.id = :t"), {"t": task_id}).one()
+
+
+def _open_task_in_console(desk, task_id: int) -> None:
+    wait = WebDriverWait(desk, 60, ignored_exceptions=(StaleElementReferenceException,))
+    pick = f"#dispatch-tasks button[id*='\"id\":{task_id},']"
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, pick))
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, pick).click() or True)
+    wait.until(lambda d: TITLE in d.find_element(By.ID, "task-detail").text)
+
+
+def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and_statistics(work_engine, desk,
+                                                                                            phone):
+    with work_engine.begin() as conn:
+        task_id = create_task(conn, Actor.system(), NewTask("home_visit", GRID, TITLE, dispatch=False),
+                              datetime.now(UTC))["id"]
+        spot = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM grids "
+                                 "WHERE code = :c) g"), {"c": GRID}).one()
+    with LiveServer(create_app(work_engine).server) as live:
+        # The supervisor picks the waiting task and dispatches it to the grid's worker.
+        log_in(desk, live.url, "demo_supervisor")
+        wait = WebDriverWait(desk, 60, ignored_exceptions=(StaleElementReferenceException,))
+        _open_task_in_console(desk, task_id)
+        desk.find_element(By.CSS_SELECTOR, "#task-detail .dash-dropdown").click()
+        wait.until(lambda d: [o for o in d.find_elements(By.XPATH, "//*[contains(text(), '演示网格员')]")
+                              if o.is_displayed()])
+        [o for o in desk.find_elements(By.XPATH, "//*[contains(text(), '演示网格员')]") if o.is_displayed()][0].click()
+        desk.find_element(By.CSS_SELECTOR, "#task-detail .nh-action-dispatch").click()
+        wait.until(lambda d: f"派遣 #{task_id}" in d.find_element(By.ID, "dispatch-message").text)
+        assert tuple(_task(work_engine, task_id)) == ("dispatched", "demo_worker")
+
+        # The worker, on his phone, accepts, starts and reports from inside the grid.
+        log_in(phone, live.url, "demo_worker")
+        tap = WebDriverWait(phone, 60, ignored_exceptions=(StaleElementReferenceException,))
+        tap.until(lambda d: d.current_url.endswith("/field/"))
+        for action, status in (("accept", "accepted"), ("start", "in_progress")):
+            tap.until(lambda d, a=action: d.find_element(By.ID, f"field-{a}-{task_id}").is_displayed())
+            tap.until(lambda d, a=action: d.find_element(By.ID, f"field-{a}-{task_id}").click() or True)
+            tap.until(lambda d, s=status: _task(work_engine, task_id).status == s)
+        place(phone, live.url, *spot)
+        tap.until(lambda d: d.find_element(By.ID, f"field-handle-{task_id}").is_displayed())
+        tap.until(lambda d: d.find_element(By.ID, f"field-handle-{task_id}").click() or True)
+        tap.until(lambda d: "位于任务网格内" in d.find_element(By.ID, "field-distance").text)
+        phone.find_element(By.ID, "field-result").send_keys("已入户，体温正常")
+        phone.find_element(By.ID, "field-temperature").send_keys("36.6")
+        phone.find_element(By.ID, "field-submit").click()
+        tap.until(lambda d: _task(work_engine, task_id).status == "handled")
+        screenshot(phone, "story-field")
+
+        # The supervisor closes it; the task's timeline tells the whole story.
+        desk.refresh()
+        _open_task_in_console(desk, task_id)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#task-detail .nh-action-close"))
+        desk.find_element(By.CSS_SELECTOR, "#task-detail .nh-action-close").click()
+        wait.until(lambda d: f"结案 #{task_id}" in d.find_element(By.ID, "dispatch-message").text)
+        wait.until(lambda d: "已结案" in d.find_element(By.ID, "task-detail").text)
+        timeline = desk.find_element(By.CSS_SELECTOR, "#task-detail .nh-timeline").text
+        for step in ("创建", "派遣", "接收", "开始处置", "反馈", "结案", "体温 36.6 ℃", "已入户，体温正常"):
+            assert step in timeline, step
+        screenshot(desk, "story-dispatch")
+        assert _task(work_engine, task_id).status == "closed"
+
+        # The commander's wall counts it among today's closures and puts it at the top of the ticker.
+        desk.delete_all_cookies()
+        log_in(desk, live.url, "demo_commander")
+        wait.until(lambda d: d.current_url.endswith("/wall/"))
+        wait.until(lambda d: d.find_element(By.ID, "wall-closed_today").text not in ("", "–"))
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0, second=0, microsecond=0)
+        with work_engine.connect() as conn:
+            closed_today = conn.execute(text("SELECT count(*) FROM tasks WHERE status = 'closed' AND closed_at >= "
+                                             ":t"), {"t": today}).scalar_one()
+        assert closed_today >= 1
+        assert desk.find_element(By.ID, "wall-closed_today").text.replace(",", "") == str(closed_today)
+        newest = desk.find_element(By.CSS_SELECTOR, "#wall-ticker li").text
+        assert "结案" in newest and "入户走访测温" in newest
+        screenshot(desk, "story-wall")
+
+        # The reporter's export for the grid counts it as closed, on time.
+        reporter = create_app(work_engine).server.test_client()
+        assert reporter.post("/api/v1/session", json={"username": "demo_reporter",
+                                                      "password": DEMO_PASSWORD}).status_code == 201
+        day = today.date().isoformat()
+        exported = reporter.get(f"/reports/export.csv?level=grid&area={GRID}&from={day}&to={day}")
+        assert exported.status_code == 200
+        lines = [line for line in exported.get_data(as_text=True).lstrip("\ufeff").splitlines()
+                 if not line.startswith("#")]
+        row = next(csv.DictReader(io.StringIO("\n".join(lines))))
+    with work_engine.connect() as conn:
+        expected = conn.execute(text(
+            "SELECT count(*) FILTER (WHERE status = 'closed') AS closed, count(*) FILTER (WHERE status = 'closed' "
+            "AND closed_at <= due_at) AS on_time FROM tasks WHERE grid_code = :g AND created_at >= :t "
+            "AND created_at < :t + interval '1 day'"), {"g": GRID, "t": today}).one()
+    assert row["code"] == GRID and int(row["closed"]) == expected.closed >= 1
+    assert int(row["closed_on_time"]) == expected.on_time >= 1
