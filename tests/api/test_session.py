@@ -79,7 +79,7 @@ def test_the_login_page_logs_in_with_a_form_and_refuses_a_forged_post(live):
     done = browser.post(f"{live.url}/login", data={"username": "demo_worker", "password": DEMO_PASSWORD,
                                                    "form_token": token, "next": "https://evil.example/"},
                         allow_redirects=False)
-    assert done.status_code == 303 and done.headers["Location"] == "/"
+    assert done.status_code == 303 and done.headers["Location"] == "/field/", "not off-site: to his own page"
     assert browser.get(f"{live.url}/api/v1/session").json()["username"] == "demo_worker"
 
 

@@ -51,6 +51,21 @@ def _open_task_in_console(desk, task_id: int) -> None:
     wait.until(lambda d: TITLE in d.find_element(By.ID, "task-detail").text)
 
 
+def _click(wait: WebDriverWait, css: str) -> None:
+    """Click ``css`` once it is there, again if a callback redrew it in between."""
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, css).click() or True)
+
+
+def _choose_worker(desk, name: str) -> bool:
+    """Open the worker list of the task panel and pick ``name``; False (try again) while it is not shown."""
+    options = [o for o in desk.find_elements(By.XPATH, f"//*[contains(text(), '{name}')]") if o.is_displayed()]
+    if not options:
+        desk.find_element(By.CSS_SELECTOR, "#task-detail .dash-dropdown").click()
+        return False
+    options[0].click()
+    return True
+
+
 def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and_statistics(work_engine, desk,
                                                                                             phone):
     with work_engine.begin() as conn:
@@ -63,11 +78,8 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
         log_in(desk, live.url, "demo_supervisor")
         wait = WebDriverWait(desk, 60, ignored_exceptions=(StaleElementReferenceException,))
         _open_task_in_console(desk, task_id)
-        desk.find_element(By.CSS_SELECTOR, "#task-detail .dash-dropdown").click()
-        wait.until(lambda d: [o for o in d.find_elements(By.XPATH, "//*[contains(text(), '演示网格员')]")
-                              if o.is_displayed()])
-        [o for o in desk.find_elements(By.XPATH, "//*[contains(text(), '演示网格员')]") if o.is_displayed()][0].click()
-        desk.find_element(By.CSS_SELECTOR, "#task-detail .nh-action-dispatch").click()
+        wait.until(lambda d: _choose_worker(d, "演示网格员"))
+        _click(wait, "#task-detail .nh-action-dispatch")
         wait.until(lambda d: f"派遣 #{task_id}" in d.find_element(By.ID, "dispatch-message").text)
         assert tuple(_task(work_engine, task_id)) == ("dispatched", "demo_worker")
 
@@ -92,8 +104,7 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
         # The supervisor closes it; the task's timeline tells the whole story.
         desk.refresh()
         _open_task_in_console(desk, task_id)
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#task-detail .nh-action-close"))
-        desk.find_element(By.CSS_SELECTOR, "#task-detail .nh-action-close").click()
+        _click(wait, "#task-detail .nh-action-close")
         wait.until(lambda d: f"结案 #{task_id}" in d.find_element(By.ID, "dispatch-message").text)
         wait.until(lambda d: "已结案" in d.find_element(By.ID, "task-detail").text)
         timeline = desk.find_element(By.CSS_SELECTOR, "#task-detail .nh-timeline").text
