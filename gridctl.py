@@ -541,9 +541,13 @@ def demo_activity(seed_value: int, persons: int) -> None:
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the map app, the JSON API and the plain pages (waitress, a production WSGI server)."""
     from api.serving import serve_forever
-    from gis.db import database_url
+    from gis.db import database_url, engine_for
+    from gis.migrate import require_current
 
-    url = database_url()  # starts the embedded server if needed; no engine yet: each process makes its own
+    url = database_url()  # starts the embedded server if needed; each serving process makes its own engine
+    checking = engine_for(url)
+    require_current(checking)
+    checking.dispose()
 
     def make_app():
         from app import create_app

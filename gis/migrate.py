@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -35,3 +36,20 @@ def current_revision(engine: Engine) -> str | None:
     """Return the revision the database is at (None for an empty database)."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest revision the code knows."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse to serve a database whose schema is older (or newer) than the code: say what to run."""
+    from gis.errors import ConfigurationError
+
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise ConfigurationError(f"数据库结构版本为 {current}，程序需要 {head}：请先运行 gridctl db upgrade / the "
+                                 f"database schema is at {current}, the code needs {head}: run `gridctl db upgrade`")

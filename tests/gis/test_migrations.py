@@ -1,3 +1,4 @@
+import pytest
 from sqlalchemy import inspect, text
 
 from gis import migrate
@@ -65,3 +66,14 @@ def test_the_models_and_the_migrations_agree(database_factory):
                                                          "compare_type": True})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_serving_an_outdated_schema_is_refused_with_what_to_run(database_factory):
+    from gis.errors import ConfigurationError
+
+    engine = database_factory("nanhai_outdated", upgrade=False)
+    migrate.upgrade(engine, "0003")
+    with pytest.raises(ConfigurationError, match="gridctl db upgrade"):
+        migrate.require_current(engine)
+    migrate.upgrade(engine)
+    migrate.require_current(engine)
