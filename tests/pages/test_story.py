@@ -58,7 +58,8 @@ def _click(wait: WebDriverWait, css: str) -> None:
 
 def _choose_worker(desk, name: str) -> bool:
     """Open the worker list of the task panel and pick ``name``; False (try again) while it is not shown."""
-    options = [o for o in desk.find_elements(By.XPATH, f"//*[contains(text(), '{name}')]") if o.is_displayed()]
+    options = [o for o in desk.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
+               if o.is_displayed() and name in o.text]
     if not options:
         desk.find_element(By.CSS_SELECTOR, "#task-detail .dash-dropdown").click()
         return False
@@ -79,6 +80,7 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
         wait = WebDriverWait(desk, 60, ignored_exceptions=(StaleElementReferenceException,))
         _open_task_in_console(desk, task_id)
         wait.until(lambda d: _choose_worker(d, "演示网格员"))
+        wait.until(lambda d: "演示网格员" in d.find_element(By.CSS_SELECTOR, "#task-detail .dash-dropdown").text)
         _click(wait, "#task-detail .nh-action-dispatch")
         wait.until(lambda d: f"派遣 #{task_id}" in d.find_element(By.ID, "dispatch-message").text)
         assert tuple(_task(work_engine, task_id)) == ("dispatched", "demo_worker")
