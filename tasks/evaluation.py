@@ -104,7 +104,7 @@ def _units(level: str, area: str | None, scope: list[int] | None) -> str:
     filters = (["g.id = ANY(:scope)"] if scope is not None else []) + \
         (["g.code LIKE :area || '%'"] if area is not None else [])
     return f"""unit AS (
-            SELECT g.id AS grid_id, {code} AS code, {name} AS name
+            SELECT g.id AS grid_id, {code} COLLATE "C" AS code, {name} AS name
             FROM grids g JOIN communities c ON c.id = g.community_id JOIN towns tw ON tw.id = c.town_id
             JOIN districts d ON d.code = tw.district_code
             WHERE {" AND ".join(filters) or "true"}
@@ -129,10 +129,8 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
                    count(*) FILTER (WHERE t.status <> 'cancelled' AND t.handled_at IS NOT NULL) AS handled,
                    count(*) FILTER (WHERE t.status <> 'cancelled' AND t.rework_count > 0) AS reworked,
                    count(*) FILTER (WHERE t.status <> 'cancelled' AND t.extension_count > 0) AS extended,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.closed_at - t.created_at))
-                       FILTER (WHERE t.status = 'closed') AS median_s,
-                   percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM t.closed_at - t.created_at))
-                       FILTER (WHERE t.status = 'closed') AS p90_s
+                   percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY date_part('epoch', t.closed_at -
+                       t.created_at)) FILTER (WHERE t.status = 'closed') AS handling_s
             FROM tasks t JOIN unit u ON u.grid_id = t.grid_id
             WHERE t.created_at >= :since AND t.created_at < :until
             GROUP BY u.code
@@ -140,7 +138,8 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
             SELECT u.code, {", ".join(f"sum(p.persons) FILTER (WHERE p.colour = '{c}') AS {c}" for c in COLOURS)}
             FROM grid_colour_counts p JOIN unit u ON u.grid_id = p.grid_id GROUP BY u.code
         )
-        SELECT units.code, units.name, work.*, {", ".join(f"people.{c}" for c in COLOURS)}
+        SELECT units.code, units.name, work.*, work.handling_s[1] AS median_s, work.handling_s[2] AS p90_s,
+               {", ".join(f"people.{c}" for c in COLOURS)}
         FROM (SELECT DISTINCT code, name FROM unit) units LEFT JOIN work ON work.work_code = units.code
         LEFT JOIN people ON people.code = units.code ORDER BY units.code"""),
         {"scope": _scope(actor), "area": area, "since": period.since, "until": period.until,
