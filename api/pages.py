@@ -35,7 +35,7 @@ def _render(template: str, status: int = 200, **context):
     response = make_response(render_template(template, form_token=token, **context), status)
     response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure)
     response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; " \
-                                                  "script-src 'self'; form-action 'self'"
+                                                  "script-src 'self'; img-src 'self' data:; form-action 'self'"
     return response
 
 

@@ -31,10 +31,19 @@ window.nanhai.wall = {
     while (i < steps.length && value >= steps[i]) { i += 1; }
     return i;
   },
-  gridStyle: function (feature, context) {
-    var hideout = (context && context.hideout) || {};
-    var v = (hideout.values || {})[feature.properties.code] || [0, 0, 0, 0];
+  /* The newest hideout seen (by seq): shapes that arrive from the URL after a hideout change are styled by
+     dash-leaflet with the hideout of when their fetch began; this one wins when it is newer. */
+  latest: null,
+  remember: function (hideout) {
     var w = window.nanhai.wall;
+    if (hideout && (!w.latest || (hideout.seq || 0) >= (w.latest.seq || 0))) { w.latest = hideout; }
+    return window.dash_clientside.no_update;
+  },
+  gridStyle: function (feature, context) {
+    var w = window.nanhai.wall;
+    var hideout = (context && context.hideout) || {};
+    if (w.latest && (w.latest.seq || 0) > (hideout.seq || 0)) { hideout = w.latest; }
+    var v = (hideout.values || {})[feature.properties.code] || [0, 0, 0, 0];
     var fill;
     if (hideout.measure === "work") {
       fill = v[3] > 0 ? w.RISK[w.level(v[3], [1, 2, 4, 8, 16])] : (v[2] > 0 ? "#1f5f8b" : w.RISK[0]);
@@ -58,7 +67,7 @@ window.nanhai.wall = {
   },
 };
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
-  nanhai_wall: { staleAlarm: window.nanhai.wall.staleAlarm },
+  nanhai_wall: { staleAlarm: window.nanhai.wall.staleAlarm, remember: window.nanhai.wall.remember },
 });
 
 /* The dispatch console (/dispatch/): hideout = {scope: [codes] or null, selected: code, values: {code: [red,

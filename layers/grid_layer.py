@@ -36,7 +36,12 @@ def grid_geobuf(geojson: dict) -> bytes:
 def grid_layer(layer_id: str, style: str, hideout: dict, tooltip: str | None = "nanhai.grids.bindTooltip"
                ) -> dl.GeoJSON:
     """The Dash-Leaflet layer that draws the grids from ``GRID_LAYER_PBF_URL``, styled by the JS function
-    ``style`` (a name under ``window.nanhai``) reading ``hideout``."""
+    ``style`` (a name under ``window.nanhai``) reading ``hideout``.
+
+    Give ``hideout`` the figures the page opens with, not an empty placeholder: dash-leaflet styles the
+    shapes that arrive from the URL with the hideout of when the fetch began, so a hideout sent by a callback
+    while the layer is still loading is lost until the next change (the wall stayed uncoloured that way).
+    """
     extra = {"onEachFeature": {"variable": tooltip}} if tooltip else {}
     return dl.GeoJSON(id=layer_id, url=GRID_LAYER_PBF_URL, format="geobuf", style={"variable": style},
                       hideout=hideout, zoomToBounds=False, **extra)

@@ -82,10 +82,11 @@ def map_view(bounds: list[list[float]] | None, centre: list[float], zoom: int = 
     return {"bounds": bounds, "center": [(south + north) / 2, (west + east) / 2]}
 
 
-def wall_layers(measure: str) -> list:
-    """The wall's overlay layers, bottom to top."""
+def wall_layers(measure: str, values: dict | None = None) -> list:
+    """The wall's overlay layers, bottom to top; ``values`` are the grids' figures the page opens with."""
     return [
-        grid_layer("wall-grids", "nanhai.wall.gridStyle", {"measure": measure, "values": {}}, tooltip=None),
+        grid_layer("wall-grids", "nanhai.wall.gridStyle", {"measure": measure, "values": values or {}},
+                   tooltip=None),
         dl.GeoJSON(id="wall-density", url=DENSITY_URL, format="geojson", zoomToBounds=False,
                    style={"variable": "nanhai.wall.densityStyle"}),
         dl.GeoJSON(id="wall-communities", url=OUTLINE_URLS["communities"], format="geojson", zoomToBounds=False,

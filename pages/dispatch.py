@@ -41,10 +41,11 @@ DUE_SOON = timedelta(hours=1)
 LIST_LIMIT = 100
 
 
-def _layout(actor: Actor, lang: str, engine: Engine) -> html.Div:
+def _layout(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetime]) -> html.Div:
     scope = None if actor.sees_everything else sorted(actor.grid_ids)
     with engine.connect() as conn:
         bounds = district_bounds(conn, scope)
+        figures = grid_figures(conn, clock(), scope)
     status_options = [{"label": text("dispatch.all_open", lang), "value": "open"}] + \
         [{"label": text(f"status.{s}", lang), "value": s} for s in STATUSES]
     return html.Div(className="nh-page", lang=lang, children=[
@@ -68,7 +69,7 @@ def _layout(actor: Actor, lang: str, engine: Engine) -> html.Div:
                        *basemap_layers(),
                        grid_layer("dispatch-grids", "nanhai.dispatch.gridStyle",
                                   {"scope": None if scope is None else list(actor.grid_codes), "selected": None,
-                                   "values": {}}),
+                                   "values": figures}),
                        dl.GeoJSON(url=OUTLINE_URLS["communities"], format="geojson", interactive=False,
                                   style={"color": "#334e68", "weight": 1.5, "fill": False}),
                    ]),
@@ -135,7 +136,7 @@ def act(conn, actor: Actor, trigger: dict | str, values: dict, now: datetime) ->
 def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the dispatch console on ``server`` at /dispatch/."""
     app = mount(server, DISPATCH, text("nav.dispatch"))
-    app.layout = lambda: guarded(engine, clock, DISPATCH, lambda actor, lang: _layout(actor, lang, engine))
+    app.layout = lambda: guarded(engine, clock, DISPATCH, lambda actor, lang: _layout(actor, lang, engine, clock))
 
     @app.callback(Output("dispatch-queue", "children"), Output("dispatch-tasks", "children"),
                   Output("dispatch-leads", "children"), Output("dispatch-grids", "hideout"),

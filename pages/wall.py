@@ -26,7 +26,7 @@ from layers.wall import DENSITY_URL, MEASURES, district_bounds, map_view, wall_l
 from pages.access import page_actor
 from pages.shell import WALL, mount
 from pages.strings import language, text
-from tasks.overview import BEIJING, version_stamp, wall_summary
+from tasks.overview import BEIJING, grid_figures, version_stamp, wall_summary
 
 WALL_PATH = WALL.path
 ROLES = WALL.roles
@@ -53,15 +53,17 @@ def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
             html.P(text("page.forbidden", lang))])
     with engine.connect() as conn:
         bounds = district_bounds(conn)
-    return _wall(lang, bounds)
+        figures = grid_figures(conn, clock())  # in the layer from the start: see the note in grid_layer
+    return _wall(lang, bounds, figures)
 
 
-def _wall(lang: str, bounds: list | None) -> html.Div:
+def _wall(lang: str, bounds: list | None, figures: dict | None = None) -> html.Div:
     return html.Div(className="nh-wall", lang=lang, children=[
         dcc.Location(id="wall-url"),
         dcc.Interval(id="wall-tick", interval=REFRESH_MS),
         dcc.Store(id="wall-version"),
         dcc.Store(id="wall-last-ok"),
+        dcc.Store(id="wall-hideout-seen"),
         dcc.Store(id="wall-lang", data=lang),
         dcc.Store(id="wall-stale", data={"after_ms": STALE_AFTER_MS, "text": text("wall.refresh_stale", lang)}),
         html.Header(className="nh-wall-header", children=[
@@ -75,7 +77,7 @@ def _wall(lang: str, bounds: list | None) -> html.Div:
         ]),
         html.Div(className="nh-wall-body", children=[
             dl.Map(id="wall-map", className="nh-wall-map", zoomControl=False, attributionControl=False, zoomSnap=0.25,
-                   children=[*basemap_layers(), *wall_layers(MEASURES[0])],
+                   children=[*basemap_layers(), *wall_layers(MEASURES[0], figures)],
                    **map_view(bounds, CENTRE)),
             html.Aside(className="nh-wall-side", children=[
                 html.Div(className="nh-counters", children=[_counter(k, lang) for k in COUNTERS]),
@@ -122,9 +124,13 @@ def create_wall(server, engine: Engine, clock: Callable[[], datetime]) -> dash.D
                            html.Strong(e["action"])]) for e in summary["ticker"]]
         as_of = f"{text('wall.as_of', lang)} {now.astimezone(BEIJING).strftime('%m-%d %H:%M:%S')}"
         alarm = text("wall.feed_stale", lang) if summary["feed_stale"] else ""
-        return (f"{stamp}|{measure}", {"measure": measure, "values": summary["grids"]}, f"{DENSITY_URL}?v={stamp}",
+        return (f"{stamp}|{measure}", {"measure": measure, "values": summary["grids"], "seq": checked},
+                f"{DENSITY_URL}?v={stamp}",
                 *values, ticker, as_of, text(f"wall.measure.{measure}", lang), alarm, checked)
 
+    wall.clientside_callback(
+        dash.ClientsideFunction(namespace="nanhai_wall", function_name="remember"),
+        Output("wall-hideout-seen", "data"), Input("wall-grids", "hideout"))
     wall.clientside_callback(
         dash.ClientsideFunction(namespace="nanhai_wall", function_name="staleAlarm"),
         Output("wall-refresh-alarm", "children"), Input("wall-tick", "n_intervals"),

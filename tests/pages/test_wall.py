@@ -49,15 +49,37 @@ def browser():
     close(driver)
 
 
+RED_GRID = "440605011001006"
+QUIET = "#22313f"  # nanhai.wall.RISK[0]: a grid with no red or yellow person
+
+
+def _flag_red(engine, grid: str) -> str:
+    key = "e" * 64
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, grid_id) "
+            "SELECT :key, '440605********0000', '王*', 'red', '确诊', 1.0, id FROM grids WHERE code = :grid "
+            "ON CONFLICT DO NOTHING"), {"key": key, "grid": grid})
+        conn.execute(text("INSERT INTO flags (person_key, colour, grid_id, flagged_at, updated_at) SELECT person_key, "
+                          "colour, grid_id, now(), now() FROM persons WHERE person_key = :key ON CONFLICT DO NOTHING"),
+                     {"key": key})
+    return key
+
+
 def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine, browser):
     with work_engine.begin() as conn:
         create_task(conn, Actor.system(), NewTask("lead_verification", "440605011001004", "墙面动态"), Clock()())
+    _flag_red(work_engine, RED_GRID)
+    with work_engine.connect() as conn:
+        risky = conn.execute(text("SELECT count(DISTINCT grid_id) FROM flags WHERE colour IN ('red', 'yellow') "
+                                  "AND grid_id IS NOT NULL")).scalar_one()
     with LiveServer(create_app(work_engine).server) as live:
         log_in(browser, live.url, "demo_commander", "/wall/")
         wait = WebDriverWait(browser, 60)
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.nh-wall-grid")) >= 1042)
         wait.until(lambda d: d.find_element(By.ID, "wall-open").text not in ("", "–"))
         assert len(browser.find_elements(By.CSS_SELECTOR, "path.nh-wall-grid")) == 1042
+        assert risky >= 1 and _lit(browser) == risky, "every grid with a red or yellow person is lit"
         with work_engine.connect() as conn:
             open_tasks = conn.execute(text("SELECT count(*) FROM tasks WHERE status NOT IN ('closed', "
                                            "'cancelled')")).scalar_one()
@@ -70,6 +92,30 @@ def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine
             "return performance.getEntriesByType('resource').map(function (e) { return e.name; });")
         assert all(url.startswith(live.url) for url in requested)
         screenshot(browser, "wall")
+
+        # Coloured by work, the wall lights a grid as soon as it gets open work (restyled, no geometry resent).
+        browser.get(f"{live.url}/wall/?measure=work")
+        wait.until(lambda d: "工作" in d.find_element(By.ID, "wall-measure").text)
+        wait.until(lambda d: _lit(d) == _grids_with_open_work(work_engine))
+        with work_engine.begin() as conn:
+            idle = conn.execute(text("SELECT code FROM grids WHERE id NOT IN (SELECT grid_id FROM tasks WHERE status "
+                                     "NOT IN ('closed', 'cancelled')) ORDER BY code LIMIT 1")).scalar_one()
+            create_task(conn, Actor.system(), NewTask("area_sweep", idle, "墙面点亮"), Clock()())
+        before = _grids_with_open_work(work_engine) - 1
+        assert before >= 1
+        wait.until(lambda d: _lit(d) == before + 1)
+
+
+def _lit(driver) -> int:
+    fills = driver.execute_script("return Array.from(document.querySelectorAll('path.nh-wall-grid'))"
+                                  ".map(function (p) { return p.getAttribute('fill'); });")
+    return sum(fill != QUIET for fill in fills)
+
+
+def _grids_with_open_work(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(DISTINCT grid_id) FROM tasks WHERE status NOT IN ('closed', "
+                                 "'cancelled')")).scalar_one()
 
 
 def test_other_roles_are_sent_to_the_login_and_get_no_density(work_engine, browser):
