@@ -34,7 +34,7 @@ from pages.access import page_actor
 from pages.dispatch import create_dispatch
 from pages.field import create_field
 from pages.reports import create_reports
-from pages.shell import WALL
+from pages.shell import PAGES, WALL
 from pages.wall import create_wall
 from tasks.overview import version_stamp
 
@@ -106,4 +106,11 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     create_wall(server, engine, clock)
     create_field(server, engine, clock)
     create_reports(server, engine, clock)
-    return create_dispatch(server, engine, clock)
+    dispatch = create_dispatch(server, engine, clock)
+    # Dash lets a page's scripts be fetched only after it has rendered that page once in this process; with
+    # several server processes a page rendered by one had its scripts refused (500) by another. Render each
+    # page once here, in every process.
+    with server.test_client() as warm:
+        for page in PAGES:
+            warm.get(page.path)
+    return dispatch

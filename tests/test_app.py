@@ -77,3 +77,11 @@ def test_the_grid_layer_version_changes_when_a_grid_changes_in_place(seeded_engi
     with seeded_engine.connect() as conn:
         after = repository.grids_version(conn)
     assert before != after and before.split(":")[0] == after.split(":")[0]
+
+
+def test_every_process_registers_the_pages_scripts_before_its_first_request(seeded_engine):
+    """Dash registers the scripts it will serve on a process's first request, raising its flag first: the
+    threads of that first burst were refused (500, "dash is not a registered library") until it finished, so a
+    freshly started `gridctl serve` broke the first page load. create_app makes that first request itself."""
+    dispatch = create_app(seeded_engine)
+    assert {"dash", "dash_leaflet"} <= set(dispatch.registered_paths)
