@@ -34,7 +34,7 @@ from pages.access import page_actor
 from pages.dispatch import create_dispatch
 from pages.field import create_field
 from pages.reports import create_reports
-from pages.shell import PAGES, WALL
+from pages.shell import WALL
 from pages.wall import create_wall
 from tasks.overview import version_stamp
 
@@ -107,10 +107,8 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     create_field(server, engine, clock)
     create_reports(server, engine, clock)
     dispatch = create_dispatch(server, engine, clock)
-    # Dash lets a page's scripts be fetched only after it has rendered that page once in this process; with
-    # several server processes a page rendered by one had its scripts refused (500) by another. Render each
-    # page once here, in every process.
-    with server.test_client() as warm:
-        for page in PAGES:
-            warm.get(page.path)
+    # Dash registers the scripts it may serve on a process's first request (every Dash app's before_request),
+    # raising its flag before it is done: the other threads of that first burst got 500. One request here, in
+    # every process, sets all four pages up before anybody else asks.
+    server.test_client().get("/login")
     return dispatch

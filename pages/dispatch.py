@@ -92,7 +92,7 @@ def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
 def grid_panel(conn, actor: Actor, code: str, lang: str, now: datetime) -> list:
     """A grid's flagged persons (masked), open leads, tasks, a form for a new task, and its timeline."""
     persons = flagged_in_grid(conn, actor, code, limit=200)
-    leads = [lead for lead in lead_repository.list_leads(conn, actor) if lead.get("grid_code") == code]
+    leads = lead_repository.list_leads(conn, actor, grid_code=code)
     found, total = tasks.list_tasks(conn, actor, tasks.TaskFilter(grid_code=code, limit=30), now)
     kinds = [{"label": kind_name(k, lang), "value": k} for k in load_kinds()]
     return [

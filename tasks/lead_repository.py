@@ -139,15 +139,19 @@ def get_lead(conn: Connection, actor: Actor, lead_id: int) -> dict:
     return _lead_view(row, reports)
 
 
-def list_leads(conn: Connection, actor: Actor, status: str | None = "open", limit: int = 200) -> list[dict]:
-    """Leads in scope, newest report first. Unplaced leads are seen district-wide only."""
+def list_leads(conn: Connection, actor: Actor, status: str | None = "open", limit: int = 200,
+               grid_code: str | None = None) -> list[dict]:
+    """Leads in scope (of ``grid_code`` when given), newest report first. Unplaced leads are seen district-wide
+    only."""
     scope = actor.grid_scope()
     rows = conn.execute(text(
         "SELECT l.id, l.status, l.summary, l.address, ST_X(l.geom) AS lon, ST_Y(l.geom) AS lat, l.grid_id, "
         "g.code AS grid_code, l.report_count, l.first_reported_at, l.last_reported_at FROM leads l "
         "LEFT JOIN grids g ON g.id = l.grid_id WHERE (CAST(:status AS text) IS NULL OR l.status = :status) "
         "AND (CAST(:scope AS int[]) IS NULL OR l.grid_id = ANY(:scope)) "
-        "ORDER BY l.last_reported_at DESC LIMIT :limit"), {"status": status, "scope": scope, "limit": limit})
+        "AND (CAST(:grid AS text) IS NULL OR g.code = :grid) "
+        "ORDER BY l.last_reported_at DESC LIMIT :limit"),
+        {"status": status, "scope": scope, "limit": limit, "grid": grid_code})
     return [_lead_view(r) for r in rows]
 
 

@@ -19,6 +19,7 @@ from pages.task_panels import task_detail
 from tasks.repository import NewTask, create_task, get_task
 from tests.browser import LiveServer, chromium, close, log_in, screenshot
 from tests.conftest import DEMO_PASSWORD, Clock
+from tests.persons import flag_person
 
 OWN_GRID = "440605011001002"  # in demo_supervisor's community 440605011001
 OTHER_GRID = "440605011002001"  # another community of the same town
@@ -71,14 +72,7 @@ def test_the_task_panel_offers_each_role_only_its_own_actions(work_engine):
 
 def test_the_grid_panel_shows_masked_persons_only(work_engine):
     key = "d15" + "0" * 61
-    with work_engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO persons (person_key, id_masked, name_masked, phone_masked, colour, reason, confidence, "
-            "grid_id) SELECT :key, '440605********1234', '陈*华', '139****5678', 'red', '确诊 / confirmed', 1.0, id "
-            "FROM grids WHERE code = :grid"), {"key": key, "grid": OWN_GRID})
-        conn.execute(text("INSERT INTO flags (person_key, colour, grid_id, flagged_at, updated_at) "
-                          "SELECT person_key, colour, grid_id, now(), now() FROM persons WHERE person_key = :key"),
-                     {"key": key})
+    flag_person(work_engine, key, OWN_GRID, name="陈*华", id_masked="440605********1234", phone="139****5678")
     try:
         with work_engine.connect() as conn:
             shown = rendered(grid_panel(conn, _actor(conn, "demo_supervisor"), OWN_GRID, "zh", Clock()()))

@@ -15,6 +15,7 @@ from tasks.overview import version_stamp, wall_summary
 from tasks.repository import NewTask, create_task
 from tests.browser import LiveServer, chromium, close, log_in, screenshot
 from tests.conftest import Clock
+from tests.persons import flag_person
 
 
 def test_the_stamp_moves_with_work_and_the_summary_adds_up(work_engine):
@@ -53,23 +54,10 @@ RED_GRID = "440605011001006"
 QUIET = "#22313f"  # nanhai.wall.RISK[0]: a grid with no red or yellow person
 
 
-def _flag_red(engine, grid: str) -> str:
-    key = "e" * 64
-    with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, grid_id) "
-            "SELECT :key, '440605********0000', '王*', 'red', '确诊', 1.0, id FROM grids WHERE code = :grid "
-            "ON CONFLICT DO NOTHING"), {"key": key, "grid": grid})
-        conn.execute(text("INSERT INTO flags (person_key, colour, grid_id, flagged_at, updated_at) SELECT person_key, "
-                          "colour, grid_id, now(), now() FROM persons WHERE person_key = :key ON CONFLICT DO NOTHING"),
-                     {"key": key})
-    return key
-
-
 def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine, browser):
     with work_engine.begin() as conn:
         create_task(conn, Actor.system(), NewTask("lead_verification", "440605011001004", "墙面动态"), Clock()())
-    _flag_red(work_engine, RED_GRID)
+    flag_person(work_engine, "e" * 64, RED_GRID)
     with work_engine.connect() as conn:
         risky = conn.execute(text("SELECT count(DISTINCT grid_id) FROM flags WHERE colour IN ('red', 'yellow') "
                                   "AND grid_id IS NOT NULL")).scalar_one()
