@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -375,7 +376,11 @@ class Task(Base):
                       CheckConstraint("escalation_level BETWEEN 0 AND 2", name="tasks_escalation_level"),
                       Index("ix_tasks_grid_status", "grid_id", "status"),
                       Index("ix_tasks_assignee_status", "assignee_id", "status"),
-                      Index("ix_tasks_status_due", "status", "due_at"))
+                      Index("ix_tasks_status_due", "status", "due_at"),
+                      # the statistics' handling-time percentiles, read in order (migration 0005)
+                      Index("ix_tasks_closed_handling", "grid_id", text("date_part('epoch', closed_at - created_at)"),
+                            postgresql_include=["created_at", "closed_at"],
+                            postgresql_where=text("status = 'closed'")))
 
 
 class TaskEvent(Base):

@@ -45,7 +45,7 @@ def test_figures_cover_every_unit_and_add_up(result):
     assert result["tasks_30d"] == TASKS and 0 < result["tasks_7d"] < TASKS
     assert sum(result["persons_by_colour"].values()) == PERSONS
     for key in ("grid_7d_ms", "grid_30d_ms", "reporter_grid_7d_ms", "town_ms", "district_ms", "peer_ms",
-                "custom_plan_grid_7d_ms", "ratio_vs_peer"):
+                "ratio_vs_peer"):
         assert result[key] > 0
 
 
