@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 
 from accounts.actor import ROLE_NAMES, SUPERVISOR, Actor
 from accounts.passwords import check_strength, hash_password, verify_password
-from gis.db import sql
+from gis.db import run, sql
 from gis.errors import InvalidRequest, NotFound, RateLimited
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -44,6 +44,10 @@ LEFT JOIN LATERAL (
 WHERE {where} AND u.active
 GROUP BY u.id {group}
 """
+
+
+SESSION_SELECT = ACTOR_SELECT.format(extra=", s.csrf_token", join="JOIN user_sessions s ON s.user_id = u.id",
+                                     where="s.token_hash = :h AND s.expires_at > :now", group=", s.token_hash")
 
 
 def _actor(row) -> Actor:
@@ -98,10 +102,7 @@ def open_session(conn: Connection, user_id: int, now: datetime,
 
 def session_actor(conn: Connection, token: str, now: datetime) -> tuple[Actor, str] | None:
     """(actor, CSRF token) of a live session, in one query; None when unknown or expired."""
-    row = conn.execute(sql(ACTOR_SELECT.format(
-        extra=", s.csrf_token", join="JOIN user_sessions s ON s.user_id = u.id",
-        where="s.token_hash = :h AND s.expires_at > :now", group=", s.token_hash")),
-        {"h": _token_hash(token), "now": now}).one_or_none()
+    row = run(conn, SESSION_SELECT, {"h": _token_hash(token), "now": now}).fetchone()
     return None if row is None else (_actor(row), row.csrf_token)
 
 

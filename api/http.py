@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from accounts.actor import Actor
 from accounts.repository import session_actor
-from gis.db import sql
+from gis.db import run
 from gis.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -174,10 +174,9 @@ def mutation(login: bool = True) -> Callable:
                             return replay
                     status, body = view(conn, actor, *args, **kwargs)
                     if key is not None:
-                        conn.execute(sql("UPDATE idempotency_keys SET status_code = :s, body = :b "
-                                          "WHERE scope = :scope AND key = :k"),
-                                     {"s": status, "b": json.dumps(body, ensure_ascii=False, default=str),
-                                      "scope": _idempotency_scope(actor), "k": key})
+                        run(conn, "UPDATE idempotency_keys SET status_code = :s, body = :b WHERE scope = :scope "
+                                  "AND key = :k", {"s": status, "b": json.dumps(body, ensure_ascii=False, default=str),
+                                                   "scope": _idempotency_scope(actor), "k": key})
                 return json_response(body, status)
             except GridError as exc:
                 return error_response(exc)
@@ -210,13 +209,13 @@ def _claim(conn: Connection, scope: str, key: str) -> Response | None:
     commit or roll back, so two simultaneous retries cannot both act.
     """
     fingerprint = _request_hash()
-    taken = conn.execute(sql("INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body) "
-                              "VALUES (:scope, :k, :h, 0, '') ON CONFLICT DO NOTHING RETURNING 1"),
-                         {"scope": scope, "k": key, "h": fingerprint}).scalar()
+    taken = run(conn, "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body) "
+                      "VALUES (:scope, :k, :h, 0, '') ON CONFLICT DO NOTHING RETURNING 1",
+                {"scope": scope, "k": key, "h": fingerprint}).fetchone()
     if taken:
         return None
-    stored = conn.execute(sql("SELECT request_hash, status_code, body FROM idempotency_keys "
-                               "WHERE scope = :scope AND key = :k"), {"scope": scope, "k": key}).one()
+    stored = run(conn, "SELECT request_hash, status_code, body FROM idempotency_keys WHERE scope = :scope AND key = :k",
+                 {"scope": scope, "k": key}).fetchone()
     if stored.request_hash != fingerprint:
         raise InvalidRequest(f"同一 {IDEMPOTENCY_HEADER} 已用于另一请求 / this {IDEMPOTENCY_HEADER} was used for a "
                              f"different request", IDEMPOTENCY_HEADER)

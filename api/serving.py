@@ -10,6 +10,7 @@ the children when it is told to stop.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -29,6 +30,9 @@ def _listen(host: str, port: int) -> socket.socket:
 def _serve(make_app: Callable[[], object], sock: socket.socket, threads: int) -> None:
     from waitress import serve
 
+    # "Task queue depth is N" on every request that waits for a free thread: a busy minute writes thousands
+    # of lines (and the logging costs CPU on the busy server); real errors still come through.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     serve(make_app(), sockets=[sock], threads=threads, ident="nanhai-grid", _quiet=True)
 
 

@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 
+from psycopg import Cursor
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, TextClause, create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,6 +72,25 @@ def custom_plans(conn: Connection) -> Iterator[Connection]:
     conn.execute(sql("SET LOCAL plan_cache_mode = force_custom_plan"))
     yield conn
     conn.execute(sql("SET LOCAL plan_cache_mode = force_generic_plan"))
+
+
+_NAMED = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # a ``:name`` parameter, as SQLAlchemy's text() finds them
+
+
+@lru_cache(maxsize=256)
+def _driver_form(statement: str) -> str:
+    return _NAMED.sub(r"%(\1)s", statement.replace("%", "%%"))
+
+
+def run(conn: Connection, statement: str, params: Mapping[str, object]) -> Cursor:
+    """Run ``statement`` (``:name`` parameters, as for :func:`sql`) on the connection's psycopg connection.
+
+    For the few statements of every field update (session, idempotency key, task, event): SQLAlchemy's
+    per-statement work (compiled cache, execution context, result metadata) cost more client CPU than
+    psycopg's whole round trip. Same transaction as ``conn``; rows are named tuples.
+    """
+    cursor = conn.connection.driver_connection.cursor(row_factory=namedtuple_row)
+    return cursor.execute(_driver_form(statement), params)
 
 
 def get_engine(url: str | None = None) -> Engine:
