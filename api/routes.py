@@ -30,7 +30,7 @@ from tasks import repository as tasks
 from tasks.leads import parse_report
 from tasks.lifecycle import parse_location
 from tasks.sla import escalate_overdue
-from tasks.stats_export import CSV_MEDIA, Stamp, stats_csv
+from tasks.stats_export import CSV_MEDIA, Stamp, beijing_time, stats_csv
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -346,8 +346,8 @@ def stats(conn, actor):
     moment = now()
     rows = evaluation.evaluate(conn, actor, level, evaluation.Period(since, until), moment,
                                request.args.get("area") or None)
-    stamp = {"level": level, "from": since.isoformat(), "to": until.isoformat(),
-             "as_of": min(until, moment).isoformat(), "generated_at": moment.isoformat()}
+    stamp = {"level": level, "from": beijing_time(since), "to": beijing_time(until),
+             "as_of": beijing_time(min(until, moment)), "generated_at": beijing_time(moment)}
     if request.accept_mimetypes.best_match(["application/json", CSV_MEDIA]) == CSV_MEDIA:
         made = Stamp(min(until, moment), request.full_path, moment)
         response = Response(stats_csv(rows, made), mimetype=CSV_MEDIA)

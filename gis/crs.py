@@ -9,7 +9,7 @@ inverse has no closed form and is refined iteratively to below 1e-9 degrees
 
 >>> lon, lat = wgs84_to_gcj02(113.15, 23.03)
 >>> back = gcj02_to_wgs84(lon, lat)
->>> abs(back[0] - 113.15) < 1e-8
+>>> bool(abs(back[0] - 113.15) < 1e-8)
 True
 """
 

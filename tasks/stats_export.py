@@ -11,7 +11,7 @@ the figures in a file are exactly those of :func:`tasks.evaluation.evaluate`, to
 
 >>> stamp = Stamp(datetime(2025, 3, 3, tzinfo=UTC), "/api/v1/stats?level=town")
 >>> stats_csv([{"level": "town", "code": "1", "name": "x"}], stamp, ("level", "code", "name")).splitlines()[0]
-'\\ufeff# 数据时间 2025-03-03T00:00:00+00:00; 查询 /api/v1/stats?level=town'
+'\\ufeff# 数据时间 2025-03-03T08:00:00+08:00; 查询 /api/v1/stats?level=town'
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from tasks.evaluation import COLOURS, COLUMNS
+from tasks.evaluation import BEIJING, COLOURS, COLUMNS
 from tasks.lifecycle import STATUS_NAMES
 
 HEADERS = {
@@ -58,7 +58,12 @@ class Stamp:
 
     def line(self) -> str:
         """The stamp as one line of text (the CSV's first line, without the comment mark)."""
-        return f"数据时间 {self.as_of.isoformat()}; 查询 {self.query}"
+        return f"数据时间 {beijing_time(self.as_of)}; 查询 {self.query}"
+
+
+def beijing_time(moment: datetime) -> str:
+    """``moment`` as its readers count time: Beijing, to the second, with the offset (2025-03-03T08:00:00+08:00)."""
+    return moment.astimezone(BEIJING).isoformat(timespec="seconds")
 
 
 def stats_csv(rows: Sequence[dict], stamp: Stamp, columns: Sequence[str] = COLUMNS) -> str:
@@ -77,8 +82,8 @@ def stats_xlsx(rows: Sequence[dict], stamp: Stamp, columns: Sequence[str] = COLU
     book = Workbook()
     sheet = book.active
     sheet.title = "统计"
-    generated = (stamp.generated_at or datetime.now(UTC)).isoformat()
-    for number, (label, value) in enumerate((("数据时间", stamp.as_of.isoformat()), ("查询", stamp.query),
+    generated = beijing_time(stamp.generated_at or datetime.now(UTC))
+    for number, (label, value) in enumerate((("数据时间", beijing_time(stamp.as_of)), ("查询", stamp.query),
                                              ("生成时间", generated)), start=1):
         sheet.cell(number, 1, label).font = Font(bold=True)
         sheet.cell(number, 2, value)
