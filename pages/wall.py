@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from layers.basemap import basemap_layers
 from layers.wall import DENSITY_URL, MEASURES, district_bounds, map_view, wall_layers
 from pages.access import page_actor
-from pages.shell import WALL, mount
+from pages.shell import WALL, mount, nav_bar
 from pages.strings import language, text
 from tasks.overview import BEIJING, grid_figures, version_stamp, wall_summary
 
@@ -47,10 +47,15 @@ def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
     if not has_request_context():  # Dash checks the layout once at start-up, outside any request
         return _wall("zh", None)
     lang = language(request.cookies.get("nanhai_lang"))
-    if page_actor(engine, clock(), ROLES) is None:
+    actor = page_actor(engine, clock())
+    if actor is None:
         return html.Div(className="nh-wall", children=[
             dcc.Location(id="wall-login", href=f"/login?next={WALL_PATH}", refresh=True),
             html.P(text("page.forbidden", lang))])
+    if actor.role not in ROLES:  # logged in, but not for the wall: say so, with the way to his own pages
+        return html.Div(className="nh-page", children=[
+            nav_bar(actor, lang, WALL),
+            html.P(text("page.not_for_role", lang), className="nh-refusal", id="page-refusal")])
     with engine.connect() as conn:
         bounds = district_bounds(conn)
         figures = grid_figures(conn, clock())  # in the layer from the start: see the note in grid_layer

@@ -106,11 +106,16 @@ def _grids_with_open_work(engine) -> int:
                                  "'cancelled')")).scalar_one()
 
 
-def test_other_roles_are_sent_to_the_login_and_get_no_density(work_engine, browser):
+def test_other_roles_are_refused_with_their_own_pages_offered_and_get_no_density(work_engine, browser):
     with LiveServer(create_app(work_engine).server) as live:
         browser.delete_all_cookies()
         log_in(browser, live.url, "demo_worker", "/wall/")
-        WebDriverWait(browser, 30).until(lambda d: "/login" in d.current_url)
+        refusal = WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "page-refusal"))
+        assert "无权" in refusal[0].text and "/wall/" in browser.current_url
+        assert browser.find_elements(By.CSS_SELECTOR, "a[href='/field/']")
+        assert not browser.find_elements(By.CSS_SELECTOR, ".leaflet-interactive")
+        cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
+        assert requests.get(f"{live.url}/layers/density.geojson", cookies=cookies).status_code == 403
         assert requests.get(f"{live.url}/layers/density.geojson").status_code == 403
 
 
