@@ -62,9 +62,12 @@ def client_tag() -> str:
     return vault().tag("client", request.remote_addr or "unknown")
 
 
+def _json(body) -> str:
+    return json.dumps(body, ensure_ascii=False, default=str)
+
+
 def json_response(body, status: int = 200, headers: dict | None = None) -> Response:
-    response = Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
-                        mimetype="application/json")
+    response = Response(_json(body), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -173,11 +176,12 @@ def mutation(login: bool = True) -> Callable:
                         if replay is not None:
                             return replay
                     status, body = view(conn, actor, *args, **kwargs)
+                    answer = _json(body)  # once: the stored answer and the one sent are the same bytes
                     if key is not None:
                         run(conn, "UPDATE idempotency_keys SET status_code = :s, body = :b WHERE scope = :scope "
-                                  "AND key = :k", {"s": status, "b": json.dumps(body, ensure_ascii=False, default=str),
-                                                   "scope": _idempotency_scope(actor), "k": key})
-                return json_response(body, status)
+                                  "AND key = :k", {"s": status, "b": answer, "scope": _idempotency_scope(actor),
+                                                   "k": key})
+                return Response(answer, status=status, mimetype="application/json")
             except GridError as exc:
                 return error_response(exc)
             except OperationalError as exc:
