@@ -537,8 +537,10 @@ def demo_activity(seed_value: int, persons: int) -> None:
 @click.option("--port", default=8050, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="server processes (one per core is right)")
 @click.option("--threads", default=8, show_default=True, type=int, help="threads per process")
+@click.option("--trusted-proxy", envvar="NANHAI_TRUSTED_PROXY", default=None, metavar="ADDRESS",
+              help="address of the reverse proxy in front (nginx…), whose X-Forwarded-For names the client")
 @_fail_cleanly
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+def serve(host: str, port: int, workers: int, threads: int, trusted_proxy: str | None) -> None:
     """Serve the map app, the JSON API and the plain pages (waitress, a production WSGI server)."""
     from api.serving import serve_forever
     from gis.db import database_url, engine_for
@@ -563,7 +565,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
     click.echo(f"南海区网格指挥平台 / serving at http://{host}:{port} with {workers} process(es)  "
                f"(Ctrl+C 停止 / to stop)")
-    serve_forever(make_app, host, port, workers, threads, on_start=start_sweeper)
+    serve_forever(make_app, host, port, workers, threads, on_start=start_sweeper, trusted_proxy=trusted_proxy)
 
 
 if __name__ == "__main__":

@@ -27,23 +27,32 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(make_app: Callable[[], object], sock: socket.socket, threads: int) -> None:
+def _serve(make_app: Callable[[], object], sock: socket.socket, threads: int, trusted_proxy: str | None) -> None:
     from waitress import serve
 
     # "Task queue depth is N" on every request that waits for a free thread: a busy minute writes thousands
     # of lines (and the logging costs CPU on the busy server); real errors still come through.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    serve(make_app(), sockets=[sock], threads=threads, ident="nanhai-grid", _quiet=True)
+    # Behind a reverse proxy every request comes from the proxy's address: the client is then the one the
+    # proxy names in X-Forwarded-For (rate limits and login throttling count clients). Only that proxy is
+    # believed; from anywhere else the header is dropped, so a client cannot pick his own address.
+    proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
+             "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}} if trusted_proxy else {}
+    serve(make_app(), sockets=[sock], threads=threads, ident="nanhai-grid", _quiet=True,
+          clear_untrusted_proxy_headers=True, **proxy)
 
 
 def serve_forever(make_app: Callable[[], object], host: str, port: int, workers: int = 1, threads: int = 8,
-                  on_start: Callable[[], object] | None = None) -> None:
-    """Serve the WSGI app made by ``make_app`` on host:port with ``workers`` processes until SIGINT/SIGTERM."""
+                  on_start: Callable[[], object] | None = None, trusted_proxy: str | None = None) -> None:
+    """Serve the WSGI app made by ``make_app`` on host:port with ``workers`` processes until SIGINT/SIGTERM.
+
+    ``trusted_proxy``: the address of a reverse proxy in front, whose X-Forwarded-For names the client.
+    """
     sock = _listen(host, port)
     if workers <= 1:
         if on_start:
             on_start()
-        _serve(make_app, sock, threads)
+        _serve(make_app, sock, threads, trusted_proxy)
         return
     children: list[int] = []
     for _ in range(workers):
@@ -52,7 +61,7 @@ def serve_forever(make_app: Callable[[], object], host: str, port: int, workers:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
-                _serve(make_app, sock, threads)
+                _serve(make_app, sock, threads, trusted_proxy)
             finally:
                 os._exit(0)
         children.append(pid)

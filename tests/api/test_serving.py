@@ -29,19 +29,25 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _start(engine, port: int, *options: str) -> tuple[subprocess.Popen, requests.Response]:
+    """`gridctl serve` on ``port`` with ``options``, and its first answer (the OpenAPI document)."""
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    server = subprocess.Popen([sys.executable, "-m", "gridctl", "serve", "--port", str(port), *options],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for _ in range(120):
+        try:
+            # the socket listens before the workers have built the app: an early request waits in the queue
+            return server, requests.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=90)
+        except requests.ConnectionError:
+            time.sleep(0.25)
+    server.kill()
+    raise AssertionError(server.communicate(timeout=30)[0])
+
+
 def test_two_worker_processes_serve_the_api_and_stop_together(work_engine):
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": work_engine.url.render_as_string(hide_password=False)}
-    server = subprocess.Popen([sys.executable, "-m", "gridctl", "serve", "--port", str(port), "--workers", "2"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server, answer = _start(work_engine, port, "--workers", "2")
     try:
-        for _ in range(120):
-            try:
-                # the socket listens before the workers have built the app: an early request waits in the queue
-                answer = requests.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=90)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.25)
         assert answer.status_code == 200 and answer.json()["openapi"].startswith("3.1")
         workers = _children(server.pid)
         assert len(workers) == 2
@@ -67,3 +73,28 @@ def test_a_connection_lost_under_a_request_answers_503_once_then_recovers(as_rol
     lost = [a for a in answers if a.status_code == 503]
     assert all("retry" in a.json()["message"] for a in lost)
     assert answers[-1].status_code == 200 and {a.status_code for a in answers} <= {200, 503}
+
+
+def _public_reports(port: int, forwarded_for: str, count: int) -> list[int]:
+    return [requests.post(f"http://127.0.0.1:{port}/api/v1/leads", headers={"X-Forwarded-For": forwarded_for},
+                          json={"description": f"代理测试 {forwarded_for} 第 {i} 条",
+                                "address": f"大沥镇黄岐社区代理路{i}号"}).status_code for i in range(count)]
+
+
+def test_behind_a_trusted_proxy_clients_are_told_apart_and_nobody_else_can_forge_one(work_engine):
+    port = _free_port()
+    server, _ = _start(work_engine, port, "--workers", "1", "--trusted-proxy", "127.0.0.1")
+    try:  # the public form allows 5 reports per client in 10 minutes
+        assert _public_reports(port, "203.0.113.7", 6) == [201] * 5 + [429]
+        assert _public_reports(port, "203.0.113.8", 1) == [201]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+    port = _free_port()
+    server, _ = _start(work_engine, port, "--workers", "1")
+    try:  # no proxy named: the header is dropped, a new forged address each time is still the same client
+        answers = [_public_reports(port, f"198.51.100.{i}", 1)[0] for i in range(6)]
+        assert 429 in answers and answers == sorted(answers)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
