@@ -25,6 +25,16 @@ def test_run_shares_the_transaction_of_the_sqlalchemy_connection(database_factor
         assert conn.execute(text("SELECT to_regclass('pg_temp.scratch')")).scalar() is None
 
 
+def test_what_run_wrote_is_committed_by_the_connections_commit(database_factory):
+    engine = database_factory("nanhai_db_commit")
+    with engine.connect() as conn:
+        run(conn, "CREATE TABLE kept (id int)", {})
+        run(conn, "INSERT INTO kept VALUES (:id)", {"id": 7})
+        conn.commit()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM kept")).scalars().all() == [7]
+
+
 def test_custom_plans_hold_inside_the_block_only(database_factory):
     engine = database_factory("nanhai_db_plans")
     with engine.connect() as conn:
