@@ -119,7 +119,14 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
 
     Columns: :data:`COLUMNS`; rates are None without a denominator, persons 1–4 None for a reporter.
     """
+    return _evaluate(conn, actor, level, period, now, area, ())
+
+
+def _evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: datetime, area: str | None,
+              statuses: tuple[str, ...]) -> list[dict]:
+    """:func:`evaluate`'s rows, with a ``status_<s>`` count for each of ``statuses``, from the same scan."""
     units = _units(level, area, _scope(actor))
+    counts = (*_COUNTS, *(f"status_{s}" for s in statuses))
     as_of = min(period.until, now)
     # Counted per grid first (a parallel hash aggregate on an integer) and then summed per unit; the
     # percentiles over the closed tasks alone, read in grid and time order from ix_tasks_closed_handling,
@@ -138,9 +145,10 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
                    count(*) FILTER (WHERE t.status <> 'cancelled' AND t.handled_at IS NOT NULL) AS handled,
                    count(*) FILTER (WHERE t.status <> 'cancelled' AND t.rework_count > 0) AS reworked,
                    count(*) FILTER (WHERE t.status <> 'cancelled' AND t.extension_count > 0) AS extended
+                   {"".join(f", count(*) FILTER (WHERE t.status = '{s}') AS status_{s}" for s in statuses)}
             FROM tasks t WHERE t.created_at >= :since AND t.created_at < :until GROUP BY t.grid_id
         ), work AS (
-            SELECT u.unit_id, {", ".join(f"sum(w.{c}) AS {c}" for c in _COUNTS)}
+            SELECT u.unit_id, {", ".join(f"sum(w.{c}) AS {c}" for c in counts)}
             FROM per_grid w JOIN unit u ON u.grid_id = w.grid_id GROUP BY u.unit_id
         ), handling AS (
             SELECT {closed_unit} AS unit_id, percentile_cont(ARRAY[0.5, 0.9])
@@ -151,7 +159,7 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
             SELECT u.unit_id, {", ".join(f"sum(p.persons) FILTER (WHERE p.colour = '{c}') AS {c}" for c in COLOURS)}
             FROM grid_colour_counts p JOIN unit u ON u.grid_id = p.grid_id GROUP BY u.unit_id
         )
-        SELECT units.code, units.name, {", ".join(f"work.{c}" for c in _COUNTS)}, handling.seconds[1] AS median_s,
+        SELECT units.code, units.name, {", ".join(f"work.{c}" for c in counts)}, handling.seconds[1] AS median_s,
                handling.seconds[2] AS p90_s, {", ".join(f"people.{c}" for c in COLOURS)}
         FROM (SELECT DISTINCT unit_id, code, name FROM unit) units
         LEFT JOIN work ON work.unit_id = units.unit_id LEFT JOIN handling ON handling.unit_id = units.unit_id
@@ -159,7 +167,8 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
         ORDER BY units.code"""),
             {"scope": _scope(actor), "area": area, "since": period.since, "until": period.until,
              "as_of": as_of}).mappings().all()
-    return [_row(level, r, suppress=actor.role == REPORTER) for r in rows]
+    return [{**_row(level, r, suppress=actor.role == REPORTER),
+             **{f"status_{s}": int(r[f"status_{s}"] or 0) for s in statuses}} for r in rows]
 
 
 def _row(level: str, r, suppress: bool) -> dict:
@@ -183,25 +192,18 @@ def tasks_by_status(conn: Connection, actor: Actor, level: str, period: Period,
     Columns: ``level``, ``code``, ``name`` and :data:`STATUS_COLUMNS` (``status_created`` …
     ``status_cancelled``); not suppressed for any role (see the module's notes).
     """
-    units = _units(level, area, _scope(actor))
-    counts = ", ".join(f"count(t.id) FILTER (WHERE t.status = '{s}') AS status_{s}" for s in STATUSES)
-    with custom_plans(conn):
-        rows = conn.execute(text(f"""
-        WITH {units}
-        SELECT u.code, u.name, {counts}
-        FROM unit u LEFT JOIN tasks t ON t.grid_id = u.grid_id AND t.created_at >= :since AND t.created_at < :until
-        GROUP BY u.code, u.name ORDER BY u.code"""),
-            {"scope": _scope(actor), "area": area, "since": period.since, "until": period.until}).mappings().all()
-    return [{"level": level, "code": r["code"], "name": r["name"], **{k: int(r[k]) for k in STATUS_COLUMNS}}
-            for r in rows]
+    return [{k: row[k] for k in ("level", "code", "name", *STATUS_COLUMNS)}
+            for row in report(conn, actor, level, period, period.until, area)]
 
 
 def report(conn: Connection, actor: Actor, level: str, period: Period, now: datetime,
            area: str | None = None) -> list[dict]:
-    """The rows of :func:`evaluate`, each with its unit's tasks by status added (columns :data:`REPORT_COLUMNS`)."""
-    statuses = {r["code"]: r for r in tasks_by_status(conn, actor, level, period, area)}
-    return [{**row, **{k: statuses[row["code"]][k] for k in STATUS_COLUMNS}}
-            for row in evaluate(conn, actor, level, period, now, area)]
+    """The rows of :func:`evaluate`, each with its unit's tasks by status added (columns :data:`REPORT_COLUMNS`).
+
+    One statement: the status counts come from the same per-grid pass over the tasks (a second pass,
+    grouped by unit code, took as long again as the whole evaluation).
+    """
+    return _evaluate(conn, actor, level, period, now, area, STATUSES)
 
 
 def areas(conn: Connection, actor: Actor) -> list[dict]:

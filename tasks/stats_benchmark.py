@@ -1,11 +1,11 @@
 """``gridctl bench stats``: the standard evaluation for all 1042 grids over a million persons and 100,000 tasks.
 
-What is measured: :func:`tasks.evaluation.evaluate` as the statistics page calls it (the whole call: the
+What is measured: :func:`tasks.evaluation.report` as the statistics page calls it (the whole call: the
 query on an engine with the platform's session options, then the rows built in Python), for level grid
 (1042 rows) over the last 7 and the last 30 days as a commander and as a reporter, and for levels town and
 district (and community); median of ``repeat`` runs each, after one untimed run (a measure whose first
 call takes over ``slow_s`` is timed by that call alone). The engine is the caller's: the platform's
-(:func:`gis.db.engine_for`) runs statements on generic plans, and evaluate() asks for custom plans for its
+(:func:`gis.db.engine_for`) runs statements on generic plans, and report() asks for custom plans for its
 own (:func:`gis.db.custom_plans`). The peer, measured in the same run on the same connection:
 ``SELECT count(*) FROM tasks`` then ``SELECT count(*) FROM persons`` (``ratio_vs_peer`` = grid over 7 days /
 peer). Target (the issue): the grid level ≤ 200 ms.
@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, text
 
 from accounts.actor import COMMANDER, REPORTER, Actor
 from gis.errors import GridError
-from tasks.evaluation import COLOURS, Period, evaluate
+from tasks.evaluation import COLOURS, Period, report
 from tasks.kinds import load_kinds
 
 BENCH_DATABASE = "nanhai_stats_bench"
@@ -206,7 +206,7 @@ def direct_counts(conn: Connection, period: Period) -> dict[str, int]:
 
 
 def totals(rows: list[dict]) -> dict[str, int]:
-    """evaluate()'s rows summed: tasks (cancelled included) and persons by colour."""
+    """report()'s rows summed: tasks (cancelled included) and persons by colour."""
     return {"tasks": sum(r["tasks"] + r["cancelled"] for r in rows),
             **{c: sum(r[f"persons_{c}"] or 0 for r in rows) for c in COLOURS}}
 
@@ -214,7 +214,7 @@ def totals(rows: list[dict]) -> dict[str, int]:
 def stats_benchmark(engine: Engine, persons: int = 1_000_000, tasks: int = 100_000, repeat: int = 5,
                     echo: Callable[[str], None] = print, now: datetime | None = None,
                     slow_s: float = SLOW_S) -> dict:
-    """Fill (or reuse) ``engine``'s database and time evaluate() at every level; returns the figures."""
+    """Fill (or reuse) ``engine``'s database and time report() at every level; returns the figures."""
     now, reused = fill(engine, persons, tasks, now, echo=echo)
     commander = Actor(None, "bench_commander", COMMANDER)
     reporter = Actor(None, "bench_reporter", REPORTER)
@@ -229,7 +229,7 @@ def stats_benchmark(engine: Engine, persons: int = 1_000_000, tasks: int = 100_0
     with engine.connect() as conn:
         stored = data_sizes(conn)
         for name, (actor, level, period) in runs.items():
-            ms, timed[name], answers[name] = _median_ms(functools.partial(evaluate, conn, actor, level, period, now),
+            ms, timed[name], answers[name] = _median_ms(functools.partial(report, conn, actor, level, period, now),
                                                         repeat, slow_s)
             figures[f"{name}_ms"] = round(ms, 1)
             echo(f"  {name:<30} {ms:9.1f} ms  ({len(answers[name])} rows, {timed[name]} timed)")
