@@ -16,15 +16,21 @@ True
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import struct
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from gis.config import data_dir
 
@@ -52,12 +58,70 @@ def load_vault() -> Vault:
     return Vault(hmac_key.encode(), fernet_key.encode())
 
 
+class _Hmac:
+    """HMAC-SHA256 under one key for many short messages: the keyed inner and outer SHA-256 states are
+    computed once and copied per message (RFC 2104), which costs half of ``hmac.digest`` per message."""
+
+    def __init__(self, key: bytes) -> None:
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+def seal_many(fernet_key: bytes, texts: Sequence[bytes], now: int | None = None,
+              random_bytes: Callable[[int], bytes] = os.urandom) -> list[str]:
+    """Fernet tokens of many texts at once: each token is what ``Fernet(fernet_key).encrypt`` makes (version,
+    time, a random IV, AES-128-CBC with PKCS7 padding, HMAC-SHA256) and any Fernet opens it.
+
+    Why not ``Fernet.encrypt`` per text: it builds a cipher and an HMAC object for every token, 20 µs
+    each, the largest cost of importing a million records. Here CBC is computed as it is defined,
+    C_j = AES(P_j ⊕ C_j-1) with C_0 the token's IV, for all tokens of one length together: one AES
+    call per block position over the whole batch (the cipher is applied block by block, ECB being
+    exactly that), the XOR chaining in numpy. tests/matching/test_privacy.py checks the tokens byte for
+    byte against AES-CBC applied token by token, and opens them with Fernet. ``now`` (seconds) and
+    ``random_bytes`` (the IVs' source) are for those tests.
+    """
+    raw = base64.urlsafe_b64decode(fernet_key)
+    if len(raw) != 32:
+        raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes")
+    signer, aes = _Hmac(raw[:16]), Cipher(algorithms.AES(raw[16:]), modes.ECB()).encryptor()
+    header = np.frombuffer(b"\x80" + struct.pack(">Q", int(time.time()) if now is None else now), dtype=np.uint8)
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    blocks_of = lengths // 16 + 1  # PKCS7 always pads, a whole block when the text fills its last one
+    tokens: list[str] = [""] * len(texts)
+    for blocks in np.unique(blocks_of):
+        rows = np.flatnonzero(blocks_of == blocks)
+        width = int(blocks) * 16
+        plain = np.frombuffer(b"".join(texts[i] + bytes([width - len(texts[i])]) * (width - len(texts[i]))
+                                       for i in rows), dtype=np.uint8).reshape(len(rows), int(blocks), 16)
+        ivs = np.frombuffer(random_bytes(16 * len(rows)), dtype=np.uint8).reshape(len(rows), 16)
+        cipher = np.empty_like(plain)
+        previous = ivs
+        for j in range(int(blocks)):
+            mixed = np.bitwise_xor(plain[:, j, :], previous)
+            previous = np.frombuffer(aes.update(mixed.tobytes()), dtype=np.uint8).reshape(len(rows), 16)
+            cipher[:, j, :] = previous
+        signed = np.concatenate([np.broadcast_to(header, (len(rows), 9)), ivs, cipher.reshape(len(rows), width)],
+                                axis=1).tobytes()
+        size = 25 + width
+        for n, i in enumerate(rows):
+            body = signed[n * size:(n + 1) * size]
+            tokens[i] = base64.urlsafe_b64encode(body + signer.digest(body)).decode()
+    return tokens
+
+
 def _key_and_seal(args: tuple[bytes, bytes, list[str], list[str], list[str]]) -> tuple[list[str], list[str]]:
     hmac_key, fernet_key, ids, names, phones = args
-    fernet = Fernet(fernet_key)
-    keys = [hmac.new(hmac_key, i.encode(), hashlib.sha256).hexdigest() for i in ids]
-    tokens = [fernet.encrypt(f"{i}\t{n}\t{p}".encode()).decode()
-              for i, n, p in zip(ids, names, phones, strict=True)]
+    keyed = _Hmac(hmac_key)
+    keys = [keyed.digest(i.encode()).hex() for i in ids]
+    tokens = seal_many(fernet_key, [f"{i}\t{n}\t{p}".encode() for i, n, p in zip(ids, names, phones, strict=True)])
     return keys, tokens
 
 
