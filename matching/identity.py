@@ -16,6 +16,9 @@ import re
 import unicodedata
 from datetime import date
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
@@ -101,3 +104,33 @@ def mask_name(name: str) -> str:
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def _stars(count: pa.Array) -> pa.Array:
+    return pc.binary_repeat("*", pc.max_element_wise(count, 0))
+
+
+def mask_ids(ids: pa.Array) -> pa.Array:
+    """:func:`mask_id` of a whole column at once (an import masks a million records)."""
+    length = pc.utf8_length(ids)
+    masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(ids, 0, 6), _stars(pc.subtract(length, 10)),
+                                         pc.utf8_slice_codeunits(ids, -4), "")
+    return pc.if_else(pc.greater(length, 10), masked, _stars(length))
+
+
+def mask_phones(phones: pa.Array) -> pa.Array:
+    """:func:`mask_phone` of a whole column at once; an empty phone becomes null."""
+    length = pc.utf8_length(phones)
+    masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(phones, 0, 3), "****",
+                                         pc.utf8_slice_codeunits(phones, -4), "")
+    masked = pc.if_else(pc.greater_equal(length, 8), masked, _stars(length))
+    return pc.if_else(pc.equal(length, 0), pa.scalar(None, pa.string()), masked)
+
+
+def mask_names(names: pa.Array) -> pa.Array:
+    """:func:`mask_name` of a whole column at once."""
+    length = pc.utf8_length(names)
+    stars = pc.if_else(pc.equal(length, 2), "*", _stars(pc.subtract(length, 2)))
+    tail = pc.if_else(pc.greater(length, 2), pc.utf8_slice_codeunits(names, -1), "")
+    masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(names, 0, 1), stars, tail, "")
+    return pc.if_else(pc.less_equal(length, 1), names, masked)

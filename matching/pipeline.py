@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +25,7 @@ from grids import repository as grid_repository
 from matching import repository
 from matching.addresses import NO_LOCATION, AddressMatcher
 from matching.feeds import read_feed
-from matching.identity import mask_id, mask_name, mask_phone
+from matching.identity import mask_ids, mask_names, mask_phones
 from matching.locator import GridLocator
 from matching.privacy import Vault, load_vault
 from matching.rules import evaluate, load_rules
@@ -91,9 +92,9 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
     progress("加密与生成人员键 / keying and encrypting", 0.3)
     records["person_key"], records["sealed"] = vault.key_and_seal(records["id_number"], records["name"],
                                                                   records["phone"])
-    records["id_masked"] = records["id_number"].map(mask_id)
-    records["name_masked"] = records["name"].map(mask_name)
-    records["phone_masked"] = records["phone"].map(lambda p: mask_phone(p) if p else None)
+    for column, masked, mask in (("id_number", "id_masked", mask_ids), ("name", "name_masked", mask_names),
+                                 ("phone", "phone_masked", mask_phones)):
+        records[masked] = mask(pa.array(records[column], type=pa.string())).to_pandas().to_numpy()
     records = records.drop(columns=["id_number", "name", "phone"])
     progress("写入数据库 / storing", 0.7)
     rejections = [(r.row, r.reason) for r in batch.rejections]

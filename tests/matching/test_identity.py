@@ -1,13 +1,17 @@
 from datetime import date
 
+import pyarrow as pa
 import pytest
 
 from matching.identity import (
     check_digit,
     id_number_problem,
     mask_id,
+    mask_ids,
     mask_name,
+    mask_names,
     mask_phone,
+    mask_phones,
     normalise_id_number,
     normalise_phone,
     phone_problem,
@@ -57,3 +61,12 @@ def test_masks():
     assert mask_phone("13812345678") == "138****5678"
     names = ("张小明", "王五", "欧阳娜娜", "李")
     assert [mask_name(n) for n in names] == ["张*明", "王*", "欧**娜", "李"]
+
+
+def test_column_masks_are_the_masks_of_each_value():
+    values = ["", "1", "1234567", "12345678", "123456789012", "440605199001011236", "44060519900101123X",
+              "13812345678", "010-12345678", "张", "张三", "张小明", "欧阳娜娜", "Ａｌｉ ce", "x" * 30]
+    column = pa.array(values)
+    assert mask_ids(column).to_pylist() == [mask_id(v) for v in values]
+    assert mask_names(column).to_pylist() == [mask_name(v) for v in values]
+    assert mask_phones(column).to_pylist() == [mask_phone(v) if v else None for v in values]
