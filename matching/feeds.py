@@ -242,28 +242,37 @@ def read_feed(path: str | Path, default_crs: str = "wgs84", today: date | None =
     return FeedBatch(path=path, sha256=digest, rows_read=len(numbers), accepted=frame, rejections=rejections)
 
 
+def _fixed_width_bytes(values: pa.Array, width: int) -> np.ndarray:
+    """The bytes of a string array whose values all have ``width`` bytes, one row per value (no copy)."""
+    kind = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets = np.frombuffer(values.buffers()[1], dtype=kind)[values.offset:values.offset + len(values) + 1]
+    return np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].reshape(-1, width)
+
+
 def _id_checks(ids: pa.Array, today: date) -> tuple[list[tuple[str, np.ndarray]], np.ndarray]:
     """Vectorised GB 11643 checks; returns (checks, normalised ids)."""
     upper = pc.utf8_upper(ids)
-    text = np.array(upper.to_pylist(), dtype=object)
     fifteen = pc.match_substring_regex(upper, r"^[0-9]{15}$").to_numpy(zero_copy_only=False)
+    text = np.array(upper.to_pylist(), dtype=object)
     if fifteen.any():
         for i in np.flatnonzero(fifteen):
             first17 = text[i][:6] + "19" + text[i][6:]
             digits = np.frombuffer(first17.encode(), dtype=np.uint8) - 48
             text[i] = first17 + CHECK_CHARS[int(digits @ np.array(WEIGHTS)) % 11]
-    empty = np.array([not t for t in text], dtype=bool)
-    shaped = np.array([ID_SHAPE.fullmatch(t) is not None for t in text], dtype=bool)
+        upper = pa.array(text, type=pa.string())
+    empty = pc.equal(pc.utf8_length(upper), 0).to_numpy(zero_copy_only=False)
+    shaped = pc.match_substring_regex(upper, f"^{ID_SHAPE.pattern}$").to_numpy(zero_copy_only=False)
     wrong_shape = ~empty & ~shaped
     ok = np.flatnonzero(shaped)
     born_bad = np.zeros(len(text), dtype=bool)
     check_bad = np.zeros(len(text), dtype=bool)
     if len(ok):
-        block = np.frombuffer("".join(text[ok]).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+        valid = upper.take(pa.array(ok))
+        block = _fixed_width_bytes(valid, 18)
         digits = block[:, :17].astype(np.int64) - 48
         expected = np.frombuffer(CHECK_CHARS.encode(), dtype=np.uint8)[(digits @ np.array(WEIGHTS)) % 11]
         check_bad[ok] = block[:, 17] != expected
-        births = pd.to_datetime(pd.Series([t[6:14] for t in text[ok]]), format="%Y%m%d", errors="coerce")
+        births = pd.to_datetime(pc.utf8_slice_codeunits(valid, 6, 14).to_pandas(), format="%Y%m%d", errors="coerce")
         impossible = births.isna().to_numpy() | (births > pd.Timestamp(today)).to_numpy() | \
             (births.dt.year < 1880).to_numpy()
         born_bad[ok] = impossible
@@ -286,17 +295,25 @@ def _phone(phones: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return bad, np.array(mobile_dashed.to_pylist(), dtype=object)
 
 
+def _numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(numbers, NaN where empty or unparseable; whether a value was given)."""
+    given = pc.greater(pc.utf8_length(values), 0)
+    try:  # a clean column, in C++
+        numbers = pc.cast(pc.if_else(given, values, pa.scalar(None, values.type)), pa.float64())
+        return numbers.to_numpy(zero_copy_only=False), given.to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:  # some value is not a number: find which, one by one
+        text = values.to_pandas()
+        return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float), (text != "").to_numpy()
+
+
 def _coordinates(data: dict[str, pa.Array], default_crs: str) -> tuple[list, pd.DataFrame]:
-    lon_text = pd.Series(data["lon"].to_pylist(), dtype=object)
-    lat_text = pd.Series(data["lat"].to_pylist(), dtype=object)
-    lon = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=float)
-    lat = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float)
-    has_lon = (lon_text != "").to_numpy()
-    has_lat = (lat_text != "").to_numpy()
+    lon, has_lon = _numbers(data["lon"])
+    lat, has_lat = _numbers(data["lat"])
     unparseable = (has_lon & np.isnan(lon)) | (has_lat & np.isnan(lat))
     incomplete = (has_lon != has_lat) & ~unparseable
-    crs_text = pd.Series(pc.utf8_lower(data["crs"]).to_pylist(), dtype=object)
-    crs_name = crs_text.map(lambda t: CRS_WORDS.get(t, "?") if t else default_crs).to_numpy(dtype=object)
+    codes, words = pd.factorize(pc.utf8_lower(data["crs"]).to_pandas())  # a handful of distinct spellings
+    named = np.array([CRS_WORDS.get(w, "?") if w else default_crs for w in words] + [default_crs], dtype=object)
+    crs_name = named[codes]
     crs_unknown = (crs_name == "?") & has_lon & has_lat
     present = has_lon & has_lat & ~unparseable & ~crs_unknown
     wlon, wlat = np.full(len(lon), np.nan), np.full(len(lat), np.nan)
@@ -316,17 +333,18 @@ def _coordinates(data: dict[str, pa.Array], default_crs: str) -> tuple[list, pd.
 
 
 def _reported_at(values: pa.Array) -> tuple[np.ndarray, pd.Series]:
-    text = pd.Series(values.to_pylist(), dtype=object)
-    text = text.str.replace("年", "-").str.replace("月", "-").str.replace("日", " ").str.strip()
+    for word, mark in (("年", "-"), ("月", "-"), ("日", " ")):
+        values = pc.replace_substring(values, word, mark)
+    text = pc.utf8_trim_whitespace(values).to_pandas()
     present = text.where(text != "")
     parsed = pd.to_datetime(present, format="ISO8601", errors="coerce")  # fast path: what most systems write
     retry = parsed.isna() & present.notna()
-    if retry.any():
+    if retry.any():  # other spellings, and Excel's day numbers (no ISO 8601 date is also such a number)
         parsed[retry] = pd.to_datetime(present[retry], format="mixed", errors="coerce")
-    serial = pd.to_numeric(text, errors="coerce")
-    excel = serial.between(20000, 80000)
-    if excel.any():
-        parsed[excel] = pd.Timestamp("1899-12-30") + pd.to_timedelta(serial[excel], unit="D")
+        serial = pd.to_numeric(present[retry], errors="coerce")
+        excel = serial[serial.between(20000, 80000)]
+        if len(excel):
+            parsed[excel.index] = pd.Timestamp("1899-12-30") + pd.to_timedelta(excel, unit="D")
     bad = ((text != "") & parsed.isna()).to_numpy()
     localised = parsed.dt.tz_localize("Asia/Shanghai", ambiguous="NaT", nonexistent="NaT") \
         if parsed.dt.tz is None else parsed

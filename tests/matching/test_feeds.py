@@ -2,6 +2,8 @@ import string
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -146,3 +148,25 @@ def test_the_fast_reader_and_the_careful_reader_agree(tmp_path, monkeypatch):
     assert fast.rows_read == careful.rows_read == 5
     assert [(r.row, r.reasons) for r in fast.rejections] == [(r.row, r.reasons) for r in careful.rejections]
     assert fast.accepted.equals(careful.accepted)
+
+
+def test_reported_at_spellings_and_excel_day_numbers():
+    from matching.feeds import _reported_at
+
+    bad, when = _reported_at(pa.array(["2026-11-03T08:30:00", "2026年11月3日", "2026/11/03 08:30", "46329.5", "46329",
+                                       "", "明天", "2026"]))
+    assert bad.tolist() == [False, False, False, False, False, False, True, False]
+    utc = [None if t is pd.NaT else t.isoformat() for t in when]
+    assert utc == ["2026-11-03T00:30:00+00:00", "2026-11-02T16:00:00+00:00", "2026-11-03T00:30:00+00:00",
+                   "2026-11-03T04:00:00+00:00", "2026-11-02T16:00:00+00:00", None, None, "2025-12-31T16:00:00+00:00"]
+
+
+def test_numbers_in_cpp_and_one_by_one_agree():
+    from matching.feeds import _numbers
+
+    clean, given = _numbers(pa.array(["113.15", "", "-0.5", "1e2"]))
+    assert given.tolist() == [True, False, True, True]
+    assert clean[[0, 2, 3]].tolist() == [113.15, -0.5, 100.0] and np.isnan(clean[1])
+    mixed, given = _numbers(pa.array(["113.15", "", "113,15", "东经113"]))
+    assert given.tolist() == [True, False, True, True]
+    assert mixed[0] == 113.15 and np.isnan(mixed[1:]).all()
