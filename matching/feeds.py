@@ -319,7 +319,8 @@ def _coordinates(data: dict[str, pa.Array], default_crs: str) -> tuple[list, pd.
     wlon, wlat = np.full(len(lon), np.nan), np.full(len(lat), np.nan)
     for name in set(crs_name[present]):
         rows = present & (crs_name == name)
-        wlon[rows], wlat[rows] = points_to_wgs84(lon[rows], lat[rows], parse_crs(name) or SourceCRS())
+        with np.errstate(invalid="ignore"):  # "inf" parses; it ends up implausible, below, without a warning
+            wlon[rows], wlat[rows] = points_to_wgs84(lon[rows], lat[rows], parse_crs(name) or SourceCRS())
     implausible = present & ~((wlon >= PLAUSIBLE_LON[0]) & (wlon <= PLAUSIBLE_LON[1]) &
                               (wlat >= PLAUSIBLE_LAT[0]) & (wlat <= PLAUSIBLE_LAT[1]))
     checks = [("坐标无法解析 / coordinates unparseable", unparseable),
