@@ -151,7 +151,7 @@ class Vault:
 
     def key_and_seal(self, ids, names, phones) -> tuple[list[str], list[str]]:
         """Person keys and Fernet tokens (id, name, phone) of many records, on every core when there are many."""
-        ids, names, phones = list(ids), list(names), list(phones)
+        ids, names, phones = (c.tolist() if hasattr(c, "tolist") else list(c) for c in (ids, names, phones))
         workers = os.cpu_count() or 1
         if len(ids) < PARALLEL_FROM or workers < 2:
             return _key_and_seal((self._hmac_key, self._fernet_key, ids, names, phones))
