@@ -23,6 +23,7 @@ def test_precedence_red_over_yellow_over_blue_and_sources_listed():
     assert codes.loc["a", "set_at"] == pd.Timestamp("2026-11-22", tz="UTC")
     assert codes.loc["a", "expires_at"] == pd.Timestamp("2026-12-07", tz="UTC")
     assert codes.loc["b", "colour"] == "yellow" and codes.loc["c", "colour"] == "blue"
+    assert (codes.loc["b", "sources"], codes.loc["c", "sources"], codes.loc["d", "sources"]) == ("通信", "人社", "")
     assert codes.loc["d", "colour"] == "green" and pd.isna(codes.loc["d", "expires_at"])
 
 
