@@ -132,10 +132,23 @@ def grid_locator(engine: Engine) -> tuple[GridLocator, np.ndarray]:
     return locator, ids.loc[locator.codes].to_numpy()
 
 
-def _latest(records: pd.DataFrame, mask: pd.Series | None = None) -> pd.DataFrame:
-    """Each person's most recent record (among ``mask``), indexed by person_key; records come sorted."""
-    chosen = records if mask is None else records[mask]
-    return chosen.drop_duplicates("person_key", keep="last").set_index("person_key")
+def _latest(person_of_record: np.ndarray, people: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """For each of ``people`` persons, the position of his most recent record (among ``mask``), -1 if none.
+
+    Records come sorted oldest first and ``person_of_record`` gives each record's person (a position):
+    the latest is the largest position.
+    """
+    chosen = np.arange(len(person_of_record)) if mask is None else np.flatnonzero(mask)
+    latest = np.full(people, -1, dtype=np.int64)
+    np.maximum.at(latest, person_of_record[chosen], chosen)
+    return latest
+
+
+def _take(values: np.ndarray, rows: np.ndarray, missing: object) -> np.ndarray:
+    """``values`` at ``rows``, ``missing`` where a row is -1."""
+    taken = values[np.maximum(rows, 0)].copy()
+    taken[rows < 0] = missing
+    return taken
 
 
 def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str | None = None,
@@ -160,14 +173,16 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
     codes = evaluate(records[["person_key", "source", "category", "reported_at"]], load_rules(rules_path), now,
                      overrides)
     records = records.sort_values(["reported_at", "feed_file_id", "row_number"], kind="stable")
-    persons = codes.join(_latest(records)[["id_masked", "name_masked", "phone_masked"]])
-    with_point = _latest(records, records["lon"].notna())
-    with_address = _latest(records, records["address"] != "")
+    person_of_record = codes.index.get_indexer(records["person_key"])
+    latest = _latest(person_of_record, len(codes))  # everyone has a record
+    persons = codes.assign(**{c: records[c].to_numpy()[latest] for c in ("id_masked", "name_masked", "phone_masked")})
+    with_point = _latest(person_of_record, len(codes), records["lon"].notna().to_numpy())
+    with_address = _latest(person_of_record, len(codes), (records["address"] != "").to_numpy())
 
     progress("定位 / locating", 0.4)
     locator, grid_ids = grid_locator(engine)
-    lon = with_point["lon"].reindex(persons.index).to_numpy(dtype=float, copy=True)
-    lat = with_point["lat"].reindex(persons.index).to_numpy(dtype=float, copy=True)
+    lon = _take(records["lon"].to_numpy(dtype=float), with_point, np.nan)
+    lat = _take(records["lat"].to_numpy(dtype=float), with_point, np.nan)
     has_point = ~np.isnan(lon)
     method = np.where(has_point, "point", None).astype(object)
     confidence = np.where(has_point, 1.0, 0.0)
@@ -177,7 +192,7 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
     outside = has_point & (index < 0)
 
     progress("按地址定位 / locating by address", 0.6)
-    addresses = with_address["address"].reindex(persons.index).fillna("").to_numpy(copy=True)
+    addresses = _take(records["address"].to_numpy(dtype=object), with_address, "")
     matcher = AddressMatcher(towns, communities, book)
     placements: dict[str, object] = {}
     for i in np.flatnonzero(~has_point | outside):
