@@ -50,19 +50,27 @@ def copy_frame(conn: Connection, table: str, frame: pd.DataFrame, chunk_rows: in
 
     The CSV is written by pyarrow's C++ writer: for a million rows that is a second, where
     pandas' ``to_csv`` (or COPY row by row) takes ten or more. Empty strings are sent as NULL.
-    The frame goes in chunks of ``chunk_rows``, handed to a writer thread: the server stores one
-    chunk while the next is converted (a million source records: 23 s -> 15 s).
+    The frame goes in chunks of ``chunk_rows`` (see :func:`copy_frames`).
     """
+    copy_frames(conn, table, list(frame.columns),
+                (frame.iloc[start:start + chunk_rows] for start in range(0, len(frame), chunk_rows)))
+    return len(frame)
+
+
+def copy_frames(conn: Connection, table: str, columns: list[str], frames: Iterable[pd.DataFrame]) -> int:
+    """COPY frames (these ``columns``) as they come, in one COPY: each is handed to a writer thread, so the
+    server stores one while the next is made or converted (a million source records: 23 s -> 16-17 s)."""
     from psycopg.copy import QueuedLibpqWriter
 
     raw = conn.connection.driver_connection
-    names = ", ".join(frame.columns)
+    rows = 0
     with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)",
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)",
                       writer=QueuedLibpqWriter(cur)) as copy:
-            for start in range(0, len(frame), chunk_rows):
-                copy.write(_csv(frame.iloc[start:start + chunk_rows]))
-    return len(frame)
+            for frame in frames:
+                copy.write(_csv(frame[columns]))
+                rows += len(frame)
+    return rows
 
 
 def _csv(frame: pd.DataFrame) -> bytes:

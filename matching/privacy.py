@@ -149,11 +149,12 @@ class Vault:
         """Decrypt what :meth:`seal` made; callers must audit the read."""
         return self._fernet.decrypt(token.encode()).decode()
 
-    def key_and_seal(self, ids, names, phones) -> tuple[list[str], list[str]]:
-        """Person keys and Fernet tokens (id, name, phone) of many records, on every core when there are many."""
+    def key_and_seal(self, ids, names, phones, parallel: bool = True) -> tuple[list[str], list[str]]:
+        """Person keys and Fernet tokens (id, name, phone) of many records; on every core when there are many
+        and ``parallel`` (a caller that keeps the other cores busy otherwise says no)."""
         ids, names, phones = (c.tolist() if hasattr(c, "tolist") else list(c) for c in (ids, names, phones))
         workers = os.cpu_count() or 1
-        if len(ids) < PARALLEL_FROM or workers < 2:
+        if not parallel or len(ids) < PARALLEL_FROM or workers < 2:
             return _key_and_seal((self._hmac_key, self._fernet_key, ids, names, phones))
         size = -(-len(ids) // workers)
         chunks = [(self._hmac_key, self._fernet_key, ids[i:i + size], names[i:i + size], phones[i:i + size])

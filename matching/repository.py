@@ -7,17 +7,20 @@ people move in seconds and every run is one transaction.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 
 import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from grids.repository import copy_frame, copy_rows, ewkb
+from grids.repository import copy_frame, copy_frames, copy_rows, ewkb
 
 MATCH_LOCK = 440605_0003  # advisory lock id of the matcher's write phase
 POINT = "CASE WHEN m.lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(m.lon, m.lat), 4326) END"
 PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, set_at, "
                   "expires_at, method, confidence, grid_id, unplaced_reason, updated_at")
+SOURCE_RECORD_COLUMNS = ("feed_file_id", "row_number", "source", "person_key", "sealed", "id_masked", "name_masked",
+                         "phone_masked", "address", "lon", "lat", "crs", "category", "reported_at")
 RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat", "address", "id_masked",
                   "name_masked", "phone_masked", "feed_file_id", "row_number")
 RISK_RANK_SQL = "CASE {c} WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 WHEN 'blue' THEN 2 ELSE 3 END"
@@ -31,20 +34,23 @@ def find_feed_file(conn: Connection, source: str, sha256: str) -> dict | None:
 
 
 def store_feed(conn: Connection, source: str, file_name: str, sha256: str, default_crs: str,
-               records: pd.DataFrame, rejections: list[tuple[int, str]], rows_read: int) -> int:
-    """Store one feed file, its accepted records (already keyed, sealed and masked) and its rejections."""
+               records: Iterable[pd.DataFrame], stored: int, rejections: list[tuple[int, str]],
+               rows_read: int) -> int:
+    """Store one feed file, its ``stored`` accepted records and its rejections.
+
+    ``records`` come in chunks (already keyed, sealed and masked) and are copied as they come: the
+    caller can make the next chunk while the server stores this one.
+    """
     feed_id = conn.execute(text(
         "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs) "
         "VALUES (:s, :f, :h, :r, :a, :j, :c) RETURNING id"),
-        {"s": source, "f": file_name, "h": sha256, "r": rows_read, "a": len(records), "j": len(rejections),
+        {"s": source, "f": file_name, "h": sha256, "r": rows_read, "a": stored, "j": len(rejections),
          "c": default_crs}).scalar_one()
-    frame = pd.DataFrame({
-        "feed_file_id": feed_id, "row_number": records["row"], "source": source,
-        "person_key": records["person_key"], "sealed": records["sealed"], "id_masked": records["id_masked"],
-        "name_masked": records["name_masked"], "phone_masked": records["phone_masked"],
-        "address": records["address"], "lon": records["lon"], "lat": records["lat"], "crs": records["crs"],
-        "category": records["category"], "reported_at": records["reported_at"]})
-    copy_frame(conn, "source_records", frame)
+    copied = copy_frames(conn, "source_records", list(SOURCE_RECORD_COLUMNS),
+                         (chunk.rename(columns={"row": "row_number"}).assign(feed_file_id=feed_id, source=source)
+                          for chunk in records))
+    if copied != stored:
+        raise RuntimeError(f"{copied} records copied, {stored} announced")
     copy_rows(conn, "feed_rejections", ("feed_file_id", "row_number", "reasons"),
               ((feed_id, row, reasons) for row, reasons in rejections))
     return feed_id

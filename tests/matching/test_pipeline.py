@@ -151,3 +151,30 @@ def test_the_same_file_imported_twice_at_once_is_stored_once(engine, tmp_path):
     assert sorted(r.already_imported for r in results) == [False, True]
     assert all((r.rows_read, r.rows_stored) == (2, 2) for r in results)
     assert scalar(engine, "SELECT count(*) FROM feed_files WHERE source = '街道办'") == 1
+
+
+def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(database_factory, tmp_path, monkeypatch):
+    monkeypatch.setenv("NANHAI_PERSON_KEY_SECRET", "chunk-secret")
+    monkeypatch.setenv("NANHAI_FERNET_KEY", Fernet.generate_key().decode())
+    monkeypatch.setattr("matching.pipeline.SEAL_CHUNK", 2)
+    engine = database_factory("nanhai_chunks")
+    seed_nanhai(engine)
+    people = list(zip(range(11, 18), "赵钱孙李周吴郑", strict=True))
+    rows = [person(serial, "", name=name) for serial, name in people]
+    rows[3][5] = "东经"  # file line 6 (title, header, then the rows) is rejected
+    seen: list[float] = []
+    result = import_feed(engine, write_csv(tmp_path / "chunks.csv", rows), "公安",
+                         progress=lambda step, fraction: seen.append(fraction))
+    assert (result.rows_read, result.rows_stored, result.rows_rejected) == (7, 6, 1)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 5  # a step per chunk of two
+    vault = load_vault()
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT row_number, person_key, sealed, id_masked, name_masked "
+                                   "FROM source_records ORDER BY row_number")).all()
+    expected = [(line, serial, name) for line, (serial, name) in enumerate(people, start=3) if line != 6]
+    assert [r.row_number for r in stored] == [line for line, _, _ in expected]
+    for record, (_, serial, name) in zip(stored, expected, strict=True):
+        assert record.person_key == vault.person_key(valid_id(serial))
+        assert vault.open(record.sealed) == {"id_number": valid_id(serial), "name": name, "phone": "13812345678"}
+        assert record.id_masked == valid_id(serial)[:6] + "********" + valid_id(serial)[-4:]
+        assert record.name_masked == name  # one character: nothing to hide behind a star
