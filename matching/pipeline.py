@@ -115,7 +115,7 @@ def _sealed_chunks(records: pd.DataFrame, vault: Vault, progress: Progress) -> I
     """
     for start in range(0, len(records), SEAL_CHUNK):
         chunk = records.iloc[start:start + SEAL_CHUNK]
-        keys, tokens = vault.key_and_seal(chunk["id_number"], chunk["name"], chunk["phone"], parallel=False)
+        keys, tokens = vault.key_and_seal(chunk["id_number"], chunk["name"], chunk["phone"])
         masked = {column: mask(pa.array(chunk[source], type=pa.string())).to_pandas().to_numpy()
                   for source, column, mask in (("id_number", "id_masked", mask_ids),
                                                ("name", "name_masked", mask_names),

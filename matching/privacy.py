@@ -25,7 +25,6 @@ import secrets
 import struct
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +32,6 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from gis.config import data_dir
-
-PARALLEL_FROM = 100_000
 
 
 def _secrets_file() -> Path:
@@ -117,14 +114,6 @@ def seal_many(fernet_key: bytes, texts: Sequence[bytes], now: int | None = None,
     return tokens
 
 
-def _key_and_seal(args: tuple[bytes, bytes, list[str], list[str], list[str]]) -> tuple[list[str], list[str]]:
-    hmac_key, fernet_key, ids, names, phones = args
-    keyed = _Hmac(hmac_key)
-    keys = [keyed.digest(i.encode()).hex() for i in ids]
-    tokens = seal_many(fernet_key, [f"{i}\t{n}\t{p}".encode() for i, n, p in zip(ids, names, phones, strict=True)])
-    return keys, tokens
-
-
 class Vault:
     """Person keys and encryption of personal data."""
 
@@ -149,23 +138,17 @@ class Vault:
         """Decrypt what :meth:`seal` made; callers must audit the read."""
         return self._fernet.decrypt(token.encode()).decode()
 
-    def key_and_seal(self, ids, names, phones, parallel: bool = True) -> tuple[list[str], list[str]]:
-        """Person keys and Fernet tokens (id, name, phone) of many records; on every core when there are many
-        and ``parallel`` (a caller that keeps the other cores busy otherwise says no)."""
+    def key_and_seal(self, ids, names, phones) -> tuple[list[str], list[str]]:
+        """Person keys and Fernet tokens (id, name, phone) of many records, in bulk (see :func:`seal_many`).
+
+        On one core: an import seals its records chunk by chunk while the database stores the previous
+        chunk on the other (matching.pipeline).
+        """
         ids, names, phones = (c.tolist() if hasattr(c, "tolist") else list(c) for c in (ids, names, phones))
-        workers = os.cpu_count() or 1
-        if not parallel or len(ids) < PARALLEL_FROM or workers < 2:
-            return _key_and_seal((self._hmac_key, self._fernet_key, ids, names, phones))
-        size = -(-len(ids) // workers)
-        chunks = [(self._hmac_key, self._fernet_key, ids[i:i + size], names[i:i + size], phones[i:i + size])
-                  for i in range(0, len(ids), size)]
-        keys: list[str] = []
-        tokens: list[str] = []
-        with ProcessPoolExecutor(workers) as pool:
-            for part_keys, part_tokens in pool.map(_key_and_seal, chunks):
-                keys.extend(part_keys)
-                tokens.extend(part_tokens)
-        return keys, tokens
+        keyed = _Hmac(self._hmac_key)
+        keys = [keyed.digest(i.encode()).hex() for i in ids]
+        texts = [f"{i}\t{n}\t{p}".encode() for i, n, p in zip(ids, names, phones, strict=True)]
+        return keys, seal_many(self._fernet_key, texts)
 
     def open(self, token: str) -> dict[str, str]:
         """Decrypt a token made by :meth:`seal`; callers must audit the read."""

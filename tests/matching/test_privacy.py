@@ -13,7 +13,6 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from matching import privacy
 from matching.privacy import Vault, _Hmac, seal_many
 
 
@@ -78,9 +77,7 @@ def test_keyed_hash_is_hmac_sha256(size):
         assert _Hmac(key).digest(message) == hmac.new(key, message, hashlib.sha256).digest()
 
 
-@pytest.mark.parametrize("parallel_from", [10**9, 10])
-def test_key_and_seal_serial_and_on_every_core(monkeypatch, parallel_from):
-    monkeypatch.setattr(privacy, "PARALLEL_FROM", parallel_from)
+def test_key_and_seal():
     vault = Vault(b"s" * 32, Fernet.generate_key())
     ids = [f"44060519850303{i:04d}" for i in range(40)]
     names = ["张小明", "欧阳娜娜", "李", "Ａｌｉ"] * 10
