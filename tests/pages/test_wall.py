@@ -4,6 +4,7 @@ import re
 
 import pytest
 import requests
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import text
@@ -11,7 +12,7 @@ from sqlalchemy import text
 from accounts.actor import Actor
 from app import create_app
 from layers.wall import SUPPRESS_BELOW, density_geojson
-from tasks.overview import version_stamp, wall_summary
+from tasks.overview import grid_figures, version_stamp, wall_summary
 from tasks.repository import NewTask, create_task
 from tests.browser import LiveServer, chromium, close, log_in, screenshot
 from tests.conftest import Clock
@@ -84,20 +85,40 @@ def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine
         # Coloured by work, the wall lights a grid as soon as it gets open work (restyled, no geometry resent).
         browser.get(f"{live.url}/wall/?measure=work")
         wait.until(lambda d: "工作" in d.find_element(By.ID, "wall-measure").text)
-        wait.until(lambda d: _lit(d) == _grids_with_open_work(work_engine))
+        _until_lit(wait, lambda: _grids_with_open_work(work_engine), work_engine)
         with work_engine.begin() as conn:
             idle = conn.execute(text("SELECT code FROM grids WHERE id NOT IN (SELECT grid_id FROM tasks WHERE status "
                                      "NOT IN ('closed', 'cancelled')) ORDER BY code LIMIT 1")).scalar_one()
             create_task(conn, Actor.system(), NewTask("area_sweep", idle, "墙面点亮"), Clock()())
         before = _grids_with_open_work(work_engine) - 1
         assert before >= 1
-        wait.until(lambda d: _lit(d) == before + 1)
+        _until_lit(wait, lambda: before + 1, work_engine)
 
 
 def _lit(driver) -> int:
     fills = driver.execute_script("return Array.from(document.querySelectorAll('path.nh-wall-grid'))"
                                   ".map(function (p) { return p.getAttribute('fill'); });")
     return sum(fill != QUIET for fill in fills)
+
+
+def _until_lit(wait: WebDriverWait, expected, engine) -> None:
+    """Wait until the wall lights ``expected()`` grids; on time-out, say how the server's figures differ."""
+    seen: dict = {}
+
+    def lit_as_expected(driver) -> bool:
+        seen["lit"], seen["expected"] = _lit(driver), expected()
+        return seen["lit"] == seen["expected"]
+
+    try:
+        wait.until(lit_as_expected)
+    except TimeoutException:
+        with engine.connect() as conn:
+            figures = {code for code, v in grid_figures(conn, Clock()(), None).items() if v[2]}
+            stored = set(conn.execute(text("SELECT DISTINCT g.code FROM tasks t JOIN grids g ON g.id = t.grid_id "
+                                           "WHERE t.status NOT IN ('closed', 'cancelled')")).scalars())
+        raise AssertionError(f"{seen.get('lit')} grids lit, {seen.get('expected')} expected; figures without "
+                             f"stored work {sorted(figures - stored)}, stored work missing from the figures "
+                             f"{sorted(stored - figures)}") from None
 
 
 def _grids_with_open_work(engine) -> int:
