@@ -85,6 +85,7 @@ def load_records(conn: Connection) -> pd.DataFrame:
     buffer.seek(0)
     table = pacsv.read_csv(buffer, read_options=pacsv.ReadOptions(column_names=list(RECORD_COLUMNS),
                                                                    block_size=1 << 24),
+                           parse_options=pacsv.ParseOptions(newlines_in_values=True),
                            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""],
                                                                 strings_can_be_null=False,
                                                                 quoted_strings_can_be_null=False))
