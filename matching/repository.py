@@ -79,18 +79,18 @@ def load_records(conn: Connection) -> pd.DataFrame:
     types = {name: pa.string() for name in RECORD_COLUMNS}
     types.update(reported_at=pa.timestamp("us"), lon=pa.float64(), lat=pa.float64(), feed_file_id=pa.int64(),
                  row_number=pa.int64())
-    if not buffer.tell():  # no records yet (pyarrow refuses an empty CSV)
-        return pa.schema(types).empty_table().set_column(
-            RECORD_COLUMNS.index("reported_at"), "reported_at", pa.array([], pa.timestamp("us", tz="UTC"))).to_pandas()
-    buffer.seek(0)
-    table = pacsv.read_csv(buffer, read_options=pacsv.ReadOptions(column_names=list(RECORD_COLUMNS),
-                                                                   block_size=1 << 24),
-                           parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                           convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""],
-                                                                strings_can_be_null=False,
-                                                                quoted_strings_can_be_null=False))
-    at = RECORD_COLUMNS.index("reported_at")
-    table = table.set_column(at, "reported_at", pc.assume_timezone(table.column(at), "UTC"))
+    if buffer.tell():
+        buffer.seek(0)
+        table = pacsv.read_csv(buffer, read_options=pacsv.ReadOptions(column_names=list(RECORD_COLUMNS),
+                                                                       block_size=1 << 24),
+                               parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                               convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""],
+                                                                    strings_can_be_null=False,
+                                                                    quoted_strings_can_be_null=False))
+        at = RECORD_COLUMNS.index("reported_at")
+        table = table.set_column(at, "reported_at", pc.assume_timezone(table.column(at), "UTC"))
+    else:  # no records yet (pyarrow refuses an empty CSV)
+        table = pa.schema({**types, "reported_at": pa.timestamp("us", tz="UTC")}).empty_table()
     frame = table.to_pandas()
     frame["phone_masked"] = frame["phone_masked"].replace("", None)
     return frame
