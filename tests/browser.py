@@ -6,13 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from pages.headless import LiveServer, chromium, close
 from tests.conftest import DEMO_PASSWORD
 
-__all__ = ["LiveServer", "chromium", "close", "log_in", "phone_chromium", "place", "screenshot"]
+__all__ = ["LiveServer", "chromium", "close", "log_in", "phone_chromium", "place", "screenshot", "waiting"]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
+def waiting(driver: webdriver.Chrome, seconds: float = 60) -> WebDriverWait:
+    """A wait that polls through re-renders: Dash replaces elements while a test reads them, and an element
+    found a moment ago and gone when read is a reason to look again, not a failure."""
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def log_in(driver: webdriver.Chrome, base: str, username: str, target: str = "/") -> None:

@@ -7,7 +7,6 @@ import plotly.utils
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import text
 
 from accounts.actor import Actor
@@ -17,7 +16,7 @@ from gis.errors import Conflict, NotFound
 from pages.dispatch import act, grid_panel
 from pages.task_panels import task_detail
 from tasks.repository import NewTask, create_task, get_task
-from tests.browser import LiveServer, chromium, close, log_in, screenshot
+from tests.browser import LiveServer, chromium, close, log_in, screenshot, waiting
 from tests.conftest import DEMO_PASSWORD, Clock
 from tests.persons import flag_person
 
@@ -125,7 +124,7 @@ def test_a_supervisor_picks_a_grid_on_the_map_and_dispatches_a_new_task(work_eng
         grids = len(_actor(conn, "demo_supervisor").grid_ids)
     with LiveServer(create_app(work_engine).server) as live:
         log_in(browser, live.url, "demo_supervisor")
-        wait = WebDriverWait(browser, 60)
+        wait = waiting(browser, 60)
         wait.until(lambda d: d.current_url.endswith("/dispatch/"))
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.nh-grid-mine")) == grids)
         assert len(browser.find_elements(By.CSS_SELECTOR, "path.nh-grid-mine, path.nh-grid-other")) == 1042

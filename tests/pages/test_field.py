@@ -5,9 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import text
 
 from accounts.actor import Actor
@@ -15,7 +13,7 @@ from app import create_app
 from gis.errors import NotFound
 from grids.proximity import FAR_FROM_GRID_M, distance_to_grid_m
 from tasks.repository import NewTask, create_task
-from tests.browser import LiveServer, close, log_in, phone_chromium, place, screenshot
+from tests.browser import LiveServer, close, log_in, phone_chromium, place, screenshot, waiting
 from tests.conftest import DEMO_PASSWORD
 
 GRID = "440605011001001"  # demo_worker's grid
@@ -140,7 +138,7 @@ def test_a_worker_accepts_starts_and_reports_on_his_phone(work_engine, phone, tm
     Image.new("RGB", (64, 48), (200, 40, 40)).save(photo)
     with LiveServer(create_app(work_engine).server) as live:
         log_in(phone, live.url, "demo_worker", "/field/")
-        wait = WebDriverWait(phone, 60, ignored_exceptions=(StaleElementReferenceException,))
+        wait = waiting(phone, 60)
         wait.until(lambda d: d.find_elements(By.ID, f"field-task-{task_id}"))
         wait.until(lambda d: _card(d, task_id).find_element(By.CSS_SELECTOR, ".nh-field-countdown").text)
         assert _card(phone, task_id).find_element(By.CSS_SELECTOR, ".nh-field-countdown").text.startswith("剩余")
@@ -235,7 +233,7 @@ def test_a_tap_on_a_bad_network_is_kept_and_applied_exactly_once(work_engine, ph
     flaky = LoseFirstAnswer(create_app(work_engine).server)
     with LiveServer(flaky) as live:
         log_in(phone, live.url, "demo_worker", "/field/")
-        wait = WebDriverWait(phone, 60, ignored_exceptions=(StaleElementReferenceException,))
+        wait = waiting(phone, 60)
         wait.until(lambda d: d.find_elements(By.ID, f"field-task-{task_id}"))
         phone.execute_script("window.fetch('/api/v1/session')")  # the CSRF token is read when first needed
         _offline(phone, True)
@@ -266,7 +264,7 @@ def test_declining_needs_a_reason_and_a_stale_card_is_put_right(work_engine, pho
     stale_id = _worker_task(work_engine, "别处已更新的任务", kind="area_sweep")
     with LiveServer(create_app(work_engine).server) as live:
         log_in(phone, live.url, "demo_worker", "/field/")
-        wait = WebDriverWait(phone, 60, ignored_exceptions=(StaleElementReferenceException,))
+        wait = waiting(phone, 60)
         wait.until(lambda d: d.find_elements(By.ID, f"field-task-{stale_id}"))
         with work_engine.begin() as conn:  # somebody else changed the task after the phone drew it
             conn.execute(text("UPDATE tasks SET version = version + 1 WHERE id = :t"), {"t": stale_id})

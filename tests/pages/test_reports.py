@@ -7,14 +7,13 @@ import pytest
 import requests
 from openpyxl import load_workbook
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import text
 
 from accounts.repository import load_actor
 from app import create_app
 from tasks.evaluation import REPORT_COLUMNS, report
 from tests.api.client import ApiClient
-from tests.browser import LiveServer, chromium, close, log_in, screenshot
+from tests.browser import LiveServer, chromium, close, log_in, screenshot, waiting
 from tests.conftest import Clock
 from tests.tasks.test_stats_export import EXPECTED_G, PERIOD, STATUSES_G, hand_made_tasks
 
@@ -107,7 +106,7 @@ def test_the_reporter_picks_towns_sees_tables_and_charts_and_exports(work_engine
         towns = conn.execute(text("SELECT count(DISTINCT c.town_id) FROM grids g "
                                   "JOIN communities c ON c.id = g.community_id")).scalar_one()
     log_in(browser, live.url, "demo_reporter", "/reports/")
-    wait = WebDriverWait(browser, 60)
+    wait = waiting(browser, 60)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#reports-indicators-rows tbody tr"))
     assert len(browser.find_elements(By.CSS_SELECTOR, "#reports-indicators-rows tbody tr")) == 1, "the district"
     next(label for label in browser.find_elements(By.CSS_SELECTOR, "#reports-level label")
@@ -137,7 +136,7 @@ def test_the_reporter_picks_towns_sees_tables_and_charts_and_exports(work_engine
 def test_the_page_speaks_english_and_refuses_a_worker(live, browser):
     browser.delete_all_cookies()
     log_in(browser, live.url, "demo_reporter", "/reports/")
-    wait = WebDriverWait(browser, 60)
+    wait = waiting(browser, 60)
     wait.until(lambda d: "统计" in "".join(h.text for h in d.find_elements(By.TAG_NAME, "h1")))
     browser.get(f"{live.url}/lang/en?next=/reports/")
     wait.until(lambda d: "Statistics" in "".join(h.text for h in d.find_elements(By.TAG_NAME, "h1")))

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import text
@@ -16,7 +15,7 @@ from sqlalchemy import text
 from accounts.actor import Actor
 from app import create_app
 from tasks.repository import NewTask, create_task
-from tests.browser import LiveServer, chromium, close, log_in, phone_chromium, place, screenshot
+from tests.browser import LiveServer, chromium, close, log_in, phone_chromium, place, screenshot, waiting
 from tests.conftest import DEMO_PASSWORD
 
 GRID = "440605011001001"  # demo_worker's grid, in demo_supervisor's community
@@ -44,7 +43,7 @@ def _task(engine, task_id: int):
 
 
 def _open_task_in_console(desk, task_id: int) -> None:
-    wait = WebDriverWait(desk, 60, ignored_exceptions=(StaleElementReferenceException,))
+    wait = waiting(desk, 60)
     pick = f"#dispatch-tasks button[id*='\"id\":{task_id},']"
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, pick))
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, pick).click() or True)
@@ -77,7 +76,7 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
     with LiveServer(create_app(work_engine).server) as live:
         # The supervisor picks the waiting task and dispatches it to the grid's worker.
         log_in(desk, live.url, "demo_supervisor")
-        wait = WebDriverWait(desk, 60, ignored_exceptions=(StaleElementReferenceException,))
+        wait = waiting(desk, 60)
         _open_task_in_console(desk, task_id)
         wait.until(lambda d: _choose_worker(d, "演示网格员"))
         wait.until(lambda d: "演示网格员" in d.find_element(By.CSS_SELECTOR, "#task-detail .dash-dropdown").text)
@@ -87,7 +86,7 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
 
         # The worker, on his phone, accepts, starts and reports from inside the grid.
         log_in(phone, live.url, "demo_worker")
-        tap = WebDriverWait(phone, 60, ignored_exceptions=(StaleElementReferenceException,))
+        tap = waiting(phone, 60)
         tap.until(lambda d: d.current_url.endswith("/field/"))
         for action, status in (("accept", "accepted"), ("start", "in_progress")):
             tap.until(lambda d, a=action: d.find_element(By.ID, f"field-{a}-{task_id}").is_displayed())

@@ -14,7 +14,7 @@ from app import create_app
 from layers.wall import SUPPRESS_BELOW, density_geojson
 from tasks.overview import grid_figures, version_stamp, wall_summary
 from tasks.repository import NewTask, create_task
-from tests.browser import LiveServer, chromium, close, log_in, screenshot
+from tests.browser import LiveServer, chromium, close, log_in, screenshot, waiting
 from tests.conftest import Clock
 from tests.persons import flag_person
 
@@ -64,7 +64,7 @@ def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine
                                   "AND grid_id IS NOT NULL")).scalar_one()
     with LiveServer(create_app(work_engine).server) as live:
         log_in(browser, live.url, "demo_commander", "/wall/")
-        wait = WebDriverWait(browser, 60)
+        wait = waiting(browser, 60)
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.nh-wall-grid")) >= 1042)
         wait.until(lambda d: d.find_element(By.ID, "wall-open").text not in ("", "–"))
         assert len(browser.find_elements(By.CSS_SELECTOR, "path.nh-wall-grid")) == 1042
@@ -131,7 +131,7 @@ def test_other_roles_are_refused_with_their_own_pages_offered_and_get_no_density
     with LiveServer(create_app(work_engine).server) as live:
         browser.delete_all_cookies()
         log_in(browser, live.url, "demo_worker", "/wall/")
-        refusal = WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "page-refusal"))
+        refusal = waiting(browser, 30).until(lambda d: d.find_elements(By.ID, "page-refusal"))
         assert "无权" in refusal[0].text and "/wall/" in browser.current_url
         assert browser.find_elements(By.CSS_SELECTOR, "a[href='/field/']")
         assert not browser.find_elements(By.CSS_SELECTOR, ".leaflet-interactive")
@@ -144,7 +144,7 @@ def test_the_wall_speaks_english_when_asked(work_engine, browser):
     with LiveServer(create_app(work_engine).server) as live:
         browser.delete_all_cookies()
         log_in(browser, live.url, "demo_commander", "/wall/")
-        wait = WebDriverWait(browser, 60)
+        wait = waiting(browser, 60)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.nh-wall-language"))
         browser.find_element(By.CSS_SELECTOR, "a.nh-wall-language").click()
         wait.until(lambda d: "command centre" in d.find_element(By.TAG_NAME, "h1").text)
