@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -118,17 +117,17 @@ class Vault:
     """Person keys and encryption of personal data."""
 
     def __init__(self, hmac_key: bytes, fernet_key: bytes) -> None:
-        self._hmac_key = hmac_key
+        self._keyed = _Hmac(hmac_key)
         self._fernet_key = fernet_key
         self._fernet = Fernet(fernet_key)
 
     def person_key(self, normalised_id: str) -> str:
         """HMAC-SHA256 (hex) of a normalised ID number: the same person, the same key, nothing reversible."""
-        return hmac.new(self._hmac_key, normalised_id.encode(), hashlib.sha256).hexdigest()
+        return self._keyed.digest(normalised_id.encode()).hex()
 
     def tag(self, purpose: str, value: str) -> str:
         """A keyed, irreversible tag of ``value`` (for example a client address) for counting without storing it."""
-        return hmac.new(self._hmac_key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+        return self._keyed.digest(f"{purpose}:{value}".encode()).hex()[:32]
 
     def seal(self, text: str) -> str:
         """Encrypt one piece of personal data (a lead's contact) for storage."""
@@ -145,8 +144,7 @@ class Vault:
         chunk on the other (matching.pipeline).
         """
         ids, names, phones = (c.tolist() if hasattr(c, "tolist") else list(c) for c in (ids, names, phones))
-        keyed = _Hmac(self._hmac_key)
-        keys = [keyed.digest(i.encode()).hex() for i in ids]
+        keys = [self._keyed.digest(i.encode()).hex() for i in ids]
         texts = [f"{i}\t{n}\t{p}".encode() for i, n, p in zip(ids, names, phones, strict=True)]
         return keys, seal_many(self._fernet_key, texts)
 

@@ -85,5 +85,6 @@ def test_key_and_seal():
     keys, tokens = vault.key_and_seal(ids, names, phones)
     assert keys == [hmac.new(b"s" * 32, i.encode(), hashlib.sha256).hexdigest() for i in ids]
     assert keys[0] == vault.person_key(ids[0])
+    assert vault.tag("client", "10.0.0.1") == hmac.new(b"s" * 32, b"client:10.0.0.1", hashlib.sha256).hexdigest()[:32]
     assert [vault.open(t) for t in tokens] == [{"id_number": i, "name": n, "phone": p}
                                                for i, n, p in zip(ids, names, phones, strict=True)]
