@@ -26,7 +26,8 @@ FAILURES_PER_ACCOUNT = 5
 FAILURES_PER_CLIENT = 30
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What the session table keeps of a session token (its SHA-256), never the token itself."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -50,7 +51,8 @@ SESSION_SELECT = ACTOR_SELECT.format(extra=", s.csrf_token", join="JOIN user_ses
                                      where="s.token_hash = :h AND s.expires_at > :now", group=", s.token_hash")
 
 
-def _actor(row) -> Actor:
+def actor_of(row) -> Actor:
+    """The actor of a row of ``ACTOR_SELECT`` (or of a statement built on ``SESSION_SELECT``)."""
     return Actor(row.id, row.username, row.role, row.community_id, frozenset(row.grid_ids), row.display_name,
                  tuple(row.grid_codes))
 
@@ -61,7 +63,7 @@ def load_actor(conn: Connection, user_id: int) -> Actor:
                        {"id": user_id}).one_or_none()
     if row is None:
         raise NotFound(f"用户不存在或已停用 / no active user {user_id}")
-    return _actor(row)
+    return actor_of(row)
 
 
 def check_login(conn: Connection, username: str, password: str, client: str, now: datetime) -> Actor | None:
@@ -96,19 +98,19 @@ def open_session(conn: Connection, user_id: int, now: datetime,
     expires = now + lifetime
     conn.execute(text("INSERT INTO user_sessions (token_hash, user_id, csrf_token, created_at, expires_at) "
                       "VALUES (:h, :u, :csrf, :now, :exp)"),
-                 {"h": _token_hash(token), "u": user_id, "csrf": csrf, "now": now, "exp": expires})
+                 {"h": token_hash(token), "u": user_id, "csrf": csrf, "now": now, "exp": expires})
     return token, csrf, expires
 
 
 def session_actor(conn: Connection, token: str, now: datetime) -> tuple[Actor, str] | None:
     """(actor, CSRF token) of a live session, in one query; None when unknown or expired."""
-    row = run(conn, SESSION_SELECT, {"h": _token_hash(token), "now": now}).fetchone()
-    return None if row is None else (_actor(row), row.csrf_token)
+    row = run(conn, SESSION_SELECT, {"h": token_hash(token), "now": now}).fetchone()
+    return None if row is None else (actor_of(row), row.csrf_token)
 
 
 def close_session(conn: Connection, token: str) -> None:
     """End a session (log out)."""
-    conn.execute(text("DELETE FROM user_sessions WHERE token_hash = :h"), {"h": _token_hash(token)})
+    conn.execute(text("DELETE FROM user_sessions WHERE token_hash = :h"), {"h": token_hash(token)})
 
 
 def record_read(conn: Connection, actor: Actor, action: str, subject: str, reason: str | None,

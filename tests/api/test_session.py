@@ -1,6 +1,7 @@
 """Logins and sessions: throttled failures, expiry, logout, CSRF, the login page, the audit log."""
 
 import re
+import uuid
 
 import pytest
 import requests
@@ -66,6 +67,18 @@ def test_changes_need_the_csrf_token_and_the_same_origin(as_role):
                                   headers={"X-CSRF-Token": supervisor.csrf, "Origin": "https://evil.example"})
     assert forged.status_code == 403
     assert supervisor.post("/tasks", body).status_code == 201
+
+
+def test_a_key_sent_with_a_refused_request_is_not_used_up(as_role):
+    """The session and the Idempotency-Key are taken in one statement: a CSRF refusal must give the key back."""
+    supervisor, key = as_role("supervisor"), str(uuid.uuid4())
+    body = {"kind": "area_sweep", "grid_code": "440605011001001", "title": "CSRF 与重试键", "dispatch": False}
+    refused = supervisor.http.post(f"{supervisor.base}/api/v1/tasks", json=body, headers={"Idempotency-Key": key})
+    assert refused.status_code == 403 and "Idempotent-Replayed" not in refused.headers
+    first, again = supervisor.post("/tasks", body, key=key), supervisor.post("/tasks", body, key=key)
+    assert first.status_code == again.status_code == 201 and first.json()["title"] == "CSRF 与重试键"
+    assert "Idempotent-Replayed" not in first.headers and again.headers["Idempotent-Replayed"] == "true"
+    assert again.text == first.text
 
 
 def test_the_login_page_logs_in_with_a_form_and_refuses_a_forged_post(live):
