@@ -9,6 +9,10 @@ import time
 
 import requests
 
+from api.serving import trusting
+from tests.api.conftest import DEMO_GRID
+from tests.conftest import DEMO_PASSWORD
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -47,19 +51,31 @@ def _start(engine, port: int, *options: str) -> tuple[subprocess.Popen, requests
 def test_two_worker_processes_serve_the_api_and_stop_together(work_engine):
     port = _free_port()
     server, answer = _start(work_engine, port, "--workers", "2")
+    base = f"http://127.0.0.1:{port}"
     try:
         assert answer.status_code == 200 and answer.json()["openapi"].startswith("3.1")
-        workers = _children(server.pid)
-        assert len(workers) == 2
-        login = requests.post(f"http://127.0.0.1:{port}/api/v1/session",
-                              json={"username": "demo_reporter", "password": "demo-password-1"})
+        children = _children(server.pid)
+        assert len(children) == 3  # two workers and the task sweeper
+        supervisor = requests.Session()
+        login = supervisor.post(f"{base}/api/v1/session", json={"username": "demo_supervisor",
+                                                                "password": DEMO_PASSWORD})
         assert login.status_code == 201
+        headers = {"X-CSRF-Token": login.json()["csrf_token"], "Idempotency-Key": "serving-test-create"}
+        body = {"kind": "area_sweep", "grid_code": DEMO_GRID, "title": "生产服务器上的重试", "dispatch": False}
+        first, again = (supervisor.post(f"{base}/api/v1/tasks", json=body, headers=headers) for _ in range(2))
+        assert first.status_code == again.status_code == 201 and again.text == first.text
+        assert again.headers["Idempotent-Replayed"] == "true"
+        page = supervisor.get(f"{base}/")
+        assert page.status_code == 200 and "DashRenderer" in page.text
+        assert supervisor.get(f"{base}/dispatch/_dash-layout").json()["type"]
+        assert "nanhai" in supervisor.get(f"{base}/dispatch/assets/nanhai.js").text
     finally:
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=30)[0]
     assert server.returncode == 0, output
+    assert "worker-1" in output and "worker-2" in output
     assert not any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower()
-                   for pid in workers)
+                   for pid in children)
 
 
 def test_a_connection_lost_under_a_request_answers_503_once_then_recovers(as_role, work_engine):
@@ -98,3 +114,24 @@ def test_behind_a_trusted_proxy_clients_are_told_apart_and_nobody_else_can_forge
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
+
+
+def test_the_request_environ_keeps_the_request_and_only_a_trusted_proxy_names_the_client(monkeypatch):
+    monkeypatch.setenv("NANHAI_SERVING_PROBE", "from the process")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    seen = []
+    app = trusting(lambda environ, start_response: seen.append(dict(environ)) or [b""], "10.0.0.1")
+
+    def request(remote: str, **headers: str) -> dict:
+        environ = {**os.environ, "REQUEST_METHOD": "GET", "PATH_INFO": "/", "REMOTE_ADDR": remote,
+                   "wsgi.url_scheme": "http", **headers}
+        app(environ, None)
+        return seen[-1]
+
+    direct = request("192.0.2.5", HTTP_COOKIE="nanhai_session=x", HTTP_X_FORWARDED_FOR="198.51.100.9")
+    assert "NANHAI_SERVING_PROBE" not in direct and "HTTP_PROXY" not in direct
+    assert direct["HTTP_COOKIE"] == "nanhai_session=x" and direct["REQUEST_METHOD"] == "GET"
+    assert direct["REMOTE_ADDR"] == "192.0.2.5" and "HTTP_X_FORWARDED_FOR" not in direct
+    proxied = request("10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.1, 198.51.100.9", HTTP_X_FORWARDED_PROTO="https")
+    assert proxied["REMOTE_ADDR"] == "198.51.100.9" and proxied["wsgi.url_scheme"] == "https"
+    assert request("10.0.0.1", HTTP_X_FORWARDED_PROTO="gopher")["wsgi.url_scheme"] == "http"
