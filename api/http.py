@@ -195,7 +195,7 @@ def mutation(login: bool = True) -> Callable:
                                          f"128 characters", IDEMPOTENCY_HEADER)
                 with engine().begin() as conn:
                     actor = current_actor(conn, required=login, claim=key if login else None)
-                    if key is not None and not g.claimed:
+                    if key is not None and not g.get("claimed", False):
                         replay = _claim(conn, _idempotency_scope(actor), key)
                         if replay is not None:
                             return replay
