@@ -86,7 +86,29 @@ window.nanhai.dispatch = {
       fillOpacity: mine ? 0.55 : 0.25, className: mine ? "nh-grid-mine" : "nh-grid-other",
     };
   },
+  /* A pick, marked in the browser (the server sends no list again for it): the open task's line in every
+     list, and the picked grid outlined on the map. Runs on every pick and after every redraw of the lists
+     (React may not have drawn them yet: marked again on the next frame). Returns the map's hideout. */
+  mark: function (grid, task, _queue, _tasks, hideout) {
+    var markLines = function () {
+      document.querySelectorAll(".nh-task-item").forEach(function (line) {
+        var button = line.querySelector(".nh-task-button");
+        var picked = false;
+        if (button && task !== null && task !== undefined) {
+          try { picked = JSON.parse(button.id).id === task; } catch (e) { picked = false; }
+        }
+        line.classList.toggle("nh-selected", picked);
+      });
+    };
+    markLines();
+    window.requestAnimationFrame(markLines);
+    if ((hideout || {}).selected === (grid || null)) { return window.dash_clientside.no_update; }
+    return Object.assign({}, hideout, { selected: grid || null });
+  },
 };
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+  nanhai_dispatch: { mark: window.nanhai.dispatch.mark },
+});
 
 /* Countdowns of the console (the field view ticks its own, to the second): every .nh-countdown shows the
    time left (or how late), updated every second. */

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import dash
 import dash_leaflet as dl
-from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash import ALL, Input, Output, Patch, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import Flask
 from sqlalchemy import Engine
@@ -104,7 +104,7 @@ def grid_panel(conn, actor: Actor, code: str, lang: str, now: datetime) -> list:
                       maxLength=200, className="nh-input nh-create-title"),
             html.Button(text("dispatch.create_button", lang), id={"type": "create-task", "grid": code},
                         className="nh-button nh-create-button")]),
-        html.H4(text("dispatch.tasks", lang)), task_list(found, lang, "grid", total=total),
+        html.H4(text("dispatch.tasks", lang)), task_list(found, lang, "grid", total),
         html.H4(text("dispatch.persons", lang)), person_table(persons, lang),
         html.H4(text("dispatch.leads", lang)),
         html.Ul([lead_item(lead, lang, actionable=False) for lead in leads]) if leads
@@ -138,16 +138,17 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
     app = mount(server, DISPATCH, text("nav.dispatch"))
     app.layout = lambda: guarded(engine, clock, DISPATCH, lambda actor, lang: _layout(actor, lang, engine, clock))
 
+    # Picking a grid or a task changes no list and no figure: the browser marks the pick (mark, below) and the
+    # lists are not queried and sent again for it.
     @app.callback(Output("dispatch-queue", "children"), Output("dispatch-tasks", "children"),
                   Output("dispatch-leads", "children"), Output("dispatch-grids", "hideout"),
                   Output("dispatch-stamp", "data"),
                   Input("dispatch-tick", "n_intervals"), Input("dispatch-changed", "data"),
-                  Input("dispatch-status", "value"), Input("dispatch-grid", "data"), Input("dispatch-task", "data"),
-                  State("dispatch-stamp", "data"), State("dispatch-grids", "hideout"), State("dispatch-lang", "data"))
-    def refresh(_tick, changed, status, grid, task_id, known, hideout, lang):
+                  Input("dispatch-status", "value"), State("dispatch-stamp", "data"), State("dispatch-lang", "data"))
+    def refresh(_tick, changed, status, known, lang):
         actor, now = _acting(engine, clock), clock()
         with engine.connect() as conn:
-            stamp = f"{version_stamp(conn)}|{changed}|{status}|{grid}|{task_id}|{now.strftime('%Y%m%d%H%M')}"
+            stamp = f"{version_stamp(conn)}|{changed}|{status}|{now.strftime('%Y%m%d%H%M')}"
             if stamp == known:
                 raise PreventUpdate  # the idle refresh: nothing changed, nothing resent
             queue, _ = tasks.list_tasks(conn, actor, tasks.TaskFilter(due_before=now + DUE_SOON), now)
@@ -157,8 +158,15 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
             figures = grid_figures(conn, now, None if actor.sees_everything else sorted(actor.grid_ids))
         lead_list = html.Ul([lead_item(lead, lang, actionable=True) for lead in leads]) if leads \
             else html.P(text("dispatch.none", lang), className="nh-empty")
-        return (task_list(queue, lang, "queue", task_id), task_list(found, lang, "list", task_id, total), lead_list,
-                {**hideout, "selected": grid, "values": figures}, stamp)
+        values = Patch()  # the figures only: a pick made while this ran keeps its mark on the map
+        values["values"] = figures
+        return (task_list(queue, lang, "queue"), task_list(found, lang, "list", total), lead_list, values, stamp)
+
+    app.clientside_callback(
+        dash.ClientsideFunction(namespace="nanhai_dispatch", function_name="mark"),
+        Output("dispatch-grids", "hideout", allow_duplicate=True),
+        Input("dispatch-grid", "data"), Input("dispatch-task", "data"), Input("dispatch-queue", "children"),
+        Input("dispatch-tasks", "children"), State("dispatch-grids", "hideout"), prevent_initial_call=True)
 
     @app.callback(Output("dispatch-grid", "data"), Input("dispatch-grids", "clickData"), prevent_initial_call=True)
     def pick_grid(feature):

@@ -43,10 +43,9 @@ def countdown(task: dict, lang: str) -> html.Span:
                      **{"data-due": task["due_at"], "data-lang": lang})
 
 
-def task_item(task: dict, lang: str, where: str, selected: int | None = None) -> html.Li:
-    """One line of a task list; clicking it opens the task."""
-    classes = "nh-task-item" + (" nh-selected" if task["id"] == selected else "") + \
-        (" nh-overdue" if task["overdue"] else "")
+def task_item(task: dict, lang: str, where: str) -> html.Li:
+    """One line of a task list; clicking it opens the task (the page marks the open one: nanhai.dispatch.mark)."""
+    classes = "nh-task-item" + (" nh-overdue" if task["overdue"] else "")
     return html.Li(className=classes, children=html.Button(
         id={"type": "task-pick", "id": task["id"], "where": where}, className="nh-task-button", children=[
             html.Span(f"#{task['id']}", className="nh-task-id"),
@@ -57,11 +56,11 @@ def task_item(task: dict, lang: str, where: str, selected: int | None = None) ->
             countdown(task, lang)]))
 
 
-def task_list(tasks: list[dict], lang: str, where: str, selected: int | None = None, total: int | None = None):
+def task_list(tasks: list[dict], lang: str, where: str, total: int | None = None):
     """A list of task lines, or 'none'; says how many more there are when the list is cut."""
     if not tasks:
         return html.P(text("dispatch.none", lang), className="nh-empty")
-    items = [task_item(t, lang, where, selected) for t in tasks]
+    items = [task_item(t, lang, where) for t in tasks]
     if total is not None and total > len(tasks):
         items.append(html.Li(text("dispatch.more", lang).format(n=total - len(tasks)), className="nh-more"))
     return html.Ul(items, className="nh-task-list")

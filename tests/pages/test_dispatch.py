@@ -142,3 +142,33 @@ def test_a_supervisor_picks_a_grid_on_the_map_and_dispatches_a_new_task(work_eng
         row = conn.execute(text("SELECT grid_code, status, created_by FROM tasks WHERE title = '浏览器派遣测试'")).one()
     assert row.grid_code == code and row.created_by == "demo_supervisor"
     assert row.status in ("created", "dispatched")
+
+
+def test_a_pick_is_marked_in_the_browser_without_redrawing_the_lists(work_engine, browser):
+    def picked(line) -> bool:
+        return "nh-selected" in line.get_attribute("class")
+
+    def task_id(line) -> int:
+        return json.loads(line.find_element(By.CSS_SELECTOR, ".nh-task-button").get_attribute("id"))["id"]
+
+    clock = Clock()
+    with work_engine.begin() as conn:
+        grid = _actor(conn, "demo_supervisor").grid_codes[0]
+        for title in ("标记测试一", "标记测试二"):
+            create_task(conn, Actor.system(), NewTask("area_sweep", grid, title), clock())
+    with LiveServer(create_app(work_engine, clock).server) as live:  # a still clock: no minute turns over
+        log_in(browser, live.url, "demo_supervisor")
+        wait = waiting(browser, 60)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dispatch-tasks .nh-task-item")) >= 2)
+        first, second = browser.find_elements(By.CSS_SELECTOR, "#dispatch-tasks .nh-task-item")[:2]
+        first.find_element(By.CSS_SELECTOR, ".nh-task-button").click()
+        wait.until(lambda d: picked(first) and f"#{task_id(first)} " in d.find_element(By.ID, "task-detail").text)
+        second.find_element(By.CSS_SELECTOR, ".nh-task-button").click()
+        wait.until(lambda d: picked(second) and not picked(first)
+                   and f"#{task_id(second)} " in d.find_element(By.ID, "task-detail").text)
+        mine = browser.find_elements(By.CSS_SELECTOR, "path.nh-grid-mine")[0]
+        ActionChains(browser).move_to_element(mine).click().perform()
+        wait.until(lambda d: d.find_elements(By.ID, "grid-panel-code"))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.nh-grid-mine[stroke-width='3']")) == 1)
+        # the same elements throughout (a redrawn list would have replaced them), and the marks still right
+        assert picked(second) and not picked(first)
