@@ -541,7 +541,7 @@ def demo_activity(seed_value: int, persons: int) -> None:
               help="address of the reverse proxy in front (nginx…), whose X-Forwarded-For names the client")
 @_fail_cleanly
 def serve(host: str, port: int, workers: int, threads: int, trusted_proxy: str | None) -> None:
-    """Serve the map app, the JSON API and the plain pages (granian, a production HTTP server, in N worker processes)."""
+    """Serve the map app, the JSON API and the plain pages (granian, a production HTTP server, N workers)."""
     from api.serving import serve_forever
     from gis.db import database_url, engine_for
     from gis.migrate import require_current

@@ -82,12 +82,18 @@ def map_view(bounds: list[list[float]] | None, centre: list[float], zoom: int = 
     return {"bounds": bounds, "center": [(south + north) / 2, (west + east) / 2]}
 
 
-def wall_layers(measure: str, values: dict | None = None) -> list:
-    """The wall's overlay layers, bottom to top; ``values`` are the grids' figures the page opens with."""
+def density_url(version: str | None) -> str:
+    """The density layer's URL for the data at ``version`` (a new URL when the data change: no stale cache)."""
+    return f"{DENSITY_URL}?v={version}" if version else DENSITY_URL
+
+
+def wall_layers(measure: str, values: dict | None = None, version: str | None = None) -> list:
+    """The wall's overlay layers, bottom to top; ``values`` are the grids' figures the page opens with, taken at
+    ``version`` (:func:`tasks.overview.version_stamp`)."""
     return [
         grid_layer("wall-grids", "nanhai.wall.gridStyle", {"measure": measure, "values": values or {}},
                    tooltip=None),
-        dl.GeoJSON(id="wall-density", url=DENSITY_URL, format="geojson", zoomToBounds=False,
+        dl.GeoJSON(id="wall-density", url=density_url(version), format="geojson", zoomToBounds=False,
                    style={"variable": "nanhai.wall.densityStyle"}),
         dl.GeoJSON(id="wall-communities", url=OUTLINE_URLS["communities"], format="geojson", zoomToBounds=False,
                    style={"color": "#5c7c99", "weight": 0.6, "fill": False}),

@@ -25,7 +25,8 @@ from pages.wall import COUNTERS, WALL_PATH
 BENCH_USER = "bench_commander"
 
 
-def _refresh_payload(known: str | None) -> dict:
+def refresh_payload(known: str | None) -> dict:
+    """The wall's refresh callback as the browser posts it, knowing the version ``known`` (None: a new page)."""
     outputs = [("wall-version", "data"), ("wall-grids", "hideout"), ("wall-density", "url"),
                *((f"wall-{key}", "children") for key in COUNTERS), ("wall-ticker", "children"),
                ("wall-as-of", "children"), ("wall-measure", "children"), ("wall-alarm", "children"),
@@ -41,14 +42,14 @@ def _refresh_payload(known: str | None) -> dict:
 
 def _idle_refresh_ms(client, repeat: int) -> tuple[float, str]:
     url = f"{WALL_PATH}_dash-update-component"
-    first = client.post(url, json=_refresh_payload(None))
+    first = client.post(url, json=refresh_payload(None))
     if first.status_code != 200:
         raise RuntimeError(f"wall refresh failed: {first.status_code} {first.get_data(as_text=True)[:200]}")
     known = first.get_json()["response"]["wall-version"]["data"]
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        answer = client.post(url, json=_refresh_payload(known))
+        answer = client.post(url, json=refresh_payload(known))
         times.append((time.perf_counter() - started) * 1000)
         if answer.get_json()["response"].get("wall-version") is not None:
             raise RuntimeError("the idle refresh resent figures: the version stamp moved during the benchmark")

@@ -22,11 +22,11 @@ from flask import has_request_context, request
 from sqlalchemy import Engine
 
 from layers.basemap import basemap_layers
-from layers.wall import DENSITY_URL, MEASURES, district_bounds, map_view, wall_layers
+from layers.wall import MEASURES, density_url, district_bounds, map_view, wall_layers
 from pages.access import page_actor
 from pages.shell import WALL, mount, nav_bar
 from pages.strings import language, text
-from tasks.overview import BEIJING, grid_figures, version_stamp, wall_summary
+from tasks.overview import BEIJING, version_stamp, wall_summary
 
 WALL_PATH = WALL.path
 ROLES = WALL.roles
@@ -36,11 +36,25 @@ CENTRE = [22.985, 113.06]
 COUNTERS = ("red", "yellow", "blue", "green", "open", "overdue", "closed_today", "on_time")
 
 
-def _counter(key: str, lang: str) -> html.Div:
+def _counter(key: str, lang: str, value: str = "–") -> html.Div:
     return html.Div(className=f"nh-counter nh-counter-{key}", children=[
-        html.Div(id=f"wall-{key}", className="nh-counter-value", children="–"),
+        html.Div(id=f"wall-{key}", className="nh-counter-value", children=value),
         html.Div(className="nh-counter-label", children=text(f"wall.{key}", lang)),
     ])
+
+
+def _panel(summary: dict, lang: str, now: datetime, measure: str) -> tuple[list, list, str, str, str]:
+    """What the wall shows besides the map, from :func:`tasks.overview.wall_summary`: the counters' values,
+    the ticker, the time of the figures, the measure's name and the feed alarm."""
+    counters = summary["counters"]
+    rate = counters["on_time_rate"]
+    values = [f"{counters[k]:,}" for k in COUNTERS[:-1]] + [text("wall.none", lang) if rate is None
+                                                             else f"{rate * 100:.1f}%"]
+    ticker = [html.Li([html.Span(e["at"], className="nh-ticker-time"), f" {e['grid']} · {e['kind']} · ",
+                       html.Strong(e["action"])]) for e in summary["ticker"]]
+    as_of = f"{text('wall.as_of', lang)} {now.astimezone(BEIJING).strftime('%m-%d %H:%M:%S')}"
+    alarm = text("wall.feed_stale", lang) if summary["feed_stale"] else ""
+    return values, ticker, as_of, text(f"wall.measure.{measure}", lang), alarm
 
 
 def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
@@ -56,38 +70,46 @@ def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
         return html.Div(className="nh-page", children=[
             nav_bar(actor, lang, WALL),
             html.P(text("page.not_for_role", lang), className="nh-refusal", id="page-refusal")])
+    now = clock()
     with engine.connect() as conn:
         bounds = district_bounds(conn)
-        figures = grid_figures(conn, clock())  # in the layer from the start: see the note in grid_layer
-    return _wall(lang, bounds, figures)
+        stamp = version_stamp(conn)
+        summary = wall_summary(conn, now)  # drawn from the start (see the note in grid_layer), and only once
+    return _wall(lang, bounds, (stamp, summary, now))
 
 
-def _wall(lang: str, bounds: list | None, figures: dict | None = None) -> html.Div:
+def _wall(lang: str, bounds: list | None, drawn: tuple[str, dict, datetime] | None = None) -> html.Div:
+    """The wall; ``drawn``: (version stamp, summary, time) of the figures it opens with, so that the first
+    refresh finds them current (in the default measure) and resends nothing."""
+    stamp, summary, now = drawn or (None, None, None)
+    values, ticker, as_of, measure, alarm = (_panel(summary, lang, now, MEASURES[0]) if summary
+                                             else (["–"] * len(COUNTERS), [], "", "", ""))
     return html.Div(className="nh-wall", lang=lang, children=[
         dcc.Location(id="wall-url"),
         dcc.Interval(id="wall-tick", interval=REFRESH_MS),
-        dcc.Store(id="wall-version"),
-        dcc.Store(id="wall-last-ok"),
+        dcc.Store(id="wall-version", data=f"{stamp}|{MEASURES[0]}" if stamp else None),
+        dcc.Store(id="wall-last-ok", data=now.timestamp() * 1000 if now else None),
         dcc.Store(id="wall-hideout-seen"),
         dcc.Store(id="wall-lang", data=lang),
         dcc.Store(id="wall-stale", data={"after_ms": STALE_AFTER_MS, "text": text("wall.refresh_stale", lang)}),
         html.Header(className="nh-wall-header", children=[
             html.H1(text("wall.title", lang)),
-            html.Span(id="wall-measure", className="nh-wall-measure"),
-            html.Span(id="wall-as-of", className="nh-wall-as-of"),
-            html.Span(id="wall-alarm", className="nh-wall-alarm"),
+            html.Span(id="wall-measure", className="nh-wall-measure", children=measure),
+            html.Span(id="wall-as-of", className="nh-wall-as-of", children=as_of),
+            html.Span(id="wall-alarm", className="nh-wall-alarm", children=alarm),
             html.Span(id="wall-refresh-alarm", className="nh-wall-alarm"),
             html.A(text("page.other_language", lang), className="nh-wall-language",
                    href=f"/lang/{'zh' if lang == 'en' else 'en'}?next={WALL_PATH}"),
         ]),
         html.Div(className="nh-wall-body", children=[
             dl.Map(id="wall-map", className="nh-wall-map", zoomControl=False, attributionControl=False, zoomSnap=0.25,
-                   children=[*basemap_layers(), *wall_layers(MEASURES[0], figures)],
+                   children=[*basemap_layers(), *wall_layers(MEASURES[0], summary and summary["grids"], stamp)],
                    **map_view(bounds, CENTRE)),
             html.Aside(className="nh-wall-side", children=[
-                html.Div(className="nh-counters", children=[_counter(k, lang) for k in COUNTERS]),
+                html.Div(className="nh-counters",
+                         children=[_counter(k, lang, v) for k, v in zip(COUNTERS, values, strict=True)]),
                 html.H2(text("wall.ticker", lang)),
-                html.Ol(id="wall-ticker", className="nh-ticker"),
+                html.Ol(id="wall-ticker", className="nh-ticker", children=ticker),
             ]),
         ]),
     ])
@@ -121,17 +143,9 @@ def create_wall(server, engine: Engine, clock: Callable[[], datetime]) -> dash.D
             if known == f"{stamp}|{measure}":  # the idle refresh: one cheap query, nothing resent
                 return (*[dash.no_update] * (len(COUNTERS) + 7), checked)
             summary = wall_summary(conn, now)
-        counters = summary["counters"]
-        rate = counters["on_time_rate"]
-        values = [f"{counters[k]:,}" for k in COUNTERS[:-1]] + [text("wall.none", lang) if rate is None
-                                                                 else f"{rate * 100:.1f}%"]
-        ticker = [html.Li([html.Span(e["at"], className="nh-ticker-time"), f" {e['grid']} · {e['kind']} · ",
-                           html.Strong(e["action"])]) for e in summary["ticker"]]
-        as_of = f"{text('wall.as_of', lang)} {now.astimezone(BEIJING).strftime('%m-%d %H:%M:%S')}"
-        alarm = text("wall.feed_stale", lang) if summary["feed_stale"] else ""
+        values, ticker, as_of, named, alarm = _panel(summary, lang, now, measure)
         return (f"{stamp}|{measure}", {"measure": measure, "values": summary["grids"], "seq": checked},
-                f"{DENSITY_URL}?v={stamp}",
-                *values, ticker, as_of, text(f"wall.measure.{measure}", lang), alarm, checked)
+                density_url(stamp), *values, ticker, as_of, named, alarm, checked)
 
     wall.clientside_callback(
         dash.ClientsideFunction(namespace="nanhai_wall", function_name="remember"),

@@ -12,10 +12,12 @@ from sqlalchemy import text
 from accounts.actor import Actor
 from app import create_app
 from layers.wall import SUPPRESS_BELOW, density_geojson
+from pages.benchmark import refresh_payload
+from pages.wall import WALL_PATH
 from tasks.overview import grid_figures, version_stamp, wall_summary
 from tasks.repository import NewTask, create_task
 from tests.browser import LiveServer, chromium, close, log_in, screenshot, waiting
-from tests.conftest import Clock
+from tests.conftest import DEMO_PASSWORD, Clock
 from tests.persons import flag_person
 
 
@@ -151,3 +153,36 @@ def test_the_wall_speaks_english_when_asked(work_engine, browser):
         assert "Open tasks" in browser.find_element(By.CSS_SELECTOR, ".nh-counter-open").text
         browser.find_element(By.CSS_SELECTOR, "a.nh-wall-language").click()
         wait.until(lambda d: "指挥中心" in d.find_element(By.TAG_NAME, "h1").text)
+
+
+def _component(tree, wanted: str) -> dict | None:
+    """The component with id ``wanted`` in a Dash layout as served (JSON)."""
+    if isinstance(tree, dict):
+        if tree.get("props", {}).get("id") == wanted:
+            return tree
+        children = tree.get("props", {}).get("children")
+        return _component(children, wanted) if children is not None else None
+    if isinstance(tree, list):
+        return next((found for child in tree if (found := _component(child, wanted)) is not None), None)
+    return None
+
+
+def test_the_wall_opens_with_its_figures_and_its_first_refresh_resends_nothing(work_engine):
+    with work_engine.begin() as conn:
+        idle = conn.execute(text("SELECT code FROM grids ORDER BY code DESC LIMIT 1")).scalar_one()
+        create_task(conn, Actor.system(), NewTask("area_sweep", idle, "墙面首屏"), Clock()())
+    client = create_app(work_engine).server.test_client()
+    assert client.post("/api/v1/session", json={"username": "demo_commander",
+                                                "password": DEMO_PASSWORD}).status_code == 201
+    layout = client.get(f"{WALL_PATH}_dash-layout").get_json()
+    with work_engine.connect() as conn:
+        stamp = version_stamp(conn)
+        open_tasks = conn.execute(text("SELECT count(*) FROM tasks WHERE status NOT IN ('closed', "
+                                       "'cancelled')")).scalar_one()
+    assert _component(layout, "wall-version")["props"]["data"] == f"{stamp}|risk"
+    assert _component(layout, "wall-open")["props"]["children"].replace(",", "") == str(open_tasks)
+    assert _component(layout, "wall-ticker")["props"]["children"]
+    first = client.post(f"{WALL_PATH}_dash-update-component", json=refresh_payload(f"{stamp}|risk")).get_json()
+    assert set(first["response"]) == {"wall-last-ok"}  # figures, counters and ticker are not computed again
+    moved = client.post(f"{WALL_PATH}_dash-update-component", json=refresh_payload(None)).get_json()
+    assert moved["response"]["wall-version"]["data"] == f"{stamp}|risk"
