@@ -18,6 +18,7 @@ run: db
 	$(BIN)/gridctl serve --host $(HOST) --port $(PORT)
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/gridctl db start
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
