@@ -73,6 +73,7 @@ def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
     now = clock()
     with engine.connect() as conn:
         bounds = district_bounds(conn)
+        # the stamp before the figures: a change in between makes the first refresh redraw, never hides one
         stamp = version_stamp(conn)
         summary = wall_summary(conn, now)  # drawn from the start (see the note in grid_layer), and only once
     return _wall(lang, bounds, (stamp, summary, now))
