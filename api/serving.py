@@ -6,7 +6,9 @@ waitress, whose I/O thread and request parsing share the GIL with the app (bench
 
 Each worker process is forked before it builds its own app, engine and pool. The task sweeper runs in a
 process of its own, forked before the workers, so that no thread of the parent ever holds a lock or a
-database connection when a worker is forked; it is stopped with the server.
+database connection when a worker is forked; it is stopped with the server. A worker that dies stops the
+whole server (exit status 1): the service manager restarts it whole, rather than it serving at half strength
+unseen.
 """
 
 from __future__ import annotations
