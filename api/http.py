@@ -105,14 +105,15 @@ SELECT s.*, EXISTS (SELECT FROM claim) AS claimed FROM s
 """
 
 
-def _session(conn: Connection, claim: str | None) -> tuple[Actor, str, bool] | None:
-    """(actor, CSRF token, whether ``claim``, an Idempotency-Key, was taken for him) of the cookie's session."""
+def _session(conn: Connection, claim: str | None) -> tuple[Actor, str, bool | None] | None:
+    """(actor, CSRF token, whether ``claim``, an Idempotency-Key, was taken for him: None when none was tried)
+    of the cookie's session."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     if claim is None:
         found = session_actor(conn, token, now())
-        return None if found is None else (*found, False)
+        return None if found is None else (*found, None)
     row = run(conn, SESSION_AND_CLAIM, {"h": token_hash(token), "now": now(), "k": claim,
                                         "fp": _request_hash()}).fetchone()
     return None if row is None else (actor_of(row), row.csrf_token, row.claimed)
@@ -133,13 +134,13 @@ def current_actor(conn: Connection, required: bool = True, claim: str | None = N
     """The logged-in actor of this request (CSRF checked for changes), or 401 when ``required``.
 
     ``claim`` (only with ``required``): an Idempotency-Key to take for the actor in the same statement;
-    ``g.claimed`` then says whether it was free.
+    ``g.claimed`` then says whether it was free (None: no key was tried).
     """
     if claim is not None and not required:
         raise ValueError("a key is claimed with the session only where a login is required")
     if "actor" not in g:
         found = _session(conn, claim)
-        g.actor, g.claimed = None, False
+        g.actor, g.claimed = None, None
         if found is not None:
             try:
                 _check_csrf(found[1])
@@ -195,8 +196,11 @@ def mutation(login: bool = True) -> Callable:
                                          f"128 characters", IDEMPOTENCY_HEADER)
                 with engine().begin() as conn:
                     actor = current_actor(conn, required=login, claim=key if login else None)
-                    if key is not None and not g.get("claimed", False):
-                        replay = _claim(conn, _idempotency_scope(actor), key)
+                    claimed = g.get("claimed")
+                    if key is not None and not claimed:
+                        scope = _idempotency_scope(actor)
+                        # taken by an earlier request (the session's statement tried): its answer, no second try
+                        replay = _claim(conn, scope, key) if claimed is None else _stored_answer(conn, scope, key)
                         if replay is not None:
                             return replay
                     status, body = view(conn, actor, *args, **kwargs)
@@ -216,7 +220,9 @@ def mutation(login: bool = True) -> Callable:
 
 def _request_hash() -> str:
     """What makes two requests the same: method, path and body; for uploads the fields and file bytes
-    (a client library picks a new multipart boundary on every retry)."""
+    (a client library picks a new multipart boundary on every retry). Computed once per request."""
+    if "fingerprint" in g:
+        return g.fingerprint
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
     # asking a JSON request for its form parses the body a second time: only forms are read as forms
     if request.mimetype in FORM_TYPES and (request.files or request.form):
@@ -228,7 +234,8 @@ def _request_hash() -> str:
             upload.stream.seek(0)
     else:
         digest.update(request.get_data(cache=True))
-    return digest.hexdigest()
+    g.fingerprint = digest.hexdigest()
+    return g.fingerprint
 
 
 def _claim(conn: Connection, scope: str, key: str) -> Response | None:
@@ -237,17 +244,21 @@ def _claim(conn: Connection, scope: str, key: str) -> Response | None:
     INSERT … ON CONFLICT waits for a concurrent holder of the same key to
     commit or roll back, so two simultaneous retries cannot both act.
     """
-    fingerprint = _request_hash()
     taken = run(conn, "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body) "
                       "VALUES (:scope, :k, :h, 0, '') ON CONFLICT DO NOTHING RETURNING 1",
-                {"scope": scope, "k": key, "h": fingerprint}).fetchone()
-    if taken:
-        return None
+                {"scope": scope, "k": key, "h": _request_hash()}).fetchone()
+    return None if taken else _stored_answer(conn, scope, key)
+
+
+def _stored_answer(conn: Connection, scope: str, key: str) -> Response:
+    """The answer stored under a key already taken (by a committed request: taking it waited for that one),
+    or a clear refusal when the key was taken for a different request."""
     stored = run(conn, "SELECT request_hash, status_code, body FROM idempotency_keys WHERE scope = :scope AND key = :k",
                  {"scope": scope, "k": key}).fetchone()
-    if stored.request_hash != fingerprint:
-        raise InvalidRequest(f"同一 {IDEMPOTENCY_HEADER} 已用于另一请求 / this {IDEMPOTENCY_HEADER} was used for a "
-                             f"different request", IDEMPOTENCY_HEADER)
+    if stored.request_hash != _request_hash():
+        raise InvalidRequest(f"同一 {IDEMPOTENCY_HEADER} 已用于另一请求，新请求请换一个新键 / this "
+                             f"{IDEMPOTENCY_HEADER} was used for a different request: send a new request with a "
+                             f"new key", IDEMPOTENCY_HEADER)
     response = Response(stored.body, status=stored.status_code, mimetype="application/json")
     response.headers["Idempotent-Replayed"] = "true"
     return response
