@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterable
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -43,12 +44,18 @@ def trusting(app: WSGIApp, trusted_proxy: str | None) -> WSGIApp:
         forwarded = environ.pop("HTTP_X_FORWARDED_FOR", None)
         scheme = environ.pop("HTTP_X_FORWARDED_PROTO", None)
         if trusted_proxy is not None and environ.get("REMOTE_ADDR") == trusted_proxy:
-            if forwarded and forwarded.split(",")[-1].strip():
-                environ["REMOTE_ADDR"] = forwarded.split(",")[-1].strip()
-            if scheme and scheme.split(",")[-1].strip().lower() in ("http", "https"):
-                environ["wsgi.url_scheme"] = scheme.split(",")[-1].strip().lower()
+            client = _last(forwarded)
+            if client:
+                environ["REMOTE_ADDR"] = client
+            if _last(scheme).lower() in ("http", "https"):
+                environ["wsgi.url_scheme"] = _last(scheme).lower()
         return app(environ, start_response)
     return serve
+
+
+def _last(header: str | None) -> str:
+    """The entry the nearest proxy added to a comma-separated forwarding header ("" when none)."""
+    return header.split(",")[-1].strip() if header else ""
 
 
 def _threads_warning(record: logging.LogRecord) -> bool:
@@ -57,18 +64,27 @@ def _threads_warning(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Configuration allows spawning up to")
 
 
-def _beside(job: Callable[[], object]) -> int:
-    """Fork a process that runs ``job`` (which starts background threads) until it is told to stop."""
+def run_beside(job: Callable[[], object]) -> int:
+    """Fork the process of the server's background job (the task sweeper): it runs ``job``, which starts its
+    threads, until it is told to stop. A job that cannot start says so; the server serves on without it."""
     pid = os.fork()
-    if pid == 0:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group; the server stops this one
+    if pid == 0:  # the child never returns from here, whatever happens
+        status = 1
         try:
-            job()
-            while True:
-                signal.pause()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group; the server stops this
+            try:
+                job()
+            except Exception as exc:  # noqa: BLE001 - said here, in the server's log
+                print(f"任务巡检进程无法启动，超时任务不会升级：请检查数据库后重启服务 / the task sweeper could not "
+                      f"start ({type(exc).__name__}: {exc}); overdue work is not escalated: check the database, "
+                      f"then restart the server", file=sys.stderr, flush=True)
+            else:
+                status = 0
+                while True:
+                    signal.pause()
         finally:
-            os._exit(0)
+            os._exit(status)
     return pid
 
 
@@ -93,7 +109,7 @@ def serve_forever(make_app: Callable[[], WSGIApp], host: str, port: int, workers
     logging.getLogger("_granian").addFilter(_threads_warning)
     server = Granian("nanhai", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
                      blocking_threads=threads, websockets=False, log_access=False, backlog=1024)
-    sweeper = _beside(on_start) if on_start else None
+    sweeper = run_beside(on_start) if on_start else None
     try:
         server.serve(target_loader=lambda _target: trusting(make_app(), trusted_proxy))
     finally:

@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from api.serving import trusting
+from api.serving import run_beside, trusting
 from tests.api.conftest import DEMO_GRID
 from tests.conftest import DEMO_PASSWORD
 
@@ -135,3 +135,14 @@ def test_the_request_environ_keeps_the_request_and_only_a_trusted_proxy_names_th
     proxied = request("10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.1, 198.51.100.9", HTTP_X_FORWARDED_PROTO="https")
     assert proxied["REMOTE_ADDR"] == "198.51.100.9" and proxied["wsgi.url_scheme"] == "https"
     assert request("10.0.0.1", HTTP_X_FORWARDED_PROTO="gopher")["wsgi.url_scheme"] == "http"
+
+
+def test_a_sweeper_that_cannot_start_says_so_and_its_process_ends(capfd):
+    def no_database() -> None:
+        raise ConnectionError("数据库未启动 / the database is down")
+
+    pid = run_beside(no_database)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1
+    said = capfd.readouterr().err
+    assert "the task sweeper could not start (ConnectionError: 数据库未启动" in said and "restart the server" in said
