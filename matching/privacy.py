@@ -144,7 +144,7 @@ class Vault:
         chunk on the other (matching.pipeline).
         """
         ids, names, phones = (c.tolist() if hasattr(c, "tolist") else list(c) for c in (ids, names, phones))
-        keys = [self._keyed.digest(i.encode()).hex() for i in ids]
+        keys = [self.person_key(i) for i in ids]
         texts = [f"{i}\t{n}\t{p}".encode() for i, n, p in zip(ids, names, phones, strict=True)]
         return keys, seal_many(self._fernet_key, texts)
 
