@@ -154,7 +154,8 @@ class SourceRecord(Base):
     """One accepted row of a feed; personal fields only as a Fernet token (``sealed``) and masked."""
 
     __tablename__ = "source_records"
-    feed_file_id: Mapped[int] = mapped_column(ForeignKey("feed_files.id", ondelete="CASCADE"), primary_key=True)
+    # a feed file of ``feed_files`` (its records go with it), checked once per statement by triggers (migration 0006)
+    feed_file_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     row_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(Text)
     person_key: Mapped[str] = mapped_column(PERSON_KEY, index=True)
@@ -204,7 +205,9 @@ class Person(Base):
     method: Mapped[str | None] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
-    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    # a grid of ``grids`` (not deleted while persons are placed in it), checked once per statement by triggers
+    # (migration 0006)
+    grid_id: Mapped[int | None] = mapped_column(Integer)
     unplaced_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (CheckConstraint(f"colour IN {COLOUR_VALUES}", name="persons_colour_known"),
