@@ -137,6 +137,7 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     """
     # One match run writes at a time; each compares with what the previous one stored.
     conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": MATCH_LOCK})
+    stored_before = conn.execute(text("SELECT count(*) FROM persons")).scalar_one()
     conn.execute(text("CREATE TEMP TABLE match_run (LIKE persons, lon float8, lat float8) ON COMMIT DROP"))
     frame = persons[["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id",
                      "sources", "set_at", "expires_at", "method", "confidence", "grid_id", "unplaced_reason",
@@ -168,11 +169,15 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     selected = ", ".join(f"m.{c}" for c in PERSON_COLUMNS.split(", "))
     # In key order: the primary key's index then grows at its right edge instead of splitting pages all over
     # (a first run's million persons: about 10 % faster).
-    conn.execute(text(f"INSERT INTO persons ({PERSON_COLUMNS}, geom) SELECT {selected}, {POINT} FROM match_run m "
-                      "WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = m.person_key) "
-                      "ORDER BY m.person_key"))
-    conn.execute(text("DELETE FROM persons p WHERE NOT EXISTS (SELECT 1 FROM match_run m "
-                      "WHERE m.person_key = p.person_key)"))
+    inserted = conn.execute(text(
+        f"INSERT INTO persons ({PERSON_COLUMNS}, geom) SELECT {selected}, {POINT} FROM match_run m "
+        "WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = m.person_key) "
+        "ORDER BY m.person_key")).rowcount
+    # Persons whose every record is gone: only when some stored person is not in this run (the anti-join over
+    # a million persons takes seconds, and most runs drop nobody).
+    if stored_before > len(frame) - inserted:
+        conn.execute(text("DELETE FROM persons p WHERE NOT EXISTS (SELECT 1 FROM match_run m "
+                          "WHERE m.person_key = p.person_key)"))
     conn.execute(text("DELETE FROM flags f USING persons p WHERE p.person_key = f.person_key AND p.colour = 'green'"))
     conn.execute(text(
         "INSERT INTO flags (person_key, colour, grid_id, unplaced_reason, flagged_at, updated_at) "

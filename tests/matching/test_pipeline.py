@@ -153,6 +153,20 @@ def test_the_same_file_imported_twice_at_once_is_stored_once(engine, tmp_path):
     assert scalar(engine, "SELECT count(*) FROM feed_files WHERE source = '街道办'") == 1
 
 
+def test_a_person_whose_records_are_all_gone_leaves_with_his_flag(engine):
+    gone = {load_vault().person_key(valid_id(serial)) for serial in (31, 32)}
+    run_match(engine, now=NOW)
+    everyone = scalar(engine, "SELECT count(*) FROM persons")
+    assert scalar(engine, "SELECT count(*) FROM persons WHERE person_key = ANY(:k)", k=list(gone)) == 2
+    with engine.begin() as conn:  # the file's records go with it
+        conn.execute(text("DELETE FROM feed_files WHERE source = '街道办'"))
+    stats = run_match(engine, now=NOW)
+    assert stats["persons"] == everyone - 2 == scalar(engine, "SELECT count(*) FROM persons")
+    assert scalar(engine, "SELECT count(*) FROM persons WHERE person_key = ANY(:k)", k=list(gone)) == 0
+    assert scalar(engine, "SELECT count(*) FROM flags WHERE person_key = ANY(:k)", k=list(gone)) == 0
+    assert run_match(engine, now=NOW)["persons"] == everyone - 2  # nobody else leaves on a rerun
+
+
 def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(database_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("NANHAI_PERSON_KEY_SECRET", "chunk-secret")
     monkeypatch.setenv("NANHAI_FERNET_KEY", Fernet.generate_key().decode())
