@@ -3,10 +3,11 @@ checked once per statement (migration 0006): bad writes are refused whole, a gri
 cannot be deleted, a deleted feed file takes its records, also when the two sides race."""
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from psycopg.errors import ForeignKeyViolation
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from grids.repository import copy_rows
@@ -89,50 +90,46 @@ def test_a_grid_with_persons_placed_cannot_be_deleted_until_they_are_unplaced(en
         assert conn.execute(text("SELECT count(*) FROM grids WHERE id = :g"), {"g": grid_id}).scalar() == 0
 
 
-def _in_thread(work) -> tuple[threading.Thread, list]:
+def _race(engine, first: Callable[[Connection], object], second: Callable[[Connection], object]) -> list:
+    """Run ``first`` in a transaction left open, then ``second`` in another, which must wait for the first to
+    commit; returns how ``second`` ended: ``["done"]`` or ``[the error]``."""
     outcome: list = []
 
-    def target():
+    def run_second():
         try:
-            work()
+            with engine.begin() as conn:
+                second(conn)
             outcome.append("done")
         except (IntegrityError, ForeignKeyViolation) as exc:
             outcome.append(exc)
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, outcome
+    with engine.connect() as conn:
+        conn.begin()
+        first(conn)
+        thread = threading.Thread(target=run_second)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive(), "the second transaction must wait for the first"
+        conn.commit()
+        thread.join(timeout=30)
+    return outcome
+
+
+def _delete(table: str, row_id: int) -> Callable[[Connection], object]:
+    return lambda conn: conn.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
 
 
 def test_a_grid_deleted_while_persons_are_placed_in_it_waits_and_is_refused(engine):
     grid_id, _ = _spare_grid(engine)
-    with engine.connect() as placing:
-        placing.execute(text(_insert(str(grid_id), tag="race1")))  # not committed: the grid is locked
-
-        def delete():
-            with engine.begin() as conn:
-                conn.execute(text("DELETE FROM grids WHERE id = :g"), {"g": grid_id})
-        thread, outcome = _in_thread(delete)
-        thread.join(timeout=1.0)
-        assert thread.is_alive(), "the delete must wait for the placing transaction"
-        placing.commit()
-        thread.join(timeout=30)
+    outcome = _race(engine, lambda conn: conn.execute(text(_insert(str(grid_id), tag="race1"))),
+                    _delete("grids", grid_id))
     assert len(outcome) == 1 and isinstance(outcome[0], IntegrityError)
     assert _persons(engine, "race1") == 3
 
 
 def test_persons_placed_in_a_grid_being_deleted_wait_and_are_refused(engine):
     grid_id, _ = _spare_grid(engine)
-    with engine.connect() as deleting:
-        deleting.execute(text("DELETE FROM grids WHERE id = :g"), {"g": grid_id})  # not committed yet
-
-        def place():
-            with engine.begin() as conn:
-                conn.execute(text(_insert(str(grid_id), tag="race2")))
-        thread, outcome = _in_thread(place)
-        thread.join(timeout=1.0)
-        assert thread.is_alive(), "the placing must wait for the deleting transaction"
-        deleting.commit()
-        thread.join(timeout=30)
+    outcome = _race(engine, _delete("grids", grid_id),
+                    lambda conn: conn.execute(text(_insert(str(grid_id), tag="race2"))))
     assert len(outcome) == 1 and isinstance(outcome[0], IntegrityError)
     assert _persons(engine, "race2") == 0
 
@@ -176,33 +173,14 @@ def test_deleting_a_feed_file_deletes_its_records(engine):
 
 def test_a_feed_file_deleted_while_its_records_are_stored_takes_them_along(engine):
     feed_id = _feed_file(engine, "race3")
-    with engine.connect() as storing:
-        storing.begin()
-        copy_rows(storing, "source_records", RECORD_COLUMNS, _records(feed_id))  # not committed: the file is locked
-
-        def delete():
-            with engine.begin() as conn:
-                conn.execute(text("DELETE FROM feed_files WHERE id = :f"), {"f": feed_id})
-        thread, outcome = _in_thread(delete)
-        thread.join(timeout=1.0)
-        assert thread.is_alive(), "the delete must wait for the storing transaction"
-        storing.commit()
-        thread.join(timeout=30)
+    outcome = _race(engine, lambda conn: copy_rows(conn, "source_records", RECORD_COLUMNS, _records(feed_id)),
+                    _delete("feed_files", feed_id))
     assert outcome == ["done"] and _stored_records(engine, feed_id) == 0
 
 
 def test_records_stored_for_a_feed_file_being_deleted_wait_and_are_refused(engine):
     feed_id = _feed_file(engine, "race4")
-    with engine.connect() as deleting:
-        deleting.execute(text("DELETE FROM feed_files WHERE id = :f"), {"f": feed_id})  # not committed yet
-
-        def store():
-            with engine.begin() as conn:
-                copy_rows(conn, "source_records", RECORD_COLUMNS, _records(feed_id))
-        thread, outcome = _in_thread(store)
-        thread.join(timeout=1.0)
-        assert thread.is_alive(), "the storing must wait for the deleting transaction"
-        deleting.commit()
-        thread.join(timeout=30)
+    outcome = _race(engine, _delete("feed_files", feed_id),
+                    lambda conn: copy_rows(conn, "source_records", RECORD_COLUMNS, _records(feed_id)))
     assert len(outcome) == 1 and isinstance(outcome[0], ForeignKeyViolation)
     assert _stored_records(engine, feed_id) == 0
