@@ -24,9 +24,9 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-# (table, column, referenced table, what to call a missing one)
-REFERENCES = (("source_records", "feed_file_id", "feed_files", "数据文件 / feed file"),
-              ("persons", "grid_id", "grids", "网格 / grid"))
+# (table, column, referenced table, what a missing one is called in Chinese and in English)
+REFERENCES = (("source_records", "feed_file_id", "feed_files", "数据文件", "feed file"),
+              ("persons", "grid_id", "grids", "网格", "grid"))
 
 EXISTS = """
 CREATE FUNCTION nanhai_{table}_{column}_exists() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -38,7 +38,7 @@ BEGIN
     WHERE n.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {referenced} r WHERE r.id = n.{column}) LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
-            MESSAGE = format('{table}.{column}: {what} %s 不存在 / does not exist', missing);
+            MESSAGE = format('{zh} %s 不存在 / {table}.{column}: {en} %s does not exist', missing, missing);
     END IF;
     RETURN NULL;
 END $$;
@@ -71,9 +71,9 @@ END $$;
 
 
 def upgrade() -> None:
-    for table, column, referenced, what in REFERENCES:
+    for table, column, referenced, zh, en in REFERENCES:
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_{column}_fkey")
-        op.execute(EXISTS.format(table=table, column=column, referenced=referenced, what=what))
+        op.execute(EXISTS.format(table=table, column=column, referenced=referenced, zh=zh, en=en))
         for event in ("insert", "update"):
             op.execute(f"CREATE TRIGGER {table}_{column}_exists_{event} AFTER {event.upper()} ON {table} "
                        f"REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
@@ -90,7 +90,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER feed_files_take_records ON feed_files")
     op.execute("DROP FUNCTION nanhai_grid_keeps_persons(); DROP FUNCTION nanhai_feed_file_takes_its_records()")
     actions = {"feed_files": "CASCADE", "grids": "SET NULL"}
-    for table, column, referenced, _ in REFERENCES:
+    for table, column, referenced, *_ in REFERENCES:
         for event in ("insert", "update"):
             op.execute(f"DROP TRIGGER {table}_{column}_exists_{event} ON {table}")
         op.execute(f"DROP FUNCTION nanhai_{table}_{column}_exists()")
