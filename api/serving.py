@@ -44,11 +44,11 @@ def trusting(app: WSGIApp, trusted_proxy: str | None) -> WSGIApp:
         forwarded = environ.pop("HTTP_X_FORWARDED_FOR", None)
         scheme = environ.pop("HTTP_X_FORWARDED_PROTO", None)
         if trusted_proxy is not None and environ.get("REMOTE_ADDR") == trusted_proxy:
-            client = _last(forwarded)
+            client, proto = _last(forwarded), _last(scheme).lower()
             if client:
                 environ["REMOTE_ADDR"] = client
-            if _last(scheme).lower() in ("http", "https"):
-                environ["wsgi.url_scheme"] = _last(scheme).lower()
+            if proto in ("http", "https"):
+                environ["wsgi.url_scheme"] = proto
         return app(environ, start_response)
     return serve
 

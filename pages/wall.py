@@ -43,6 +43,11 @@ def _counter(key: str, lang: str, value: str = "–") -> html.Div:
     ])
 
 
+def _version(stamp: str, measure: str) -> str:
+    """What the page keeps of the figures it shows: the data's version stamp and the measure they colour by."""
+    return f"{stamp}|{measure}"
+
+
 def _panel(summary: dict, lang: str, now: datetime, measure: str) -> tuple[list, list, str, str, str]:
     """What the wall shows besides the map, from :func:`tasks.overview.wall_summary`: the counters' values,
     the ticker, the time of the figures, the measure's name and the feed alarm."""
@@ -88,7 +93,7 @@ def _wall(lang: str, bounds: list | None, drawn: tuple[str, dict, datetime] | No
     return html.Div(className="nh-wall", lang=lang, children=[
         dcc.Location(id="wall-url"),
         dcc.Interval(id="wall-tick", interval=REFRESH_MS),
-        dcc.Store(id="wall-version", data=f"{stamp}|{MEASURES[0]}" if stamp else None),
+        dcc.Store(id="wall-version", data=_version(stamp, MEASURES[0]) if stamp else None),
         dcc.Store(id="wall-last-ok", data=now.timestamp() * 1000 if now else None),
         dcc.Store(id="wall-hideout-seen"),
         dcc.Store(id="wall-lang", data=lang),
@@ -141,11 +146,11 @@ def create_wall(server, engine: Engine, clock: Callable[[], datetime]) -> dash.D
         checked = now.timestamp() * 1000
         with engine.connect() as conn:
             stamp = version_stamp(conn)
-            if known == f"{stamp}|{measure}":  # the idle refresh: one cheap query, nothing resent
+            if known == _version(stamp, measure):  # the idle refresh: one cheap query, nothing resent
                 return (*[dash.no_update] * (len(COUNTERS) + 7), checked)
             summary = wall_summary(conn, now)
         values, ticker, as_of, named, alarm = _panel(summary, lang, now, measure)
-        return (f"{stamp}|{measure}", {"measure": measure, "values": summary["grids"], "seq": checked},
+        return (_version(stamp, measure), {"measure": measure, "values": summary["grids"], "seq": checked},
                 density_url(stamp), *values, ticker, as_of, named, alarm, checked)
 
     wall.clientside_callback(
