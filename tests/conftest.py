@@ -95,6 +95,13 @@ class Clock:
 DEMO_PASSWORD = "demo-password-1"
 
 
+def signed_in(client, username: str):
+    """``client`` (a Flask test client) logged in through the API as the demo user ``username``."""
+    answer = client.post("/api/v1/session", json={"username": username, "password": DEMO_PASSWORD})
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    return client
+
+
 @pytest.fixture(scope="session")
 def work_engine(database_factory, seeded_engine) -> Engine:
     """A copy of the seeded district with the demo accounts (password DEMO_PASSWORD), for task-workflow tests."""

@@ -17,7 +17,7 @@ from pages.dispatch import act, grid_panel
 from pages.task_panels import task_detail
 from tasks.repository import NewTask, create_task, get_task
 from tests.browser import LiveServer, chromium, close, log_in, screenshot, waiting
-from tests.conftest import DEMO_PASSWORD, Clock
+from tests.conftest import Clock, signed_in
 from tests.persons import flag_person
 
 OWN_GRID = "440605011001002"  # in demo_supervisor's community 440605011001
@@ -82,11 +82,6 @@ def test_the_grid_panel_shows_masked_persons_only(work_engine):
     assert "nh-chip-red" in shown
 
 
-def _session(client, username: str) -> None:
-    answer = client.post("/api/v1/session", json={"username": username, "password": DEMO_PASSWORD})
-    assert answer.status_code == 201, answer.get_data(as_text=True)
-
-
 def _show_grid(client, code: str):
     body = {"output": "dispatch-grid-panel.children", "outputs": {"id": "dispatch-grid-panel", "property": "children"},
             "inputs": [{"id": "dispatch-grid", "property": "data", "value": code},
@@ -99,8 +94,8 @@ def _show_grid(client, code: str):
 def test_the_console_and_its_callbacks_refuse_whoever_may_not_dispatch(work_engine):
     app = create_app(work_engine).server
     worker, supervisor, stranger = app.test_client(), app.test_client(), app.test_client()
-    _session(worker, "demo_worker")
-    _session(supervisor, "demo_supervisor")
+    signed_in(worker, "demo_worker")
+    signed_in(supervisor, "demo_supervisor")
     layout = json.dumps(worker.get("/dispatch/_dash-layout").get_json(), ensure_ascii=False)
     assert "page-refusal" in layout and "dispatch-map" not in layout
     assert "dispatch-map" in json.dumps(supervisor.get("/dispatch/_dash-layout").get_json())

@@ -14,7 +14,7 @@ from gis.errors import NotFound
 from grids.proximity import FAR_FROM_GRID_M, distance_to_grid_m
 from tasks.repository import NewTask, create_task
 from tests.browser import LiveServer, close, log_in, phone_chromium, place, screenshot, waiting
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import signed_in
 
 GRID = "440605011001001"  # demo_worker's grid
 
@@ -58,10 +58,7 @@ def test_the_distance_to_a_grid_is_zero_inside_and_metres_outside(work_engine):
 
 def _client(app, username: str | None):
     client = app.server.test_client()
-    if username:
-        answer = client.post("/api/v1/session", json={"username": username, "password": DEMO_PASSWORD})
-        assert answer.status_code == 201
-    return client
+    return signed_in(client, username) if username else client
 
 
 def _layout(client) -> str:

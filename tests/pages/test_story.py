@@ -16,7 +16,7 @@ from accounts.actor import Actor
 from app import create_app
 from tasks.repository import NewTask, create_task
 from tests.browser import LiveServer, chromium, close, log_in, phone_chromium, place, screenshot, waiting
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import signed_in
 
 GRID = "440605011001001"  # demo_worker's grid, in demo_supervisor's community
 TITLE = "端到端：入户走访测温"
@@ -130,9 +130,7 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
         screenshot(desk, "story-wall")
 
         # The reporter's export for the grid counts it as closed, on time.
-        reporter = create_app(work_engine).server.test_client()
-        assert reporter.post("/api/v1/session", json={"username": "demo_reporter",
-                                                      "password": DEMO_PASSWORD}).status_code == 201
+        reporter = signed_in(create_app(work_engine).server.test_client(), "demo_reporter")
         day = today.date().isoformat()
         exported = reporter.get(f"/reports/export.csv?level=grid&area={GRID}&from={day}&to={day}")
         assert exported.status_code == 200

@@ -17,7 +17,7 @@ from pages.wall import WALL_PATH
 from tasks.overview import grid_figures, version_stamp, wall_summary
 from tasks.repository import NewTask, create_task
 from tests.browser import LiveServer, chromium, close, log_in, screenshot, waiting
-from tests.conftest import DEMO_PASSWORD, Clock
+from tests.conftest import Clock, signed_in
 from tests.persons import flag_person
 
 
@@ -171,9 +171,7 @@ def test_the_wall_opens_with_its_figures_and_its_first_refresh_resends_nothing(w
     with work_engine.begin() as conn:
         idle = conn.execute(text("SELECT code FROM grids ORDER BY code DESC LIMIT 1")).scalar_one()
         create_task(conn, Actor.system(), NewTask("area_sweep", idle, "墙面首屏"), Clock()())
-    client = create_app(work_engine).server.test_client()
-    assert client.post("/api/v1/session", json={"username": "demo_commander",
-                                                "password": DEMO_PASSWORD}).status_code == 201
+    client = signed_in(create_app(work_engine).server.test_client(), "demo_commander")
     layout = client.get(f"{WALL_PATH}_dash-layout").get_json()
     with work_engine.connect() as conn:
         stamp = version_stamp(conn)
