@@ -158,7 +158,8 @@ class SourceRecord(Base):
     feed_file_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     row_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(Text)
-    person_key: Mapped[str] = mapped_column(PERSON_KEY, index=True)
+    # not indexed (migration 0007): a person reaches his record through persons.record_feed_file_id/_row_number
+    person_key: Mapped[str] = mapped_column(PERSON_KEY)
     sealed: Mapped[str] = mapped_column(Text)
     id_masked: Mapped[str] = mapped_column(Text)
     name_masked: Mapped[str] = mapped_column(Text)
@@ -209,11 +210,14 @@ class Person(Base):
     # (migration 0006)
     grid_id: Mapped[int | None] = mapped_column(Integer)
     unplaced_reason: Mapped[str | None] = mapped_column(Text)
+    # the source record his masked fields come from (the latest), whose sealed data unmasking opens
+    record_feed_file_id: Mapped[int | None] = mapped_column(Integer)
+    record_row_number: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # no index on grid_id (migration 0007): counts per grid are in grid_colour_counts
     __table_args__ = (CheckConstraint(f"colour IN {COLOUR_VALUES}", name="persons_colour_known"),
                       CheckConstraint("(grid_id IS NULL) = (unplaced_reason IS NOT NULL)",
-                                      name="persons_placed_or_why"),
-                      Index("ix_persons_grid_colour", "grid_id", "colour"))
+                                      name="persons_placed_or_why"))
 
 
 class RiskCodeHistory(Base):

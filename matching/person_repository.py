@@ -46,7 +46,8 @@ def flagged_in_grid(conn: Connection, actor: Actor, grid_code: str, limit: int =
 
 def unmask_person(conn: Connection, actor: Actor, person_key: str, reason: str, vault: Vault,
                   client: str | None) -> dict:
-    """The clear ID number, name and phone of a person in scope, from his latest record; audited.
+    """The clear ID number, name and phone of a person in scope, from his latest record (the one his masked
+    fields come from, as the last match chose it); audited.
 
     Only the staff who must reach him (his grid's workers, their supervisor,
     the command centre) may read them, and only with a stated reason.
@@ -56,9 +57,9 @@ def unmask_person(conn: Connection, actor: Actor, person_key: str, reason: str, 
         raise InvalidRequest("查看完整信息须说明理由（reason）/ a reason is required to read personal data",
                              "reason")
     person = get_person(conn, actor, person_key)
-    sealed = conn.execute(text("SELECT sealed FROM source_records WHERE person_key = :k "
-                               "ORDER BY reported_at DESC NULLS LAST, feed_file_id DESC, row_number DESC LIMIT 1"),
-                          {"k": person_key}).scalar()
+    sealed = conn.execute(text("SELECT r.sealed FROM persons p JOIN source_records r "
+                               "ON r.feed_file_id = p.record_feed_file_id AND r.row_number = p.record_row_number "
+                               "WHERE p.person_key = :k"), {"k": person_key}).scalar()
     if sealed is None:
         raise NotFound("该人员没有可解密的原始记录 / no source record holds this person's data")
     record_read(conn, actor, "unmask_person", person_key, reason.strip(), client)

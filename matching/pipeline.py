@@ -188,7 +188,9 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
     records = records.sort_values(["reported_at", "feed_file_id", "row_number"], kind="stable")
     person_of_record = codes.index.get_indexer(records["person_key"])
     latest = _latest(person_of_record, len(codes))  # everyone has a record
-    persons = codes.assign(**{c: records[c].to_numpy()[latest] for c in ("id_masked", "name_masked", "phone_masked")})
+    persons = codes.assign(**{c: records[c].to_numpy()[latest] for c in ("id_masked", "name_masked", "phone_masked")},
+                           record_feed_file_id=records["feed_file_id"].to_numpy()[latest],
+                           record_row_number=records["row_number"].to_numpy()[latest])
     with_point = _latest(person_of_record, len(codes), records["lon"].notna().to_numpy())
     with_address = _latest(person_of_record, len(codes), (records["address"] != "").to_numpy())
 
@@ -246,7 +248,8 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
 
 def _empty_persons() -> pd.DataFrame:
     columns = ["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id", "sources",
-               "set_at", "expires_at", "method", "confidence", "lon", "lat", "grid_id", "unplaced_reason"]
+               "set_at", "expires_at", "method", "confidence", "lon", "lat", "grid_id", "unplaced_reason",
+               "record_feed_file_id", "record_row_number"]
     return pd.DataFrame({c: pd.Series(dtype=float if c in ("lon", "lat", "confidence") else object)
                          for c in columns})
 

@@ -18,7 +18,8 @@ from grids.repository import copy_frame, copy_frames, copy_rows, ewkb
 MATCH_LOCK = 440605_0003  # advisory lock id of the matcher's write phase
 POINT = "CASE WHEN m.lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(m.lon, m.lat), 4326) END"
 PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, set_at, "
-                  "expires_at, method, confidence, grid_id, unplaced_reason, updated_at")
+                  "expires_at, method, confidence, grid_id, unplaced_reason, record_feed_file_id, record_row_number, "
+                  "updated_at")
 SOURCE_RECORD_COLUMNS = ("feed_file_id", "row_number", "source", "person_key", "sealed", "id_masked", "name_masked",
                          "phone_masked", "address", "lon", "lat", "crs", "category", "reported_at")
 RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat", "address", "id_masked",
@@ -133,7 +134,8 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     """Write one match run: persons, code history, flags and task requests, all set-based.
 
     ``persons`` has one row per person: person_key, id_masked, name_masked, phone_masked, colour,
-    reason, rule_id, sources, set_at, expires_at, method, confidence, lon, lat, grid_id, unplaced_reason.
+    reason, rule_id, sources, set_at, expires_at, method, confidence, lon, lat, grid_id, unplaced_reason,
+    and record_feed_file_id, record_row_number (the record the masked fields come from).
     """
     # One match run writes at a time; each compares with what the previous one stored.
     conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": MATCH_LOCK})
@@ -141,7 +143,7 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
     conn.execute(text("CREATE TEMP TABLE match_run (LIKE persons, lon float8, lat float8) ON COMMIT DROP"))
     frame = persons[["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id",
                      "sources", "set_at", "expires_at", "method", "confidence", "grid_id", "unplaced_reason",
-                     "lon", "lat"]].copy()
+                     "record_feed_file_id", "record_row_number", "lon", "lat"]].copy()
     frame["updated_at"] = now
     copy_frame(conn, "match_run", frame)
     conn.execute(text("ANALYZE match_run"))
@@ -160,9 +162,11 @@ def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
         f"FROM match_run m LEFT JOIN persons p USING (person_key) "
         f"WHERE m.colour IN ('red', 'yellow') AND {rank_new} < {rank_old}"), {"now": now}).rowcount
     changed = ("(p.colour, p.reason, p.rule_id, p.sources, p.expires_at, p.method, p.confidence, p.grid_id, "
-               " p.unplaced_reason, p.id_masked, p.name_masked, p.phone_masked) IS DISTINCT FROM "
+               " p.unplaced_reason, p.id_masked, p.name_masked, p.phone_masked, p.record_feed_file_id, "
+               " p.record_row_number) IS DISTINCT FROM "
                "(m.colour, m.reason, m.rule_id, m.sources, m.expires_at, m.method, m.confidence, m.grid_id, "
-               " m.unplaced_reason, m.id_masked, m.name_masked, m.phone_masked)")
+               " m.unplaced_reason, m.id_masked, m.name_masked, m.phone_masked, m.record_feed_file_id, "
+               " m.record_row_number)")
     assignments = ", ".join(f"{c} = m.{c}" for c in PERSON_COLUMNS.split(", ")[1:])
     conn.execute(text(f"UPDATE persons p SET {assignments}, geom = {POINT} "
                       f"FROM match_run m WHERE m.person_key = p.person_key AND {changed}"))

@@ -133,10 +133,10 @@ def person_key(work_engine, app):
             "'密切接触者', now())"), {**masked, "feed": feed, "sealed": sealed})
         conn.execute(text(
             "INSERT INTO persons (person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, "
-            "set_at, expires_at, method, confidence, geom, grid_id) SELECT :key, :id, :name, :phone, 'yellow', "
-            "'密切接触者 / close contact', 'close_contact', '卫健', now(), now() + interval '14 days', 'point', 1.0, "
-            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), id FROM grids WHERE code = :grid"),
-            {**masked, **DEMO_POINT, "grid": DEMO_GRID})
+            "set_at, expires_at, method, confidence, geom, grid_id, record_feed_file_id, record_row_number) "
+            "SELECT :key, :id, :name, :phone, 'yellow', '密切接触者 / close contact', 'close_contact', '卫健', now(), "
+            "now() + interval '14 days', 'point', 1.0, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), id, :feed, 1 "
+            "FROM grids WHERE code = :grid"), {**masked, **DEMO_POINT, "grid": DEMO_GRID, "feed": feed})
         conn.execute(text("INSERT INTO flags (person_key, colour, grid_id, flagged_at, updated_at) "
                           "SELECT person_key, colour, grid_id, now(), now() FROM persons WHERE person_key = :key"),
                      masked)

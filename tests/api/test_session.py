@@ -110,9 +110,10 @@ def test_unmasked_reads_need_a_reason_and_are_audited(live, as_role, work_engine
             "ON CONFLICT DO NOTHING"),
             {"k": key, "sealed": vault.key_and_seal(["440605198503030011"], ["陈明"], ["13800138000"])[1][0]})
         conn.execute(text(
-            "INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, grid_id) "
-            "SELECT :k, '440605********0011', '陈*', 'red', '确诊', 1, id FROM grids WHERE code = '440605011001001' "
-            "ON CONFLICT DO NOTHING"), {"k": key})
+            "INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, grid_id, "
+            "  record_feed_file_id, record_row_number) "
+            "SELECT :k, '440605********0011', '陈*', 'red', '确诊', 1, g.id, f.id, 1 FROM grids g, feed_files f "
+            "WHERE g.code = '440605011001001' AND f.sha256 = 'audit' ON CONFLICT DO NOTHING"), {"k": key})
     worker = as_role("worker")
     assert worker.get(f"/persons/{key}").json()["name_masked"] == "陈*"
     assert worker.post(f"/persons/{key}/unmask", {}).status_code == 422

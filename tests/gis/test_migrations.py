@@ -14,7 +14,7 @@ def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_f
     assert migrate.current_revision(engine) is None
 
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0006"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0007"
     assert TABLES <= set(inspect(engine).get_table_names())
     columns = {c["name"] for c in inspect(engine).get_columns("grids")}
     assert {"code", "geom", "community_id", "area_m2"} <= columns
@@ -77,3 +77,37 @@ def test_serving_an_outdated_schema_is_refused_with_what_to_run(database_factory
         migrate.require_current(engine)
     migrate.upgrade(engine)
     migrate.require_current(engine)
+
+
+def test_0007_points_each_stored_person_to_his_latest_record(database_factory):
+    """An existing database keeps unmasking the right record when 0007 drops the person_key index."""
+    engine = database_factory("nanhai_0007", upgrade=False)
+    migrate.upgrade(engine, "0006")
+    with engine.begin() as conn:
+        feeds = conn.execute(text(
+            "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs, "
+            "imported_at) VALUES ('a', 'a.csv', 'a', 3, 3, 0, 'wgs84', '2026-11-01'), "
+            "('b', 'b.csv', 'b', 1, 1, 0, 'wgs84', '2026-11-03') RETURNING id")).scalars().all()
+        # k1: the newest report wins; k2: a row without a report time counts from its file's import
+        conn.execute(text(
+            "INSERT INTO source_records (feed_file_id, row_number, source, person_key, sealed, id_masked, "
+            "name_masked, reported_at) VALUES (:a, 1, 'a', 'k1', 's-old', 'm', 'n', '2026-11-02'), "
+            "(:a, 2, 'a', 'k1', 's-new', 'm', 'n', '2026-11-04'), (:a, 3, 'a', 'k2', 's-a', 'm', 'n', '2026-11-02'), "
+            "(:b, 1, 'a', 'k2', 's-b', 'm', 'n', NULL)"), {"a": feeds[0], "b": feeds[1]})
+        conn.execute(text("INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, "
+                          "unplaced_reason) VALUES ('k1', 'm', 'n', 'red', 'r', 0, 'x'), "
+                          "('k2', 'm', 'n', 'red', 'r', 0, 'x'), ('k3', 'm', 'n', 'red', 'r', 0, 'x')"))
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        opened = dict(conn.execute(text(
+            "SELECT p.person_key, r.sealed FROM persons p LEFT JOIN source_records r "
+            "ON (r.feed_file_id, r.row_number) = (p.record_feed_file_id, p.record_row_number)")).all())
+        indexes = set(conn.execute(text("SELECT indexname FROM pg_indexes "
+                                        "WHERE tablename IN ('persons', 'source_records')")).scalars())
+    assert opened == {"k1": "s-new", "k2": "s-b", "k3": None}
+    assert not {"ix_source_records_person_key", "ix_persons_grid_colour"} & indexes
+    migrate.downgrade(engine, "0006")
+    with engine.connect() as conn:
+        indexes = set(conn.execute(text("SELECT indexname FROM pg_indexes "
+                                        "WHERE tablename IN ('persons', 'source_records')")).scalars())
+    assert {"ix_source_records_person_key", "ix_persons_grid_colour"} <= indexes

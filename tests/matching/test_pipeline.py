@@ -167,6 +167,28 @@ def test_a_person_whose_records_are_all_gone_leaves_with_his_flag(engine):
     assert run_match(engine, now=NOW)["persons"] == everyone - 2  # nobody else leaves on a rerun
 
 
+def test_unmasking_opens_the_record_the_masked_fields_come_from(engine, tmp_path):
+    """The latest report of a person names him; an older one arriving later changes neither view."""
+    from accounts.actor import COMMANDER, Actor
+    from matching.person_repository import get_person, unmask_person
+
+    def reported(source, name, phone, when):
+        row = person(41, "确诊", name=name, when=when)
+        row[3] = phone
+        import_feed(engine, write_csv(tmp_path / f"{source}.csv", [row]), source)
+        run_match(engine, now=NOW)
+
+    key, commander = load_vault().person_key(valid_id(41)), Actor(None, "test_commander", COMMANDER)
+    reported("疾控", "王小二", "13800000001", "2026-11-23 09:00")
+    reported("公安二", "王小三", "13900000002", "2026-11-24 10:00")
+    reported("社区", "王小四", "13700000003", "2026-11-20 10:00")
+    with engine.begin() as conn:
+        masked = get_person(conn, commander, key)
+        clear = unmask_person(conn, commander, key, "核实", load_vault(), None)
+    assert (masked["name_masked"], masked["phone_masked"]) == ("王*三", "139****0002")
+    assert (clear["name"], clear["phone"]) == ("王小三", "13900000002")
+
+
 def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(database_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("NANHAI_PERSON_KEY_SECRET", "chunk-secret")
     monkeypatch.setenv("NANHAI_FERNET_KEY", Fernet.generate_key().decode())
