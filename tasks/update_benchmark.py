@@ -1,11 +1,12 @@
 """``gridctl bench updates``: simulated field phones walk their tasks through the lifecycle over HTTP.
 
 What is measured: N phones (threads, each with its own keep-alive HTTP
-connection and its own session; :mod:`http.client`, the lightest client, as
-the phones share the CPU with the server) run on loopback against a running server for
-a bounded time. Each walks its own dispatched tasks: accept → start → handle
-(result, temperature, GPS point), with an extension request on some tasks
-after accepting. ``updates_per_s`` is the number of *acknowledged* updates
+connection and its own session; :mod:`tasks.bench_wire`, which costs a third
+of :mod:`http.client`'s CPU per request, as the phones share the CPU with the
+server) run on loopback against a running server for a bounded time. Each
+walks its own dispatched tasks: accept → start → handle (result,
+temperature, GPS point), with an extension request on some tasks after
+accepting. ``updates_per_s`` is the number of *acknowledged* updates
 (a 2xx answer that is not a replay) divided by the wall time of the timed
 phase; logins and the preparation of accounts and tasks are not timed.
 
@@ -46,7 +47,6 @@ cancelled afterwards (events are append-only) and the accounts stay.
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
 import random
@@ -67,6 +67,7 @@ from accounts.actor import WORKER, Actor
 from accounts.repository import save_user, set_on_duty
 from api.http import CSRF_HEADER, IDEMPOTENCY_HEADER, SESSION_COOKIE
 from gis.errors import ConfigurationError, GridError
+from tasks.bench_wire import Headers, Wire
 from tasks.repository import NewTask, create_task
 
 USERNAME = "bench_phone_{:02d}"
@@ -149,8 +150,7 @@ class _Http:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"服务器地址无效 / not an http(s) URL: {url}")
-        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self.connection = kind(parts.hostname, parts.port, timeout=HTTP_TIMEOUT)
+        self.connection = Wire(parts.hostname, parts.port, HTTP_TIMEOUT, tls=parts.scheme == "https")
         self.url, self.base = url, parts.path.rstrip("/")
         self.cookie: str | None = None
         self.csrf: str | None = None
@@ -175,19 +175,18 @@ class _Http:
         """Send a request without waiting for its answer (see :meth:`finish`)."""
         self.connection.request(method, self.base + path, body=body, headers=self._headers(method, body, key))
 
-    def finish(self) -> tuple[int, http.client.HTTPMessage, bytes]:
+    def finish(self) -> tuple[int, Headers, bytes]:
         """Read the answer to the request :meth:`start` sent."""
-        response = self.connection.getresponse()
-        return response.status, response.headers, response.read()
+        return self.connection.getresponse()
 
     def send(self, method: str, path: str, body: bytes | None = None, key: str | None = None,
-             tally: Tally | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+             tally: Tally | None = None) -> tuple[int, Headers, bytes]:
         """(status, headers, body); a broken connection is reopened and the same request sent again."""
         for attempt in range(RESENDS + 1):
             try:
                 self.start(method, path, body, key)
                 return self.finish()
-            except (http.client.HTTPException, OSError):
+            except OSError:
                 self.connection.close()
                 if attempt == RESENDS:
                     raise
@@ -215,7 +214,7 @@ class _Http:
     def log_out(self) -> None:
         try:
             self.send("DELETE", "/api/v1/session")
-        except (http.client.HTTPException, OSError):
+        except OSError:
             pass
         self.connection.close()
 
@@ -338,7 +337,7 @@ class Phone(threading.Thread):
             self.client.start("POST", path, body, key)
             self.second.start("POST", path, rival, rival_key)
             answers = [self.client.finish(), self.second.finish()]
-        except (http.client.HTTPException, OSError) as exc:
+        except OSError as exc:
             self.client.connection.close()
             self.second.connection.close()
             task.uncertain = True
@@ -358,7 +357,7 @@ class Phone(threading.Thread):
         return None, body, key
 
     @staticmethod
-    def _is_stale(answer: tuple[int, http.client.HTTPMessage, bytes], current: int) -> bool:
+    def _is_stale(answer: tuple[int, Headers, bytes], current: int) -> bool:
         status, _, raw = answer
         if status != 409:
             return False
@@ -450,7 +449,7 @@ def _log_in(url: str, accounts: list[Account]) -> list[_Http]:
         for account in accounts:
             clients.append(_Http(url))
             clients[-1].log_in(account.username, account.password)
-    except (http.client.HTTPException, OSError, BenchmarkError) as exc:
+    except (OSError, BenchmarkError) as exc:
         for client in clients:
             client.connection.close()
         if isinstance(exc, BenchmarkError):
