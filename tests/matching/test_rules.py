@@ -27,6 +27,15 @@ def test_precedence_red_over_yellow_over_blue_and_sources_listed():
     assert codes.loc["d", "colour"] == "green" and pd.isna(codes.loc["d", "expires_at"])
 
 
+def test_persons_are_listed_by_first_record_or_in_the_order_given():
+    recs = records(("b", "人社", "返岗人员", "2026-11-24"), ("a", "卫健", "确诊", "2026-11-24"),
+                   ("b", "公安", "密切接触者", "2026-11-23"), ("c", "公安", "", "2026-11-24"))
+    codes = evaluate(recs, load_rules(), NOW)
+    assert list(codes.index) == ["b", "a", "c"] and list(codes["colour"]) == ["red", "red", "green"]
+    given = evaluate(recs, load_rules(), NOW, people=pd.Index(["c", "a", "b"], name="person_key"))
+    pd.testing.assert_frame_equal(given, codes.loc[["c", "a", "b"]])
+
+
 def test_a_code_expires_with_its_rule():
     codes = evaluate(records(("a", "卫健", "确诊", "2026-10-01"), ("b", "卫健", "确诊", "2026-11-01"),
                              ("c", "通信", "湖北返回", "2026-11-10"), ("d", "通信", "湖北返回", "2026-11-12")),
