@@ -1,9 +1,10 @@
 """The benchmark phones' HTTP/1.1: one keep-alive connection over a plain socket.
 
-The phones share the machine's two cores with the server they measure. ``http.client`` spends 335–473 µs
-of CPU per request, most of it parsing headers through the ``email`` package. This spends 100–170 µs
-(benchmarks/RESULTS.md). It does only what the phones need: requests with a Content-Length body, answers
-framed by Content-Length or chunked, or ended by the server closing the connection.
+The phones share the machine's two cores with the server they measure. ``http.client`` spends 365–473 µs
+of CPU per small request on this machine, much of it parsing headers through the ``email`` package; this
+spends 205–269 µs (benchmarks/RESULTS.md). It does only what the phones need: requests with a
+Content-Length body, answers framed by Content-Length or chunked, or ended by the server closing the
+connection.
 """
 
 from __future__ import annotations

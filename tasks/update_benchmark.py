@@ -1,9 +1,9 @@
 """``gridctl bench updates``: simulated field phones walk their tasks through the lifecycle over HTTP.
 
 What is measured: N phones (threads, each with its own keep-alive HTTP
-connection and its own session; :mod:`tasks.bench_wire`, which costs a third
-of :mod:`http.client`'s CPU per request, as the phones share the CPU with the
-server) run on loopback against a running server for a bounded time. Each
+connection and its own session; :mod:`tasks.bench_wire`, which costs about
+half of :mod:`http.client`'s CPU per request, as the phones share the CPU with
+the server) run on loopback against a running server for a bounded time. Each
 walks its own dispatched tasks: accept → start → handle (result,
 temperature, GPS point), with an extension request on some tasks after
 accepting. ``updates_per_s`` is the number of *acknowledged* updates
