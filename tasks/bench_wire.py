@@ -21,7 +21,7 @@ def _number(text: str, base: int) -> int:
     try:
         return int(text, base)
     except ValueError:
-        raise WireError(f"malformed length in the answer: {text[:40]!r}") from None
+        raise WireError(f"应答中的长度无法解析 / malformed length in the answer: {text[:40]!r}") from None
 
 
 class Headers:
@@ -46,9 +46,10 @@ class Wire:
     """A keep-alive HTTP/1.1 connection to ``host:port``, opened on first use and again after a close."""
 
     def __init__(self, host: str, port: int | None, timeout: float, tls: bool = False) -> None:
-        port = port or (443 if tls else 80)
+        default = 443 if tls else 80
+        port = port or default
         self.address, self.timeout, self.tls = (host, port), timeout, tls
-        self.host = host if port == (443 if tls else 80) else f"{host}:{port}"
+        self.host = host if port == default else f"{host}:{port}"
         self._socket: socket.socket | None = None
         self._buffer = bytearray()
         self._method = ""
@@ -96,13 +97,13 @@ class Wire:
         del self._buffer[:end + 4]
         version, _, rest = head[0].partition(" ")
         if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-            raise WireError(f"not an HTTP/1.x answer: {head[0][:80]!r}")
+            raise WireError(f"应答不是 HTTP/1.x / not an HTTP/1.x answer: {head[0][:80]!r}")
         status = int(rest[:3])
         fields = []
         for line in head[1:]:
             name, colon, value = line.partition(":")
             if not colon:
-                raise WireError(f"malformed header line: {line[:80]!r}")
+                raise WireError(f"应答头格式错误 / malformed header line: {line[:80]!r}")
             fields.append((name.strip(), value.strip()))
         headers = Headers(fields)
         if self._method == "HEAD" or status in (204, 304) or 100 <= status < 200:
@@ -120,7 +121,7 @@ class Wire:
     def _receive(self) -> None:
         data = self._socket.recv(65536)
         if not data:
-            raise WireError("the server closed the connection")
+            raise WireError("服务器关闭了连接 / the server closed the connection")
         self._buffer += data
 
     def _fill_until(self, marker: bytes) -> int:

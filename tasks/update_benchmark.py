@@ -205,7 +205,7 @@ class _Http:
                 f"压测账号 {username} 无法登录服务器（HTTP {status}），服务器很可能连接的是另一个数据库 / the bench "
                 f"account {username} cannot log in (HTTP {status}: {raw[:200].decode(errors='replace')}); the "
                 f"server probably uses another database than this command (check DATABASE_URL of both)")
-        for line in headers.get_all("Set-Cookie") or ():
+        for line in headers.get_all("Set-Cookie"):
             cookie = SimpleCookie(line)
             if SESSION_COOKIE in cookie:
                 self.cookie = cookie[SESSION_COOKIE].value
