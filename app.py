@@ -18,6 +18,7 @@ from flask import Flask, Response, request
 from sqlalchemy import Engine
 
 from api import register_api
+from gis.db import reading
 from gis.geojson import dumps
 from grids import repository
 from layers.basemap import basemap_crs, to_basemap_crs
@@ -46,7 +47,7 @@ def _layer_bytes(engine: Engine, name: str, version: str, crs: str) -> tuple[byt
     if name == "grids.pbf":
         body = grid_geobuf(json.loads(_layer_bytes(engine, "grids", version, crs)[0]))
         return body, gzip.compress(body, 6)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         if name == "grids":
             data = grid_geojson(repository.load_grids(conn))
         elif name == "checkpoints":
@@ -84,7 +85,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     register_api(server, engine, clock)
 
     def layer(name: str, density: bool = False):
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             version = version_stamp(conn) if density else repository.grids_version(conn)
         mimetype = "application/x-protobuf" if name.endswith(".pbf") else "application/geo+json"
         return _layer_response(*_layer_bytes(engine, name, version, basemap_crs()), mimetype)

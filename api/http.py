@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from accounts.actor import Actor
 from accounts.repository import SESSION_SELECT, actor_of, session_actor, token_hash
-from gis.db import run
+from gis.db import reading, run
 from gis.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -166,7 +166,7 @@ def reader(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         try:
-            with engine().connect() as conn:
+            with reading(engine()) as conn:
                 return view(conn, current_actor(conn), *args, **kwargs)
         except GridError as exc:
             return error_response(exc)

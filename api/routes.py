@@ -23,6 +23,7 @@ from api.http import (
     reader,
     vault,
 )
+from gis.db import reading
 from gis.errors import GridError, InvalidRequest, NotFound, Unauthenticated
 from matching.person_repository import flagged_in_grid, get_person, unmask_person
 from tasks import evaluation, lead_repository, photos, scan_repository
@@ -109,7 +110,7 @@ def _session_body(actor, csrf: str | None = None, expires: datetime | None = Non
 @api.get("/session")
 def who_am_i():
     try:
-        with engine().connect() as conn:
+        with reading(engine()) as conn:
             return json_response(_session_body(current_actor(conn), g.csrf))
     except GridError as exc:
         return error_response(exc)
@@ -220,7 +221,7 @@ def task_photo(conn, actor, task_id: int):
 @api.get("/photos/<int:photo_id>")
 def photo(photo_id: int):
     try:
-        with engine().connect() as conn:
+        with reading(engine()) as conn:
             content_type, content = photos.load_photo(conn, current_actor(conn), photo_id, now())
     except GridError as exc:
         return error_response(exc)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from psycopg import Cursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, TextClause, create_engine, text
 from sqlalchemy.exc import OperationalError
@@ -38,9 +39,15 @@ def database_url(start: bool = True) -> str:
     return server.url()
 
 
-# Short OLTP statements: generic plans for prepared statements (planning cost more than running), and no JIT
-# (its compile time, once a cost estimate crosses the threshold, is longer than any of our queries).
-SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan -c jit=off"
+# Every connection's settings (the app's, the tools', the tests'):
+# - short OLTP statements: generic plans for prepared statements (planning cost more than running), and no JIT
+#   (its compile time, once a cost estimate crosses the threshold, is longer than any of our queries);
+# - psycopg prepares a statement on its second run, not its sixth. It forgets every statement it prepared whenever
+#   a transaction rolls back (a refused field update does), and the default threshold then had the next five
+#   requests on that connection parse and plan each statement afresh: a fifth of PostgreSQL's CPU under the
+#   update bench. (Not on the first run: a string of several statements, as migrations send, cannot be prepared,
+#   and psycopg learns that only by running it once.)
+CONNECT_ARGS = {"options": "-c plan_cache_mode=force_generic_plan -c jit=off", "prepare_threshold": 1}
 
 
 @lru_cache(maxsize=8)
@@ -52,7 +59,7 @@ def engine_for(url: str) -> Engine:
     is replaced by the pool; recycling after 30 minutes keeps idle ones fresh.
     """
     return create_engine(url, pool_pre_ping=False, pool_recycle=1800, pool_size=10, max_overflow=20,
-                         connect_args={"options": SESSION_OPTIONS})
+                         connect_args=CONNECT_ARGS)
 
 
 @lru_cache(maxsize=1024)
@@ -94,6 +101,24 @@ def run(conn: Connection, statement: str, params: Mapping[str, object]) -> Curso
         conn.begin()
     cursor = conn.connection.driver_connection.cursor(row_factory=namedtuple_row)
     return cursor.execute(_driver_form(statement), params)
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for work that only reads (a page, a refresh, an API read), in a read-only transaction that
+    ends with COMMIT, also when the block raises (Dash's PreventUpdate, a 404).
+
+    SQLAlchemy ends an unfinished transaction with ROLLBACK, and psycopg then forgets every statement it prepared
+    on that connection. A read-only transaction has nothing to undo, so committing it keeps them. A failed
+    statement still rolls back.
+    """
+    with engine.connect().execution_options(postgresql_readonly=True) as conn:
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction() and \
+                    conn.connection.driver_connection.info.transaction_status == TransactionStatus.INTRANS:
+                conn.commit()
 
 
 def get_engine(url: str | None = None) -> Engine:

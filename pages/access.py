@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from accounts.actor import Actor
 from accounts.repository import session_actor
 from api.http import SESSION_COOKIE
+from gis.db import reading
 
 
 def page_actor(engine: Engine, now: datetime | None = None, roles: tuple[str, ...] = ()) -> Actor | None:
@@ -26,7 +27,7 @@ def page_actor(engine: Engine, now: datetime | None = None, roles: tuple[str, ..
     origin = request.headers.get("Origin")
     if request.method == "POST" and origin and urlsplit(origin).netloc != request.host:
         return None
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         found = session_actor(conn, token, now or datetime.now(UTC))
     if found is None or (roles and found[0].role not in roles):
         return None

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from accounts.actor import Actor
 from accounts.repository import workers_in_scope
+from gis.db import reading
 from gis.errors import Conflict, GridError
 from layers.basemap import basemap_layers
 from layers.grid_layer import grid_layer
@@ -43,7 +44,7 @@ LIST_LIMIT = 100
 
 def _layout(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetime]) -> html.Div:
     scope = None if actor.sees_everything else sorted(actor.grid_ids)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         bounds = district_bounds(conn, scope)
         figures = grid_figures(conn, clock(), scope)
     status_options = [{"label": text("dispatch.all_open", lang), "value": "open"}] + \
@@ -147,7 +148,7 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
                   Input("dispatch-status", "value"), State("dispatch-stamp", "data"), State("dispatch-lang", "data"))
     def refresh(_tick, changed, status, known, lang):
         actor, now = _acting(engine, clock), clock()
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             stamp = f"{version_stamp(conn)}|{changed}|{status}|{now.strftime('%Y%m%d%H%M')}"
             if stamp == known:
                 raise PreventUpdate  # the idle refresh: nothing changed, nothing resent
@@ -191,7 +192,7 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
         if not code:
             raise PreventUpdate
         try:
-            with engine.connect() as conn:
+            with reading(engine) as conn:
                 return grid_panel(conn, actor, code, lang, clock())
         except GridError as exc:
             return html.P(str(exc), className="nh-error")
@@ -204,7 +205,7 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
         if not task_id:
             raise PreventUpdate
         try:
-            with engine.connect() as conn:
+            with reading(engine) as conn:
                 task = tasks.get_task(conn, actor, task_id, clock())
                 workers = workers_in_scope(conn, actor) if actor.role != "admin" else []
         except GridError as exc:

@@ -24,6 +24,7 @@ from flask import Flask
 from sqlalchemy import Connection, Engine
 
 from accounts.actor import Actor
+from gis.db import reading
 from gis.errors import GridError
 from grids.proximity import FAR_FROM_GRID_M, distance_to_grid_m, far_from_grid
 from pages.access import page_actor
@@ -123,7 +124,7 @@ def _client_strings(lang: str) -> dict[str, str]:
 
 def _field(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetime]) -> html.Div:
     now = clock()
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         tasks = my_tasks(conn, actor, now)
     return html.Div(className="nh-page nh-field", lang=lang, children=[
         nav_bar(actor, lang, FIELD),
@@ -195,7 +196,7 @@ def create_field(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
         actor = page_actor(engine, now, ROLES)
         if actor is None:
             raise PreventUpdate  # logged out, expired or not a worker: nothing is shown, the cards stay as they are
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             tasks = my_tasks(conn, actor, now)
         stamp = task_stamp(tasks)
         if stamp == known:
@@ -214,7 +215,7 @@ def create_field(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
         except (KeyError, TypeError, ValueError):
             raise PreventUpdate from None
         try:
-            with engine.connect() as conn:
+            with reading(engine) as conn:
                 return distance_warning(conn, actor, task_id, lon, lat, now, lang)
         except GridError as exc:
             return str(exc), "nh-field-distance nh-field-far"

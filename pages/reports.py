@@ -24,6 +24,7 @@ from flask import Flask, Response, redirect, request
 from sqlalchemy import Engine
 
 from accounts.actor import Actor
+from gis.db import reading
 from gis.errors import InvalidRequest
 from pages.access import page_actor
 from pages.shell import REPORTS, guarded, mount, nav_bar, page_language
@@ -89,7 +90,7 @@ def _export(engine: Engine, clock: Callable[[], datetime], kind: str) -> Respons
     try:
         level, area, first, last = parse_query(request.args, now)
         period = Period.of_days(first, last)
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             rows = report(conn, actor, level, period, now, area)
     except InvalidRequest as exc:
         return Response(str(exc), status=422, mimetype="text/plain")
@@ -112,7 +113,7 @@ def _area_options(choices: list[dict], lang: str) -> list[dict]:
 
 
 def _page(engine: Engine, actor: Actor, lang: str, now: datetime) -> html.Div:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         choices = areas(conn, actor)
     first, last = default_days(now)
     return html.Div(className="nh-page nh-reports", lang=lang, children=[
@@ -231,7 +232,7 @@ def create_reports(server: Flask, engine: Engine, clock: Callable[[], datetime])
         try:
             level, area, first, last = parse_query({"level": level, "area": area, "from": start, "to": end}, now)
             period = Period.of_days(first, last)
-            with engine.connect() as conn:
+            with reading(engine) as conn:
                 rows = report(conn, actor, level, period, now, area)
         except InvalidRequest as exc:
             return (*nothing, str(exc))

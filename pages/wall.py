@@ -21,6 +21,7 @@ from dash.exceptions import PreventUpdate
 from flask import has_request_context, request
 from sqlalchemy import Engine
 
+from gis.db import reading
 from layers.basemap import basemap_layers
 from layers.wall import MEASURES, density_url, district_bounds, map_view, wall_layers
 from pages.access import page_actor
@@ -76,7 +77,7 @@ def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
             nav_bar(actor, lang, WALL),
             html.P(text("page.not_for_role", lang), className="nh-refusal", id="page-refusal")])
     now = clock()
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         bounds = district_bounds(conn)
         # the stamp before the figures: a change in between makes the first refresh redraw, never hides one
         stamp = version_stamp(conn)
@@ -144,7 +145,7 @@ def create_wall(server, engine: Engine, clock: Callable[[], datetime]) -> dash.D
             raise PreventUpdate  # logged out or expired: the page keeps its last picture, the alarm will show
         measure = _measure(search)
         checked = now.timestamp() * 1000
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             stamp = version_stamp(conn)
             if known == _version(stamp, measure):  # the idle refresh: one cheap query, nothing resent
                 return (*[dash.no_update] * (len(COUNTERS) + 7), checked)

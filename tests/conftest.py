@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from gis import migrate
 from gis.config import external_database_url
-from gis.db import SESSION_OPTIONS
+from gis.db import CONNECT_ARGS
 from gis.embedded import EmbeddedServer, create_database, drop_database
 
 
@@ -48,7 +48,7 @@ def database_factory() -> Iterator:
         else:
             create_database(admin, database)
         engine = create_engine(make_url(template).set(database=database), pool_pre_ping=True, pool_size=20,
-                               max_overflow=20, connect_args={"options": SESSION_OPTIONS})
+                               max_overflow=20, connect_args=CONNECT_ARGS)
         if upgrade and copy_of is None:
             migrate.upgrade(engine)
         created.append((database, engine))

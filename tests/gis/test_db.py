@@ -1,10 +1,13 @@
-"""The engine helpers: psycopg-direct statements for hot paths, custom plans for analytical ones."""
+"""The engine helpers: psycopg-direct statements for hot paths, custom plans for analytical ones, prepared
+statements kept across reads."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from gis.db import _driver_form, custom_plans, run
+from gis.db import _driver_form, custom_plans, reading, run
 
 
 def test_named_parameters_become_psycopg_placeholders_and_the_rest_is_left_alone():
@@ -44,3 +47,51 @@ def test_custom_plans_hold_inside_the_block_only(database_factory):
         assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_generic_plan"
         conn.rollback()
         assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_generic_plan"
+
+
+PREPARED = ("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%scratch_marker%' "
+            "AND statement NOT LIKE '%pg_prepared_statements%'")
+
+
+def _prepared(conn) -> tuple[int, list[str]]:
+    """(backend pid, this test's statements prepared on the connection)."""
+    return (conn.execute(text("SELECT pg_backend_pid()")).scalar_one(),
+            run(conn, PREPARED, {}).fetchall())
+
+
+def test_a_statement_is_prepared_on_its_second_run_and_a_string_of_several_is_never(database_factory):
+    engine = database_factory("nanhai_db_prepare")
+    with engine.connect() as conn:
+        for n in (1, 2):
+            run(conn, "SELECT 1 AS scratch_marker WHERE :n > 0", {"n": n}).fetchone()
+            conn.execute(text("SELECT 3 AS scratch_marker; SELECT 4 AS scratch_marker"))
+        assert [r.statement for r in _prepared(conn)[1]] == ["SELECT 1 AS scratch_marker WHERE $1 > 0"]
+        conn.commit()
+
+
+def test_reading_commits_so_the_prepared_statements_survive_even_when_the_block_raises(database_factory):
+    engine = database_factory("nanhai_db_reading")
+    engine.dispose()  # one pooled connection, reused by each block below
+    with reading(engine) as conn:
+        for n in (1, 2):
+            run(conn, "SELECT 2 AS scratch_marker WHERE :n > 0", {"n": n}).fetchone()
+        pid, before = _prepared(conn)
+    with pytest.raises(LookupError), reading(engine) as conn:
+        raise LookupError("a refusal, such as Dash's PreventUpdate")
+    with reading(engine) as conn:
+        assert _prepared(conn) == (pid, before) and len(before) == 1
+    # what reading avoids: SQLAlchemy ends an unfinished transaction with ROLLBACK, and psycopg forgets them all
+    with engine.connect() as conn:
+        assert _prepared(conn)[0] == pid
+    with engine.connect() as conn:
+        assert _prepared(conn) == (pid, [])
+
+
+def test_reading_refuses_writes_and_keeps_nothing(database_factory):
+    engine = database_factory("nanhai_db_read_only")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE kept_out (id int)"))
+    with pytest.raises(DBAPIError, match="read-only transaction"), reading(engine) as conn:
+        conn.execute(text("INSERT INTO kept_out VALUES (1)"))
+    with reading(engine) as conn:
+        assert conn.execute(text("SELECT count(*) FROM kept_out")).scalar_one() == 0
