@@ -95,12 +95,13 @@ def run(conn: Connection, statement: str, params: Mapping[str, object]) -> Curso
     For the few statements of every field update (session, idempotency key, task, event): SQLAlchemy's
     per-statement work (compiled cache, execution context, result metadata) cost more client CPU than
     psycopg's whole round trip. Same transaction as ``conn``, begun on SQLAlchemy's side too (as its own
-    statements would), so that ``conn.commit()`` commits what ran here; rows are named tuples.
+    statements would), so that ``conn.commit()`` commits what ran here; rows are named tuples. Prepared on
+    its first run: after a rollback has made psycopg forget them, the next request plans each of them once.
     """
     if not conn.in_transaction():
         conn.begin()
     cursor = conn.connection.driver_connection.cursor(row_factory=namedtuple_row)
-    return cursor.execute(_driver_form(statement), params)
+    return cursor.execute(_driver_form(statement), params, prepare=True)
 
 
 @contextmanager
