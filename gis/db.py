@@ -122,6 +122,19 @@ def reading(engine: Engine) -> Iterator[Connection]:
                 conn.commit()
 
 
+def roll_back(conn: Connection) -> None:
+    """Roll back ``conn``'s transaction, keeping the statements prepared on its connection.
+
+    For a refused request (a stale version, a 404): psycopg's own rollback forgets every prepared statement and
+    deallocates them on the server, in case the transaction created something they refer to, and the
+    connection's next request plans each statement again. A request transaction creates nothing of the kind
+    (no DDL). SQLAlchemy's rollback, when the refusal then leaves its ``begin()`` block, finds nothing to end.
+    """
+    driver = conn.connection.driver_connection
+    if driver.info.transaction_status != TransactionStatus.IDLE:
+        driver.pgconn.exec_(b"ROLLBACK")  # should it fail, the transaction is still open: SQLAlchemy's rollback retries
+
+
 def get_engine(url: str | None = None) -> Engine:
     """Return the engine of ``url`` or of the platform's database, checking it answers."""
     engine = engine_for(url or database_url())

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from gis.db import _driver_form, custom_plans, reading, run
+from gis.db import _driver_form, custom_plans, reading, roll_back, run
 
 
 def test_named_parameters_become_psycopg_placeholders_and_the_rest_is_left_alone():
@@ -97,3 +97,19 @@ def test_reading_refuses_writes_and_keeps_nothing(database_factory):
         conn.execute(text("INSERT INTO kept_out VALUES (1)"))
     with reading(engine) as conn:
         assert conn.execute(text("SELECT count(*) FROM kept_out")).scalar_one() == 0
+
+
+def test_roll_back_undoes_the_transaction_and_keeps_the_prepared_statements(database_factory):
+    engine = database_factory("nanhai_db_roll_back")
+    engine.dispose()
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE undone (id int)"))
+    with pytest.raises(LookupError), engine.begin() as conn:
+        run(conn, "INSERT INTO undone SELECT 1 AS scratch_marker WHERE :n > 0", {"n": 1})
+        pid, before = _prepared(conn)
+        roll_back(conn)
+        raise LookupError("a refused request")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM undone")).scalar_one() == 0
+        assert _prepared(conn) == (pid, before) and len(before) == 1
+        conn.commit()
