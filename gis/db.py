@@ -39,15 +39,11 @@ def database_url(start: bool = True) -> str:
     return server.url()
 
 
-# Every connection's settings (the app's, the tools', the tests'):
-# - short OLTP statements: generic plans for prepared statements (planning cost more than running), and no JIT
-#   (its compile time, once a cost estimate crosses the threshold, is longer than any of our queries);
-# - psycopg prepares a statement on its second run, not its sixth. It forgets every statement it prepared whenever
-#   a transaction rolls back (a refused field update does), and the default threshold then had the next five
-#   requests on that connection parse and plan each statement afresh: a fifth of PostgreSQL's CPU under the
-#   update bench. (Not on the first run: a string of several statements, as migrations send, cannot be prepared,
-#   and psycopg learns that only by running it once.)
-CONNECT_ARGS = {"options": "-c plan_cache_mode=force_generic_plan -c jit=off", "prepare_threshold": 1}
+# Every connection's settings (the app's, the tools', the tests'): short OLTP statements get generic plans for
+# prepared statements (planning cost more than running), and no JIT (its compile time, once a cost estimate
+# crosses the threshold, is longer than any of our queries). psycopg keeps its default of preparing a statement on
+# its sixth run; the hot ones, through :func:`run`, are prepared on their first.
+CONNECT_ARGS = {"options": "-c plan_cache_mode=force_generic_plan -c jit=off"}
 
 
 @lru_cache(maxsize=8)
@@ -96,7 +92,8 @@ def run(conn: Connection, statement: str, params: Mapping[str, object]) -> Curso
     per-statement work (compiled cache, execution context, result metadata) cost more client CPU than
     psycopg's whole round trip. Same transaction as ``conn``, begun on SQLAlchemy's side too (as its own
     statements would), so that ``conn.commit()`` commits what ran here; rows are named tuples. Prepared on
-    its first run: after a rollback has made psycopg forget them, the next request plans each of them once.
+    its first run (psycopg's default is the sixth): after a rollback has made psycopg forget them, the next
+    request plans each of them once, instead of five requests planning each afresh.
     """
     if not conn.in_transaction():
         conn.begin()

@@ -59,16 +59,17 @@ def _prepared(conn) -> tuple[int, list[str]]:
             run(conn, PREPARED, {}).fetchall())
 
 
-def test_run_prepares_on_the_first_run_others_on_the_second_and_a_string_of_several_never(database_factory):
+def test_run_prepares_on_the_first_run_others_on_the_sixth_and_a_string_of_several_never(database_factory):
     engine = database_factory("nanhai_db_prepare")
     with engine.connect() as conn:
         run(conn, "SELECT 1 AS scratch_marker WHERE :n > 0", {"n": 1}).fetchone()
-        conn.execute(text("SELECT 2 AS scratch_marker WHERE :n > 0"), {"n": 1})
-        for n in (1, 2):
-            conn.execute(text("SELECT 3 AS scratch_marker WHERE :n > 0"), {"n": n})
+        for n in range(5):
+            conn.execute(text("SELECT 2 AS scratch_marker WHERE :n > 0"), {"n": n})
             conn.execute(text("SELECT 4 AS scratch_marker; SELECT 5 AS scratch_marker"))
+        assert [r.statement for r in _prepared(conn)[1]] == ["SELECT 1 AS scratch_marker WHERE $1 > 0"]
+        conn.execute(text("SELECT 2 AS scratch_marker WHERE :n > 0"), {"n": 5})
         assert sorted(r.statement for r in _prepared(conn)[1]) == ["SELECT 1 AS scratch_marker WHERE $1 > 0",
-                                                                  "SELECT 3 AS scratch_marker WHERE $1 > 0"]
+                                                                  "SELECT 2 AS scratch_marker WHERE $1 > 0"]
         conn.commit()
 
 
