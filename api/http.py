@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from accounts.actor import Actor
 from accounts.repository import SESSION_SELECT, actor_of, session_actor, token_hash
-from gis.db import reading, roll_back, run
+from gis.db import changing, reading, run
 from gis.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -194,25 +194,21 @@ def mutation(login: bool = True) -> Callable:
                 if key is not None and not 1 <= len(key) <= 128:
                     raise InvalidRequest(f"{IDEMPOTENCY_HEADER} 长度须为 1–128 / {IDEMPOTENCY_HEADER} must have 1 to "
                                          f"128 characters", IDEMPOTENCY_HEADER)
-                with engine().begin() as conn:
-                    try:
-                        actor = current_actor(conn, required=login, claim=key if login else None)
-                        claimed = g.get("claimed")
-                        if key is not None and not claimed:
-                            scope = _idempotency_scope(actor)
-                            # taken by an earlier request (the session's statement tried): its answer, no second try
-                            replay = _claim(conn, scope, key) if claimed is None else _stored_answer(conn, scope, key)
-                            if replay is not None:
-                                return replay
-                        status, body = view(conn, actor, *args, **kwargs)
-                        answer = _json(body)  # once: the stored answer and the one sent are the same bytes
-                        if key is not None:
-                            run(conn, "UPDATE idempotency_keys SET status_code = :s, body = :b WHERE scope = :scope "
-                                      "AND key = :k", {"s": status, "b": answer, "scope": _idempotency_scope(actor),
-                                                       "k": key})
-                    except GridError:
-                        roll_back(conn)  # its writes (the key's claim too) undone; the prepared statements kept
-                        raise
+                with changing(engine()) as conn:
+                    actor = current_actor(conn, required=login, claim=key if login else None)
+                    claimed = g.get("claimed")
+                    if key is not None and not claimed:
+                        scope = _idempotency_scope(actor)
+                        # taken by an earlier request (the session's statement tried): its answer, no second try
+                        replay = _claim(conn, scope, key) if claimed is None else _stored_answer(conn, scope, key)
+                        if replay is not None:
+                            return replay
+                    status, body = view(conn, actor, *args, **kwargs)
+                    answer = _json(body)  # once: the stored answer and the one sent are the same bytes
+                    if key is not None:
+                        run(conn, "UPDATE idempotency_keys SET status_code = :s, body = :b WHERE scope = :scope "
+                                  "AND key = :k", {"s": status, "b": answer, "scope": _idempotency_scope(actor),
+                                                   "k": key})
                 return Response(answer, status=status, mimetype="application/json")
             except GridError as exc:
                 return error_response(exc)

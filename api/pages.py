@@ -15,6 +15,7 @@ from flask import Blueprint, make_response, redirect, render_template, request
 from accounts.repository import close_session
 from api.http import SESSION_COOKIE, client_tag, engine, now, vault
 from api.routes import login, set_session_cookie
+from gis.db import changing
 from gis.errors import GridError, InvalidRequest, RateLimited
 from pages.access import page_actor
 from pages.shell import home_for
@@ -116,7 +117,7 @@ def lead_submit():
         payload["location"] = {"lon": values["lon"], "lat": values["lat"]}
     try:
         report = parse_report(payload)
-        with engine().begin() as conn:
+        with changing(engine()) as conn:
             lead = submit_report(conn, report, client_tag(), "public", vault(), now())
     except InvalidRequest as exc:
         return _render("lead_form.html", 422, values=values, error=str(exc), field=exc.field)

@@ -23,7 +23,7 @@ from api.http import (
     reader,
     vault,
 )
-from gis.db import reading
+from gis.db import changing, reading
 from gis.errors import GridError, InvalidRequest, NotFound, Unauthenticated
 from matching.person_repository import flagged_in_grid, get_person, unmask_person
 from tasks import evaluation, lead_repository, photos, scan_repository
@@ -149,7 +149,7 @@ def log_in():
 @api.delete("/session")
 def log_out():
     try:
-        with engine().begin() as conn:
+        with changing(engine()) as conn:
             current_actor(conn)
             close_session(conn, request.cookies[SESSION_COOKIE])
     except GridError as exc:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gis.config import external_database_url
-from gis.errors import DatabaseUnavailable
+from gis.errors import DatabaseUnavailable, GridError
 
 
 def database_url(start: bool = True) -> str:
@@ -122,14 +122,27 @@ def reading(engine: Engine) -> Iterator[Connection]:
 def roll_back(conn: Connection) -> None:
     """Roll back ``conn``'s transaction, keeping the statements prepared on its connection.
 
-    For a refused request (a stale version, a 404): psycopg's own rollback forgets every prepared statement and
-    deallocates them on the server, in case the transaction created something they refer to, and the
-    connection's next request plans each statement again. A request transaction creates nothing of the kind
-    (no DDL). SQLAlchemy's rollback, when the refusal then leaves its ``begin()`` block, finds nothing to end.
+    psycopg's own rollback forgets every prepared statement and deallocates them on the server, in case the
+    transaction created something they refer to, and the connection's next request plans each statement again.
+    A request transaction creates nothing of the kind (no DDL). SQLAlchemy's rollback, when the block then ends,
+    finds nothing to end.
     """
     driver = conn.connection.driver_connection
     if driver.info.transaction_status != TransactionStatus.IDLE:
         driver.pgconn.exec_(b"ROLLBACK")  # should it fail, the transaction is still open: SQLAlchemy's rollback retries
+
+
+@contextmanager
+def changing(engine: Engine) -> Iterator[Connection]:
+    """A request's transaction that writes: committed at the end of the block. A refusal (a GridError: a stale
+    version, a 404, a bad field) undoes everything through :func:`roll_back`, so the connection keeps its
+    prepared statements; any other error rolls back the usual way."""
+    with engine.begin() as conn:
+        try:
+            yield conn
+        except GridError:
+            roll_back(conn)
+            raise
 
 
 def get_engine(url: str | None = None) -> Engine:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from accounts.actor import Actor
 from accounts.repository import workers_in_scope
-from gis.db import reading
+from gis.db import changing, reading
 from gis.errors import Conflict, GridError
 from layers.basemap import basemap_layers
 from layers.grid_layer import grid_layer
@@ -226,7 +226,7 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
         names = [state["id"]["name"] for state in ctx.states_list[0]]
         values = {**dict(zip(names, fields, strict=True)), "lang": lang}
         try:
-            with engine.begin() as conn:
+            with changing(engine) as conn:
                 done, task_id = act(conn, actor, ctx.triggered_id, values, clock())
         except Conflict as exc:
             stale = exc.code == "stale_version"

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from gis.db import _driver_form, custom_plans, reading, roll_back, run
+from gis.db import _driver_form, changing, custom_plans, reading, roll_back, run
+from gis.errors import NotFound
 
 
 def test_named_parameters_become_psycopg_placeholders_and_the_rest_is_left_alone():
@@ -113,4 +114,26 @@ def test_roll_back_undoes_the_transaction_and_keeps_the_prepared_statements(data
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM undone")).scalar_one() == 0
         assert _prepared(conn) == (pid, before) and len(before) == 1
+        conn.commit()
+
+
+def test_changing_commits_and_a_refusal_undoes_everything_but_keeps_the_prepared_statements(database_factory):
+    engine = database_factory("nanhai_db_changing")
+    engine.dispose()
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE changed (id int)"))
+    insert = "INSERT INTO changed SELECT :n AS scratch_marker"
+    with changing(engine) as conn:
+        run(conn, insert, {"n": 1})
+        pid, before = _prepared(conn)
+    with pytest.raises(NotFound), changing(engine) as conn:
+        run(conn, insert, {"n": 2})
+        raise NotFound("a refused request")
+    with pytest.raises(LookupError), changing(engine) as conn:
+        assert _prepared(conn) == (pid, before) and len(before) == 1
+        run(conn, insert, {"n": 3})
+        raise LookupError("not a refusal: rolled back the usual way, the statements forgotten")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM changed")).scalars().all() == [1]
+        assert _prepared(conn) == (pid, [])
         conn.commit()
