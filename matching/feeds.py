@@ -214,19 +214,46 @@ def _body_columns(path: Path, raw: bytes) -> tuple[np.ndarray, dict[str, int], l
     return np.array([n for n, _ in body], dtype=np.int64), columns, by_column
 
 
-def read_feed(path: str | Path, default_crs: str = "wgs84", today: date | None = None) -> FeedBatch:
-    """Read and check a feed file; raise :class:`ImportRejected` when the file as a whole is unusable."""
+@dataclass
+class FeedBody:
+    """A feed's rows as read, before any check: each non-empty row's number and its cells by field."""
+
+    path: Path
+    sha256: str
+    numbers: np.ndarray
+    cells: dict[str, pa.Array]
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def rows(self, start: int, stop: int) -> FeedBody:
+        """Rows ``start`` to ``stop`` (positions), in buffers of their own (a slice would carry, and pickle,
+        the whole file's): the checks need nothing from other rows."""
+        return FeedBody(self.path, self.sha256, self.numbers[start:stop].copy(),
+                        {name: pa.concat_arrays([cells.slice(start, stop - start)])
+                         for name, cells in self.cells.items()})
+
+
+def read_body(path: str | Path) -> FeedBody:
+    """Read a feed file's rows; raise :class:`ImportRejected` when the file as a whole is unusable."""
     path = Path(path)
     if not path.exists():
         raise ImportRejected(f"文件不存在 / no such file: {path}")
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     numbers, columns, cells = _body_columns(path, raw)
+    by_field = {name: cells[index] if isinstance(cells[index], pa.Array) else pa.array(cells[index], type=pa.string())
+                for name, index in columns.items()}
+    return FeedBody(path, digest, numbers, by_field)
 
+
+def check_body(body: FeedBody, default_crs: str = "wgs84",
+               today: date | None = None) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Check every row: the accepted ones (normalised, WGS84, with their row number) and the rejected ones."""
     def column(name: str) -> pa.Array:
-        if name not in columns:
-            return pa.array([""] * len(numbers), type=pa.string())
-        return _clean(cells[columns[name]], keep_inner_spaces=name == "reported_at")
+        if name not in body.cells:
+            return pa.array([""] * len(body), type=pa.string())
+        return _clean(body.cells[name], keep_inner_spaces=name == "reported_at")
 
     data = {name: column(name) for name in FIELD_ALIASES}
     checks, accepted = _check(data, default_crs, today or date.today())
@@ -234,12 +261,20 @@ def read_feed(path: str | Path, default_crs: str = "wgs84", today: date | None =
     for message, mask in checks:
         for position in np.flatnonzero(mask):
             problems.setdefault(int(position), []).append(message)
-    rejections = [Rejection(int(numbers[p]), reasons) for p, reasons in sorted(problems.items())]
-    keep = np.ones(len(numbers), dtype=bool)
+    rejections = [Rejection(int(body.numbers[p]), reasons) for p, reasons in sorted(problems.items())]
+    keep = np.ones(len(body), dtype=bool)
     keep[list(problems)] = False
     frame = accepted[keep].reset_index(drop=True)
-    frame.insert(0, "row", numbers[keep])
-    return FeedBatch(path=path, sha256=digest, rows_read=len(numbers), accepted=frame, rejections=rejections)
+    frame.insert(0, "row", body.numbers[keep])
+    return frame, rejections
+
+
+def read_feed(path: str | Path, default_crs: str = "wgs84", today: date | None = None) -> FeedBatch:
+    """Read and check a feed file; raise :class:`ImportRejected` when the file as a whole is unusable."""
+    body = read_body(path)
+    accepted, rejections = check_body(body, default_crs, today)
+    return FeedBatch(path=body.path, sha256=body.sha256, rows_read=len(body), accepted=accepted,
+                     rejections=rejections)
 
 
 def _fixed_width_bytes(values: pa.Array, width: int) -> np.ndarray:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +23,19 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from gis.config import data_dir
+from gis.pgbinary import encode_rows
 from grids import repository as grid_repository
 from matching import repository
 from matching.addresses import NO_LOCATION, AddressMatcher
-from matching.feeds import read_feed
+from matching.feeds import check_body, read_body
 from matching.identity import mask_ids, mask_names, mask_phones
 from matching.locator import GridLocator
 from matching.privacy import Vault, load_vault
 from matching.rules import evaluate, load_rules
 
 Progress = Callable[[str, float], None]
-SEAL_CHUNK = 50_000  # records keyed and sealed, then copied, at a time
+SEAL_CHUNK = 50_000  # rows checked, keyed, sealed and encoded, then copied, at a time
+PARALLEL_ROWS = 200_000  # from this many rows on, chunks are sealed in one process per core
 OUTSIDE_DISTRICT = "坐标在本区之外 / outside the district"
 
 
@@ -69,60 +73,113 @@ class FeedImport:
 
 
 def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str = "wgs84",
-                vault: Vault | None = None, progress: Progress = _quiet) -> FeedImport:
-    """Check a feed file and store its rows (each stored or rejected); the same file twice changes nothing."""
+                vault: Vault | None = None, progress: Progress = _quiet, workers: int | None = None) -> FeedImport:
+    """Check a feed file and store its rows (each stored or rejected); the same file twice changes nothing.
+
+    Rows are checked, keyed, sealed and encoded chunk by chunk; a large feed's chunks go to ``workers``
+    processes (default: one per core, from :data:`PARALLEL_ROWS` rows on) while this one streams them
+    to the server.
+    """
     with _bulk_work():
-        return _import_feed(engine, path, source, default_crs, vault, progress)
+        return _import_feed(engine, path, source, default_crs, vault, progress, workers)
 
 
 def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str, vault: Vault | None,
-                 progress: Progress) -> FeedImport:
+                 progress: Progress, workers: int | None) -> FeedImport:
     source = source.strip()
     if not source:
         from gis.errors import ConfigurationError
 
         raise ConfigurationError("请用 --source 指明数据来源部门 / name the department with --source")
-    progress("读取与校验 / reading and checking", 0.0)
-    batch = read_feed(path, default_crs)
-    with engine.connect() as conn:
-        earlier = repository.find_feed_file(conn, source, batch.sha256)
-    if earlier:
-        return FeedImport.earlier(batch.path.name, source, earlier)
     vault = vault or load_vault()
-    records = batch.accepted
-    progress("加密与写入 / keying, encrypting and storing", 0.3)
-    rejections = [(r.row, r.reason) for r in batch.rejections]
+    progress("读取 / reading", 0.0)
+    body = read_body(path)
+    with engine.connect() as conn:
+        earlier = repository.find_feed_file(conn, source, body.sha256)
+        types = repository.source_record_types(conn)
+    if earlier:
+        return FeedImport.earlier(body.path.name, source, earlier)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(body) >= PARALLEL_ROWS else 1
+    chunks = [body.rows(start, start + SEAL_CHUNK) for start in range(0, len(body), SEAL_CHUNK)]
+    today = date.today()
+    rejections: list[tuple[int, str]] = []
+    stored = [0]
+
+    def encoded(sealed: Iterator[SealedChunk]) -> Iterator[bytes]:
+        for done, chunk in enumerate(sealed, start=1):
+            rejections.extend(chunk.rejections)
+            stored[0] += chunk.stored
+            progress("校验、加密与写入 / checking, encrypting and storing", done / max(len(chunks), 1))
+            yield chunk.rows
+
+    progress("校验、加密与写入 / checking, encrypting and storing", 0.0)
     try:
-        with engine.begin() as conn:
-            repository.store_feed(conn, source, batch.path.name, batch.sha256, default_crs,
-                                  _sealed_chunks(records, vault, progress), len(records), rejections,
-                                  batch.rows_read)
+        with _sealing(vault, workers) as seal, engine.begin() as conn:
+            feed_id = repository.add_feed_file(conn, source, body.path.name, body.sha256, default_crs)
+            jobs = ((chunk, default_crs, today, feed_id, source, types) for chunk in chunks)
+            copied = repository.copy_source_records(conn, encoded(seal(jobs)))
+            if copied != stored[0]:
+                raise RuntimeError(f"{copied} records copied, {stored[0]} checked and sealed")
+            repository.finish_feed_file(conn, feed_id, len(body), stored[0], rejections)
     except IntegrityError:  # the same file, imported at the same moment by someone else
         with engine.connect() as conn:
-            earlier = repository.find_feed_file(conn, source, batch.sha256)
+            earlier = repository.find_feed_file(conn, source, body.sha256)
         if not earlier:
             raise
-        return FeedImport.earlier(batch.path.name, source, earlier)
+        return FeedImport.earlier(body.path.name, source, earlier)
     progress("完成 / done", 1.0)
-    return FeedImport(batch.path.name, source, batch.rows_read, len(records), len(rejections), False, rejections)
+    return FeedImport(body.path.name, source, len(body), stored[0], len(rejections), False, rejections)
 
 
-def _sealed_chunks(records: pd.DataFrame, vault: Vault, progress: Progress) -> Iterator[pd.DataFrame]:
-    """The accepted records, keyed, sealed and masked, chunk by chunk, without their clear personal data.
+@dataclass
+class SealedChunk:
+    """One chunk of a feed, checked: its accepted records as binary COPY rows, and its rejected rows."""
 
-    One chunk at a time, on this core: the database stores each chunk on the other while the next one
-    is sealed (a million records, sealed then stored: 25-31 s; streamed: see benchmarks/RESULTS.md).
+    rows: bytes
+    stored: int
+    rejections: list[tuple[int, str]]
+
+
+_VAULT: list[Vault] = []  # the vault of a sealing process (set when it starts: a vault cannot be pickled)
+
+
+def _keep_vault(vault: Vault) -> None:
+    _VAULT[:] = [vault]
+
+
+def _seal_chunk(job: tuple) -> SealedChunk:
+    """Check one chunk, then key, seal and mask its accepted records and encode them for COPY: the records
+    leave with no clear personal data."""
+    body, default_crs, today, feed_id, source, types = job
+    records, rejected = check_body(body, default_crs, today)
+    keys, tokens = _VAULT[0].key_and_seal(records["id_number"], records["name"], records["phone"])
+    masked = {column: mask(pa.array(records[field], type=pa.string()))
+              for field, column, mask in (("id_number", "id_masked", mask_ids), ("name", "name_masked", mask_names),
+                                          ("phone", "phone_masked", mask_phones))}
+    columns = {"feed_file_id": pd.Series(np.full(len(records), feed_id)), "row_number": records["row"],
+               "source": pa.array(np.full(len(records), source, dtype=object), type=pa.string()),
+               "person_key": pa.array(keys, type=pa.string()), "sealed": pa.array(tokens, type=pa.string()), **masked,
+               **{c: records[c] for c in ("address", "lon", "lat", "crs", "category", "reported_at")}}
+    rows = encode_rows({c: columns[c] for c in repository.SOURCE_RECORD_COLUMNS}, types)
+    return SealedChunk(rows, len(records), [(r.row, r.reason) for r in rejected])
+
+
+@contextmanager
+def _sealing(vault: Vault, workers: int) -> Iterator[Callable[[Iterable[tuple]], Iterator[SealedChunk]]]:
+    """A function that seals chunks in order: here, or in ``workers`` forked processes.
+
+    The processes are forked before this import opens its transaction or its writer thread; they only
+    compute, and hand back bytes.
     """
-    for start in range(0, len(records), SEAL_CHUNK):
-        chunk = records.iloc[start:start + SEAL_CHUNK]
-        keys, tokens = vault.key_and_seal(chunk["id_number"], chunk["name"], chunk["phone"])
-        masked = {column: mask(pa.array(chunk[source], type=pa.string())).to_pandas().to_numpy()
-                  for source, column, mask in (("id_number", "id_masked", mask_ids),
-                                               ("name", "name_masked", mask_names),
-                                               ("phone", "phone_masked", mask_phones))}
-        yield chunk.drop(columns=["id_number", "name", "phone"]).assign(person_key=keys, sealed=tokens, **masked)
-        done = min(1.0, (start + SEAL_CHUNK) / len(records))
-        progress("加密与写入 / keying, encrypting and storing", 0.3 + 0.7 * done)
+    if workers <= 1:
+        _keep_vault(vault)
+        yield lambda jobs: map(_seal_chunk, jobs)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_keep_vault, initargs=(vault,)) as pool:
+        yield lambda jobs: pool.imap(_seal_chunk, jobs)
 
 
 def grid_locator(engine: Engine) -> tuple[GridLocator, np.ndarray]:
@@ -186,7 +243,7 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
         with engine.begin() as conn:
             return repository.store_match(conn, _empty_persons(), now.to_pydatetime())
     progress("数据碰撞与赋码 / collision and rules", 0.2)
-    person_of_record, keys = pd.factorize(records["person_key"])
+    person_of_record, keys = pd.factorize(records["person_key"], sort=True)  # persons in key order, as stored
     codes = evaluate(records[["person_key", "source", "category", "reported_at"]], load_rules(rules_path), now,
                      overrides, people=pd.Index(keys, name="person_key"))
     # the records' order of time (report, then file and row), without moving a million rows of text

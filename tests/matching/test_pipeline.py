@@ -189,18 +189,20 @@ def test_unmasking_opens_the_record_the_masked_fields_come_from(engine, tmp_path
     assert (clear["name"], clear["phone"]) == ("王小三", "13900000002")
 
 
-def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(database_factory, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])  # chunks sealed here, or in two forked processes
+def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(database_factory, tmp_path, monkeypatch,
+                                                                         workers):
     monkeypatch.setenv("NANHAI_PERSON_KEY_SECRET", "chunk-secret")
     monkeypatch.setenv("NANHAI_FERNET_KEY", Fernet.generate_key().decode())
     monkeypatch.setattr("matching.pipeline.SEAL_CHUNK", 2)
-    engine = database_factory("nanhai_chunks")
+    engine = database_factory(f"nanhai_chunks_{workers}")
     seed_nanhai(engine)
     people = list(zip(range(11, 18), "赵钱孙李周吴郑", strict=True))
     rows = [person(serial, "", name=name) for serial, name in people]
     rows[3][5] = "东经"  # file line 6 (title, header, then the rows) is rejected
     seen: list[float] = []
     result = import_feed(engine, write_csv(tmp_path / "chunks.csv", rows), "公安",
-                         progress=lambda step, fraction: seen.append(fraction))
+                         progress=lambda step, fraction: seen.append(fraction), workers=workers)
     assert (result.rows_read, result.rows_stored, result.rows_rejected) == (7, 6, 1)
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 5  # a step per chunk of two
     vault = load_vault()
