@@ -101,6 +101,8 @@ def encode_rows(columns: dict[str, pd.Series | pa.Array], types: dict[str, str])
         lengths, payload = _field(columns[name], types[name])
         parts += [_words(lengths), payload]
     joined = pc.binary_join_element_wise(*parts, b"")
+    if isinstance(joined, pa.ChunkedArray):  # a column of several chunks (a concatenated frame's) makes one
+        joined = joined.combine_chunks()
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset:joined.offset + rows + 1]
     return memoryview(joined.buffers()[2])[offsets[0]:offsets[-1]].tobytes()
 

@@ -13,7 +13,7 @@ the microsecond, as PostgreSQL keeps them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -43,14 +43,6 @@ class MatchChanges:
     unflagged: np.ndarray
 
 
-def _positions(keys: pd.Series, among: pd.Series) -> np.ndarray:
-    """Where each of ``keys`` is in ``among`` (-1 where it is not)."""
-    if len(among) == 0:
-        return np.full(len(keys), -1, dtype=np.int64)
-    found = pc.index_in(pa.array(keys, type=pa.string()), value_set=pa.array(among, type=pa.string()))
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def _comparable(values: pd.Series, like: pd.Series) -> np.ndarray | pa.Array:
     """``values`` in a form that compares with ``==``, missing ones all alike, chosen by the run's column
     ``like``: times in microseconds, numbers as floats with NaN, texts with missing as empty (as stored)."""
@@ -76,47 +68,77 @@ def _differ(run: pd.DataFrame, stored: pd.DataFrame, columns: tuple[str, ...]) -
     return differ
 
 
+class Comparison:
+    """What the previous run stored (``stored``: ``person_key`` and :data:`COMPARED`; ``flags``:
+    ``person_key`` and :data:`FLAGGED`), indexed once, so that a run can be compared chunk by chunk."""
+
+    def __init__(self, stored: pd.DataFrame, flags: pd.DataFrame) -> None:
+        self.stored, self.flags = stored, flags
+        self._stored_keys = pd.Index(stored["person_key"].to_numpy(dtype=object))
+        self._flag_keys = pd.Index(flags["person_key"].to_numpy(dtype=object))
+
+    def removed(self, keys: pd.Series) -> np.ndarray:
+        """The stored persons that none of ``keys`` (all of a run's) names."""
+        if not len(self.stored):
+            return np.array([], dtype=object)
+        present = pd.Index(keys.to_numpy(dtype=object)).get_indexer(self._stored_keys) >= 0
+        return self._stored_keys[~present].to_numpy(dtype=object)
+
+    def changes(self, run: pd.DataFrame, now: pd.Timestamp) -> MatchChanges:
+        """The writes for the persons of ``run`` (a whole run, or a chunk of one: ``removed`` is left
+        empty, see :meth:`removed`). History records every new risk code and every change of colour,
+        rule or expiry; a task is requested for every person who becomes red or yellow, or redder than
+        he was."""
+        at = self._stored_keys.get_indexer(run["person_key"].to_numpy(dtype=object))
+        known = at >= 0
+        before = self.stored.iloc[at[known]].reset_index(drop=True)
+        matched = run[known].reset_index(drop=True)
+        differ = _differ(matched, before, COMPARED)
+        recoded = _differ(matched, before, CODE)
+
+        previous = np.full(len(run), None, dtype=object)
+        previous[known] = before["colour"].to_numpy(dtype=object)
+        colour = run["colour"].to_numpy(dtype=object)
+        coded = np.zeros(len(run), dtype=bool)
+        coded[known] = recoded
+        coded[~known] = colour[~known] != "green"
+        history = run.loc[coded, ["person_key", "colour", "reason", "rule_id", "sources", "set_at",
+                                  "expires_at"]].assign(previous_colour=previous[coded], changed_at=now)
+
+        rank_now = pd.Series(colour, dtype=object).map(RANK).to_numpy()
+        rank_before = pd.Series(previous, dtype=object).fillna("green").map(RANK).to_numpy()
+        raised = (rank_now <= RANK["yellow"]) & (rank_now < rank_before)
+        requests = run.loc[raised, ["person_key", "grid_id", "colour", "reason"]].assign(
+            previous_colour=previous[raised], requested_at=now)
+
+        flag_at = self._flag_keys.get_indexer(run["person_key"].to_numpy(dtype=object))
+        risky = colour != "green"
+        unflagged = run.loc[(flag_at >= 0) & ~risky, "person_key"].to_numpy(dtype=object)
+        flagged_before = (flag_at >= 0) & risky
+        flag_differs = np.zeros(len(run), dtype=bool)
+        flag_differs[flagged_before] = _differ(run[flagged_before].reset_index(drop=True),
+                                               self.flags.iloc[flag_at[flagged_before]].reset_index(drop=True),
+                                               FLAGGED)
+        flag_columns = ["person_key", *FLAGGED]
+        return MatchChanges(
+            new=run[~known], changed=run[known][differ], removed=np.array([], dtype=object), history=history,
+            requests=requests, flags_new=run.loc[risky & (flag_at < 0), flag_columns],
+            flags_changed=run.loc[flag_differs, flag_columns], unflagged=unflagged)
+
+
 def compare(run: pd.DataFrame, stored: pd.DataFrame, flags: pd.DataFrame, now: pd.Timestamp) -> MatchChanges:
-    """The writes that turn ``stored`` (the persons table) and ``flags`` into this ``run``.
+    """The writes that turn ``stored`` (the persons table) and ``flags`` into this whole ``run`` (one row
+    per person, see :func:`matching.repository.store_match`)."""
+    comparison = Comparison(stored, flags)
+    return replace(comparison.changes(run, now), removed=comparison.removed(run["person_key"]))
 
-    ``run`` has one row per person (see :func:`matching.repository.store_match`); ``stored`` has
-    ``person_key`` and :data:`COMPARED`; ``flags`` has ``person_key`` and :data:`FLAGGED`. History
-    records every new risk code and every change of colour, rule or expiry; a task is requested for
-    every person who becomes red or yellow, or redder than he was.
-    """
-    at = _positions(run["person_key"], stored["person_key"])
-    known = at >= 0
-    before = stored.iloc[at[known]].reset_index(drop=True)
-    matched = run[known].reset_index(drop=True)
-    differ = _differ(matched, before, COMPARED)
-    recoded = _differ(matched, before, CODE)
 
-    previous = np.full(len(run), None, dtype=object)
-    previous[known] = before["colour"].to_numpy(dtype=object)
-    colour = run["colour"].to_numpy(dtype=object)
-    coded = np.zeros(len(run), dtype=bool)
-    coded[known] = recoded
-    coded[~known] = colour[~known] != "green"
-    history = run.loc[coded, ["person_key", "colour", "reason", "rule_id", "sources", "set_at", "expires_at"]].assign(
-        previous_colour=previous[coded], changed_at=now)
+def combined(parts: list[MatchChanges], removed: np.ndarray) -> MatchChanges:
+    """The changes of a run compared chunk by chunk, as one."""
+    def frames(name: str) -> pd.DataFrame:
+        return pd.concat([getattr(p, name) for p in parts], ignore_index=True)
 
-    rank_now = pd.Series(colour, dtype=object).map(RANK).to_numpy()
-    rank_before = pd.Series(previous, dtype=object).fillna("green").map(RANK).to_numpy()
-    raised = (rank_now <= RANK["yellow"]) & (rank_now < rank_before)
-    requests = run.loc[raised, ["person_key", "grid_id", "colour", "reason"]].assign(
-        previous_colour=previous[raised], requested_at=now)
-
-    removed = stored.loc[_positions(stored["person_key"], run["person_key"]) < 0, "person_key"].to_numpy(dtype=object)
-
-    flag_at = _positions(run["person_key"], flags["person_key"])
-    risky = colour != "green"
-    unflagged = run.loc[(flag_at >= 0) & ~risky, "person_key"].to_numpy(dtype=object)
-    flagged_before = (flag_at >= 0) & risky
-    flag_differs = np.zeros(len(run), dtype=bool)
-    flag_differs[flagged_before] = _differ(run[flagged_before].reset_index(drop=True),
-                                           flags.iloc[flag_at[flagged_before]].reset_index(drop=True), FLAGGED)
-    flag_columns = ["person_key", *FLAGGED]
-    return MatchChanges(
-        new=run[~known], changed=run[known][differ], removed=removed, history=history, requests=requests,
-        flags_new=run.loc[risky & (flag_at < 0), flag_columns], flags_changed=run.loc[flag_differs, flag_columns],
-        unflagged=unflagged)
+    return MatchChanges(new=frames("new"), changed=frames("changed"), removed=removed, history=frames("history"),
+                        requests=frames("requests"), flags_new=frames("flags_new"),
+                        flags_changed=frames("flags_changed"),
+                        unflagged=np.concatenate([p.unflagged for p in parts]))

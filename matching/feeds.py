@@ -123,6 +123,17 @@ def _read_rows(path: Path, raw: bytes, text: str | None = None,
     return rows
 
 
+def _lines(text: str, count: int) -> str:
+    """The first ``count`` lines of ``text`` (all of it if it has fewer): where the header is looked for,
+    without handing the csv module a copy of a hundred megabytes."""
+    end = -1
+    for _ in range(count):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text
+    return text[:end + 1]
+
+
 def _cell_text(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
@@ -154,7 +165,20 @@ def _clean(values: list[str] | pa.Array, keep_inner_spaces: bool = False) -> pa.
     array = pc.utf8_normalize(array, "NFKC")
     if keep_inner_spaces:
         return pc.utf8_trim_whitespace(array)
+    if not _has_ascii_space(array):  # most columns: the regex pass over a million values is skipped
+        return array
     return pc.replace_substring_regex(array, r"\s+", "")
+
+
+def _has_ascii_space(array: pa.Array) -> bool:
+    """Whether any value holds a byte that RE2's ``\\s`` matches (tab, newline, form feed, return, space);
+    in UTF-8 no other character contains those bytes, so the raw buffer tells."""
+    if len(array) == 0 or array.null_count == len(array) or array.buffers()[2] is None:
+        return False
+    kind = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=kind)[array.offset:array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return bool(np.isin(data, np.frombuffer(b"\t\n\x0c\r ", dtype=np.uint8)).any())
 
 
 def _plain_body(text: str, header_line: int, width: int) -> tuple[np.ndarray, list[pa.Array]] | None:
@@ -192,7 +216,7 @@ def _body_columns(path: Path, raw: bytes) -> tuple[np.ndarray, dict[str, int], l
     by column (pyarrow arrays on the fast path, else lists of text)."""
     if path.suffix.lower() in (".csv", ".txt"):
         text = _decode(raw)
-        head = _read_rows(path, raw, text=text, limit=HEADER_SCAN_ROWS)
+        head = _read_rows(path, raw, text=_lines(text, HEADER_SCAN_ROWS + 1), limit=HEADER_SCAN_ROWS)
         header_at, columns = _find_header(head, path.name)
         header_line, header_cells = head[header_at]
         fast = _plain_body(text, header_line, len(header_cells))

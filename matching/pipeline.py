@@ -36,6 +36,7 @@ from matching.rules import evaluate, load_rules
 Progress = Callable[[str, float], None]
 SEAL_CHUNK = 50_000  # rows checked, keyed, sealed and encoded, then copied, at a time
 PARALLEL_ROWS = 200_000  # from this many rows on, chunks are sealed in one process per core
+PLACE_CHUNK = 100_000  # persons placed, then stored, at a time
 OUTSIDE_DISTRICT = "坐标在本区之外 / outside the district"
 
 
@@ -250,62 +251,80 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
     oldest_first = np.lexsort((records["row_number"].to_numpy(), records["feed_file_id"].to_numpy(),
                                records["reported_at"].array.asi8))
     latest = _latest(person_of_record, oldest_first, len(codes))  # everyone has a record
-    persons = codes.assign(**{c: records[c].to_numpy()[latest] for c in ("id_masked", "name_masked", "phone_masked")},
+    # the masks taken as they are stored (pyarrow), not as a million Python strings each
+    persons = codes.assign(**{c: records[c].array.take(latest) for c in ("id_masked", "name_masked", "phone_masked")},
                            record_feed_file_id=records["feed_file_id"].to_numpy()[latest],
                            record_row_number=records["row_number"].to_numpy()[latest])
     with_point = _latest(person_of_record, oldest_first, len(codes), records["lon"].notna().to_numpy())
     with_address = _latest(person_of_record, oldest_first, len(codes), (records["address"] != "").to_numpy())
 
-    progress("定位 / locating", 0.4)
+    progress("定位与写入 / locating and storing", 0.4)
     locator, grid_ids = grid_locator(engine)
     lon = _take(records["lon"].to_numpy(dtype=float), with_point, np.nan)
     lat = _take(records["lat"].to_numpy(dtype=float), with_point, np.nan)
-    has_point = ~np.isnan(lon)
-    method = np.where(has_point, "point", None).astype(object)
-    confidence = np.where(has_point, 1.0, 0.0)
-    reason = np.full(len(persons), None, dtype=object)
-    index = np.full(len(persons), -1, dtype=np.int64)
-    index[has_point] = locator.locate(lon[has_point], lat[has_point])
-    outside = has_point & (index < 0)
-
-    progress("按地址定位 / locating by address", 0.6)
     addresses = _take(records["address"].to_numpy(dtype=object), with_address, "")
-    matcher = AddressMatcher(towns, communities, book)
-    placements: dict[str, object] = {}
-    for i in np.flatnonzero(~has_point | outside):
-        address = addresses[i]
-        placement = placements.get(address)
-        if placement is None and address:
-            placement = placements.setdefault(address, matcher.place(address))
-        if placement is None or placement.method is None:
-            method[i], confidence[i] = None, 0.0
-            if outside[i]:
-                reason[i] = OUTSIDE_DISTRICT
-            else:
-                reason[i] = placement.unplaced_reason if placement else NO_LOCATION
-            continue
-        lon[i], lat[i] = placement.lon, placement.lat
-        method[i], confidence[i] = placement.method, placement.confidence
-    by_address = ~has_point | outside
-    by_address &= method != None  # noqa: E711 - elementwise test on an object array
-    if by_address.any():
-        index[by_address] = locator.locate(lon[by_address], lat[by_address])
-    placed = index >= 0
-    reason[~placed & (reason == None)] = OUTSIDE_DISTRICT  # noqa: E711
-    persons["lon"], persons["lat"] = np.where(placed | has_point, lon, np.nan), np.where(placed | has_point, lat,
-                                                                                            np.nan)
-    persons["method"] = np.where(placed, method, None)
-    persons["confidence"] = np.where(placed, confidence, 0.0)
-    persons["unplaced_reason"] = np.where(placed, None, reason)
-    persons["grid_id"] = pd.array(np.where(placed, grid_ids[np.maximum(index, 0)], 0), dtype="Int64")
-    persons.loc[~placed, "grid_id"] = pd.NA
     persons = persons.reset_index().rename(columns={"index": "person_key"})
+    place = _Placing(locator, grid_ids, AddressMatcher(towns, communities, book))
 
-    progress("写入数据库 / storing", 0.8)
+    def placed() -> Iterator[pd.DataFrame]:
+        for start in range(0, len(persons), PLACE_CHUNK):
+            part = slice(start, start + PLACE_CHUNK)
+            yield place(persons.iloc[part], lon[part], lat[part], addresses[part])
+            progress("定位与写入 / locating and storing", 0.4 + 0.5 * min(1.0, (start + PLACE_CHUNK) / len(persons)))
+
+    # the server stores each chunk of new persons while the next is placed
     with engine.begin() as conn:
-        stats = repository.store_match(conn, persons, now.to_pydatetime())
+        stats = repository.store_match(conn, placed(), now.to_pydatetime())
     progress("完成 / done", 1.0)
     return stats
+
+
+class _Placing:
+    """Places persons, chunk by chunk: by their point, else by their address (each distinct address
+    matched once per run), and says why for those it cannot place."""
+
+    def __init__(self, locator: GridLocator, grid_ids: np.ndarray, matcher: AddressMatcher) -> None:
+        self.locator, self.grid_ids, self.matcher = locator, grid_ids, matcher
+        self.placements: dict[str, object] = {}
+
+    def __call__(self, persons: pd.DataFrame, lon: np.ndarray, lat: np.ndarray,
+                 addresses: np.ndarray) -> pd.DataFrame:
+        """``persons`` with their place: lon, lat, method, confidence, unplaced_reason and grid_id, given
+        each one's latest point (NaN if none) and latest address ("" if none)."""
+        lon, lat = lon.copy(), lat.copy()
+        has_point = ~np.isnan(lon)
+        method = np.where(has_point, "point", None).astype(object)
+        confidence = np.where(has_point, 1.0, 0.0)
+        reason = np.full(len(persons), None, dtype=object)
+        index = np.full(len(persons), -1, dtype=np.int64)
+        index[has_point] = self.locator.locate(lon[has_point], lat[has_point])
+        outside = has_point & (index < 0)
+        for i in np.flatnonzero(~has_point | outside):
+            address = addresses[i]
+            placement = self.placements.get(address)
+            if placement is None and address:
+                placement = self.placements.setdefault(address, self.matcher.place(address))
+            if placement is None or placement.method is None:
+                method[i], confidence[i] = None, 0.0
+                if outside[i]:
+                    reason[i] = OUTSIDE_DISTRICT
+                else:
+                    reason[i] = placement.unplaced_reason if placement else NO_LOCATION
+                continue
+            lon[i], lat[i] = placement.lon, placement.lat
+            method[i], confidence[i] = placement.method, placement.confidence
+        by_address = ~has_point | outside
+        by_address &= method != None  # noqa: E711 - elementwise test on an object array
+        if by_address.any():
+            index[by_address] = self.locator.locate(lon[by_address], lat[by_address])
+        placed = index >= 0
+        reason[~placed & (reason == None)] = OUTSIDE_DISTRICT  # noqa: E711
+        keep_point = placed | has_point
+        grid_id = pd.array(np.where(placed, self.grid_ids[np.maximum(index, 0)], 0), dtype="Int64")
+        grid_id[~placed] = pd.NA
+        return persons.assign(lon=np.where(keep_point, lon, np.nan), lat=np.where(keep_point, lat, np.nan),
+                              method=np.where(placed, method, None), confidence=np.where(placed, confidence, 0.0),
+                              unplaced_reason=np.where(placed, None, reason), grid_id=grid_id)
 
 
 def _empty_persons() -> pd.DataFrame:

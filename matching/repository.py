@@ -7,14 +7,14 @@ people move in seconds and every run is one transaction.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from grids.repository import column_types, copy_encoded, copy_frame, copy_rows, ewkb
-from matching.changes import MatchChanges, compare
+from grids.repository import column_types, copy_encoded, copy_frame, copy_frames, copy_rows, ewkb
+from matching.changes import Comparison, MatchChanges, combined
 
 MATCH_LOCK = 440605_0003  # advisory lock id of the matcher's write phase
 PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, set_at, "
@@ -22,6 +22,7 @@ PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, rea
                   "updated_at")
 SOURCE_RECORD_COLUMNS = ("feed_file_id", "row_number", "source", "person_key", "sealed", "id_masked", "name_masked",
                          "phone_masked", "address", "lon", "lat", "crs", "category", "reported_at")
+_MICROSECONDS = "(extract(epoch FROM {}) * 1000000)::int8"  # a time as whole microseconds since 1970
 RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat", "address", "id_masked",
                   "name_masked", "phone_masked", "feed_file_id", "row_number")
 
@@ -70,9 +71,9 @@ def load_records(conn: Connection) -> pd.DataFrame:
     kinds = {name: "s" for name in RECORD_COLUMNS}
     kinds.update(reported_at="t", lon="f", lat="f", feed_file_id="i", row_number="i")
     frame = _copy_out(conn, "SELECT r.person_key, r.source, coalesce(r.category, ''), "
-                            "to_char(coalesce(r.reported_at, f.imported_at) AT TIME ZONE 'UTC', "
-                            "'YYYY-MM-DD\"T\"HH24:MI:SS.US'), r.lon, r.lat, coalesce(r.address, ''), r.id_masked, "
-                            "r.name_masked, r.phone_masked, r.feed_file_id, r.row_number "
+                            f"{_MICROSECONDS.format('coalesce(r.reported_at, f.imported_at)')}, r.lon, r.lat, "
+                            "coalesce(r.address, ''), r.id_masked, r.name_masked, r.phone_masked, r.feed_file_id, "
+                            "r.row_number "
                             "FROM source_records r JOIN feed_files f ON f.id = r.feed_file_id",
                       kinds, empty_text_is_null=False).to_pandas()
     frame["phone_masked"] = frame["phone_masked"].replace("", None)
@@ -121,16 +122,14 @@ def lock_match(conn: Connection) -> None:
 def load_stored_persons(conn: Connection) -> pd.DataFrame:
     """What the last run stored of each person, the fields a run compares (:data:`changes.COMPARED`)."""
     table = _copy_out(conn, "SELECT person_key, colour, reason, rule_id, sources, "
-                            "(extract(epoch FROM expires_at) * 1000000)::int8, method, confidence, grid_id, "
+                            f"{_MICROSECONDS.format('expires_at')}, method, confidence, grid_id, "
                             "unplaced_reason, id_masked, name_masked, phone_masked, record_feed_file_id, "
                             "record_row_number, ST_X(geom), ST_Y(geom) FROM persons",
                       {"person_key": "s", "colour": "s", "reason": "s", "rule_id": "s", "sources": "s",
-                       "expires_at": "i", "method": "s", "confidence": "f", "grid_id": "i", "unplaced_reason": "s",
+                       "expires_at": "t", "method": "s", "confidence": "f", "grid_id": "i", "unplaced_reason": "s",
                        "id_masked": "s", "name_masked": "s", "phone_masked": "s", "record_feed_file_id": "i",
                        "record_row_number": "i", "lon": "f", "lat": "f"})
-    frame = table.to_pandas()
-    frame["expires_at"] = pd.to_datetime(frame["expires_at"], unit="us", utc=True)
-    return frame
+    return table.to_pandas()
 
 
 def load_flags(conn: Connection) -> pd.DataFrame:
@@ -142,13 +141,14 @@ def load_flags(conn: Connection) -> pd.DataFrame:
 def _copy_out(conn: Connection, query: str, columns: dict[str, str], empty_text_is_null: bool = True):
     """The rows of ``query`` read with ``COPY … TO STDOUT`` and parsed by pyarrow's C++ CSV reader, as a
     pyarrow table. ``columns`` names each output column and its kind: ``s`` text, ``i`` integer, ``f``
-    float, ``t`` a UTC time written as ``YYYY-MM-DDTHH:MI:SS.US``. An empty text is read as NULL, or,
-    with ``empty_text_is_null=False``, as an empty text."""
+    float, ``t`` a time sent as microseconds since 1970 (:data:`_MICROSECONDS`: cheaper for the server
+    to write, and to parse, than text). An empty text is read as NULL, or, with
+    ``empty_text_is_null=False``, as an empty text."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    kinds = {"s": pa.string(), "i": pa.int64(), "f": pa.float64(), "t": pa.timestamp("us")}
+    kinds = {"s": pa.string(), "i": pa.int64(), "f": pa.float64(), "t": pa.int64()}
     types = {name: kinds[kind] for name, kind in columns.items()}
     buffer = io.BytesIO()
     with conn.connection.driver_connection.cursor() as cur, \
@@ -168,16 +168,13 @@ def _copy_out(conn: Connection, query: str, columns: dict[str, str], empty_text_
     for name, kind in columns.items():
         if kind == "t":
             at = table.schema.get_field_index(name)
-            table = table.set_column(at, name, pc.assume_timezone(table.column(at), "UTC"))
+            table = table.set_column(at, name, pc.cast(table.column(at), pa.timestamp("us", tz="UTC")))
     return table
 
 
 def store_changes(conn: Connection, changes: MatchChanges, now) -> None:
-    """Write one run's changes (see :mod:`matching.changes`): history, task requests, persons, flags.
-
-    New persons are copied straight into ``persons`` in key order (its primary key then grows at its
-    right edge); changed ones go through a temporary table and one UPDATE.
-    """
+    """Write one run's changes (see :mod:`matching.changes`) but its new persons, which :func:`store_match`
+    copies as they come: history, task requests, changed and removed persons, flags."""
     copy_frame(conn, "risk_code_history", changes.history)
     copy_frame(conn, "task_requests", changes.requests)
     if len(changes.changed):
@@ -188,10 +185,6 @@ def store_changes(conn: Connection, changes: MatchChanges, now) -> None:
                           "WHERE m.person_key = p.person_key"))
     if len(changes.removed):
         conn.execute(text("DELETE FROM persons WHERE person_key = ANY(:keys)"), {"keys": list(changes.removed)})
-    new = changes.new
-    if not new["person_key"].is_monotonic_increasing:  # a run comes in key order; others are sorted here
-        new = new.sort_values("person_key")
-    copy_frame(conn, "persons", _person_rows(new, now))
     if len(changes.unflagged):
         conn.execute(text("DELETE FROM flags WHERE person_key = ANY(:keys)"), {"keys": list(changes.unflagged)})
     if len(changes.flags_changed):
@@ -213,23 +206,37 @@ def _person_rows(persons: pd.DataFrame, now) -> pd.DataFrame:
     return rows
 
 
-def store_match(conn: Connection, persons: pd.DataFrame, now) -> dict[str, int]:
+def store_match(conn: Connection, persons: pd.DataFrame | Iterable[pd.DataFrame], now) -> dict[str, int]:
     """Write one match run: persons, code history, flags and task requests; only what changed is written.
 
     ``persons`` has one row per person: person_key, id_masked, name_masked, phone_masked, colour,
     reason, rule_id, sources, set_at, expires_at, method, confidence, lon, lat, grid_id, unplaced_reason,
-    and record_feed_file_id, record_row_number (the record the masked fields come from).
+    and record_feed_file_id, record_row_number (the record the masked fields come from). It comes whole
+    or in chunks: each chunk's new persons are copied as it comes, so the caller places the next chunk
+    while the server stores this one. In key order, the primary key's index grows at its right edge.
     """
     lock_match(conn)
     # the statement triggers' transition tables of a million persons then stay in memory (~1 s less)
     conn.execute(text("SET LOCAL work_mem = '1GB'"))
-    changes = compare(persons, load_stored_persons(conn), load_flags(conn), now)
+    comparison = Comparison(load_stored_persons(conn), load_flags(conn))
+    seen: list[pd.DataFrame] = []
+    parts: list[MatchChanges] = []
+
+    def new_persons() -> Iterator[pd.DataFrame]:
+        for chunk in [persons] if isinstance(persons, pd.DataFrame) else persons:
+            parts.append(comparison.changes(chunk, now))
+            seen.append(chunk[["person_key", "colour", "grid_id"]])
+            yield _person_rows(parts[-1].new, now)
+
+    copy_frames(conn, "persons", [*PERSON_COLUMNS.split(", "), "geom"], new_persons())
+    run = pd.concat(seen, ignore_index=True)
+    changes = combined(parts, comparison.removed(run["person_key"]))
     store_changes(conn, changes, now)
-    colours = persons["colour"].value_counts()
-    risky = persons["colour"] != "green"
-    return {"persons": len(persons), **{c: int(colours.get(c, 0)) for c in ("red", "yellow", "blue", "green")},
+    colours = run["colour"].value_counts()
+    risky = run["colour"] != "green"
+    return {"persons": len(run), **{c: int(colours.get(c, 0)) for c in ("red", "yellow", "blue", "green")},
             "code_changes": len(changes.history), "task_requests": len(changes.requests),
-            "unplaced_flags": int((risky & persons["grid_id"].isna()).sum())}
+            "unplaced_flags": int((risky & run["grid_id"].isna()).sum())}
 
 
 def flags_for_export(conn: Connection) -> pd.DataFrame:

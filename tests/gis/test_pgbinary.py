@@ -56,3 +56,9 @@ def test_an_unsupported_type_is_named():
 
 def test_no_rows_encode_to_nothing():
     assert pgbinary.encode_rows({"n": pd.Series([], dtype="Int64")}, {"n": "integer"}) == b""
+
+
+def test_a_column_in_several_chunks_encodes_as_one():
+    whole = pd.Series(["甲", "乙", "丙"], dtype="string[pyarrow]")
+    chunked = pd.concat([whole.iloc[:1], whole.iloc[1:]], ignore_index=True)
+    assert pgbinary.encode_rows({"t": chunked}, {"t": "text"}) == pgbinary.encode_rows({"t": whole}, {"t": "text"})

@@ -35,11 +35,14 @@ def test_english_headers_full_width_and_stray_spaces(tmp_path):
     header = ["id_number", "Name ", " PHONE", "address", "lon", "lat", "category", "reported_at"]
     full_width = valid_id(7).translate(str.maketrans(string.digits, "０１２３４５６７８９"))
     rows = [[f" {full_width} ", " 王 五 ", "+86 139 0000 1111", " 桂城 桂一社区 ", "113.2", "23.1", "确诊",
-             "2026/11/20"]]
+             "2026/11/20"],
+            [valid_id(8)[:6] + "\u3000" + valid_id(8)[6:], "赵\t六", "13900002222", "桂城", "113.2", "23.1", "确诊",
+             "2026/11/20"]]  # an ideographic space (a space once NFKC has been applied) and a tab
     batch = read_feed(write_csv(tmp_path / "en.csv", rows, title=None, header=header))
     record = batch.accepted.iloc[0]
     assert record["id_number"] == valid_id(7) and record["name"] == "王五" and record["phone"] == "13900001111"
     assert record["address"] == "桂城桂一社区" and record["reported_at"].isoformat() == "2026-11-19T16:00:00+00:00"
+    assert (batch.accepted.iloc[1]["id_number"], batch.accepted.iloc[1]["name"]) == (valid_id(8), "赵六")
 
 
 def test_every_rejection_reason_is_named_with_its_row(tmp_path):

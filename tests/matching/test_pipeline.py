@@ -22,6 +22,7 @@ def engine(database_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NANHAI_PERSON_KEY_SECRET", "test-secret")
         patch.setenv("NANHAI_FERNET_KEY", Fernet.generate_key().decode())
+        patch.setattr("matching.pipeline.PLACE_CHUNK", 3)  # every match here is placed and compared in chunks
         engine = database_factory("nanhai_match")
         seed_nanhai(engine)
         yield engine
