@@ -175,7 +175,10 @@ def _sealing(vault: Vault, workers: int) -> Iterator[Callable[[Iterable[tuple]],
     """
     if workers <= 1:
         _keep_vault(vault)
-        yield lambda jobs: map(_seal_chunk, jobs)
+        try:
+            yield lambda jobs: map(_seal_chunk, jobs)
+        finally:
+            _VAULT.clear()  # the keys stay no longer than the import
         return
     import multiprocessing
 
