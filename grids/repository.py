@@ -20,6 +20,9 @@ from sqlalchemy import Connection, text
 from gis.crs import area_m2
 from grids.coverage import H3_RESOLUTION, grid_cells
 
+# Advisory lock of whoever writes where persons are placed (a match run, a grid replacement): one at a time,
+# so that a match run writes against the grids it placed people in.
+PLACEMENT_LOCK = 440605_0003
 GRID_REPLACED = "所在网格已被新导入的边界取代，待重新匹配 / the grid was replaced by an import: run gridctl match"
 
 
@@ -214,8 +217,10 @@ def replace_grids(conn: Connection, grids: gpd.GeoDataFrame, source: str) -> dic
 
     Grids keep their id (and so their workers) where the code is unchanged;
     codes no longer present are deleted. Community and town polygons become
-    the union of their grids, marked as not synthetic.
+    the union of their grids, marked as not synthetic. Waits for a match run
+    that is writing (:data:`PLACEMENT_LOCK`).
     """
+    conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": PLACEMENT_LOCK})
     ids = community_ids(conn)
     stored = dict(conn.execute(text("SELECT code, id FROM grids")).all())
     incoming = set(grids["code"])

@@ -13,10 +13,9 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from grids.repository import column_types, copy_encoded, copy_frame, copy_frames, copy_rows, ewkb
+from grids.repository import PLACEMENT_LOCK, column_types, copy_encoded, copy_frame, copy_frames, copy_rows, ewkb
 from matching.changes import Comparison, MatchChanges, combined
 
-MATCH_LOCK = 440605_0003  # advisory lock id of the matcher's write phase
 PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, set_at, "
                   "expires_at, method, confidence, grid_id, unplaced_reason, record_feed_file_id, record_row_number, "
                   "updated_at")
@@ -114,9 +113,9 @@ def store_addresses(conn: Connection, book: pd.DataFrame, community_ids: dict[st
 
 
 def lock_match(conn: Connection) -> None:
-    """Take the matcher's lock for the rest of the transaction: one match run writes at a time, and each
-    compares with what the previous one stored."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": MATCH_LOCK})
+    """Take the placement lock for the rest of the transaction: one match run (or grid replacement) writes at a
+    time, and each run compares with what the previous one stored."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": PLACEMENT_LOCK})
 
 
 def load_stored_persons(conn: Connection) -> pd.DataFrame:

@@ -220,3 +220,24 @@ def test_people_in_a_removed_grid_stay_accounted_for(engine, reference, tmp_path
     assert placed == merged.loc[neighbour, "code"]
     reference.to_file(tmp_path / "restore.gpkg")
     import_grids(engine, tmp_path / "restore.gpkg")
+
+
+def test_a_grid_replacement_waits_for_a_match_run_that_is_writing(engine, reference):
+    from sqlalchemy.exc import OperationalError
+
+    from matching.repository import lock_match
+
+    before = fingerprint(engine)
+    with engine.begin() as matching:
+        lock_match(matching)  # a match run between reading the stored persons and writing its changes
+        with engine.begin() as importing:
+            importing.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                repository.replace_grids(importing, reference, "waits")
+    assert fingerprint(engine) == before
+    with engine.begin() as importing:  # the run has committed: the replacement goes ahead
+        importing.execute(text("SET LOCAL lock_timeout = '300ms'"))
+        repository.replace_grids(importing, reference, "after the run")
+    with engine.connect() as conn:
+        assert set(conn.execute(text("SELECT source FROM grids")).scalars()) == {"after the run"}
+    assert_same_grids(engine, reference, 1e-12)
