@@ -70,11 +70,9 @@ def _field(column: pd.Series | pa.Array, pg_type: str) -> tuple[np.ndarray, pa.A
                                                                            type=pa.binary()))
     series = column.to_pandas() if isinstance(column, pa.Array) else column
     if base in FIXED_TYPES:
-        missing = series.isna().to_numpy()
-        values = series.to_numpy(dtype=float if "f" in FIXED_TYPES[base] else object, na_value=0)
-        if "i" in FIXED_TYPES[base]:
-            values = values.astype(np.int64)
-        return _fixed(values, missing, FIXED_TYPES[base])
+        kind = np.dtype(FIXED_TYPES[base]).kind  # i, f or b: read as int64, float64 or bool, missing ones as 0
+        values = series.to_numpy(dtype={"i": np.int64, "f": np.float64, "b": np.bool_}[kind], na_value=0)
+        return _fixed(values, series.isna().to_numpy(), FIXED_TYPES[base])
     if base in TIME_TYPES:
         stamps = pd.to_datetime(series, utc=base == "timestamp with time zone")
         if base == "timestamp with time zone":

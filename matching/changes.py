@@ -89,7 +89,8 @@ class Comparison:
         empty, see :meth:`removed`). History records every new risk code and every change of colour,
         rule or expiry; a task is requested for every person who becomes red or yellow, or redder than
         he was."""
-        at = self._stored_keys.get_indexer(run["person_key"].to_numpy(dtype=object))
+        keys = run["person_key"].to_numpy(dtype=object)
+        at = self._stored_keys.get_indexer(keys)
         known = at >= 0
         before = self.stored.iloc[at[known]].reset_index(drop=True)
         matched = run[known].reset_index(drop=True)
@@ -111,7 +112,7 @@ class Comparison:
         requests = run.loc[raised, ["person_key", "grid_id", "colour", "reason"]].assign(
             previous_colour=previous[raised], requested_at=now)
 
-        flag_at = self._flag_keys.get_indexer(run["person_key"].to_numpy(dtype=object))
+        flag_at = self._flag_keys.get_indexer(keys)
         risky = colour != "green"
         unflagged = run.loc[(flag_at >= 0) & ~risky, "person_key"].to_numpy(dtype=object)
         flagged_before = (flag_at >= 0) & risky

@@ -160,9 +160,8 @@ def _find_header(rows: list[tuple[int, list[str]]], name: str) -> tuple[int, dic
                          f"with an ID-number and a name column in the first {HEADER_SCAN_ROWS} rows")
 
 
-def _clean(values: list[str] | pa.Array, keep_inner_spaces: bool = False) -> pa.Array:
-    array = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
-    array = pc.utf8_normalize(array, "NFKC")
+def _clean(values: pa.Array, keep_inner_spaces: bool = False) -> pa.Array:
+    array = pc.utf8_normalize(values, "NFKC")
     if keep_inner_spaces:
         return pc.utf8_trim_whitespace(array)
     if not _has_ascii_space(array):  # most columns: the regex pass over a million values is skipped
@@ -173,12 +172,7 @@ def _clean(values: list[str] | pa.Array, keep_inner_spaces: bool = False) -> pa.
 def _has_ascii_space(array: pa.Array) -> bool:
     """Whether any value holds a byte that RE2's ``\\s`` matches (tab, newline, form feed, return, space);
     in UTF-8 no other character contains those bytes, so the raw buffer tells."""
-    if len(array) == 0 or array.null_count == len(array) or array.buffers()[2] is None:
-        return False
-    kind = np.int64 if pa.types.is_large_string(array.type) else np.int32
-    offsets = np.frombuffer(array.buffers()[1], dtype=kind)[array.offset:array.offset + len(array) + 1]
-    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
-    return bool(np.isin(data, np.frombuffer(b"\t\n\x0c\r ", dtype=np.uint8)).any())
+    return bool(np.isin(_text_bytes(array), np.frombuffer(b"\t\n\x0c\r ", dtype=np.uint8)).any())
 
 
 def _plain_body(text: str, header_line: int, width: int) -> tuple[np.ndarray, list[pa.Array]] | None:
@@ -301,11 +295,18 @@ def read_feed(path: str | Path, default_crs: str = "wgs84", today: date | None =
                      rejections=rejections)
 
 
-def _fixed_width_bytes(values: pa.Array, width: int) -> np.ndarray:
-    """The bytes of a string array whose values all have ``width`` bytes, one row per value (no copy)."""
+def _text_bytes(values: pa.Array) -> np.ndarray:
+    """The UTF-8 bytes of all the values of a string array, end to end (no copy)."""
+    if len(values) == 0 or values.buffers()[2] is None:
+        return np.zeros(0, dtype=np.uint8)
     kind = np.int64 if pa.types.is_large_string(values.type) else np.int32
     offsets = np.frombuffer(values.buffers()[1], dtype=kind)[values.offset:values.offset + len(values) + 1]
-    return np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].reshape(-1, width)
+    return np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+
+
+def _fixed_width_bytes(values: pa.Array, width: int) -> np.ndarray:
+    """The bytes of a string array whose values all have ``width`` bytes, one row per value (no copy)."""
+    return _text_bytes(values).reshape(-1, width)
 
 
 def _id_checks(ids: pa.Array, today: date) -> tuple[list[tuple[str, np.ndarray]], np.ndarray]:

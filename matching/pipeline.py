@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from gis.config import data_dir
+from gis.errors import ConfigurationError, GridError
 from gis.pgbinary import encode_rows
 from grids import repository as grid_repository
 from matching import repository
@@ -89,8 +90,6 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
                  progress: Progress, workers: int | None) -> FeedImport:
     source = source.strip()
     if not source:
-        from gis.errors import ConfigurationError
-
         raise ConfigurationError("请用 --source 指明数据来源部门 / name the department with --source")
     vault = vault or load_vault()
     progress("读取 / reading", 0.0)
@@ -102,7 +101,7 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
         return FeedImport.earlier(body.path.name, source, earlier)
     if workers is None:
         workers = (os.cpu_count() or 1) if len(body) >= PARALLEL_ROWS else 1
-    chunks = [body.rows(start, start + SEAL_CHUNK) for start in range(0, len(body), SEAL_CHUNK)]
+    starts = range(0, len(body), SEAL_CHUNK)
     today = date.today()
     rejections: list[tuple[int, str]] = []
     stored = [0]
@@ -111,14 +110,15 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
         for done, chunk in enumerate(sealed, start=1):
             rejections.extend(chunk.rejections)
             stored[0] += chunk.stored
-            progress("校验、加密与写入 / checking, encrypting and storing", done / max(len(chunks), 1))
+            progress("校验、加密与写入 / checking, encrypting and storing", done / max(len(starts), 1))
             yield chunk.rows
 
     progress("校验、加密与写入 / checking, encrypting and storing", 0.0)
     try:
         with _sealing(vault, workers) as seal, engine.begin() as conn:
             feed_id = repository.add_feed_file(conn, source, body.path.name, body.sha256, default_crs)
-            jobs = ((chunk, default_crs, today, feed_id, source, types) for chunk in chunks)
+            jobs = ((body.rows(start, start + SEAL_CHUNK), default_crs, today, feed_id, source, types)
+                    for start in starts)
             copied = repository.copy_source_records(conn, encoded(seal(jobs)))
             if copied != stored[0]:
                 raise RuntimeError(f"{copied} records copied, {stored[0]} checked and sealed")
@@ -171,7 +171,9 @@ def _sealing(vault: Vault, workers: int) -> Iterator[Callable[[Iterable[tuple]],
     """A function that seals chunks in order: here, or in ``workers`` forked processes.
 
     The processes are forked before this import opens its transaction or its writer thread; they only
-    compute, and hand back bytes.
+    compute, and hand back bytes. At most two chunks per process are out at a time, so a file of any size
+    holds a few chunks in memory, not all. A process that dies (the system out of memory) fails the import,
+    which then stores nothing, rather than leaving it waiting for a chunk that will never come.
     """
     if workers <= 1:
         _keep_vault(vault)
@@ -181,9 +183,26 @@ def _sealing(vault: Vault, workers: int) -> Iterator[Callable[[Iterable[tuple]],
             _VAULT.clear()  # the keys stay no longer than the import
         return
     import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_keep_vault, initargs=(vault,)) as pool:
-        yield lambda jobs: pool.imap(_seal_chunk, jobs)
+    def sealed(jobs: Iterable[tuple]) -> Iterator[SealedChunk]:
+        pending: deque = deque()
+        try:
+            for job in jobs:
+                pending.append(pool.submit(_seal_chunk, job))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        except BrokenProcessPool as exc:
+            raise GridError("加密进程意外退出（内存不足？），本文件未存储任何记录，请重试 / a sealing process died "
+                            "(out of memory?): nothing of this file was stored; import it again") from exc
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_keep_vault,
+                             initargs=(vault,)) as pool:
+        yield sealed
 
 
 def grid_locator(engine: Engine) -> tuple[GridLocator, np.ndarray]:
@@ -245,7 +264,7 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
         towns, communities, book = repository.load_places(conn)
     if records.empty:
         with engine.begin() as conn:
-            return repository.store_match(conn, _empty_persons(), now.to_pydatetime())
+            return repository.store_match(conn, [_empty_persons()], now.to_pydatetime())
     progress("数据碰撞与赋码 / collision and rules", 0.2)
     person_of_record, keys = pd.factorize(records["person_key"], sort=True)  # persons in key order, as stored
     codes = evaluate(records[["person_key", "source", "category", "reported_at"]], load_rules(rules_path), now,
@@ -274,6 +293,7 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
             part = slice(start, start + PLACE_CHUNK)
             yield place(persons.iloc[part], lon[part], lat[part], addresses[part])
             progress("定位与写入 / locating and storing", 0.4 + 0.5 * min(1.0, (start + PLACE_CHUNK) / len(persons)))
+        progress("写入人员、历史、任务请求与标记 / storing persons, history, task requests and flags", 0.9)
 
     # the server stores each chunk of new persons while the next is placed
     with engine.begin() as conn:

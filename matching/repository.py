@@ -205,14 +205,14 @@ def _person_rows(persons: pd.DataFrame, now) -> pd.DataFrame:
     return rows
 
 
-def store_match(conn: Connection, persons: pd.DataFrame | Iterable[pd.DataFrame], now) -> dict[str, int]:
+def store_match(conn: Connection, persons: Iterable[pd.DataFrame], now) -> dict[str, int]:
     """Write one match run: persons, code history, flags and task requests; only what changed is written.
 
     ``persons`` has one row per person: person_key, id_masked, name_masked, phone_masked, colour,
     reason, rule_id, sources, set_at, expires_at, method, confidence, lon, lat, grid_id, unplaced_reason,
-    and record_feed_file_id, record_row_number (the record the masked fields come from). It comes whole
-    or in chunks: each chunk's new persons are copied as it comes, so the caller places the next chunk
-    while the server stores this one. In key order, the primary key's index grows at its right edge.
+    and record_feed_file_id, record_row_number (the record the masked fields come from). It comes in
+    chunks (one or more): each chunk's new persons are copied as it comes, so the caller places the next
+    chunk while the server stores this one. In key order, the primary key's index grows at its right edge.
     """
     lock_match(conn)
     # the statement triggers' transition tables of a million persons then stay in memory (~1 s less)
@@ -222,7 +222,7 @@ def store_match(conn: Connection, persons: pd.DataFrame | Iterable[pd.DataFrame]
     parts: list[MatchChanges] = []
 
     def new_persons() -> Iterator[pd.DataFrame]:
-        for chunk in [persons] if isinstance(persons, pd.DataFrame) else persons:
+        for chunk in persons:
             parts.append(comparison.changes(chunk, now))
             seen.append(chunk[["person_key", "colour", "grid_id"]])
             yield _person_rows(parts[-1].new, now)

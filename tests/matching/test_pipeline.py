@@ -1,12 +1,14 @@
 """Feeds in and flags out, against the real database."""
 
+import os
+
 import pandas as pd
 import pytest
 from cryptography.fernet import Fernet
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from gis.errors import ImportRejected
+from gis.errors import GridError, ImportRejected
 from grids.seeding import seed_nanhai
 from matching import repository
 from matching.export import COLUMNS, export_flags
@@ -217,3 +219,17 @@ def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(databas
         assert vault.open(record.sealed) == {"id_number": valid_id(serial), "name": name, "phone": "13812345678"}
         assert record.id_masked == valid_id(serial)[:6] + "********" + valid_id(serial)[-4:]
         assert record.name_masked == name  # one character: nothing to hide behind a star
+
+
+def _dies(job):
+    os._exit(1)  # as the out-of-memory killer would end a sealing process
+
+
+def test_a_sealing_process_that_dies_fails_the_import_and_stores_nothing(engine, tmp_path, monkeypatch):
+    monkeypatch.setattr("matching.pipeline._seal_chunk", _dies)
+    path = write_csv(tmp_path / "dies.csv", [person(serial, "") for serial in range(41, 46)])
+    with pytest.raises(GridError, match="nothing of this file was stored"):
+        import_feed(engine, path, "卫健", workers=2)
+    assert scalar(engine, "SELECT count(*) FROM feed_files WHERE file_name = 'dies.csv'") == 0
+    monkeypatch.undo()
+    assert import_feed(engine, path, "卫健", workers=2).rows_stored == 5  # tried again, it goes through
