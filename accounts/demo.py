@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 
 from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, WORKER
 from accounts.repository import save_user
-from gis.errors import NotFound
+from gis.errors import NoGrids
 
 DEMO_ROLES = (COMMANDER, SUPERVISOR, WORKER, REPORTER, ADMIN)
 DEMO_NAMES = {COMMANDER: "演示指挥员", SUPERVISOR: "演示网格长", WORKER: "演示网格员", REPORTER: "演示统计员",
@@ -32,7 +32,7 @@ def demo_grid(conn: Connection) -> tuple[int, str, int, str]:
     row = conn.execute(text("SELECT g.id, g.code, c.id AS community_id, c.name FROM grids g "
                             "JOIN communities c ON c.id = g.community_id ORDER BY g.code LIMIT 1")).one_or_none()
     if row is None:
-        raise NotFound("数据库中没有网格，请先运行 gridctl seed nanhai / no grids yet: run `gridctl seed nanhai` first")
+        raise NoGrids()
     return row.id, row.code, row.community_id, row.name
 
 

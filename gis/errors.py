@@ -31,6 +31,14 @@ class NotFound(GridError):
     """A named object (grid, district, user) does not exist."""
 
 
+class NoGrids(NotFound):
+    """The database holds no grids yet: nobody can be placed, dispatched or benchmarked before they are seeded."""
+
+    def __init__(self) -> None:
+        super().__init__("数据库中没有网格，请先运行 gridctl seed nanhai / "
+                         "no grids yet: run `gridctl seed nanhai` first")
+
+
 def user_message(error: BaseException) -> str:
     """Return the one-paragraph message shown to an operator for ``error``."""
     if isinstance(error, GridError):

@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, text
 
+from gis.errors import NoGrids
 from grids import repository as grid_repository
 from grids.population import NANHAI_POPULATION
 from grids.repository import copy_rows, point_ewkt
@@ -40,6 +41,8 @@ def locate_benchmark(engine: Engine, points: int, repeat: int = 3, seed: int = 7
     """Run the three methods and return the figures (the CLI prints them as JSON)."""
     with engine.connect() as conn:
         grids = grid_repository.load_grids(conn)
+    if grids.empty:
+        raise NoGrids()
     codes = grids["code"].to_numpy()
     district = shapely.union_all(grids.geometry.values)
     echo(f"生成 {points} 个居民点 / drawing {points} residents from the population surface")

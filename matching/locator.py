@@ -149,7 +149,8 @@ class GridLocator:
         fx *= 1.0 / self.step
         fy = lat - self.y0
         fy *= 1.0 / self.step
-        ix, iy = fx.astype(np.int64), fy.astype(np.int64)  # truncation is floor where it matters (>= 0)
+        with np.errstate(invalid="ignore"):  # NaN casts to garbage here; the careful branch below drops it
+            ix, iy = fx.astype(np.int64), fy.astype(np.int64)  # truncation is floor where it matters (>= 0)
         # Written so that NaN coordinates take the careful branch (and come out as OUTSIDE).
         if len(lon) and not (fx.min() >= 0 and fy.min() >= 0 and ix.max() < self.nx and iy.max() < self.ny):
             inside = (fx >= 0) & (ix < self.nx) & (fy >= 0) & (iy < self.ny)

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from gis.config import data_dir
-from gis.errors import ConfigurationError, GridError
+from gis.errors import ConfigurationError, GridError, NoGrids
 from gis.pgbinary import encode_rows
 from grids import repository as grid_repository
 from matching import repository
@@ -209,6 +209,8 @@ def grid_locator(engine: Engine) -> tuple[GridLocator, np.ndarray]:
     """The locator of the stored grids (tables cached in the data folder) and the grid id of each index."""
     with engine.connect() as conn:
         grids = grid_repository.load_grids(conn)
+    if grids.empty:
+        raise NoGrids()
     digest = hashlib.sha256()
     for code, geom in zip(grids["code"], grids.geometry.values, strict=True):
         digest.update(code.encode())
@@ -351,11 +353,14 @@ class _Placing:
 
 
 def _empty_persons() -> pd.DataFrame:
+    """A run with nobody in it, its columns typed as a real run's (they are compared with what is stored)."""
+    dtypes = {"set_at": "datetime64[us, UTC]", "expires_at": "datetime64[us, UTC]", "grid_id": "Int64",
+              "record_feed_file_id": "Int64", "record_row_number": "Int64",
+              **dict.fromkeys(("lon", "lat", "confidence"), float)}
     columns = ["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id", "sources",
                "set_at", "expires_at", "method", "confidence", "lon", "lat", "grid_id", "unplaced_reason",
                "record_feed_file_id", "record_row_number"]
-    return pd.DataFrame({c: pd.Series(dtype=float if c in ("lon", "lat", "confidence") else object)
-                         for c in columns})
+    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, object)) for c in columns})
 
 
 def unplaced(engine: Engine) -> pd.DataFrame:

@@ -8,9 +8,10 @@ from cryptography.fernet import Fernet
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from gis.errors import GridError, ImportRejected
+from gis.errors import GridError, ImportRejected, NoGrids
 from grids.seeding import seed_nanhai
 from matching import repository
+from matching.benchmark import locate_benchmark
 from matching.export import COLUMNS, export_flags
 from matching.pipeline import import_feed, run_match, unplaced
 from matching.privacy import load_vault
@@ -120,8 +121,9 @@ def test_rerunning_changes_nothing_and_a_raise_requests_a_task(engine, tmp_path)
 def test_an_override_is_kept_in_the_history(engine):
     key = load_vault().person_key(valid_id(11))
     with engine.begin() as conn:
+        # set now, by the server's clock (which is past NOW): it must expire after that
         repository.add_override(conn, key, "green", "核酸两次阴性", "demo_supervisor",
-                                (NOW + pd.Timedelta(days=2)).to_pydatetime())
+                                (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=2)).to_pydatetime())
     run_match(engine, now=NOW)
     with engine.connect() as conn:
         code = conn.execute(text("SELECT colour, rule_id FROM persons WHERE person_key = :k"), {"k": key}).one()
@@ -190,6 +192,27 @@ def test_unmasking_opens_the_record_the_masked_fields_come_from(engine, tmp_path
         clear = unmask_person(conn, commander, key, "核实", load_vault(), None)
     assert (masked["name_masked"], masked["phone_masked"]) == ("王*三", "139****0002")
     assert (clear["name"], clear["phone"]) == ("王小三", "13900000002")
+
+
+def test_without_grids_a_match_says_so_and_without_records_it_leaves_nobody(database_factory, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setenv("NANHAI_PERSON_KEY_SECRET", "empty-secret")
+    monkeypatch.setenv("NANHAI_FERNET_KEY", Fernet.generate_key().decode())
+    engine = database_factory("nanhai_no_grids")
+    assert run_match(engine, now=NOW)["persons"] == 0  # a new database: nothing to match, nothing to fail
+    import_feed(engine, write_csv(tmp_path / "one.csv", [person(51, "确诊")]), "卫健")
+    with pytest.raises(NoGrids, match="gridctl seed nanhai"):
+        run_match(engine, now=NOW)
+    with pytest.raises(NoGrids):
+        locate_benchmark(engine, 10)
+    assert scalar(engine, "SELECT count(*) FROM persons") == 0
+    seed_nanhai(engine)
+    assert run_match(engine, now=NOW)["red"] == 1
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM feed_files"))
+    stats = run_match(engine, now=NOW)  # every record gone: everyone leaves, with his flag
+    assert (stats["persons"], stats["red"]) == (0, 0)
+    assert scalar(engine, "SELECT count(*) FROM persons") == scalar(engine, "SELECT count(*) FROM flags") == 0
 
 
 @pytest.mark.parametrize("workers", [1, 2])  # chunks sealed here, or in two forked processes
