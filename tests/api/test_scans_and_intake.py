@@ -17,10 +17,12 @@ def matched(work_engine, tmp_path_factory, as_role):
     with work_engine.connect() as conn:
         lon, lat = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM grids "
                                      "WHERE code = :g) x"), {"g": GRID}).one()
+    # reported yesterday: the codes are live whenever the suite runs (a returnee is yellow for 14 days only)
+    reported = (pd.Timestamp.now(tz="Asia/Shanghai") - pd.Timedelta(days=1)).strftime("%Y-%m-%d %H:%M")
     rows = [[str(i), name, valid_id(serial), "13812345678", "", f"{lon:.6f}", f"{lat:.6f}", "WGS84", category,
-             "2026-11-24 09:00"] for i, (serial, name, category) in enumerate(
+             reported] for i, (serial, name, category) in enumerate(
                  [(901, "陈红", "确诊病例"), (902, "李黄", "湖北返回"), (903, "何绿", "")], start=1)]
-    rows.append(["4", "无址", valid_id(904), "13812345678", "", "", "", "", "密切接触者", "2026-11-24 09:00"])
+    rows.append(["4", "无址", valid_id(904), "13812345678", "", "", "", "", "密切接触者", reported])
     path = write_csv(tmp_path_factory.mktemp("feed") / "feed.csv", rows)
     import_feed(work_engine, path, "卫健局", vault=load_vault())
     run_match(work_engine, now=pd.Timestamp.now(tz="UTC"))
