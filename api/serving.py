@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable, Iterable
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+# how long a stopping worker may finish its requests before it is killed; also ends one that missed the stop
+WORKER_STOP_SECONDS = 30
 # what granian sets from the request itself (PEP 3333); an environment variable of the same name is overwritten
 REQUEST_KEYS = frozenset(("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
                           "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR",
@@ -88,6 +90,29 @@ def run_beside(job: Callable[[], object]) -> int:
     return pid
 
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _hold_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _release_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _stop_signals_end_the_worker() -> None:
+    """In a newly forked worker: SIGTERM and SIGINT end it, until granian installs the worker's own handlers.
+
+    A worker is forked with the main process's handlers, which only set a flag of the main's serve loop: a stop
+    that reached a worker still starting was lost, and the main waited for that worker forever. The signals are
+    held across the fork, so one sent at that moment waits, and ends the worker when released here.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _release_stop_signals()
+
+
 def _stop(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
@@ -108,8 +133,11 @@ def serve_forever(make_app: Callable[[], WSGIApp], host: str, port: int, workers
 
     logging.getLogger("_granian").addFilter(_threads_warning)
     server = Granian("nanhai", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
-                     blocking_threads=threads, websockets=False, log_access=False, backlog=1024)
+                     blocking_threads=threads, websockets=False, log_access=False, backlog=1024,
+                     workers_kill_timeout=WORKER_STOP_SECONDS)
     sweeper = run_beside(on_start) if on_start else None
+    os.register_at_fork(before=_hold_stop_signals, after_in_parent=_release_stop_signals,
+                        after_in_child=_stop_signals_end_the_worker)
     try:
         server.serve(target_loader=lambda _target: trusting(make_app(), trusted_proxy))
     finally:

@@ -7,9 +7,10 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
-from api.serving import run_beside, trusting
+from api.serving import WORKER_STOP_SECONDS, run_beside, trusting
 from tests.api.conftest import DEMO_GRID
 from tests.conftest import DEMO_PASSWORD
 
@@ -74,6 +75,33 @@ def test_two_worker_processes_serve_the_api_and_stop_together(work_engine):
         output = server.communicate(timeout=30)[0]
     assert server.returncode == 0, output
     assert "worker-1" in output and "worker-2" in output
+    assert not any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower()
+                   for pid in children)
+
+
+@pytest.mark.parametrize("spawning", ["worker-1", "worker-2"])
+def test_a_stop_while_the_workers_start_ends_them_all_at_once(work_engine, spawning):
+    """SIGTERM as a worker is forked, while it builds the app: it used to be lost in the worker, and the main
+    process waited for that worker forever (now at most WORKER_STOP_SECONDS, after which it kills it)."""
+    env = {**os.environ, "DATABASE_URL": work_engine.url.render_as_string(hide_password=False)}
+    server = subprocess.Popen([sys.executable, "-m", "gridctl", "serve", "--port", str(_free_port()), "--workers",
+                               "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    said = []
+    for line in server.stdout:
+        said.append(line)
+        if f"Spawning {spawning}" in line:
+            break
+    children = _children(server.pid)
+    started = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    try:
+        said.append(server.communicate(timeout=WORKER_STOP_SECONDS - 10)[0])
+    except subprocess.TimeoutExpired:
+        for pid in (*_children(server.pid), server.pid):  # the workers hold its output open
+            os.kill(pid, signal.SIGKILL)
+        raise AssertionError("".join(said) + server.communicate()[0]) from None
+    assert server.returncode == 0 and time.monotonic() - started < WORKER_STOP_SECONDS - 10, "".join(said)
+    assert "refused to gracefully stop" not in "".join(said)
     assert not any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower()
                    for pid in children)
 
