@@ -31,6 +31,7 @@ array([412])
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import shapely
 from scipy import ndimage
 
@@ -59,6 +60,9 @@ class GridLocator:
             self.raster, self.edge_cells = tables["raster"], tables["edge_cells"]
             self.edge_start, self.edge_candidates = tables["edge_start"], tables["edge_candidates"]
             self.edge_covered = tables["edge_covered"]
+        # an edge cell's row in the tables, by hash: a binary search of 240 k cells took 5 of the 30 ms of 1 M points
+        self._edge_row = pd.Index(self.edge_cells)
+        self._edge_row.get_indexer(self.edge_cells[:1])  # builds the hash table now, not in the first locate
 
     TABLES = ("raster", "edge_cells", "edge_start", "edge_candidates", "edge_covered")
 
@@ -169,7 +173,7 @@ class GridLocator:
         return result
 
     def _exact(self, lon: np.ndarray, lat: np.ndarray, flat: np.ndarray) -> np.ndarray:
-        row = np.searchsorted(self.edge_cells, flat)
+        row = self._edge_row.get_indexer(flat)
         start, stop = self.edge_start[row], self.edge_start[row + 1]
         covered = self.edge_covered[row]
         # In a covered cell the last candidate needs no test (see _build).
