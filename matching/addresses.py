@@ -46,6 +46,16 @@ FORMER_TOWNS = {"平洲": "440605011", "盐步": "440605125", "黄岐": "4406051
 PREFIXES = ("广东省", "广东", "佛山市", "佛山", "南海区", "南海")
 STREET_THRESHOLD = 80.0
 NO_LOCATION = "无位置信息 / no location"
+ELSEWHERE = "地址在本区之外 / the address is outside the district"
+# An address that begins with another province, a city of Guangdong or another district of Foshan (once
+# 广东省佛山市南海区 is taken off) is somewhere else; full names only (中山市, not 中山路). Only asked when nothing
+# in the address is a town or community of the district.
+PROVINCES = ("北京市 天津市 上海市 重庆市 河北省 山西省 辽宁省 吉林省 黑龙江省 江苏省 浙江省 安徽省 "
+             "福建省 江西省 山东省 河南省 湖北省 湖南省 海南省 四川省 贵州省 云南省 陕西省 甘肃省 "
+             "青海省 台湾省 内蒙古 广西 西藏 宁夏 新疆 香港 澳门").split()
+GUANGDONG_CITIES = ("广州市 深圳市 珠海市 汕头市 韶关市 河源市 梅州市 惠州市 汕尾市 东莞市 中山市 "
+                    "江门市 阳江市 湛江市 茂名市 肇庆市 清远市 潮州市 揭阳市 云浮市").split()
+OTHER_PLACES = (*PROVINCES, *GUANGDONG_CITIES, "禅城区", "顺德区", "三水区", "高明区")
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,8 @@ class AddressMatcher:
                 return best
             if towns:
                 return Placement(None, None, None, None, 0.0, "地址只到镇街 / the address names only a town")
+            if text.startswith(OTHER_PLACES):
+                return Placement(None, None, None, None, 0.0, ELSEWHERE)
             return Placement(None, None, None, None, 0.0, "地址无法识别 / address not recognised")
         best = self._best_street(street, candidates)
         if best is not None:

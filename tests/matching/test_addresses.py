@@ -2,7 +2,7 @@ import pytest
 
 from grids.nanhai import load_communities
 from matching import repository
-from matching.addresses import FORMER_TOWNS, AddressMatcher
+from matching.addresses import ELSEWHERE, FORMER_TOWNS, AddressMatcher
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +54,18 @@ def test_nothing_to_go_on(matcher):
     match, _ = matcher
     assert "no location" in match.place("  ").unplaced_reason
     assert "not recognised" in match.place("火星基地 1 号").unplaced_reason
+
+
+@pytest.mark.parametrize("address", ["上海市浦东新区张江路 1 号", "湖北省武汉市江汉区新华路 8 号",
+                                     "广州市天河区体育西路", "广东省佛山市顺德区大良街道", "佛山禅城区祖庙路 2 号",
+                                     "广西南宁市"])
+def test_an_address_in_another_place_is_outside_the_district(matcher, address):
+    match, _ = matcher
+    placement = match.place(address)
+    assert placement.method is None and placement.unplaced_reason == ELSEWHERE
+
+
+@pytest.mark.parametrize("address", ["碧水小区 3 栋", "市场路 5 号", "华润万家超市旁", "中山路 5 号", "南海市桂城街道"])
+def test_a_place_name_that_is_not_another_city_is_not_called_elsewhere(matcher, address):
+    match, _ = matcher
+    assert match.place(address).unplaced_reason != ELSEWHERE
