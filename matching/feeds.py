@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("id_number", "name")
 HEADER_SCAN_ROWS = 20
+READ_PROGRESS_ROWS = 10_000  # an Excel sheet's reading is reported every so many rows
 ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 PLAUSIBLE_LON = (73.0, 136.0)  # mainland China and its islands
 PLAUSIBLE_LAT = (3.0, 54.0)
@@ -94,9 +96,10 @@ def _decode(raw: bytes) -> str:
     raise ImportRejected("无法识别文件编码（应为 UTF-8 或 GB18030）/ cannot decode the file: use UTF-8 or GB18030")
 
 
-def _read_rows(path: Path, raw: bytes, text: str | None = None,
-               limit: int | None = None) -> list[tuple[int, list[str]]]:
-    """The rows (all, or the first ``limit``) with their 1-based row numbers, as text cells."""
+def _read_rows(path: Path, raw: bytes, text: str | None = None, limit: int | None = None,
+               progress: Callable[[float], None] | None = None) -> list[tuple[int, list[str]]]:
+    """The rows (all, or the first ``limit``) with their 1-based row numbers, as text cells. An Excel
+    sheet reports how far it is read to ``progress`` (openpyxl takes ~10 s for 100,000 rows)."""
     if path.suffix.lower() == ".xlsx":
         from openpyxl import load_workbook
 
@@ -105,8 +108,12 @@ def _read_rows(path: Path, raw: bytes, text: str | None = None,
         except Exception as exc:
             raise ImportRejected(f"无法读取 Excel 文件 / cannot read {path.name}: {exc}") from exc
         sheet = book.worksheets[0]
-        rows = [(i, ["" if v is None else _cell_text(v) for v in row])
-                for i, row in enumerate(sheet.iter_rows(values_only=True), start=1)]
+        expected = sheet.max_row or 0  # from the sheet's <dimension>, which a writer may leave out
+        rows = []
+        for i, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            rows.append((i, ["" if v is None else _cell_text(v) for v in row]))
+            if progress is not None and expected and i % READ_PROGRESS_ROWS == 0:
+                progress(min(i / expected, 1.0))
         book.close()
         return rows
     if path.suffix.lower() not in (".csv", ".txt"):
@@ -205,7 +212,8 @@ def _plain_body(text: str, header_line: int, width: int) -> tuple[np.ndarray, li
     return numbers, columns
 
 
-def _body_columns(path: Path, raw: bytes) -> tuple[np.ndarray, dict[str, int], list]:
+def _body_columns(path: Path, raw: bytes,
+                  progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, dict[str, int], list]:
     """Line numbers of the non-empty rows after the header, where each field's column is, and the cells
     by column (pyarrow arrays on the fast path, else lists of text)."""
     if path.suffix.lower() in (".csv", ".txt"):
@@ -224,7 +232,7 @@ def _body_columns(path: Path, raw: bytes) -> tuple[np.ndarray, dict[str, int], l
             return numbers[filled], columns, [c.filter(mask) for c in cells]
         rows = _read_rows(path, raw, text=text)
     else:
-        rows = _read_rows(path, raw)
+        rows = _read_rows(path, raw, progress=progress)
         header_at, columns = _find_header(rows, path.name)
     body = [(n, cells) for n, cells in rows[header_at + 1:] if any(str(c).strip() for c in cells)]
     width = max([len(cells) for _, cells in body] + [max(columns.values()) + 1])
@@ -252,14 +260,15 @@ class FeedBody:
                          for name, cells in self.cells.items()})
 
 
-def read_body(path: str | Path) -> FeedBody:
-    """Read a feed file's rows; raise :class:`ImportRejected` when the file as a whole is unusable."""
+def read_body(path: str | Path, progress: Callable[[float], None] | None = None) -> FeedBody:
+    """Read a feed file's rows; raise :class:`ImportRejected` when the file as a whole is unusable.
+    ``progress`` hears the fraction read of a large Excel sheet (a CSV is read in a second or two)."""
     path = Path(path)
     if not path.exists():
         raise ImportRejected(f"文件不存在 / no such file: {path}")
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
-    numbers, columns, cells = _body_columns(path, raw)
+    numbers, columns, cells = _body_columns(path, raw, progress)
     by_field = {name: cells[index] if isinstance(cells[index], pa.Array) else pa.array(cells[index], type=pa.string())
                 for name, index in columns.items()}
     return FeedBody(path, digest, numbers, by_field)

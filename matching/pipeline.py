@@ -93,7 +93,7 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
         raise ConfigurationError("请用 --source 指明数据来源部门 / name the department with --source")
     vault = vault or load_vault()
     progress("读取 / reading", 0.0)
-    body = read_body(path)
+    body = read_body(path, lambda fraction: progress("读取 / reading", fraction))
     with engine.connect() as conn:
         earlier = repository.find_feed_file(conn, source, body.sha256)
         types = repository.source_record_types(conn)

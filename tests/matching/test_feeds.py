@@ -11,7 +11,7 @@ from openpyxl import Workbook
 
 from gis.crs import wgs84_to_gcj02
 from gis.errors import ImportRejected
-from matching.feeds import read_feed
+from matching.feeds import read_body, read_feed
 from matching.identity import id_number_problem, normalise_id_number
 from tests.matching.feedfiles import HEADER, valid_id, write_csv
 
@@ -97,6 +97,19 @@ def test_excel_with_a_title_row_dates_and_numbers(tmp_path):
     first = batch.accepted.iloc[0]
     assert first["phone"] == "13812345678" and first["reported_at"].isoformat() == "2026-11-21T01:30:00+00:00"
     assert list(batch.accepted["row"]) == [3, 4]
+
+
+def test_a_large_excel_sheet_reports_how_far_it_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr("matching.feeds.READ_PROGRESS_ROWS", 3)
+    book = Workbook()
+    book.active.append(["名单"])
+    book.active.append(HEADER)
+    for serial in range(1, 11):
+        book.active.append(row(serial))
+    book.save(tmp_path / "feed.xlsx")
+    heard = []
+    body = read_body(tmp_path / "feed.xlsx", heard.append)
+    assert len(body) == 10 and heard == [3 / 12, 6 / 12, 9 / 12, 12 / 12]  # a title and a header, then 10 rows
 
 
 def test_files_that_cannot_be_used_store_nothing(tmp_path):
