@@ -108,7 +108,7 @@ def _read_rows(path: Path, raw: bytes, text: str | None = None, limit: int | Non
         except Exception as exc:
             raise ImportRejected(f"无法读取 Excel 文件 / cannot read {path.name}: {exc}") from exc
         sheet = book.worksheets[0]
-        expected = sheet.max_row or 0  # from the sheet's <dimension>, which a writer may leave out
+        expected = (sheet.max_row or _rows_in_sheet(raw, sheet)) if progress is not None else 0
         rows = []
         for i, row in enumerate(sheet.iter_rows(values_only=True), start=1):
             rows.append((i, ["" if v is None else _cell_text(v) for v in row]))
@@ -128,6 +128,23 @@ def _read_rows(path: Path, raw: bytes, text: str | None = None, limit: int | Non
     except csv.Error as exc:
         raise ImportRejected(f"CSV 第 {reader.line_num} 行无法解析 / CSV line {reader.line_num}: {exc}") from exc
     return rows
+
+
+def _rows_in_sheet(raw: bytes, sheet) -> int:
+    """How many rows an Excel sheet without a <dimension> holds (for progress only): its ``<row`` tags,
+    counted in the unzipped XML (0.1 s for 100,000 rows). 0 when the sheet's part cannot be found."""
+    import zipfile
+
+    part = getattr(sheet, "_worksheet_path", None)  # openpyxl's read-only sheets know it
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive, archive.open(part) as xml:
+            count, tail = 0, b""
+            while chunk := xml.read(1 << 22):
+                count += (tail + chunk[:3]).count(b"<row") + chunk.count(b"<row")  # tags across two reads too
+                tail = chunk[-3:]
+            return count
+    except (KeyError, TypeError, zipfile.BadZipFile):
+        return 0
 
 
 def _lines(text: str, count: int) -> str:

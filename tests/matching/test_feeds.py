@@ -110,6 +110,14 @@ def test_a_large_excel_sheet_reports_how_far_it_is_read(tmp_path, monkeypatch):
     heard = []
     body = read_body(tmp_path / "feed.xlsx", heard.append)
     assert len(body) == 10 and heard == [3 / 12, 6 / 12, 9 / 12, 12 / 12]  # a title and a header, then 10 rows
+    streamed = Workbook(write_only=True)  # a writer that leaves out the sheet's <dimension>: rows are counted
+    sheet = streamed.create_sheet()
+    for cells in (["名单"], HEADER, *(row(serial) for serial in range(1, 11))):
+        sheet.append(cells)
+    streamed.save(tmp_path / "streamed.xlsx")
+    heard.clear()
+    assert len(read_body(tmp_path / "streamed.xlsx", heard.append)) == 10
+    assert heard == [3 / 12, 6 / 12, 9 / 12, 12 / 12]
 
 
 def test_files_that_cannot_be_used_store_nothing(tmp_path):
