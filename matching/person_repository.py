@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 from accounts.actor import COMMANDER, SUPERVISOR, WORKER, Actor
 from accounts.repository import record_read
 from gis.errors import InvalidRequest, NotFound
 from matching.privacy import Vault
 
-PERSON_SELECT = (
-    "SELECT p.person_key, p.id_masked, p.name_masked, p.phone_masked, p.colour, p.reason, p.rule_id, p.sources, "
-    "p.set_at, p.expires_at, p.method, p.confidence, p.unplaced_reason, p.grid_id, g.code AS grid_code "
-    "FROM persons p LEFT JOIN grids g ON g.id = p.grid_id")
+PERSON_COLUMNS = (
+    "p.person_key, p.id_masked, p.name_masked, p.phone_masked, p.colour, p.reason, p.rule_id, p.sources, "
+    "p.set_at, p.expires_at, p.method, p.confidence, p.unplaced_reason, p.grid_id, g.code AS grid_code")
+PERSONS = "FROM persons p LEFT JOIN grids g ON g.id = p.grid_id"
+PERSON_SELECT = f"SELECT {PERSON_COLUMNS} {PERSONS}"
+# with the sealed data of the record his masked fields come from (as the last match chose it)
+SEALED_SELECT = (f"SELECT {PERSON_COLUMNS}, r.sealed {PERSONS} LEFT JOIN source_records r "
+                 "ON r.feed_file_id = p.record_feed_file_id AND r.row_number = p.record_row_number")
 
 
 def _view(row) -> dict:
@@ -23,13 +27,17 @@ def _view(row) -> dict:
             "confidence": row.confidence, "grid_code": row.grid_code, "unplaced_reason": row.unplaced_reason}
 
 
-def get_person(conn: Connection, actor: Actor, person_key: str) -> dict:
-    """One person, masked, if his grid is in the actor's scope (unplaced persons: district-wide roles only)."""
+def _person_in_scope(conn: Connection, actor: Actor, person_key: str, select: str = PERSON_SELECT) -> Row:
     actor.require_rows()
-    row = conn.execute(text(PERSON_SELECT + " WHERE p.person_key = :k"), {"k": person_key}).one_or_none()
+    row = conn.execute(text(select + " WHERE p.person_key = :k"), {"k": person_key}).one_or_none()
     if row is None or not actor.sees_grid(row.grid_id):
         raise NotFound("人员不存在或不在您的范围内 / no such person in your scope")
-    return _view(row)
+    return row
+
+
+def get_person(conn: Connection, actor: Actor, person_key: str) -> dict:
+    """One person, masked, if his grid is in the actor's scope (unplaced persons: district-wide roles only)."""
+    return _view(_person_in_scope(conn, actor, person_key))
 
 
 def flagged_in_grid(conn: Connection, actor: Actor, grid_code: str, limit: int = 500) -> list[dict]:
@@ -56,11 +64,8 @@ def unmask_person(conn: Connection, actor: Actor, person_key: str, reason: str, 
     if not isinstance(reason, str) or len(reason.strip()) < 2:
         raise InvalidRequest("查看完整信息须说明理由（reason）/ a reason is required to read personal data",
                              "reason")
-    person = get_person(conn, actor, person_key)
-    sealed = conn.execute(text("SELECT r.sealed FROM persons p JOIN source_records r "
-                               "ON r.feed_file_id = p.record_feed_file_id AND r.row_number = p.record_row_number "
-                               "WHERE p.person_key = :k"), {"k": person_key}).scalar()
-    if sealed is None:
+    row = _person_in_scope(conn, actor, person_key, SEALED_SELECT)
+    if row.sealed is None:
         raise NotFound("该人员没有可解密的原始记录 / no source record holds this person's data")
     record_read(conn, actor, "unmask_person", person_key, reason.strip(), client)
-    return {**person, **vault.open(sealed)}
+    return {**_view(row), **vault.open(row.sealed)}
