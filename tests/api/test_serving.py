@@ -34,11 +34,22 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _launch(engine, port: int, *options: str) -> subprocess.Popen:
+    """`gridctl serve` on ``port`` with ``options``, on ``engine``'s database, its output in one text pipe."""
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    return subprocess.Popen([sys.executable, "-m", "gridctl", "serve", "--port", str(port), *options],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _running(pids) -> list[int]:
+    """Those of ``pids`` that still run (a zombie has ended)."""
+    return [pid for pid in pids
+            if os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower()]
+
+
 def _start(engine, port: int, *options: str) -> tuple[subprocess.Popen, requests.Response]:
     """`gridctl serve` on ``port`` with ``options``, and its first answer (the OpenAPI document)."""
-    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-    server = subprocess.Popen([sys.executable, "-m", "gridctl", "serve", "--port", str(port), *options],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = _launch(engine, port, *options)
     for _ in range(120):
         try:
             # the socket listens before the workers have built the app: an early request waits in the queue
@@ -75,17 +86,14 @@ def test_two_worker_processes_serve_the_api_and_stop_together(work_engine):
         output = server.communicate(timeout=30)[0]
     assert server.returncode == 0, output
     assert "worker-1" in output and "worker-2" in output
-    assert not any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower()
-                   for pid in children)
+    assert not _running(children)
 
 
 @pytest.mark.parametrize("spawning", ["worker-1", "worker-2"])
 def test_a_stop_while_the_workers_start_ends_them_all_at_once(work_engine, spawning):
     """SIGTERM as a worker is forked, while it builds the app: it used to be lost in the worker, and the main
     process waited for that worker forever (now at most WORKER_STOP_SECONDS, after which it kills it)."""
-    env = {**os.environ, "DATABASE_URL": work_engine.url.render_as_string(hide_password=False)}
-    server = subprocess.Popen([sys.executable, "-m", "gridctl", "serve", "--port", str(_free_port()), "--workers",
-                               "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = _launch(work_engine, _free_port(), "--workers", "2")
     said = []
     for line in server.stdout:
         said.append(line)
@@ -102,8 +110,7 @@ def test_a_stop_while_the_workers_start_ends_them_all_at_once(work_engine, spawn
         raise AssertionError("".join(said) + server.communicate()[0]) from None
     assert server.returncode == 0 and time.monotonic() - started < WORKER_STOP_SECONDS - 10, "".join(said)
     assert "refused to gracefully stop" not in "".join(said)
-    assert not any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower()
-                   for pid in children)
+    assert not _running(children)
 
 
 def test_a_connection_lost_under_a_request_answers_503_once_then_recovers(as_role, work_engine):

@@ -124,14 +124,17 @@ def test_unmasked_reads_need_a_reason_and_are_audited(live, as_role, work_engine
         audit = conn.execute(text("SELECT username, action, reason FROM audit_log WHERE subject = :k"),
                              {"k": key}).all()
     assert [tuple(a) for a in audit] == [("demo_worker", "unmask_person", "电话联系转运")]
-    with work_engine.begin() as conn:  # the same person moved to a grid outside the worker's scope
-        conn.execute(text("UPDATE persons SET grid_id = (SELECT id FROM grids WHERE code = '440605011001002') "
-                          "WHERE person_key = :k"), {"k": key})
-    assert worker.post(f"/persons/{key}/unmask", {"reason": "电话联系转运"}).status_code == 404
-    assert as_role("commander").post(f"/persons/{key}/unmask", {"reason": "指挥核实"}).status_code == 200
-    with work_engine.begin() as conn:  # back where other tests expect him
-        conn.execute(text("UPDATE persons SET grid_id = (SELECT id FROM grids WHERE code = '440605011001001') "
-                          "WHERE person_key = :k"), {"k": key})
+    def move(grid_code: str) -> None:
+        with work_engine.begin() as conn:
+            conn.execute(text("UPDATE persons SET grid_id = (SELECT id FROM grids WHERE code = :g) "
+                              "WHERE person_key = :k"), {"g": grid_code, "k": key})
+
+    move("440605011001002")  # the same person in a grid outside the worker's scope
+    try:
+        assert worker.post(f"/persons/{key}/unmask", {"reason": "电话联系转运"}).status_code == 404
+        assert as_role("commander").post(f"/persons/{key}/unmask", {"reason": "指挥核实"}).status_code == 200
+    finally:
+        move("440605011001001")  # back where other tests expect him
     with work_engine.connect() as conn:
         audit = conn.execute(text("SELECT username FROM audit_log WHERE subject = :k ORDER BY id"), {"k": key}).all()
     assert [a.username for a in audit] == ["demo_worker", "demo_commander"]
