@@ -1,4 +1,4 @@
-"""The browser tests' helpers: the headless Chromium and loopback server of :mod:`pages.headless`, logging in
+"""The browser tests' helpers: the headless Chromium and loopback server of :mod:`benchmarks.headless`, logging in
 through the login page, and screenshots."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from pages.headless import LiveServer, chromium, close
+from benchmarks.headless import LiveServer, chromium, close
 from tests.conftest import DEMO_PASSWORD
 
 __all__ = ["LiveServer", "chromium", "close", "log_in", "phone_chromium", "place", "screenshot", "waiting"]

@@ -105,7 +105,7 @@ def signed_in(client, username: str):
 @pytest.fixture(scope="session")
 def work_engine(database_factory, seeded_engine) -> Engine:
     """A copy of the seeded district with the demo accounts (password DEMO_PASSWORD), for task-workflow tests."""
-    from accounts.demo import create_demo_accounts
+    from demo.accounts import create_demo_accounts
 
     engine = database_factory("nanhai_work", copy_of=seeded_engine)
     with engine.begin() as conn:

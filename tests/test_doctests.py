@@ -9,7 +9,8 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGES = ("accounts", "api", "gis", "grids", "layers", "matching", "pages", "tasks")
+PACKAGES = ("accounts", "api", "benchmarks", "checkpoints", "demo", "evaluation", "gis", "grids", "layers", "leads",
+            "matching", "pages", "tasks")
 
 
 def _runs_examples(path: pathlib.Path) -> bool:
@@ -24,7 +25,7 @@ MODULES = sorted(".".join(path.relative_to(ROOT).with_suffix("").parts)
 
 
 def test_the_modules_with_examples_are_found():
-    assert {"tasks.evaluation", "tasks.stats_export", "gis.crs", "matching.identity"} <= set(MODULES)
+    assert {"evaluation.indicators", "evaluation.export", "gis.crs", "matching.identity"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -8,10 +8,10 @@ from cryptography.fernet import Fernet
 from openpyxl import load_workbook
 from sqlalchemy import text
 
+from benchmarks.matcher import locate_benchmark
 from gis.errors import GridError, ImportRejected, NoGrids
 from grids.seeding import seed_nanhai
 from matching import repository
-from matching.benchmark import locate_benchmark
 from matching.export import COLUMNS, export_flags
 from matching.pipeline import import_feed, run_match, unplaced
 from matching.privacy import load_vault

@@ -11,11 +11,11 @@ from sqlalchemy import text
 
 from accounts.repository import load_actor
 from app import create_app
-from tasks.evaluation import REPORT_COLUMNS, report
+from evaluation.indicators import REPORT_COLUMNS, report
 from tests.api.client import ApiClient
 from tests.browser import LiveServer, chromium, close, log_in, screenshot, waiting
 from tests.conftest import Clock
-from tests.tasks.test_stats_export import EXPECTED_G, PERIOD, STATUSES_G, hand_made_tasks
+from tests.evaluation.test_export import EXPECTED_G, PERIOD, STATUSES_G, hand_made_tasks
 
 QUERY = "level=grid&area={area}&from=2025-04-01&to=2025-04-02"
 
@@ -101,6 +101,7 @@ def browser():
     close(driver)
 
 
+@pytest.mark.browser
 def test_the_reporter_picks_towns_sees_tables_and_charts_and_exports(work_engine, made, live, browser):
     with work_engine.connect() as conn:
         towns = conn.execute(text("SELECT count(DISTINCT c.town_id) FROM grids g "
@@ -133,6 +134,7 @@ def test_the_reporter_picks_towns_sees_tables_and_charts_and_exports(work_engine
     screenshot(browser, "reports")
 
 
+@pytest.mark.browser
 def test_the_page_speaks_english_and_refuses_a_worker(live, browser):
     browser.delete_all_cookies()
     log_in(browser, live.url, "demo_reporter", "/reports/")

@@ -1,6 +1,6 @@
 """``gridctl bench stats``: the standard evaluation for all 1042 grids over a million persons and 100,000 tasks.
 
-What is measured: :func:`tasks.evaluation.report` as the statistics page calls it (the whole call: the
+What is measured: :func:`evaluation.indicators.report` as the statistics page calls it (the whole call: the
 query on an engine with the platform's session options, then the rows built in Python), for level grid
 (1042 rows) over the last 7 and the last 30 days as a commander and as a reporter, and for levels town and
 district (and community); median of ``repeat`` runs each, after one untimed run (a measure whose first
@@ -27,12 +27,13 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, text
 
 from accounts.actor import COMMANDER, REPORTER, Actor
+from evaluation.indicators import COLOURS, Period, report
 from gis.errors import GridError
-from tasks.evaluation import COLOURS, Period, report
 from tasks.kinds import load_kinds
 
 BENCH_DATABASE = "nanhai_stats_bench"
@@ -179,7 +180,10 @@ def fill(engine: Engine, persons: int, tasks: int, now: datetime | None = None, 
     return now, False
 
 
-def _median_ms(run: Callable[[], object], repeat: int, slow_s: float) -> tuple[float, int, object]:
+T = TypeVar("T")
+
+
+def _median_ms(run: Callable[[], T], repeat: int, slow_s: float) -> tuple[float, int, T]:
     """Median wall time of ``run`` in ms over ``repeat`` calls after one untimed call, the number of calls timed,
     and the last answer. When that first call alone took more than ``slow_s``, its time is the figure (1 call)."""
     started = time.perf_counter()

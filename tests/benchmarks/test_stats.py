@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from accounts.actor import COMMANDER, Actor
-from tasks.evaluation import Period, evaluate
+from benchmarks.stats import fill, stats_benchmark
+from evaluation.indicators import Period, evaluate
 from tasks.lifecycle import STATUSES
-from tasks.stats_benchmark import fill, stats_benchmark
 
 PERSONS, TASKS = 2_000, 3_000
 

@@ -1,8 +1,8 @@
 """``gridctl bench updates``: simulated field phones walk their tasks through the lifecycle over HTTP.
 
 What is measured: N phones (threads, each with its own keep-alive HTTP
-connection and its own session; :mod:`tasks.bench_wire`, which costs about
-half of :mod:`http.client`'s CPU per request, as the phones share the CPU with
+connection and its own session; :mod:`benchmarks.wire`, which costs less
+CPU per request than :mod:`http.client`, as the phones share the CPU with
 the server) run on loopback against a running server for a bounded time. Each
 walks its own dispatched tasks: accept → start → handle (result,
 temperature, GPS point), with an extension request on some tasks after
@@ -65,10 +65,11 @@ from sqlalchemy import Engine, text
 
 from accounts.actor import WORKER, Actor
 from accounts.repository import save_user, set_on_duty
-from api.http import CSRF_HEADER, IDEMPOTENCY_HEADER, SESSION_COOKIE
+from api.http import IDEMPOTENCY_HEADER
+from benchmarks.wire import Headers, Wire
 from gis.errors import ConfigurationError, GridError
-from tasks.bench_wire import Headers, Wire
 from tasks.repository import NewTask, create_task
+from web.session import CSRF_HEADER, SESSION_COOKIE
 
 USERNAME = "bench_phone_{:02d}"
 TITLE_PREFIX = "[压测]"

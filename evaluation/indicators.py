@@ -30,9 +30,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any, SupportsFloat
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, RowMapping, text
 
 from accounts.actor import REPORTER, Actor
 from gis.db import custom_plans
@@ -82,7 +83,7 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
-def _hours(value) -> float | None:
+def _hours(value: SupportsFloat | None) -> float | None:
     return None if value is None else round(float(value) / 3600.0, 2)
 
 
@@ -95,7 +96,7 @@ def _units(level: str, area: str | None, scope: list[int] | None) -> str:
     """The ``unit`` CTE: every grid in scope (and under ``area``) with the code and name of its unit.
 
     Only the filters that apply are written: an ``:x IS NULL OR …`` filter makes a generic plan expect one
-    unit, and the task aggregate then ran once per unit (1042 times at grid level: seconds, not milliseconds).
+    unit, and the task aggregate then ran once per unit (1042 times at grid level).
     """
     if level not in LEVELS:
         raise InvalidRequest(f"level 须为 {'、'.join(LEVELS)} 之一 / level must be one of {', '.join(LEVELS)}",
@@ -114,7 +115,7 @@ def _units(level: str, area: str | None, scope: list[int] | None) -> str:
 
 
 def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: datetime,
-             area: str | None = None) -> list[dict]:
+             area: str | None = None) -> list[dict[str, Any]]:
     """One row per unit of ``level`` in the actor's scope (and under ``area``, a code prefix when given).
 
     Columns: :data:`COLUMNS`; rates are None without a denominator, persons 1–4 None for a reporter.
@@ -123,15 +124,15 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
 
 
 def _evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: datetime, area: str | None,
-              statuses: tuple[str, ...]) -> list[dict]:
+              statuses: tuple[str, ...]) -> list[dict[str, Any]]:
     """:func:`evaluate`'s rows, with a ``status_<s>`` count for each of ``statuses``, from the same scan."""
     units = _units(level, area, _scope(actor))
     counts = (*_COUNTS, *(f"status_{s}" for s in statuses))
     as_of = min(period.until, now)
     # Counted per grid first (a parallel hash aggregate on an integer) and then summed per unit; the
     # percentiles over the closed tasks alone, read in grid and time order from ix_tasks_closed_handling,
-    # joined to the units only above grid level. Grouping all the period's rows by unit code took 240-320 ms
-    # for 100,000 tasks (see benchmarks/RESULTS.md).
+    # joined to the units only above grid level. Grouping all the period's rows by unit code (text) instead
+    # sorted every task of the period (see benchmarks/RESULTS.md).
     closed_unit, closed_join = ("t.grid_id", "") if level == "grid" else \
         ("u.unit_id", "JOIN unit u ON u.grid_id = t.grid_id")
     with custom_plans(conn):
@@ -171,7 +172,7 @@ def _evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: d
              **{f"status_{s}": int(r[f"status_{s}"] or 0) for s in statuses}} for r in rows]
 
 
-def _row(level: str, r, suppress: bool) -> dict:
+def _row(level: str, r: RowMapping, suppress: bool) -> dict[str, Any]:
     count = {k: int(r[k] or 0) for k in _COUNTS}
     row = {"level": level, "code": r["code"], "name": r["name"], **count,
            "closure_rate": _rate(count["closed"], count["tasks"]),
@@ -186,7 +187,7 @@ def _row(level: str, r, suppress: bool) -> dict:
 
 
 def tasks_by_status(conn: Connection, actor: Actor, level: str, period: Period,
-                    area: str | None = None) -> list[dict]:
+                    area: str | None = None) -> list[dict[str, Any]]:
     """One row per unit (as :func:`evaluate`): the tasks created in the period by their status today.
 
     Columns: ``level``, ``code``, ``name`` and :data:`STATUS_COLUMNS` (``status_created`` …
@@ -197,23 +198,23 @@ def tasks_by_status(conn: Connection, actor: Actor, level: str, period: Period,
 
 
 def report(conn: Connection, actor: Actor, level: str, period: Period, now: datetime,
-           area: str | None = None) -> list[dict]:
+           area: str | None = None) -> list[dict[str, Any]]:
     """The rows of :func:`evaluate`, each with its unit's tasks by status added (columns :data:`REPORT_COLUMNS`).
 
     One statement: the status counts come from the same per-grid pass over the tasks (a second pass,
-    grouped by unit code, took as long again as the whole evaluation).
+    grouped by unit code, would read and sort the period's tasks again).
     """
     return _evaluate(conn, actor, level, period, now, area, STATUSES)
 
 
-def areas(conn: Connection, actor: Actor) -> list[dict]:
+def areas(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
     """The towns and communities the actor's figures cover, for an area picker: ``level``, ``code``, ``name``."""
     rows = conn.execute(text("""
         SELECT DISTINCT tw.code AS town_code, tw.name AS town_name, c.code AS community_code, c.name AS community_name
         FROM grids g JOIN communities c ON c.id = g.community_id JOIN towns tw ON tw.id = c.town_id
         WHERE CAST(:scope AS int[]) IS NULL OR g.id = ANY(:scope)
         ORDER BY tw.code, c.code"""), {"scope": _scope(actor)}).mappings()
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
     towns: set[str] = set()
     for r in rows:
         if r["town_code"] not in towns:

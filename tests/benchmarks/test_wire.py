@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tasks.bench_wire import Wire, WireError
+from benchmarks.wire import Wire, WireError
 
 ANSWERS = {
     b"/length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\r\nhello",

@@ -1,6 +1,10 @@
 """`gridctl bench wall` runs end to end and reports its figures (answers only: speed is not asserted here)."""
 
-from pages.benchmark import wall_benchmark
+import pytest
+
+from benchmarks.wall import wall_benchmark
+
+pytestmark = pytest.mark.browser  # the first paint is timed in headless Chromium
 
 
 def test_the_wall_benchmark_reports_an_idle_refresh_that_resends_nothing(work_engine):

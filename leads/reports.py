@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from gis.crs import parse_crs, points_to_wgs84
+from gis.crs import SourceCRS, parse_crs, points_to_wgs84
 from gis.errors import ConfigurationError, InvalidRequest
 from matching.identity import normalise_text
 from tasks.lifecycle import TEXT_LIMIT, parse_location
@@ -75,7 +75,7 @@ def parse_report(payload: dict) -> LeadReport:
     point = parse_location(payload)
     if point is not None:
         try:
-            crs = parse_crs(str(payload.get("crs") or "wgs84"))
+            crs = parse_crs(str(payload.get("crs") or "wgs84")) or SourceCRS()  # a blank crs: WGS84 as well
         except ConfigurationError as exc:
             raise InvalidRequest(str(exc), "crs") from None
         lon, lat = points_to_wgs84([point[0]], [point[1]], crs)

@@ -7,10 +7,14 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from werkzeug.serving import make_server
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -19,7 +23,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 class LiveServer:
     """Serve a Flask app on a free loopback port in a background thread."""
 
-    def __init__(self, flask_app) -> None:
+    def __init__(self, flask_app: WSGIApplication) -> None:
         self.server = make_server("127.0.0.1", 0, flask_app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -28,8 +32,12 @@ class LiveServer:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
+
+
+class _Chromium(webdriver.Chrome):
+    profile_dir = ""  # its throw-away profile, removed by close()
 
 
 def chromium(width: int = 1280, height: int = 900) -> webdriver.Chrome:
@@ -45,7 +53,7 @@ def chromium(width: int = 1280, height: int = 900) -> webdriver.Chrome:
                  "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--window-size={width},{height}",
                  "--lang=zh-CN"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = _Chromium(service=Service(CHROMEDRIVER), options=options)
     driver.profile_dir = profile
     return driver
 

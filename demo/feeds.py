@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 from gis.crs import wgs84_to_gcj02
 from grids.population import NANHAI_POPULATION
@@ -38,7 +43,7 @@ def id_numbers(rng: np.random.Generator, n: int, region: str = "440605") -> np.n
     return np.char.add(body, check)
 
 
-def write_feed(path: str | Path, rows: int, district, book: pd.DataFrame | None = None, seed: int = 1,
+def write_feed(path: str | Path, rows: int, district: BaseGeometry, book: pd.DataFrame | None = None, seed: int = 1,
                address_share: float = 0.1, gcj_share: float = 0.2, now: pd.Timestamp | None = None) -> Path:
     """Write a feed CSV of ``rows`` residents living in ``district`` (a polygon)."""
     rng = np.random.default_rng(seed)
@@ -65,7 +70,7 @@ def write_feed(path: str | Path, rows: int, district, book: pd.DataFrame | None 
     crs[gcj] = "GCJ02"
     address = np.full(rows, "", dtype=object)
     by_address = rng.random(rows) < address_share if book is not None and len(book) else np.zeros(rows, bool)
-    if by_address.any():
+    if book is not None and by_address.any():
         picks = book.iloc[rng.integers(len(book), size=int(by_address.sum()))]
         address[by_address] = (picks["community_name"] + picks["text"]).to_numpy()
     lon_text = np.where(by_address, "", np.char.mod("%.6f", lon))
@@ -80,6 +85,6 @@ def write_feed(path: str | Path, rows: int, district, book: pd.DataFrame | None 
     return path
 
 
-def district_of(grids) -> shapely.Geometry:
+def district_of(grids: gpd.GeoDataFrame) -> BaseGeometry:
     """The area the residents live in: the union of the stored grids."""
     return shapely.union_all(np.asarray(grids.geometry.values))

@@ -1,10 +1,10 @@
 """The benchmark phones' HTTP/1.1: one keep-alive connection over a plain socket.
 
-The phones share the machine's two cores with the server they measure. ``http.client`` spends 365–473 µs
-of CPU per small request on this machine, much of it parsing headers through the ``email`` package; this
-spends 205–269 µs (benchmarks/RESULTS.md). It does only what the phones need: requests with a
-Content-Length body, answers framed by Content-Length or chunked, or ended by the server closing the
-connection.
+The phones share the machine's two cores with the server they measure, so every CPU-second they spend is
+taken from the server under test. ``http.client`` spends much of a small request's CPU parsing headers
+through the ``email`` package; this client spends markedly less (figures in benchmarks/RESULTS.md). It
+does only what the phones need: requests with a Content-Length body, answers framed by Content-Length or
+chunked, or ended by the server closing the connection.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ class Wire:
             body = b""
         elif (headers.get("Transfer-Encoding") or "").lower().endswith("chunked"):
             body = self._chunked()
-        elif headers.get("Content-Length") is not None:
-            body = self._take(_number(headers.get("Content-Length"), 10))
+        elif (length := headers.get("Content-Length")) is not None:
+            body = self._take(_number(length, 10))
         else:
             body = self._until_closed()
         if (headers.get("Connection") or "").lower() == "close":
@@ -119,6 +119,8 @@ class Wire:
         return status, headers, body
 
     def _receive(self) -> None:
+        if self._socket is None:
+            raise WireError("连接已关闭 / the connection is closed")
         data = self._socket.recv(65536)
         if not data:
             raise WireError("服务器关闭了连接 / the server closed the connection")
@@ -139,7 +141,7 @@ class Wire:
         return taken
 
     def _chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = _number(self._line().split(b";")[0].decode("latin-1"), 16)
             if size == 0:

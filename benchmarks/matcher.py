@@ -10,9 +10,11 @@ apart, as ``locator_build_s``). Answers are compared point by point.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -26,9 +28,12 @@ from grids.population import NANHAI_POPULATION
 from grids.repository import copy_rows, point_ewkt
 from matching.locator import GridLocator
 
+T = TypeVar("T")
 
-def _median_time(run: Callable[[], object], repeat: int) -> tuple[float, object]:
-    times, result = [], None
+
+def _median_time(run: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """The median time of ``repeat`` (at least one) calls of ``run``, and the last one's answer."""
+    times = []
     for _ in range(repeat):
         started = time.perf_counter()
         result = run()
@@ -89,7 +94,7 @@ def locate_benchmark(engine: Engine, points: int, repeat: int = 3, seed: int = 7
             "differences": differences, "unlocated": int(np.sum(ours == None))}  # noqa: E711
 
 
-def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder,
+def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
                        echo: Callable[[str], None] = print) -> dict:
     """Time ``feed import`` + ``match`` of a generated ``rows``-row CSV in a fresh database.
 
@@ -98,13 +103,13 @@ def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int,
     """
     from pathlib import Path
 
+    from demo.feeds import district_of, write_feed
     from gis import migrate
     from gis.db import engine_for
     from gis.embedded import create_database, drop_database
     from grids.seeding import seed_nanhai
     from matching import repository
     from matching.pipeline import grid_locator, import_feed, run_match
-    from matching.synthetic import district_of, write_feed
 
     drop_database(admin_dsn, "nanhai_bench")
     create_database(admin_dsn, "nanhai_bench")
@@ -125,7 +130,7 @@ def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int,
     write_feed(path, rows, district_of(grids), book, now=now.tz_localize(None))
     size_mb = path.stat().st_size / 1e6
     timings = {}
-    mark = [time.perf_counter(), ""]
+    mark: list[Any] = [time.perf_counter(), ""]  # when the step began, and which step
 
     def steps(step: str, fraction: float) -> None:
         if step == mark[1]:  # the same step going on (the import reports each chunk)

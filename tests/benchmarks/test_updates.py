@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from app import create_app
+from benchmarks.updates import Misbehaviour, count_events, pool_size, updates_benchmark
 from gis.errors import GridError
-from tasks.update_benchmark import Misbehaviour, count_events, pool_size, updates_benchmark
 from tests.browser import LiveServer
 
 BENCH_EVENTS = ("SELECT count(*) FROM task_events e JOIN users u ON u.id = e.actor_id "

@@ -2,7 +2,7 @@
 
 A newcomer who runs ``make run`` should see a district at work, not an empty
 map. :func:`generate_activity` writes a synthetic department feed (people made
-by :mod:`matching.synthetic`, sealed by the vault), imports and matches it
+by :mod:`demo.feeds`, sealed by the vault), imports and matches it
 through the real feed path, then plays the last 24 hours forward through the
 domain functions only: the matcher's requests become tasks
 (:func:`tasks.intake.take_requests`), the public sends leads, gates record
@@ -11,7 +11,7 @@ times, and the SLA clock (:func:`tasks.sla.escalate_overdue`) runs every 15
 minutes of that day. Every task event therefore comes from the lifecycle, in
 time order, exactly as if the day had happened.
 
-The demo logins get work at once: the demo grid (``accounts.demo.demo_grid``)
+The demo logins get work at once: the demo grid (``demo.accounts.demo_grid``)
 gets a handful of scripted tasks, one in each state, assigned to demo_worker
 and decided by demo_supervisor when those accounts exist.
 
@@ -33,31 +33,34 @@ import itertools
 import json
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Row, text
 
 from accounts.actor import Actor
-from accounts.demo import demo_grid
 from accounts.repository import load_actor
+from checkpoints.repository import record_scan
+from demo.accounts import demo_grid
+from demo.feeds import district_of, write_feed
 from gis.errors import ConfigurationError, Conflict
 from grids.repository import load_grids
+from leads.reports import LeadReport
+from leads.repository import dismiss_lead, submit_report, triage_lead
 from matching.pipeline import import_feed, run_match
 from matching.privacy import Vault, load_vault
 from matching.repository import load_places
-from matching.synthetic import district_of, write_feed
 from tasks import lifecycle
 from tasks.intake import take_requests
 from tasks.kinds import task_kind
-from tasks.lead_repository import dismiss_lead, submit_report, triage_lead
-from tasks.leads import LeadReport
 from tasks.repository import OPEN_SQL, NewTask, create_task, task_row, task_view, transition
-from tasks.scan_repository import record_scan
 from tasks.sla import escalate_overdue
+
+T = TypeVar("T")
 
 DEFAULT_SEED = 20200202
 DEMO_SOURCE = "演示数据"
@@ -260,7 +263,7 @@ class _Day:
     def _minutes(self, low: float, high: float) -> timedelta:
         return timedelta(minutes=float(self.rng.uniform(low, high)))
 
-    def _pick(self, items):
+    def _pick(self, items: Sequence[T]) -> T:
         return items[int(self.rng.integers(len(items)))]
 
     def _schedule(self) -> None:
@@ -309,7 +312,7 @@ class _Day:
         return self._pick(others) if others else None
 
     # -- tasks ----------------------------------------------------------------------------------------------------
-    def _act(self, task: dict, action: str, **payload) -> dict:
+    def _act(self, task: dict, action: str, **payload: Any) -> dict:
         """Do ``action`` on ``task`` as its worker or its supervisor, at the day's clock, through the lifecycle."""
         if lifecycle.ACTIONS[action].roles == lifecycle.WORKING:
             actor = self._worker(task["assignee_id"])
@@ -342,8 +345,9 @@ class _Day:
         place = task["location"] or {"lon": self.grids[self.grid_ids[task["grid_code"]]].lon,
                                      "lat": self.grids[self.grid_ids[task["grid_code"]]].lat}
         jitter = self.rng.normal(0.0, 0.0002, 2)
-        report = {"result": self._pick(RESULTS[task["kind"]]),
-                  "location": {"lon": round(place["lon"] + jitter[0], 6), "lat": round(place["lat"] + jitter[1], 6)}}
+        report: dict[str, Any] = {
+            "result": self._pick(RESULTS[task["kind"]]),
+            "location": {"lon": round(place["lon"] + jitter[0], 6), "lat": round(place["lat"] + jitter[1], 6)}}
         if task_kind(task["kind"]).needs_temperature or task["person"] is not None:
             fever = self.rng.random() < 0.05
             report["temperature"] = round(float(self.rng.uniform(37.6, 38.6) if fever
@@ -429,7 +433,7 @@ class _Day:
     def _load_task(self, task_id: int) -> dict:
         return task_view(task_row(self.conn, Actor.system(), task_id, self.clock))
 
-    def _manual(self, kind: str, grid_id: int, title: str, person=None) -> Iterator[timedelta]:
+    def _manual(self, kind: str, grid_id: int, title: str, person: Row[Any] | None = None) -> Iterator[timedelta]:
         """A supervisor's own task (a third of them left to dispatch by hand a little later)."""
         grid = self.grids[grid_id]
         supervisor = self._supervisor(grid.code)
@@ -439,7 +443,8 @@ class _Day:
             point=(person.lon, person.lat) if person else None, dispatch=self.rng.random() > 1 / 3), self.clock))
         yield from self._work(task)
 
-    def _showcase(self, kind: str, title: str, dispatched: bool, steps) -> Iterator[timedelta]:
+    def _showcase(self, kind: str, title: str, dispatched: bool,
+                  steps: Iterable[tuple[float, str]]) -> Iterator[timedelta]:
         """A scripted task of the demo grid, assigned to demo_worker: the demo logins see every state at once."""
         supervisor = self._supervisor(self.demo_grid_code)
         person = None
@@ -461,6 +466,7 @@ class _Day:
         places = max(6, self.size // 1000)
         demo = self.grids[self.demo_grid_id]
         for i in range(places):
+            point: tuple[float, float] | None
             if i == 0:  # an open lead in the demo grid, reported twice, for demo_supervisor to triage
                 address, point, reports, fate = None, (demo.lon, demo.lat), 2, "open"
             else:
@@ -473,7 +479,8 @@ class _Day:
             first = self.start + self._minutes(0, 21 * 60)
             self.at(first, self._lead(i, address, point, reports, fate))
 
-    def _lead(self, place: int, address: str | None, point, reports: int, fate: str) -> Iterator[timedelta]:
+    def _lead(self, place: int, address: str | None, point: tuple[float, float] | None, reports: int,
+              fate: str) -> Iterator[timedelta]:
         lead = None
         for n in range(reports):
             if n:
@@ -527,7 +534,7 @@ class _Day:
             gates = by_community.get(self.grids[person.grid_id].community_id) or self.checkpoints
             self.at(self.now - self._minutes(30, window), self._scan(self._pick(gates), person))
 
-    def _scan(self, checkpoint, person) -> Iterator[timedelta]:
+    def _scan(self, checkpoint: Row[Any], person: Row[Any]) -> Iterator[timedelta]:
         workers = self.workers.get(checkpoint.grid_id)
         if workers:
             actor = Actor(workers[0], self.usernames[workers[0]], "worker", grid_ids=frozenset({checkpoint.grid_id}))
@@ -545,10 +552,10 @@ class _Day:
     # -- the count ----------------------------------------------------------------------------------------------------
     def _tally(self) -> dict:
         conn, ids = self.conn, sorted(self.tasks)
-        by_status = dict(conn.execute(text("SELECT status, count(*) FROM tasks WHERE id = ANY(:ids) GROUP BY 1"),
-                                      {"ids": ids}).all())
-        events = dict(conn.execute(text("SELECT action, count(*) FROM task_events WHERE task_id = ANY(:ids) "
-                                        "GROUP BY 1"), {"ids": ids}).all())
+        by_status: dict[str, int] = dict(conn.execute(
+            text("SELECT status, count(*) FROM tasks WHERE id = ANY(:ids) GROUP BY 1"), {"ids": ids}).all())
+        events: dict[str, int] = dict(conn.execute(
+            text("SELECT action, count(*) FROM task_events WHERE task_id = ANY(:ids) GROUP BY 1"), {"ids": ids}).all())
         overdue = conn.execute(text(f"SELECT count(*) FROM tasks WHERE id = ANY(:ids) AND status IN {OPEN_SQL} "
                                     "AND due_at < :now"),
                                {"ids": ids, "now": self.now}).scalar_one()

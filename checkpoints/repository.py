@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, SYSTEM, WORKER, Actor
 from gis.errors import InvalidRequest, NotFound
@@ -24,7 +25,7 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 COLOUR_NAMES = {"red": "红码", "yellow": "黄码", "blue": "蓝码", "green": "绿码"}
 
 
-def _person_key(payload: dict, vault: Vault) -> str:
+def _person_key(payload: dict[str, Any], vault: Vault) -> str:
     key, code = payload.get("person_key"), payload.get("pass_code")
     if key is not None:
         if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{64}", key):
@@ -37,7 +38,7 @@ def _person_key(payload: dict, vault: Vault) -> str:
     return vault.person_key(normalise_id_number(code))
 
 
-def _checkpoint(conn: Connection, actor: Actor, code) -> object:
+def _checkpoint(conn: Connection, actor: Actor, code: object) -> Row[Any]:
     if not isinstance(code, str) or not code.strip():
         raise InvalidRequest("请提供卡口编号 checkpoint / checkpoint is required", "checkpoint")
     row = conn.execute(text("SELECT id, code, name, grid_id, ST_X(geom) AS lon, ST_Y(geom) AS lat "
@@ -47,7 +48,8 @@ def _checkpoint(conn: Connection, actor: Actor, code) -> object:
     return row
 
 
-def record_scan(conn: Connection, actor: Actor, payload: dict, vault: Vault, now: datetime) -> dict:
+def record_scan(conn: Connection, actor: Actor, payload: dict[str, Any], vault: Vault,
+                now: datetime) -> dict[str, Any]:
     """Store one scan; a red or yellow person raises (or joins) an open checkpoint-alert task in that grid."""
     actor.require_role(WORKER, SUPERVISOR, COMMANDER, ADMIN, SYSTEM)
     if not isinstance(payload, dict):
@@ -68,7 +70,8 @@ def record_scan(conn: Connection, actor: Actor, payload: dict, vault: Vault, now
             f"AND status IN {OPEN_SQL} ORDER BY id LIMIT 1 FOR UPDATE"),
             {"k": person_key, "c": checkpoint.id}).scalar()
         if task_id is None:
-            grid_code = conn.execute(text("SELECT code FROM grids WHERE id = :g"), {"g": checkpoint.grid_id}).scalar()
+            grid_code = conn.execute(text("SELECT code FROM grids WHERE id = :g"),
+                                     {"g": checkpoint.grid_id}).scalar_one()  # the grid_id is a foreign key
             task_id = create_task(conn, Actor.system(), NewTask(
                 kind="checkpoint_alert", grid_code=grid_code, source="checkpoint", person_key=person_key,
                 checkpoint_id=checkpoint.id, point=(checkpoint.lon, checkpoint.lat),
@@ -84,7 +87,7 @@ def record_scan(conn: Connection, actor: Actor, payload: dict, vault: Vault, now
 
 
 def hourly_counts(conn: Connection, actor: Actor, checkpoint_code: str, since: datetime,
-                  until: datetime) -> list[dict]:
+                  until: datetime) -> list[dict[str, Any]]:
     """Scans per hour (Beijing time) at a checkpoint: in, out and alerts (aggregates: reporters may read them)."""
     checkpoint = _checkpoint(conn, Actor.system() if actor.role == REPORTER else actor, checkpoint_code)
     rows = conn.execute(text(

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Row, text
 
 from accounts.actor import COMMANDER, SUPERVISOR, Actor
 from gis.errors import Conflict, InvalidRequest, NotFound, RateLimited
-from matching.addresses import AddressMatcher
-from matching.privacy import Vault
-from matching.repository import load_places
-from tasks.leads import (
+from leads.reports import (
     MERGE_DISTANCE_M,
     MERGE_WINDOW,
     RATE_WINDOW,
@@ -21,6 +19,9 @@ from tasks.leads import (
     mask_contact,
     normalise_address,
 )
+from matching.addresses import AddressMatcher
+from matching.privacy import Vault
+from matching.repository import load_places
 from tasks.repository import NewTask, create_task
 
 LEAD_LOCK = 4_242_001  # serialises merging: two reports of the same place at once still make one lead
@@ -43,7 +44,7 @@ def _place(conn: Connection, report: LeadReport) -> tuple[tuple[float, float] | 
     point = report.point
     if point is None and report.address:
         placement = address_matcher(conn).place(report.address)
-        if placement.method is not None:
+        if placement.lon is not None and placement.lat is not None:  # placed (by address or community)
             point = (placement.lon, placement.lat)
     if point is None:
         return None, None
@@ -55,7 +56,7 @@ def _place(conn: Connection, report: LeadReport) -> tuple[tuple[float, float] | 
 
 
 def submit_report(conn: Connection, report: LeadReport, client: str, channel: str, vault: Vault, now: datetime,
-                  reported_by: int | None = None) -> dict:
+                  reported_by: int | None = None) -> dict[str, Any]:
     """Store a report, merged into an open lead of the same place when there is one; returns the lead."""
     recent = conn.execute(text("SELECT count(*) FROM lead_reports WHERE client = :c AND received_at > :since"),
                           {"c": client, "since": now - RATE_WINDOW}).scalar_one()
@@ -74,7 +75,7 @@ def submit_report(conn: Connection, report: LeadReport, client: str, channel: st
         f"AND ((CAST(:norm AS text) IS NOT NULL AND l.address_norm = :norm) {near}) "
         "ORDER BY l.last_reported_at DESC LIMIT 1"), params).scalar()
     merged = lead_id is not None
-    if merged:
+    if lead_id is not None:
         conn.execute(text(
             "UPDATE leads SET report_count = report_count + 1, last_reported_at = greatest(last_reported_at, :now), "
             f"geom = coalesce(geom, CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL ELSE {POINT} END), "
@@ -99,14 +100,14 @@ def submit_report(conn: Connection, report: LeadReport, client: str, channel: st
     return {**lead_summary(conn, lead_id), "merged": merged}
 
 
-def lead_summary(conn: Connection, lead_id: int) -> dict:
+def lead_summary(conn: Connection, lead_id: int) -> dict[str, Any]:
     """A lead as the public may see it after reporting: its number, status and the count of reports."""
     row = conn.execute(text("SELECT id, status, report_count, grid_id IS NOT NULL AS placed FROM leads "
                             "WHERE id = :id"), {"id": lead_id}).one()
     return {"id": row.id, "status": row.status, "report_count": row.report_count, "placed": row.placed}
 
 
-def _lead_row(conn: Connection, actor: Actor, lead_id: int, lock: bool = False):
+def _lead_row(conn: Connection, actor: Actor, lead_id: int, lock: bool = False) -> Row[Any]:
     actor.require_rows()
     row = conn.execute(text(
         "SELECT l.id, l.status, l.summary, l.address, ST_X(l.geom) AS lon, ST_Y(l.geom) AS lat, l.grid_id, g.code "
@@ -118,7 +119,7 @@ def _lead_row(conn: Connection, actor: Actor, lead_id: int, lock: bool = False):
     return row
 
 
-def _lead_view(row, reports: list[dict] | None = None) -> dict:
+def _lead_view(row: Row[Any], reports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     view = {"id": row.id, "status": row.status, "summary": row.summary, "address": row.address,
             "location": None if row.lon is None else {"lon": row.lon, "lat": row.lat}, "grid_code": row.grid_code,
             "report_count": row.report_count, "first_reported_at": row.first_reported_at.isoformat(),
@@ -128,7 +129,7 @@ def _lead_view(row, reports: list[dict] | None = None) -> dict:
     return view
 
 
-def get_lead(conn: Connection, actor: Actor, lead_id: int) -> dict:
+def get_lead(conn: Connection, actor: Actor, lead_id: int) -> dict[str, Any]:
     """A lead in scope with every report (contacts masked)."""
     row = _lead_row(conn, actor, lead_id)
     reports = [{"id": r.id, "received_at": r.received_at.isoformat(), "description": r.description,
@@ -140,7 +141,7 @@ def get_lead(conn: Connection, actor: Actor, lead_id: int) -> dict:
 
 
 def list_leads(conn: Connection, actor: Actor, status: str | None = "open", limit: int = 200,
-               grid_code: str | None = None) -> list[dict]:
+               grid_code: str | None = None) -> list[dict[str, Any]]:
     """Leads in scope (of ``grid_code`` when given), newest report first. Unplaced leads are seen district-wide
     only."""
     scope = actor.grid_scope()
@@ -156,7 +157,8 @@ def list_leads(conn: Connection, actor: Actor, status: str | None = "open", limi
 
 
 def triage_lead(conn: Connection, actor: Actor, lead_id: int, kind: str, now: datetime,
-                grid_code: str | None = None, dispatch: bool = True, assignee_id: int | None = None) -> dict:
+                grid_code: str | None = None, dispatch: bool = True,
+                assignee_id: int | None = None) -> dict[str, Any]:
     """Turn an open lead into a task (lead verification by default) in its grid, or dismiss it (kind None)."""
     actor.require_role(SUPERVISOR, COMMANDER)
     row = _lead_row(conn, actor, lead_id, lock=True)
@@ -175,7 +177,7 @@ def triage_lead(conn: Connection, actor: Actor, lead_id: int, kind: str, now: da
     return task
 
 
-def dismiss_lead(conn: Connection, actor: Actor, lead_id: int) -> dict:
+def dismiss_lead(conn: Connection, actor: Actor, lead_id: int) -> dict[str, Any]:
     """Close an open lead without a task (a duplicate, a prank)."""
     actor.require_role(SUPERVISOR, COMMANDER)
     row = _lead_row(conn, actor, lead_id, lock=True)

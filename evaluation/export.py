@@ -1,7 +1,7 @@
 """The statistics as files: CSV (UTF-8 with a BOM) and Excel (.xlsx), each stamped with its data time and query.
 
 One writer for every export — the JSON API's ``Accept: text/csv`` and the reports page's download links — so
-the figures in a file are exactly those of :func:`tasks.evaluation.evaluate`, to the last digit:
+the figures in a file are exactly those of :func:`evaluation.indicators.evaluate`, to the last digit:
 
 - CSV: a first line ``# 数据时间 <as_of>; 查询 <query>``, then a header of the column keys and one line per
   unit; a missing rate (no denominator) and a suppressed count (a reporter's persons 1–4) are empty cells;
@@ -21,12 +21,13 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from tasks.evaluation import BEIJING, COLOURS, COLUMNS
+from evaluation.indicators import BEIJING, COLOURS, COLUMNS
 from tasks.lifecycle import STATUS_NAMES
 
 HEADERS = {
@@ -66,7 +67,7 @@ def beijing_time(moment: datetime) -> str:
     return moment.astimezone(BEIJING).isoformat(timespec="seconds")
 
 
-def stats_csv(rows: Sequence[dict], stamp: Stamp, columns: Sequence[str] = COLUMNS) -> str:
+def stats_csv(rows: Sequence[dict[str, Any]], stamp: Stamp, columns: Sequence[str] = COLUMNS) -> str:
     """The rows as CSV text: a BOM (Excel reads Chinese names right only with it), the stamp line, header, rows."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
@@ -77,23 +78,23 @@ def stats_csv(rows: Sequence[dict], stamp: Stamp, columns: Sequence[str] = COLUM
     return buffer.getvalue()
 
 
-def stats_xlsx(rows: Sequence[dict], stamp: Stamp, columns: Sequence[str] = COLUMNS) -> bytes:
+def stats_xlsx(rows: Sequence[dict[str, Any]], stamp: Stamp, columns: Sequence[str] = COLUMNS) -> bytes:
     """The rows as an Excel workbook: sheet 统计, stamp rows 1–3, the header on row 5, one row per unit below."""
     book = Workbook()
-    sheet = book.active
+    sheet = book.worksheets[0]  # a new workbook's one sheet
     sheet.title = "统计"
     generated = beijing_time(stamp.generated_at or datetime.now(UTC))
-    for number, (label, value) in enumerate((("数据时间", beijing_time(stamp.as_of)), ("查询", stamp.query),
+    for number, (label, shown) in enumerate((("数据时间", beijing_time(stamp.as_of)), ("查询", stamp.query),
                                              ("生成时间", generated)), start=1):
         sheet.cell(number, 1, label).font = Font(bold=True)
-        sheet.cell(number, 2, value)
+        sheet.cell(number, 2, shown)
     header_row = 5
     for index, column in enumerate(columns, start=1):
         sheet.cell(header_row, index, HEADERS.get(column, column)).font = Font(bold=True)
         sheet.column_dimensions[get_column_letter(index)].width = max(10, 2 * len(HEADERS.get(column, column)) + 2)
     for offset, row in enumerate(rows, start=1):
         for index, column in enumerate(columns, start=1):
-            value = row.get(column)
+            value: Any = row.get(column)
             if column == "level":
                 value = LEVEL_NAMES.get(value, value)
             elif value is None and column in SUPPRESSED:
@@ -105,7 +106,7 @@ def stats_xlsx(rows: Sequence[dict], stamp: Stamp, columns: Sequence[str] = COLU
                 cell.number_format = "0.00"
             elif column == "code":
                 cell.number_format = "@"  # a 15-digit code stays text, not a rounded number
-    sheet.freeze_panes = sheet.cell(header_row + 1, 4)
+    sheet.freeze_panes = f"{get_column_letter(4)}{header_row + 1}"
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -15,12 +15,16 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from accounts.repository import save_user
 from layers.grid_layer import GRID_LAYER_PBF_URL, GRID_LAYER_URL
 from pages.wall import COUNTERS, WALL_PATH
+
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
 
 BENCH_USER = "bench_commander"
 
@@ -40,7 +44,7 @@ def refresh_payload(known: str | None) -> dict:
                       {"id": "wall-lang", "property": "data", "value": "zh"}]}
 
 
-def _idle_refresh_ms(client, repeat: int) -> tuple[float, str]:
+def _idle_refresh_ms(client: FlaskClient, repeat: int) -> tuple[float, str]:
     url = f"{WALL_PATH}_dash-update-component"
     first = client.post(url, json=refresh_payload(None))
     if first.status_code != 200:
@@ -59,7 +63,7 @@ def _idle_refresh_ms(client, repeat: int) -> tuple[float, str]:
 def _first_paint_ms(base: str, password: str, loads: int = 3) -> list[float]:
     from selenium.webdriver.common.by import By
 
-    from pages.headless import chromium, close
+    from benchmarks.headless import chromium, close
 
     driver = chromium(1920, 1080)
     try:
@@ -89,7 +93,7 @@ def _first_paint_ms(base: str, password: str, loads: int = 3) -> list[float]:
 def wall_benchmark(engine: Engine, repeat: int = 50, echo: Callable[[str], None] = print) -> dict:
     """Measure the wall on ``engine``'s data; returns the figures (times in ms, sizes in bytes)."""
     from app import create_app
-    from pages.headless import LiveServer
+    from benchmarks.headless import LiveServer
 
     password = secrets.token_urlsafe(12)
     with engine.begin() as conn:

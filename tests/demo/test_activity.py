@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from accounts.demo import create_demo_accounts
+from demo.accounts import create_demo_accounts
+from demo.activity import DEMO_SOURCE, generate_activity
 from tasks import lifecycle
-from tasks.demo_activity import DEMO_SOURCE, generate_activity
 
 NOW = datetime(2020, 2, 2, 9, 0, tzinfo=UTC)  # far from the clock of tasks other tests left in the copy
 PERSONS = 2000

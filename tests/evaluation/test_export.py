@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from accounts.actor import Actor
 from accounts.repository import load_actor
-from tasks.evaluation import (
+from evaluation.export import HEADERS, Stamp, stats_csv, stats_xlsx
+from evaluation.indicators import (
     COLUMNS,
     REPORT_COLUMNS,
     STATUS_COLUMNS,
@@ -22,7 +23,6 @@ from tasks.evaluation import (
     tasks_by_status,
 )
 from tasks.repository import NewTask, create_task, transition
-from tasks.stats_export import HEADERS, Stamp, stats_csv, stats_xlsx
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2025, 4, 1, 9, 0, tzinfo=BEIJING)

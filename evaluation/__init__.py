@@ -1,0 +1,6 @@
+"""Evaluation of field work: the standard indicators per district, town, community or grid.
+
+- :mod:`evaluation.indicators` — closure, on-time closure, rework and extension rates, handling
+  times and persons by colour, in the actor's scope (small counts suppressed for reporters);
+- :mod:`evaluation.export` — the same rows as CSV and Excel, stamped with their data time and query.
+"""
