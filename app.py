@@ -31,13 +31,15 @@ from layers.wall import (
     density_geojson,
     outline_geojson,
 )
-from pages.access import page_actor
 from pages.dispatch import create_dispatch
 from pages.field import create_field
+from pages.plain import pages as plain_pages
 from pages.reports import create_reports
 from pages.shell import WALL
 from pages.wall import create_wall
 from tasks.overview import version_stamp
+from web.context import configure
+from web.session import page_actor
 
 
 @lru_cache(maxsize=16)
@@ -82,9 +84,11 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
 
         engine = get_engine()
     server = Flask(__name__)
-    register_api(server, engine, clock)
+    configure(server, engine, clock)
+    register_api(server)
+    server.register_blueprint(plain_pages)
 
-    def layer(name: str, density: bool = False):
+    def layer(name: str, density: bool = False) -> Response:
         with reading(engine) as conn:
             version = version_stamp(conn) if density else repository.grids_version(conn)
         mimetype = "application/x-protobuf" if name.endswith(".pbf") else "application/geo+json"

@@ -1,30 +1,18 @@
-"""The JSON API (/api/v1), the login page and the public lead form, served by the app's own Flask server."""
+"""The JSON API (/api/v1) and its OpenAPI document, served by the app's own Flask server.
+
+It stands on :mod:`web` (session, CSRF, refusals as JSON) and the domain packages; it does not
+import :mod:`pages`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from functools import lru_cache
-
 from flask import Flask
-from sqlalchemy import Engine
-
-from matching.privacy import load_vault
-
-MAX_UPLOAD = 6 * 1024 * 1024
 
 
-def register_api(server: Flask, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
-    """Mount the API and the plain pages on ``server`` over ``engine`` (``clock``: for tests of SLA time)."""
+def register_api(server: Flask) -> None:
+    """Mount /api/v1 and its OpenAPI document on ``server`` (configured by :func:`web.context.configure`)."""
     from api.openapi import openapi
-    from api.pages import pages
     from api.routes import api
 
-    server.config["NANHAI_ENGINE"] = engine
-    server.config["NANHAI_VAULT"] = lru_cache(maxsize=1)(load_vault)
-    server.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD
-    if clock is not None:
-        server.config["NANHAI_CLOCK"] = clock
     server.register_blueprint(api)
     server.register_blueprint(openapi)
-    server.register_blueprint(pages)

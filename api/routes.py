@@ -1,104 +1,76 @@
-"""The /api/v1 endpoints: thin — parse the request, call the domain in the actor's scope, answer JSON."""
+"""The /api/v1 endpoints: thin — declare the operation, take the typed request, call the domain in the actor's
+scope, answer JSON.
+
+Each route carries its :class:`api.contract.Operation` (roles, models, refusals): the edge validates the
+request into the models before the view runs, and :mod:`api.openapi` writes the document from the same
+declarations. Refusals raised anywhere below become JSON through :mod:`web.errors`.
+
+The examples use the reference district and the demo accounts (``gridctl users demo``): grid
+440605011001001 belongs to demo_worker, its community 440605011001 to demo_supervisor, and checkpoint
+KK44060501100101 stands in that community.
+"""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, g, request
+from sqlalchemy import Connection
 
-from accounts.actor import ROLE_NAMES, WORKER
-from accounts.repository import check_login, close_session, open_session, set_on_duty, workers_in_scope
-from api.http import (
-    SESSION_COOKIE,
-    body_json,
-    client_tag,
-    current_actor,
-    engine,
-    error_response,
-    json_response,
-    mutation,
-    now,
-    reader,
-    vault,
-)
+from accounts.actor import ADMIN, COMMANDER, REPORTER, ROLE_NAMES, SUPERVISOR, WORKER, Actor
+from accounts.repository import set_on_duty, workers_in_scope
+from api import models as m
+from api.contract import ANONYMOUS, Operation, PathParam, Reply, documented
+from api.http import IDEMPOTENCY_HEADER, current_actor, mutation, reader
+from checkpoints import repository as scan_repository
+from evaluation import indicators as evaluation
+from evaluation.export import CSV_MEDIA, Stamp, beijing_time, stats_csv
 from gis.db import changing, reading
-from gis.errors import GridError, InvalidRequest, NotFound, Unauthenticated
+from gis.errors import InvalidRequest, NotFound
+from leads import repository as lead_repository
+from leads.reports import parse_report
 from matching.person_repository import flagged_in_grid, get_person, unmask_person
-from tasks import evaluation, lead_repository, photos, scan_repository
+from tasks import photos
 from tasks import repository as tasks
-from tasks.leads import parse_report
+from tasks.intake import take_requests
 from tasks.lifecycle import parse_location
 from tasks.sla import escalate_overdue
-from tasks.stats_export import CSV_MEDIA, Stamp, beijing_time, stats_csv
+from web import errors
+from web.context import client_tag, engine, now, vault
+from web.errors import error_response, json_response
+from web.session import SESSION_COOKIE, clear_session_cookie, end_session, set_session_cookie
+from web.session import log_in as open_login
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+errors.register(api)
 BEIJING = ZoneInfo("Asia/Shanghai")
-MAX_PAGE = 1000
+
+STAFF = m.STAFF
+ROW_READERS = (WORKER, SUPERVISOR, COMMANDER, ADMIN)  # the reporter reads aggregates only
+TAGS = {"session": "会话 session", "tasks": "任务 tasks", "grids": "网格 grids", "persons": "人员 persons",
+        "leads": "线索 leads", "checkpoints": "卡口 checkpoints", "stats": "统计 stats",
+        "operations": "运维 operations"}
+DEMO_GRID = "440605011001001"
+DEMO_COMMUNITY = "440605011001"
+DEMO_CHECKPOINT = "KK44060501100101"
+DEMO_POINT = {"lon": 113.1524, "lat": 23.0551}  # inside DEMO_GRID
+DEMO_PERSON_KEY = "5f0c6a1e9b8d4c3f2a1b0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b"
+DEMO_ID_NUMBER = "440605198503030010"  # a made-up number with a valid GB 11643 check digit
+
+ID = {"type": "integer", "minimum": 1}
+TASK_ID = PathParam("task_id", ID, "任务编号 / task id", 1)
+LEAD_ID = PathParam("lead_id", ID, "线索编号 / lead id", 1)
+GRID = PathParam("code", {"type": "string", "pattern": "^[0-9]{15}$",
+                          "description": "15 位网格编码 / 15-digit grid code"}, "网格编码 / grid code", DEMO_GRID)
+PERSON = PathParam("key", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "人员键 / person key", DEMO_PERSON_KEY)
 
 
-def _int_arg(name: str, default: int, low: int = 0, high: int = MAX_PAGE) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name} 必须是整数 / {name} must be an integer", name) from None
-    if not low <= value <= high:
-        raise InvalidRequest(f"{name} 须在 {low}–{high} 之间 / {name} must be between {low} and {high}", name)
-    return value
-
-
-def _bool_arg(name: str) -> bool | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw.lower() in ("1", "true", "yes"):
-        return True
-    if raw.lower() in ("0", "false", "no"):
-        return False
-    raise InvalidRequest(f"{name} 须为 true 或 false / {name} must be true or false", name)
-
-
-def _text_field(data: dict, name: str, required: bool = False, limit: int = 1000) -> str | None:
-    value = data.get(name)
-    if value is None or value == "":
-        if required:
-            raise InvalidRequest(f"缺少 {name} / {name} is required", name)
-        return None
-    if not isinstance(value, str):
-        raise InvalidRequest(f"{name} 必须是文字 / {name} must be a string", name)
-    if len(value) > limit:
-        raise InvalidRequest(f"{name} 过长（最多 {limit} 字）/ {name} is longer than {limit} characters", name)
-    return value
-
-
-def _bool_field(data: dict, name: str, default: bool) -> bool:
-    value = data.get(name, default)
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"{name} 须为 true 或 false / {name} must be true or false", name)
-    return value
-
-
-def _id_field(data: dict, name: str) -> int | None:
-    value = data.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise InvalidRequest(f"{name} 必须是整数编号 / {name} must be an integer id", name)
-    return value
-
-
-def _person_key_field(data: dict) -> str | None:
-    value = _text_field(data, "person_key")
-    if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
-        raise InvalidRequest("person_key 须为 64 位十六进制 / person_key must be 64 hex digits", "person_key")
-    return value
-
-
-def _session_body(actor, csrf: str | None = None, expires: datetime | None = None) -> dict:
-    body = {"username": actor.username, "display_name": actor.display_name, "role": actor.role,
-            "role_name": ROLE_NAMES[actor.role], "grid_codes": list(actor.grid_codes)}
+def session_body(actor: Actor, csrf: str | None = None, expires: datetime | None = None) -> dict[str, Any]:
+    """What the API says of a session: who, his role and grids, the CSRF token to echo, the expiry on login."""
+    body: dict[str, Any] = {"username": actor.username, "display_name": actor.display_name, "role": actor.role,
+                            "role_name": ROLE_NAMES[actor.role], "grid_codes": list(actor.grid_codes)}
     if csrf:
         body["csrf_token"] = csrf
     if expires:
@@ -108,109 +80,116 @@ def _session_body(actor, csrf: str | None = None, expires: datetime | None = Non
 
 # -- session -------------------------------------------------------------------------------------
 @api.get("/session")
-def who_am_i():
-    try:
-        with reading(engine()) as conn:
-            return json_response(_session_body(current_actor(conn), g.csrf))
-    except GridError as exc:
-        return error_response(exc)
-
-
-def login(username: str, password: str) -> tuple[str, dict, datetime]:
-    """Check a login (throttled); returns (cookie token, session body, expiry). Shared with the login page."""
-    if not username or not password:
-        raise InvalidRequest("请输入用户名和密码 / username and password are required", "username")
-    moment = now()
-    with engine().begin() as conn:
-        actor = check_login(conn, username, password, client_tag(), moment)
-        if actor is not None:
-            token, csrf, expires = open_session(conn, actor.user_id, moment)
-    if actor is None:
-        raise Unauthenticated("用户名或密码错误 / wrong username or password")
-    return token, _session_body(actor, csrf, expires), expires
-
-
-def set_session_cookie(response: Response, token: str, expires: datetime) -> Response:
-    response.set_cookie(SESSION_COOKIE, token, expires=expires, httponly=True, samesite="Lax",
-                        secure=request.is_secure, path="/")
-    return response
+@reader
+@documented(Operation(TAGS["session"], "当前登录 / who am I", STAFF,
+                      {200: Reply("当前用户与 CSRF 令牌 / the user and his CSRF token", m.Session)}))
+def who_am_i(conn: Connection, actor: Actor) -> Response:
+    return json_response(session_body(actor, g.csrf))
 
 
 @api.post("/session")
-def log_in():
-    try:
-        data = body_json()  # JSON only: a cross-site form cannot send it without a preflight
-        token, body, expires = login(str(data.get("username") or ""), str(data.get("password") or ""))
-    except GridError as exc:
-        return error_response(exc)
-    return set_session_cookie(json_response(body, 201), token, expires)
+@documented(Operation(
+    TAGS["session"], "登录 / log in", (ANONYMOUS,),
+    {201: Reply("已登录，会话 Cookie 已设置 / logged in", m.Session,
+                {"Set-Cookie": {"description": f"{SESSION_COOKIE}（HttpOnly, SameSite=Lax）",
+                                "schema": {"type": "string"}}})},
+    "失败过多时按账号和客户端限流 / throttled per account and client after repeated failures",
+    body=m.Credentials, example={"username": "demo_worker", "password": "nanhai-demo-2026"},
+    body_note="示例为 make run 演示账号的口令 / the example is the demo password of make run", errors=(401, 429)))
+def log_in(body: m.Credentials) -> Response:
+    # JSON only: a cross-site form cannot send it without a preflight
+    token, actor, csrf, expires = open_login(body.username, body.password)
+    return set_session_cookie(json_response(session_body(actor, csrf, expires), 201), token, expires)
 
 
 @api.delete("/session")
-def log_out():
-    try:
-        with changing(engine()) as conn:
-            current_actor(conn)
-            close_session(conn, request.cookies[SESSION_COOKIE])
-    except GridError as exc:
-        return error_response(exc)
-    response = Response(status=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+@documented(Operation(TAGS["session"], "退出 / log out", STAFF, {204: Reply("已退出，Cookie 已清除 / logged out")}))
+def log_out() -> Response:
+    with changing(engine()) as conn:
+        current_actor(conn)
+        end_session(conn)
+    return clear_session_cookie(Response(status=204))
 
 
 @api.post("/duty")
 @mutation()
-def duty(conn, actor):
+@documented(Operation(TAGS["session"], "上岗 / 离岗 / go on or off duty", (WORKER,),
+                      {200: Reply("当前在岗状态 / the duty state", m.DutyState)},
+                      body=m.Duty, example={"on_duty": True}, errors=(403,)))
+def duty(conn: Connection, actor: Actor, body: m.Duty) -> tuple[int, dict[str, Any]]:
     actor.require_role(WORKER)
-    on_duty = body_json().get("on_duty")
-    if not isinstance(on_duty, bool):
-        raise InvalidRequest("on_duty 须为 true 或 false / on_duty must be true or false", "on_duty")
-    set_on_duty(conn, actor.user_id, on_duty)
-    return 200, {"username": actor.username, "on_duty": on_duty}
+    if actor.user_id is not None:  # a worker is a stored user; the system actor has no duty
+        set_on_duty(conn, actor.user_id, body.on_duty)
+    return 200, {"username": actor.username, "on_duty": body.on_duty}
 
 
 # -- tasks ---------------------------------------------------------------------------------------
 @api.get("/tasks")
 @reader
-def task_list(conn, actor):
-    statuses = tuple(s for s in (request.args.get("status") or "").split(",") if s)
-    where = tasks.TaskFilter(grid_code=request.args.get("grid") or None, statuses=statuses,
-                             overdue=_bool_arg("overdue"), assignee=request.args.get("assignee") or None,
-                             limit=_int_arg("limit", 200, 1), offset=_int_arg("offset", 0, 0, 10**9))
+@documented(Operation(TAGS["tasks"], "任务列表 / tasks in scope", ROW_READERS,
+                      {200: Reply("一页任务，按时限排序 / a page of tasks, most urgent first", m.TaskList)},
+                      query=m.TaskQuery, errors=(403,)))
+def task_list(conn: Connection, actor: Actor, query: m.TaskQuery) -> Response:
+    where = tasks.TaskFilter(grid_code=query.grid, statuses=tuple(query.status), overdue=query.overdue,
+                             assignee=query.assignee, limit=query.limit, offset=query.offset)
     page, total = tasks.list_tasks(conn, actor, where, now())
     return json_response({"tasks": page, "total": total, "limit": where.limit, "offset": where.offset})
 
 
 @api.post("/tasks")
 @mutation()
-def task_create(conn, actor):
-    data = body_json()
-    new = tasks.NewTask(kind=_text_field(data, "kind", required=True), grid_code=_text_field(data, "grid_code", True),
-                        title=_text_field(data, "title", required=True), detail=_text_field(data, "detail"),
-                        person_key=_person_key_field(data), point=parse_location(data),
-                        dispatch=_bool_field(data, "dispatch", True), assignee_id=_id_field(data, "assignee_id"))
+@documented(Operation(
+    TAGS["tasks"], "新建任务 / create a task", (SUPERVISOR, COMMANDER),
+    {201: Reply("新任务；无在岗网格员时保持 created / the task (left created when nobody is on duty)", m.Task)},
+    body=m.NewTask, example={"kind": "home_visit", "grid_code": DEMO_GRID, "title": "入户走访测温",
+                             "detail": "桂一一路149号 3 楼，居家观察第 2 天", "location": DEMO_POINT},
+    errors=(403, 404)))
+def task_create(conn: Connection, actor: Actor, body: m.NewTask) -> tuple[int, dict[str, Any]]:
+    new = tasks.NewTask(kind=body.kind, grid_code=body.grid_code, title=body.title, detail=body.detail,
+                        person_key=body.person_key, point=parse_location(body.model_dump()),
+                        dispatch=body.dispatch, assignee_id=body.assignee_id)
     return 201, tasks.create_task(conn, actor, new, now())
 
 
 @api.get("/tasks/<int:task_id>")
 @reader
-def task_detail(conn, actor, task_id: int):
+@documented(Operation(TAGS["tasks"], "任务及时间线 / a task with its timeline", ROW_READERS,
+                      {200: Reply("任务 / the task", m.TaskWithEvents)}, path=(TASK_ID,), errors=(403, 404)))
+def task_detail(conn: Connection, actor: Actor, task_id: int) -> Response:
     return json_response(tasks.get_task(conn, actor, task_id, now()))
 
 
 @api.post("/tasks/<int:task_id>/transitions")
 @mutation()
-def task_transition(conn, actor, task_id: int):
-    data = body_json()
-    if "version" not in data:
-        raise InvalidRequest("请提供任务版本 version（防止覆盖他人的更新）/ version is required", "version")
-    return 200, tasks.transition(conn, actor, task_id, str(data.get("action") or ""), data["version"], data, now())
+@documented(Operation(
+    TAGS["tasks"], "任务流转 / apply a lifecycle action", (WORKER, SUPERVISOR, COMMANDER),
+    {200: Reply("新状态与新增事件 / the task and its new event", m.TransitionResult)},
+    "带上读到的 version；他人先改则 409 stale_version（附当前任务）/ send the version you read; a change made first "
+    "by someone else answers 409 stale_version with the current task",
+    body=m.Transition,
+    example={"action": "accept", "version": 2, "note": "已接收，30 分钟内到达", "location": DEMO_POINT},
+    path=(TASK_ID,), errors=(403, 404, 409)))
+def task_transition(conn: Connection, actor: Actor, task_id: int, body: m.Transition) -> tuple[int, dict[str, Any]]:
+    data = body.model_dump(exclude_unset=True)
+    return 200, tasks.transition(conn, actor, task_id, body.action, body.version, data, now())
+
+
+PHOTO_FORM = {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "properties": {"photo": {
+        "type": "string", "description": "JPEG、PNG 或 WebP，≤ 5 MB，边长 ≤ 10000 / at most 5 MB",
+        "contentMediaType": "application/octet-stream"}}, "required": ["photo"]},
+    "encoding": {"photo": {"contentType": ", ".join(photos.FORMATS.values())}}}}}
 
 
 @api.post("/tasks/<int:task_id>/photos")
 @mutation()
-def task_photo(conn, actor, task_id: int):
+@documented(Operation(
+    TAGS["tasks"], "上传现场照片 / upload a photo", ROW_READERS,
+    {201: Reply("照片编号，在 handle 的 photos 中引用 / the photo, to name in handle's photos", m.Photo)},
+    "先上传（可单独重试），再在 handle 操作中引用；网格员只能传给派给自己的任务 / upload first, then name it in "
+    f"handle; a worker only to his own tasks. {IDEMPOTENCY_HEADER} 重试须发送相同字节 / a retry must resend the "
+    "same bytes", upload=PHOTO_FORM, path=(TASK_ID,), errors=(403, 404)))
+def task_photo(conn: Connection, actor: Actor, task_id: int) -> tuple[int, dict[str, Any]]:
     upload = request.files.get("photo")
     if upload is None:
         raise InvalidRequest("请以 multipart/form-data 的 photo 字段上传照片 / send the photo as the multipart field "
@@ -219,12 +198,14 @@ def task_photo(conn, actor, task_id: int):
 
 
 @api.get("/photos/<int:photo_id>")
-def photo(photo_id: int):
-    try:
-        with reading(engine()) as conn:
-            content_type, content = photos.load_photo(conn, current_actor(conn), photo_id, now())
-    except GridError as exc:
-        return error_response(exc)
+@documented(Operation(
+    TAGS["tasks"], "读取照片 / a photo", ROW_READERS,
+    {200: Reply("图片 / the image", content={mime: {"schema": {"type": "string", "contentMediaType": mime}}
+                                            for mime in photos.FORMATS.values()})},
+    path=(PathParam("photo_id", ID, "照片编号 / photo id", 1),), errors=(403, 404)))
+def photo(photo_id: int) -> Response:
+    with reading(engine()) as conn:
+        content_type, content = photos.load_photo(conn, current_actor(conn), photo_id, now())
     response = Response(content, mimetype=content_type)
     response.headers["Cache-Control"] = "private, max-age=86400"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -233,43 +214,65 @@ def photo(photo_id: int):
 
 @api.get("/workers")
 @reader
-def workers(conn, actor):
-    return json_response({"workers": workers_in_scope(conn, actor, request.args.get("grid") or None,
-                                                      _int_arg("limit", 500, 1))})
+@documented(Operation(
+    TAGS["grids"], "可派遣的网格员 / the workers one may dispatch to", (SUPERVISOR, COMMANDER, ADMIN),
+    {200: Reply("本辖区网格员及其在办任务数 / the workers of one's area with their open tasks", m.WorkerList)},
+    "assignee_id 取自这里 / where dispatch and reassign find assignee_id", query=m.WorkerQuery, errors=(403,)))
+def workers(conn: Connection, actor: Actor, query: m.WorkerQuery) -> Response:
+    return json_response({"workers": workers_in_scope(conn, actor, query.grid, query.limit)})
 
 
 @api.get("/grids/<code>/timeline")
 @reader
-def grid_timeline(conn, actor, code: str):
-    before = request.args.get("before")
-    events = tasks.grid_timeline(conn, actor, code, _int_arg("limit", 100, 1),
-                                 _int_arg("before", 0, 1, 2**62) if before else None)
+@documented(Operation(TAGS["grids"], "网格时间线 / a grid's timeline", ROW_READERS,
+                      {200: Reply("最新事件在前 / newest first", m.GridTimeline)}, query=m.TimelineQuery,
+                      path=(GRID,), errors=(403, 404)))
+def grid_timeline(conn: Connection, actor: Actor, code: str, query: m.TimelineQuery) -> Response:
+    events = tasks.grid_timeline(conn, actor, code, query.limit, query.before)
     return json_response({"grid_code": code, "events": events})
 
 
 @api.get("/grids/<code>/persons")
 @reader
-def grid_persons(conn, actor, code: str):
+@documented(Operation(TAGS["grids"], "网格内红黄蓝码人员 / flagged persons of a grid", ROW_READERS,
+                      {200: Reply("最红的在前，最多 500 / reddest first, at most 500", m.GridPersons)},
+                      path=(GRID,), errors=(403, 404)))
+def grid_persons(conn: Connection, actor: Actor, code: str) -> Response:
     return json_response({"grid_code": code, "persons": flagged_in_grid(conn, actor, code)})
 
 
 @api.get("/persons/<key>")
 @reader
-def person(conn, actor, key: str):
+@documented(Operation(TAGS["persons"], "人员（脱敏）/ a person, masked", ROW_READERS,
+                      {200: Reply("人员 / the person", m.Person)}, path=(PERSON,), errors=(403, 404)))
+def person(conn: Connection, actor: Actor, key: str) -> Response:
     return json_response(get_person(conn, actor, key))
 
 
 @api.post("/persons/<key>/unmask")
 @mutation()
-def person_unmask(conn, actor, key: str):
-    return 200, unmask_person(conn, actor, key, body_json().get("reason"), vault(), client_tag())
+@documented(Operation(
+    TAGS["persons"], "查看完整信息 / read a person in clear", (WORKER, SUPERVISOR, COMMANDER),
+    {200: Reply("完整信息（已写审计日志）/ in clear, audited", m.UnmaskedPerson)},
+    "须说明理由，每次读取记入审计日志 / needs a reason; every read is audited",
+    body=m.Unmask, example={"reason": "入户走访前电话联系本人 / calling him before the visit"},
+    path=(PERSON,), errors=(403, 404)))
+def person_unmask(conn: Connection, actor: Actor, key: str, body: m.Unmask) -> tuple[int, dict[str, Any]]:
+    return 200, unmask_person(conn, actor, key, body.reason, vault(), client_tag())
 
 
 # -- leads ---------------------------------------------------------------------------------------
 @api.post("/leads")
 @mutation(login=False)
-def lead_report(conn, actor):
-    report = parse_report(body_json())
+@documented(Operation(
+    TAGS["leads"], "举报线索 / report a lead", (ANONYMOUS, *STAFF),
+    {201: Reply("线索回执（同地 24 小时内合并）/ the lead (merged with reports of the same place)", m.LeadReceipt)},
+    "无需登录；匿名举报每客户端 10 分钟 5 次 / no login needed; anonymous reports are limited per client",
+    body=m.NewLeadReport, example={"description": "楼下有从外地返回人员未报备", "address": "桂城街道桂一一路149号",
+                                   "location": DEMO_POINT, "crs": "wgs84", "contact": "13800138000"},
+    errors=(429,)))
+def lead_report(conn: Connection, actor: Actor | None, body: m.NewLeadReport) -> tuple[int, dict[str, Any]]:
+    report = parse_report(body.model_dump(exclude_none=True))
     channel = "public" if actor is None else "staff"
     return 201, lead_repository.submit_report(conn, report, client_tag(), channel, vault(), now(),
                                               actor.user_id if actor else None)
@@ -277,42 +280,50 @@ def lead_report(conn, actor):
 
 @api.get("/leads")
 @reader
-def lead_list(conn, actor):
-    status = request.args.get("status") or "open"
-    if status not in ("open", "triaged", "dismissed", "all"):
-        raise InvalidRequest("status 须为 open、triaged、dismissed 或 all / unknown lead status", "status")
-    return json_response({"leads": lead_repository.list_leads(conn, actor, None if status == "all" else status,
-                                                              _int_arg("limit", 200, 1))})
+@documented(Operation(TAGS["leads"], "线索列表 / leads in scope", ROW_READERS, {200: Reply("线索 / leads", m.LeadList)},
+                      query=m.LeadQuery, errors=(403,)))
+def lead_list(conn: Connection, actor: Actor, query: m.LeadQuery) -> Response:
+    status = None if query.status == "all" else query.status
+    return json_response({"leads": lead_repository.list_leads(conn, actor, status, query.limit)})
 
 
 @api.get("/leads/<int:lead_id>")
 @reader
-def lead_detail(conn, actor, lead_id: int):
+@documented(Operation(TAGS["leads"], "线索详情 / a lead with its reports", ROW_READERS,
+                      {200: Reply("线索 / the lead", m.LeadDetail)}, path=(LEAD_ID,), errors=(403, 404)))
+def lead_detail(conn: Connection, actor: Actor, lead_id: int) -> Response:
     return json_response(lead_repository.get_lead(conn, actor, lead_id))
 
 
 @api.post("/leads/<int:lead_id>/triage")
 @mutation()
-def lead_triage(conn, actor, lead_id: int):
-    data = body_json()
-    if _bool_field(data, "dismiss", False):
+@documented(Operation(
+    TAGS["leads"], "研判线索 / triage a lead", (SUPERVISOR, COMMANDER),
+    {201: Reply("已转为任务（默认线索核查）/ the task made from it", m.Task),
+     200: Reply("dismiss 为 true 时：已关闭的线索 / with dismiss: the dismissed lead", m.Lead)},
+    body=m.Triage, example={"kind": "lead_verification", "dispatch": True}, path=(LEAD_ID,), errors=(403, 404, 409)))
+def lead_triage(conn: Connection, actor: Actor, lead_id: int, body: m.Triage) -> tuple[int, dict[str, Any]]:
+    if body.dismiss:
         return 200, lead_repository.dismiss_lead(conn, actor, lead_id)
-    return 201, lead_repository.triage_lead(conn, actor, lead_id, _text_field(data, "kind") or "lead_verification",
-                                            now(), _text_field(data, "grid_code"), _bool_field(data, "dispatch", True),
-                                            _id_field(data, "assignee_id"))
+    return 201, lead_repository.triage_lead(conn, actor, lead_id, body.kind, now(), body.grid_code, body.dispatch,
+                                            body.assignee_id)
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
 @api.post("/scans")
 @mutation()
-def scan(conn, actor):
-    return 201, scan_repository.record_scan(conn, actor, body_json(), vault(), now())
+@documented(Operation(
+    TAGS["checkpoints"], "记录扫码 / record a scan", (SUPERVISOR, COMMANDER, ADMIN, WORKER),
+    {201: Reply("扫码记录；红黄码生成或并入卡口预警任务 / the scan; red or yellow raises an alert task", m.Scan)},
+    body=m.NewScan, example={"checkpoint": DEMO_CHECKPOINT, "pass_code": DEMO_ID_NUMBER, "direction": "in"},
+    errors=(403, 404)))
+def scan(conn: Connection, actor: Actor, body: m.NewScan) -> tuple[int, dict[str, Any]]:
+    return 201, scan_repository.record_scan(conn, actor, body.model_dump(exclude_none=True), vault(), now())
 
 
-def _period() -> tuple[datetime, datetime]:
+def _period(query: m.PeriodQuery) -> tuple[datetime, datetime]:
     """``from`` and ``to`` as dates (Beijing days, ``to`` inclusive) or ISO times; default: the last 30 days."""
-    def read(name: str, default: datetime, end: bool) -> datetime:
-        raw = request.args.get(name)
+    def read(name: str, raw: str | None, default: datetime, end: bool) -> datetime:
         if not raw:
             return default
         try:
@@ -325,34 +336,50 @@ def _period() -> tuple[datetime, datetime]:
             raise InvalidRequest(f"{name} 须为日期 YYYY-MM-DD 或 ISO 时间 / {name} must be a date or time",
                                  name) from None
     today = datetime.combine(now().astimezone(BEIJING).date() + timedelta(days=1), time(), BEIJING)
-    until = read("to", today, end=True)
-    return read("from", until - timedelta(days=30), end=False), until
+    until = read("to", query.to, today, end=True)
+    since = read("from", query.from_, until - timedelta(days=30), end=False)
+    evaluation.Period(since, until)  # refuses a range that ends before it starts
+    return since, until
 
 
 @api.get("/checkpoints/<code>/scans")
 @reader
-def checkpoint_scans(conn, actor, code: str):
-    since, until = _period()
-    evaluation.Period(since, until)  # refuses a range that ends before it starts
+@documented(Operation(
+    TAGS["checkpoints"], "卡口每小时通行量 / scans per hour at a checkpoint",
+    (SUPERVISOR, COMMANDER, REPORTER, ADMIN, WORKER),
+    {200: Reply("按北京时间整点 / per hour", m.CheckpointScans)}, "汇总数据，统计员可读 / aggregates: the reporter may "
+    "read them", query=m.PeriodQuery,
+    path=(PathParam("code", {"type": "string"}, "卡口编号 / checkpoint code", DEMO_CHECKPOINT),), errors=(404,)))
+def checkpoint_scans(conn: Connection, actor: Actor, code: str, query: m.PeriodQuery) -> Response:
+    since, until = _period(query)
     return json_response({"checkpoint": code, "from": since.isoformat(), "to": until.isoformat(),
                           "hours": scan_repository.hourly_counts(conn, actor, code, since, until)})
 
 
 # -- statistics ----------------------------------------------------------------------------------
+CSV_EXAMPLE = ("\ufeff# 数据时间 2026-11-25T20:00:00+00:00; 查询 /api/v1/stats?level=grid&area=440605011001\n"
+               + ",".join(evaluation.COLUMNS) + "\n"
+               + "grid,440605011001001,桂一社区第1网格,4,0,3,2,1,3,1,0,0.75,0.5,0.3333,0.0,5.2,9.81,0,6,0,0\n")
+
+
 @api.get("/stats")
 @reader
-def stats(conn, actor):
-    since, until = _period()
-    level = request.args.get("level", "district")
+@documented(Operation(
+    TAGS["stats"], "考核统计 / indicators per unit", (REPORTER, WORKER, SUPERVISOR, COMMANDER, ADMIN),
+    {200: Reply("Accept: text/csv 时为 Excel 可读的 CSV（带 BOM 与数据时间注释行）/ CSV with a BOM and a comment line "
+                "when asked for text/csv", m.Stats,
+                content={"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}})},
+    "统计员看到的 1–4 人计数为 null / counts of 1 to 4 persons are suppressed for reporters", query=m.StatsQuery))
+def stats(conn: Connection, actor: Actor, query: m.StatsQuery) -> Response:
+    since, until = _period(query)
     moment = now()
-    rows = evaluation.evaluate(conn, actor, level, evaluation.Period(since, until), moment,
-                               request.args.get("area") or None)
-    stamp = {"level": level, "from": beijing_time(since), "to": beijing_time(until),
+    rows = evaluation.evaluate(conn, actor, query.level, evaluation.Period(since, until), moment, query.area)
+    stamp = {"level": query.level, "from": beijing_time(since), "to": beijing_time(until),
              "as_of": beijing_time(min(until, moment)), "generated_at": beijing_time(moment)}
     if request.accept_mimetypes.best_match(["application/json", CSV_MEDIA]) == CSV_MEDIA:
         made = Stamp(min(until, moment), request.full_path, moment)
         response = Response(stats_csv(rows, made), mimetype=CSV_MEDIA)
-        response.headers["Content-Disposition"] = f"attachment; filename=stats-{level}.csv"
+        response.headers["Content-Disposition"] = f"attachment; filename=stats-{query.level}.csv"
         return response
     return json_response({**stamp, "rows": rows})
 
@@ -360,22 +387,25 @@ def stats(conn, actor):
 # -- operations ------------------------------------------------------------------------------------
 @api.post("/sweeps")
 @mutation()
-def sweep(conn, actor):
+@documented(Operation(
+    TAGS["operations"], "立即巡检 / sweep now", (COMMANDER, ADMIN),
+    {200: Reply("新建任务、未落格请求与升级数 / tasks made, requests unplaced, escalations", m.SweepResult)},
+    "处理比对产生的任务请求并升级超时任务（服务器每分钟自动执行）/ take the matcher's requests and escalate overdue "
+    "work (the server also does it every minute)", errors=(403,)))
+def sweep(conn: Connection, actor: Actor) -> tuple[int, dict[str, Any]]:
     """Take pending matcher requests and escalate overdue work now (the server also does it every minute)."""
-    actor.require_role("commander", "admin")
-    from tasks.intake import take_requests
-
+    actor.require_role(COMMANDER, ADMIN)
     moment = now()
     return 200, {**take_requests(conn, moment), "escalations": escalate_overdue(conn, moment)}
 
 
 @api.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def no_such_endpoint(unknown: str):
+def no_such_endpoint(unknown: str) -> Response:
     """Anything else under /api/v1 answers JSON (not the Dash page that catches every other path)."""
     return error_response(NotFound(f"没有这个接口 {request.method} /api/v1/{unknown}（见 /api/v1/openapi.json）/ "
                                    f"no such endpoint or method"))
 
 
 @api.errorhandler(413)
-def too_large(_error):
+def too_large(_error: Exception) -> Response:
     return error_response(InvalidRequest("上传内容过大（最多 5 MB）/ the upload is too large (5 MB at most)", "photo"))

@@ -1,8 +1,8 @@
 """Serving the app: granian running the WSGI app in one or several worker processes.
 
 granian does the HTTP work (reading, parsing, writing, keep-alive) in Rust, outside the GIL; only the app
-itself runs in Python threads. On the phones' update path that is 8–10 % less server CPU per update than
-waitress, whose I/O thread and request parsing share the GIL with the app (benchmarks/RESULTS.md).
+itself runs in Python threads. On the phones' update path it costs less server CPU per update than
+waitress, whose I/O thread and request parsing share the GIL with the app (figures in benchmarks/RESULTS.md).
 
 Each worker process is forked before it builds its own app, engine and pool. The task sweeper runs in a
 process of its own, forked before the workers, so that no thread of the parent ever holds a lock or a
@@ -62,7 +62,7 @@ def _last(header: str | None) -> str:
 
 def _threads_warning(record: logging.LogRecord) -> bool:
     # granian warns when the threads outnumber 2 × cores + 1: right for CPU-bound apps, but ours wait on the
-    # database most of the time (8 threads per worker measured best on 2 cores)
+    # database most of the time (the default of 8 threads per worker is what benchmarks/RESULTS.md found best)
     return not record.getMessage().startswith("Configuration allows spawning up to")
 
 

@@ -1,7 +1,7 @@
 """The supervisor's dispatch console (/dispatch/): his area's map, the work queue, a grid's persons, leads and
 timeline, a task's actions and timeline.
 
-Every callback asks :func:`pages.access.page_actor` who is acting and goes
+Every callback asks :func:`web.session.page_actor` who is acting and goes
 through the repositories, which apply his data scope: a supervisor sees and
 acts on his community only, whatever the browser sends. The map's geometry
 is fetched once by URL; colours and the selection travel in ``hideout``.
@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import dash
 import dash_leaflet as dl
 from dash import ALL, Input, Output, Patch, State, ctx, dcc, html
+from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 from flask import Flask
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from accounts.actor import Actor
 from accounts.repository import workers_in_scope
@@ -26,20 +28,23 @@ from gis.errors import Conflict, GridError
 from layers.basemap import basemap_layers
 from layers.grid_layer import grid_layer
 from layers.wall import OUTLINE_URLS, district_bounds, map_view
+from leads import repository as lead_repository
 from matching.person_repository import flagged_in_grid
-from pages.access import page_actor
-from pages.shell import DISPATCH, guarded, mount, nav_bar
+from pages.shell import DISPATCH, guarded, mount, nav_bar, refusal
 from pages.strings import text
 from pages.task_panels import kind_name, lead_item, person_table, task_detail, task_list, timeline
-from tasks import lead_repository
 from tasks import repository as tasks
 from tasks.kinds import load_kinds
 from tasks.lifecycle import OPEN, STATUSES
 from tasks.overview import grid_figures, version_stamp
+from web.errors import refusals_shown
+from web.session import page_actor
 
 REFRESH_MS = 10000
 DUE_SOON = timedelta(hours=1)
 LIST_LIMIT = 100
+# what a console button's callback shows: a message, the new change count, the task to show
+Done = tuple[html.P, int | dash.NoUpdate, int | None | dash.NoUpdate]
 
 
 def _layout(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetime]) -> html.Div:
@@ -90,7 +95,7 @@ def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
     return actor
 
 
-def grid_panel(conn, actor: Actor, code: str, lang: str, now: datetime) -> list:
+def grid_panel(conn: Connection, actor: Actor, code: str, lang: str, now: datetime) -> list[Component]:
     """A grid's flagged persons (masked), open leads, tasks, a form for a new task, and its timeline."""
     persons = flagged_in_grid(conn, actor, code, limit=200)
     leads = lead_repository.list_leads(conn, actor, grid_code=code)
@@ -115,7 +120,8 @@ def grid_panel(conn, actor: Actor, code: str, lang: str, now: datetime) -> list:
     ]
 
 
-def act(conn, actor: Actor, trigger: dict | str, values: dict, now: datetime) -> tuple[str, int | None]:
+def act(conn: Connection, actor: Actor, trigger: dict[str, Any], values: dict[str, Any],
+        now: datetime) -> tuple[str, int | None]:
     """Carry out what a console button asks; returns (what was done, the task to show)."""
     if trigger["type"] == "create-task":
         new = tasks.NewTask(values.get("kind") or "", trigger["grid"], values.get("title") or "")
@@ -146,7 +152,8 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
                   Output("dispatch-stamp", "data"),
                   Input("dispatch-tick", "n_intervals"), Input("dispatch-changed", "data"),
                   Input("dispatch-status", "value"), State("dispatch-stamp", "data"), State("dispatch-lang", "data"))
-    def refresh(_tick, changed, status, known, lang):
+    def refresh(_tick: int | None, changed: int | None, status: str, known: str | None,
+                lang: str) -> tuple[html.Ul | html.P, html.Ul | html.P, html.Ul | html.P, Patch, str]:
         actor, now = _acting(engine, clock), clock()
         with reading(engine) as conn:
             stamp = f"{version_stamp(conn)}|{changed}|{status}|{now.strftime('%Y%m%d%H%M')}"
@@ -170,7 +177,7 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
         Input("dispatch-tasks", "children"), State("dispatch-grids", "hideout"), prevent_initial_call=True)
 
     @app.callback(Output("dispatch-grid", "data"), Input("dispatch-grids", "clickData"), prevent_initial_call=True)
-    def pick_grid(feature):
+    def pick_grid(feature: dict[str, Any] | None) -> str:
         _acting(engine, clock)
         if not feature:
             raise PreventUpdate
@@ -178,7 +185,7 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
 
     @app.callback(Output("dispatch-task", "data", allow_duplicate=True),
                   Input({"type": "task-pick", "id": ALL, "where": ALL}, "n_clicks"), prevent_initial_call=True)
-    def pick_task(_clicks):
+    def pick_task(_clicks: list[int | None]) -> int:
         _acting(engine, clock)
         if not ctx.triggered_id or not ctx.triggered[0]["value"]:
             raise PreventUpdate  # a list was redrawn, nobody clicked
@@ -187,29 +194,25 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
     @app.callback(Output("dispatch-grid-panel", "children"),
                   Input("dispatch-grid", "data"), Input("dispatch-changed", "data"), State("dispatch-lang", "data"),
                   prevent_initial_call=True)
-    def show_grid(code, _changed, lang):
+    @refusals_shown(refusal)
+    def show_grid(code: str | None, _changed: int | None, lang: str) -> list[Component]:
         actor = _acting(engine, clock)
         if not code:
             raise PreventUpdate
-        try:
-            with reading(engine) as conn:
-                return grid_panel(conn, actor, code, lang, clock())
-        except GridError as exc:
-            return html.P(str(exc), className="nh-error")
+        with reading(engine) as conn:
+            return grid_panel(conn, actor, code, lang, clock())
 
     @app.callback(Output("dispatch-task-panel", "children"),
                   Input("dispatch-task", "data"), Input("dispatch-changed", "data"), State("dispatch-lang", "data"),
                   prevent_initial_call=True)
-    def show_task(task_id, _changed, lang):
+    @refusals_shown(refusal)
+    def show_task(task_id: int | None, _changed: int | None, lang: str) -> html.Div:
         actor = _acting(engine, clock)
         if not task_id:
             raise PreventUpdate
-        try:
-            with reading(engine) as conn:
-                task = tasks.get_task(conn, actor, task_id, clock())
-                workers = workers_in_scope(conn, actor) if actor.role != "admin" else []
-        except GridError as exc:
-            return html.P(str(exc), className="nh-error")
+        with reading(engine) as conn:
+            task = tasks.get_task(conn, actor, task_id, clock())
+            workers = workers_in_scope(conn, actor) if actor.role != "admin" else []
         return task_detail(task, actor.role, workers, lang)
 
     @app.callback(Output("dispatch-message", "children"), Output("dispatch-changed", "data"),
@@ -219,22 +222,27 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
                   Input({"type": "create-task", "grid": ALL}, "n_clicks"),
                   State({"type": "form", "name": ALL}, "value"), State("dispatch-changed", "data"),
                   State("dispatch-task", "data"), State("dispatch-lang", "data"), prevent_initial_call=True)
-    def on_action(_acts, _leads, _create, fields, changed, shown, lang):
+    def on_action(_acts: list[int | None], _leads: list[int | None], _create: list[int | None], fields: list[Any],
+                  changed: int | None, shown: int | None, lang: str) -> Done:
         actor = _acting(engine, clock)
         if not ctx.triggered_id or not ctx.triggered[0]["value"]:
             raise PreventUpdate  # buttons were drawn, nobody clicked
         names = [state["id"]["name"] for state in ctx.states_list[0]]
         values = {**dict(zip(names, fields, strict=True)), "lang": lang}
-        try:
+
+        def refused(exc: GridError) -> Done:
+            if isinstance(exc, Conflict):  # the task moved on meanwhile: say so and redraw it as it is now
+                stale = exc.code == "stale_version"
+                return (html.P(text("dispatch.stale", lang) if stale else str(exc), className="nh-error"),
+                        (changed or 0) + 1, shown)
+            return refusal(exc), dash.no_update, dash.no_update
+
+        @refusals_shown(refused)
+        def apply() -> Done:
             with changing(engine) as conn:
                 done, task_id = act(conn, actor, ctx.triggered_id, values, clock())
-        except Conflict as exc:
-            stale = exc.code == "stale_version"
-            return (html.P(text("dispatch.stale", lang) if stale else str(exc), className="nh-error"),
-                    (changed or 0) + 1, shown)
-        except GridError as exc:
-            return html.P(str(exc), className="nh-error"), dash.no_update, dash.no_update
-        return html.P(f"{text('dispatch.done', lang)}{done}", className="nh-ok"), (changed or 0) + 1, \
-            task_id or shown
+            return html.P(f"{text('dispatch.done', lang)}{done}", className="nh-ok"), (changed or 0) + 1, \
+                task_id or shown
+        return apply()
 
     return app

@@ -16,23 +16,25 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import dash
 from dash import Input, Output, State, dcc, html
+from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 from flask import Flask
 from sqlalchemy import Connection, Engine
 
 from accounts.actor import Actor
 from gis.db import reading
-from gis.errors import GridError
 from grids.proximity import FAR_FROM_GRID_M, distance_to_grid_m, far_from_grid
-from pages.access import page_actor
-from pages.shell import FIELD, guarded, mount, nav_bar
+from pages.shell import FIELD, data, guarded, mount, nav_bar
 from pages.strings import STRINGS, text
 from tasks.kinds import load_kinds
 from tasks.overview import BEIJING
 from tasks.repository import TaskFilter, get_task, list_tasks
+from web.errors import refusals_shown
+from web.session import page_actor
 
 ROLES = FIELD.roles
 MY_STATUSES = ("dispatched", "accepted", "in_progress", "handled")  # what a worker still has in hand
@@ -65,16 +67,17 @@ def task_card(task: dict, lang: str, now: datetime) -> html.Article:
     facts = [f"{text('field.grid', lang)} {task['grid_code']}"]
     if person.get("name_masked"):
         facts.append(f"{text('field.person', lang)} {person['name_masked']}")
-    buttons = [html.Button(text(f"field.{action}", lang), type="button", id=f"field-{action}-{task['id']}",
-                           className="nh-field-btn " + ("nh-field-primary" if primary else "nh-field-secondary"),
-                           **{"data-action": action, "data-when": when})
-               for action, when, primary in ACTIONS]
-    buttons.append(html.Div(text("field.waiting", lang), className="nh-field-note", **{"data-when": "handled"}))
-    buttons.append(html.Div(text("field.declined", lang), className="nh-field-note", **{"data-when": "declined"}))
+    buttons: list[Component] = [
+        html.Button(text(f"field.{action}", lang), type="button", id=f"field-{action}-{task['id']}",
+                    className="nh-field-btn " + ("nh-field-primary" if primary else "nh-field-secondary"),
+                    **data(action=action, when=when))
+        for action, when, primary in ACTIONS]
+    buttons.append(html.Div(text("field.waiting", lang), className="nh-field-note", **data(when="handled")))
+    buttons.append(html.Div(text("field.declined", lang), className="nh-field-note", **data(when="declined")))
     return html.Article(
         id=f"field-task-{task['id']}", className="nh-field-card",
-        **{"data-task": str(task["id"]), "data-version": str(task["version"]), "data-status": task["status"],
-           "data-temperature": "1" if kind and kind.needs_temperature else "0", "data-title": task["title"]},
+        **data(task=str(task["id"]), version=str(task["version"]), status=task["status"],
+               temperature="1" if kind and kind.needs_temperature else "0", title=task["title"]),
         children=[
             html.Div(className="nh-field-card-top", children=[
                 html.Span(kind_name, className="nh-field-kind"),
@@ -83,7 +86,7 @@ def task_card(task: dict, lang: str, now: datetime) -> html.Article:
             html.H2(task["title"], className="nh-field-title"),
             html.Div(className="nh-field-due-row", children=[
                 html.Span("", className="nh-field-countdown" + (" nh-field-overdue" if task["overdue"] else ""),
-                          **{"data-due": task["due_at"] or ""}),
+                          **data(due=task["due_at"] or "")),
                 html.Span(_due_label(task["due_at"], now, lang), className="nh-field-due"),
             ]),
             html.Div(" · ".join(facts), className="nh-field-facts"),
@@ -98,7 +101,7 @@ def task_stamp(tasks: list[dict]) -> str:
     return ",".join(f"{task['id']}:{task['version']}" for task in tasks)
 
 
-def task_cards(tasks: list[dict], lang: str, now: datetime) -> list:
+def task_cards(tasks: list[dict], lang: str, now: datetime) -> list[Component]:
     """The cards, or a friendly line when there is nothing to do."""
     if not tasks:
         return [html.P(text("field.empty", lang), className="nh-field-empty", id="field-empty")]
@@ -129,8 +132,8 @@ def _field(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetime
     return html.Div(className="nh-page nh-field", lang=lang, children=[
         nav_bar(actor, lang, FIELD),
         html.Div(id="field-config", hidden=True,
-                 **{"data-user": str(actor.user_id), "data-lang": lang,
-                    "data-far": str(int(FAR_FROM_GRID_M)), "data-strings": json.dumps(_client_strings(lang))}),
+                 **data(user=str(actor.user_id), lang=lang, far=str(int(FAR_FROM_GRID_M)),
+                        strings=json.dumps(_client_strings(lang)))),
         dcc.Store(id="field-lang", data=lang),
         dcc.Store(id="field-synced"),
         dcc.Store(id="field-stamp", data=task_stamp(tasks)),
@@ -139,7 +142,7 @@ def _field(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetime
         html.Header(className="nh-field-head", children=[
             html.H1(text("field.title", lang)),
             html.Span(text("field.outbox_sent", lang), id="field-outbox", className="nh-field-outbox",
-                      role="status", **{"data-state": "sent"}),
+                      role="status", **data(state="sent")),
         ]),
         html.Div(id="field-message", className="nh-field-message", role="alert"),
         html.Main(task_cards(tasks, lang, now), id="field-tasks", className="nh-field-list"),
@@ -162,8 +165,8 @@ def _sheet(lang: str) -> html.Section:
             html.Label([text("field.temperature", lang),
                         html.Span(text("field.temperature_needed", lang), id="field-temperature-needed",
                                   className="nh-field-hint")], htmlFor="field-temperature"),
-            dcc.Input(id="field-temperature", type="number", min=34, max=43, step=0.1, inputMode="decimal",
-                      className="nh-field-input"),
+            dcc.Input(id="field-temperature", type="number", min=34, max=43, step=0.1, className="nh-field-input",
+                      inputMode="decimal"),  # type: ignore[arg-type]  # stub lacks HTML's "decimal"; passed to <input>
             html.Label(text("field.note", lang), htmlFor="field-note"),
             html.Textarea(id="field-note", className="nh-field-input", maxLength=1000, rows=2),
             html.Label(text("field.photo", lang)),
@@ -191,7 +194,7 @@ def create_field(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
     @app.callback(Output("field-tasks", "children"), Output("field-stamp", "data"),
                   Input("field-synced", "data"), Input("field-tick", "n_intervals"), State("field-lang", "data"),
                   State("field-stamp", "data"), prevent_initial_call=True)
-    def refresh(_synced, _tick, lang, known):
+    def refresh(_synced: Any, _tick: int | None, lang: str, known: str | None) -> tuple[list[Component], str]:
         now = clock()
         actor = page_actor(engine, now, ROLES)
         if actor is None:
@@ -205,7 +208,8 @@ def create_field(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
 
     @app.callback(Output("field-distance", "children"), Output("field-distance", "className"),
                   Input("field-position", "data"), State("field-lang", "data"), prevent_initial_call=True)
-    def distance(position, lang):
+    @refusals_shown(lambda exc: (str(exc), "nh-field-distance nh-field-far"))
+    def distance(position: dict[str, Any] | None, lang: str) -> tuple[str, str]:
         now = clock()
         actor = page_actor(engine, now, ROLES)
         if actor is None or not isinstance(position, dict):
@@ -214,10 +218,7 @@ def create_field(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
             task_id, lon, lat = int(position["task"]), float(position["lon"]), float(position["lat"])
         except (KeyError, TypeError, ValueError):
             raise PreventUpdate from None
-        try:
-            with reading(engine) as conn:
-                return distance_warning(conn, actor, task_id, lon, lat, now, lang)
-        except GridError as exc:
-            return str(exc), "nh-field-distance nh-field-far"
+        with reading(engine) as conn:
+            return distance_warning(conn, actor, task_id, lon, lat, now, lang)
 
     return app

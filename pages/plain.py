@@ -8,20 +8,21 @@ cross-site posting by a double-submit token; the lead form needs no login.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, make_response, redirect, render_template, request
+from flask import Blueprint, Response, make_response, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
-from accounts.repository import close_session
-from api.http import SESSION_COOKIE, client_tag, engine, now, vault
-from api.routes import login, set_session_cookie
 from gis.db import changing
-from gis.errors import GridError, InvalidRequest, RateLimited
-from pages.access import page_actor
+from gis.errors import GridError, InvalidRequest
+from leads.reports import parse_report
+from leads.repository import submit_report
 from pages.shell import home_for
 from pages.strings import LANGUAGES
-from tasks.lead_repository import submit_report
-from tasks.leads import parse_report
+from web.context import client_tag, engine, now, vault
+from web.errors import status_of
+from web.session import clear_session_cookie, end_session, log_in, page_actor, same_origin, set_session_cookie
 
 pages = Blueprint("pages", __name__, template_folder="templates")
 FORM_COOKIE = "nanhai_form"
@@ -31,7 +32,7 @@ def _form_token() -> str:
     return request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
 
 
-def _render(template: str, status: int = 200, **context):
+def _render(template: str, status: int = 200, **context: Any) -> Response:
     token = _form_token()
     response = make_response(render_template(template, form_token=token, **context), status)
     response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure)
@@ -51,49 +52,44 @@ def _safe_next(target: str | None) -> str:
 
 
 @pages.get("/login")
-def login_page():
+def login_page() -> Response:
     return _render("login.html", next=_safe_next(request.args.get("next")))
 
 
 @pages.post("/login")
-def login_submit():
+def login_submit() -> BaseResponse:
     target = _safe_next(request.form.get("next"))
     if not _form_token_ok():
         return _render("login.html", 400, next=target, error="页面已过期，请重新提交 / the form expired; submit again")
     try:
-        token, body, expires = login(request.form.get("username", "").strip(), request.form.get("password", ""))
+        token, actor, _csrf, expires = log_in(request.form.get("username", "").strip(),
+                                              request.form.get("password", ""))
     except GridError as exc:
-        status = 429 if isinstance(exc, RateLimited) else 401
-        return _render("login.html", status, next=target, error=str(exc),
+        return _render("login.html", status_of(exc), next=target, error=str(exc),
                        username=request.form.get("username", ""))
-    return set_session_cookie(redirect(home_for(body["role"]) if target == "/" else target, 303), token, expires)
+    return set_session_cookie(redirect(home_for(actor.role) if target == "/" else target, 303), token, expires)
 
 
 @pages.get("/")
-def home():
+def home() -> BaseResponse:
     """The start page: the logged-in user's own page (by role), else the login page."""
     actor = page_actor(engine(), now())
     return redirect(home_for(actor.role) if actor else "/login", 303)
 
 
 @pages.post("/logout")
-def logout():
+def logout() -> BaseResponse:
     """Log out from a page's menu. A cross-site form cannot do it: the SameSite=Lax cookie is not sent along,
     and a foreign ``Origin`` is refused."""
-    origin = request.headers.get("Origin")
-    if origin and urlsplit(origin).netloc != request.host:
+    if not same_origin():
         return make_response("跨站请求被拒绝 / cross-site request refused", 403)
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        with engine().begin() as conn:
-            close_session(conn, token)
-    response = redirect("/login", 303)
-    response.delete_cookie(SESSION_COOKIE)
-    return response
+    with engine().begin() as conn:
+        end_session(conn)
+    return clear_session_cookie(redirect("/login", 303))
 
 
 @pages.get("/lang/<code>")
-def choose_language(code: str):
+def choose_language(code: str) -> BaseResponse:
     """Remember the reader's language (zh or en) in a cookie and go back to the page he came from."""
     response = redirect(_safe_next(request.args.get("next")), 303)
     if code in LANGUAGES:
@@ -102,25 +98,24 @@ def choose_language(code: str):
 
 
 @pages.get("/leads/new")
-def lead_form():
+def lead_form() -> Response:
     return _render("lead_form.html", values={})
 
 
 @pages.post("/leads/new")
-def lead_submit():
+def lead_submit() -> Response:
     values = {k: request.form.get(k, "") for k in ("description", "address", "lon", "lat", "contact")}
     if not _form_token_ok():
         return _render("lead_form.html", 400, values=values, error="页面已过期，请重新提交 / the form expired")
-    payload = {"description": values["description"], "address": values["address"] or None,
-               "contact": values["contact"] or None, "crs": "wgs84"}
+    payload: dict[str, Any] = {"description": values["description"], "address": values["address"] or None,
+                               "contact": values["contact"] or None, "crs": "wgs84"}
     if values["lon"] or values["lat"]:
         payload["location"] = {"lon": values["lon"], "lat": values["lat"]}
     try:
         report = parse_report(payload)
         with changing(engine()) as conn:
             lead = submit_report(conn, report, client_tag(), "public", vault(), now())
-    except InvalidRequest as exc:
-        return _render("lead_form.html", 422, values=values, error=str(exc), field=exc.field)
     except GridError as exc:
-        return _render("lead_form.html", 429 if isinstance(exc, RateLimited) else 400, values=values, error=str(exc))
+        return _render("lead_form.html", status_of(exc), values=values, error=str(exc),
+                       field=exc.field if isinstance(exc, InvalidRequest) else None)
     return _render("lead_thanks.html", 201, lead=lead)

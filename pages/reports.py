@@ -6,9 +6,9 @@ default); the page shows three charts (plotly, served by Dash from this server) 
 time and the query, and links to the same figures as CSV and Excel (``/reports/export.csv`` and
 ``/reports/export.xlsx`` with the page's query: ``level``, ``area``, ``from``, ``to``).
 
-The figures come from :func:`tasks.evaluation.report`, which applies the actor's scope and, for a reporter,
-suppresses persons 1–4; the files from :mod:`tasks.stats_export`, so page, API and files agree to the last
-digit. The callback and the export routes check the session themselves (:func:`pages.access.page_actor`).
+The figures come from :func:`evaluation.indicators.report`, which applies the actor's scope and, for a reporter,
+suppresses persons 1–4; the files from :mod:`evaluation.export`, so page, API and files agree to the last
+digit. The callback and the export routes check the session themselves (:func:`web.session.page_actor`).
 """
 
 from __future__ import annotations
@@ -22,16 +22,18 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 from flask import Flask, Response, redirect, request
 from sqlalchemy import Engine
+from werkzeug.wrappers import Response as BaseResponse
 
 from accounts.actor import Actor
+from evaluation.export import CSV_MEDIA, XLSX_MEDIA, Stamp, stats_csv, stats_xlsx
+from evaluation.indicators import BEIJING, COLOURS, LEVELS, REPORT_COLUMNS, STATUS_COLUMNS, Period, areas, report
 from gis.db import reading
-from gis.errors import InvalidRequest
-from pages.access import page_actor
+from gis.errors import GridError, InvalidRequest
 from pages.shell import REPORTS, guarded, mount, nav_bar, page_language
 from pages.strings import text
-from tasks.evaluation import BEIJING, COLOURS, LEVELS, REPORT_COLUMNS, STATUS_COLUMNS, Period, areas, report
 from tasks.lifecycle import STATUSES
-from tasks.stats_export import CSV_MEDIA, XLSX_MEDIA, Stamp, stats_csv, stats_xlsx
+from web.errors import refusals_shown, status_of
+from web.session import page_actor
 
 ROLES = REPORTS.roles
 DEFAULT_LEVEL = "district"
@@ -80,7 +82,7 @@ def query_string(level: str, area: str | None, first: date, last: date) -> str:
 
 
 # -- the export routes -----------------------------------------------------------------------------------------
-def _export(engine: Engine, clock: Callable[[], datetime], kind: str) -> Response:
+def _export(engine: Engine, clock: Callable[[], datetime], kind: str) -> BaseResponse:
     now = clock()
     actor = page_actor(engine, now)
     if actor is None:
@@ -92,8 +94,8 @@ def _export(engine: Engine, clock: Callable[[], datetime], kind: str) -> Respons
         period = Period.of_days(first, last)
         with reading(engine) as conn:
             rows = report(conn, actor, level, period, now, area)
-    except InvalidRequest as exc:
-        return Response(str(exc), status=422, mimetype="text/plain")
+    except GridError as exc:
+        return Response(str(exc), status=status_of(exc), mimetype="text/plain")
     stamp = Stamp(min(period.until, now), request.full_path, now)
     name = f"stats-{level}-{first.isoformat()}-{last.isoformat()}"
     if kind == "csv":
@@ -214,6 +216,7 @@ def create_reports(server: Flask, engine: Engine, clock: Callable[[], datetime])
     server.add_url_rule(EXPORT_CSV, "reports_export_csv", lambda: _export(engine, clock, "csv"))
     server.add_url_rule(EXPORT_XLSX, "reports_export_xlsx", lambda: _export(engine, clock, "xlsx"))
     empty = go.Figure()
+    nothing = (empty, empty, empty, None, None, None, "", EXPORT_CSV, EXPORT_XLSX)
 
     @app.callback(
         Output("reports-persons-chart", "figure"), Output("reports-statuses-chart", "figure"),
@@ -223,19 +226,18 @@ def create_reports(server: Flask, engine: Engine, clock: Callable[[], datetime])
         Output("reports-error", "children"),
         Input("reports-level", "value"), Input("reports-area", "value"), Input("reports-dates", "start_date"),
         Input("reports-dates", "end_date"), State("reports-lang", "data"))
-    def show(level, area, start, end, lang):
+    @refusals_shown(lambda exc: (*nothing, str(exc)))
+    def show(level: str | None, area: str | None, start: str | None, end: str | None,
+             lang: str) -> tuple[go.Figure, go.Figure, go.Figure, html.Table | None, html.Table | None,
+                                 html.Table | None, str, str, str, str]:
         now = clock()
         actor = page_actor(engine, now, ROLES)
-        nothing = (empty, empty, empty, None, None, None, "", EXPORT_CSV, EXPORT_XLSX)
         if actor is None:
             return (*nothing, text("reports.login_again", lang))
-        try:
-            level, area, first, last = parse_query({"level": level, "area": area, "from": start, "to": end}, now)
-            period = Period.of_days(first, last)
-            with reading(engine) as conn:
-                rows = report(conn, actor, level, period, now, area)
-        except InvalidRequest as exc:
-            return (*nothing, str(exc))
+        level, area, first, last = parse_query({"level": level, "area": area, "from": start, "to": end}, now)
+        period = Period.of_days(first, last)
+        with reading(engine) as conn:
+            rows = report(conn, actor, level, period, now, area)
         query = query_string(level, area, first, last)
         as_of = min(period.until, now).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
         stamp = f"{text('reports.as_of', lang)} {as_of} · {text('reports.query', lang)} {query}"

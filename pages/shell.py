@@ -3,7 +3,7 @@
 A page's layout calls :func:`guarded` first: somebody not logged in is sent to
 the login page (and back afterwards), somebody whose role may not open the
 page gets a plain refusal with the links he may follow. Callbacks check again
-with :func:`pages.access.page_actor`; the layout is not the only gate.
+with :func:`web.session.page_actor`; the layout is not the only gate.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import dash
 from dash import dcc, html
@@ -19,8 +20,9 @@ from flask import Flask, has_request_context, request
 from sqlalchemy import Engine
 
 from accounts.actor import ADMIN, COMMANDER, REPORTER, ROLE_NAMES, SUPERVISOR, WORKER, Actor
-from pages.access import page_actor
+from gis.errors import GridError
 from pages.strings import language, text
+from web.session import page_actor
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,17 @@ FIELD = Page("field", "/field/", (WORKER,))
 REPORTS = Page("reports", "/reports/", (REPORTER, SUPERVISOR, COMMANDER, ADMIN))
 PAGES = (WALL, DISPATCH, FIELD, REPORTS)
 HOME = {COMMANDER: WALL, ADMIN: DISPATCH, SUPERVISOR: DISPATCH, WORKER: FIELD, REPORTER: REPORTS}
+
+
+def refusal(exc: GridError) -> html.P:
+    """A refusal as every page shows it: one line in the error style with its Chinese / English message."""
+    return html.P(str(exc), className="nh-error")
+
+
+def data(**attributes: str) -> dict[str, Any]:
+    """HTML ``data-*`` attributes for a Dash component, to be splatted: ``**data(due=x)`` is ``data-due=x``
+    (a hyphen cannot be in a keyword argument; the dict's values go to the component's untyped ``**kwargs``)."""
+    return {f"data-{name}": value for name, value in attributes.items()}
 
 
 def home_for(role: str) -> str:
@@ -94,6 +107,8 @@ ASSETS = str(Path(__file__).resolve().parent.parent / "assets")
 
 def mount(server: Flask, page: Page, title: str) -> dash.Dash:
     """A Dash app for ``page`` on ``server`` at its path, with the app's own assets and nothing from a CDN."""
-    return dash.Dash(f"nanhai_{page.key}", server=server, url_base_pathname=page.path, title=title,
-                     serve_locally=True, update_title=None, assets_folder=ASSETS,
-                     suppress_callback_exceptions=True)
+    return dash.Dash(f"nanhai_{page.key}",
+                     server=server,  # type: ignore[arg-type]  # stub says bool|callable; documented: a Flask server
+                     url_base_pathname=page.path, title=title, serve_locally=True,
+                     update_title=None,  # type: ignore[arg-type]  # stub says str; documented: None disables it
+                     assets_folder=ASSETS, suppress_callback_exceptions=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from pages.strings import STRINGS, text
 from tasks.kinds import load_kinds
@@ -56,7 +57,7 @@ def task_item(task: dict, lang: str, where: str) -> html.Li:
             countdown(task, lang)]))
 
 
-def task_list(tasks: list[dict], lang: str, where: str, total: int | None = None):
+def task_list(tasks: list[dict], lang: str, where: str, total: int | None = None) -> html.Ul | html.P:
     """A list of task lines, or 'none'; says how many more there are when the list is cut."""
     if not tasks:
         return html.P(text("dispatch.none", lang), className="nh-empty")
@@ -74,8 +75,8 @@ def timeline(events: list[dict], lang: str, with_task: bool = False) -> html.Ol:
         said = [detail.get("reason"), detail.get("result"), event.get("note")]
         if detail.get("temperature") is not None:
             said.append(f"{text('dispatch.temperature', lang)} {detail['temperature']} ℃")
-        head = [html.Span(local_time(event["at"]), className="nh-time"),
-                html.Strong(label("action", event["action"], lang)), f" · {event['actor']}"]
+        head: list[Component | str] = [html.Span(local_time(event["at"]), className="nh-time"),
+                                       html.Strong(label("action", event["action"], lang)), f" · {event['actor']}"]
         if with_task:
             head.append(html.Span(f" · #{event['task_id']} {event.get('title', '')}", className="nh-task-meta"))
         items.append(html.Li(className="nh-event", children=[
@@ -112,7 +113,7 @@ def task_detail(task: dict, role: str, workers: list[dict], lang: str) -> html.D
     an action needs them); and its timeline."""
     actions = available_actions(task["status"], role, task["extension_requested_until"] is not None)
     version = task["version"]
-    controls = []
+    controls: list[Component] = []
     if any(a.name in ("dispatch", "reassign") for a in actions):
         controls.append(dcc.Dropdown(id={"type": "form", "name": "assignee"}, placeholder=text("dispatch.assignee",
                                                                                                  lang), options=[

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qs
 
 import dash
 import dash_leaflet as dl
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
-from flask import has_request_context, request
+from flask import Flask, has_request_context, request
 from sqlalchemy import Engine
 
 from gis.db import reading
 from layers.basemap import basemap_layers
 from layers.wall import MEASURES, density_url, district_bounds, map_view, wall_layers
-from pages.access import page_actor
 from pages.shell import WALL, mount, nav_bar
 from pages.strings import language, text
 from tasks.overview import BEIJING, version_stamp, wall_summary
+from web.session import page_actor
 
 WALL_PATH = WALL.path
 ROLES = WALL.roles
@@ -49,7 +50,7 @@ def _version(stamp: str, measure: str) -> str:
     return f"{stamp}|{measure}"
 
 
-def _panel(summary: dict, lang: str, now: datetime, measure: str) -> tuple[list, list, str, str, str]:
+def _panel(summary: dict, lang: str, now: datetime, measure: str) -> tuple[list[str], list[html.Li], str, str, str]:
     """What the wall shows besides the map, from :func:`tasks.overview.wall_summary`: the counters' values,
     the ticker, the time of the figures, the measure's name and the feed alarm."""
     counters = summary["counters"]
@@ -89,7 +90,7 @@ def _wall(lang: str, bounds: list | None, drawn: tuple[str, dict, datetime] | No
     """The wall; ``drawn``: (version stamp, summary, time) of the figures it opens with, so that the first
     refresh finds them current (in the default measure) and resends nothing."""
     stamp, summary, now = drawn or (None, None, None)
-    values, ticker, as_of, measure, alarm = (_panel(summary, lang, now, MEASURES[0]) if summary
+    values, ticker, as_of, measure, alarm = (_panel(summary, lang, now, MEASURES[0]) if summary and now
                                              else (["–"] * len(COUNTERS), [], "", "", ""))
     return html.Div(className="nh-wall", lang=lang, children=[
         dcc.Location(id="wall-url"),
@@ -127,7 +128,7 @@ def _measure(search: str | None) -> str:
     return wanted if wanted in MEASURES else MEASURES[0]
 
 
-def create_wall(server, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
+def create_wall(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the wall on ``server`` at /wall/."""
     wall = mount(server, WALL, text("wall.title"))
     wall.layout = lambda: _layout(engine, clock)
@@ -139,7 +140,8 @@ def create_wall(server, engine: Engine, clock: Callable[[], datetime]) -> dash.D
         Output("wall-alarm", "children"), Output("wall-last-ok", "data"),
         Input("wall-tick", "n_intervals"), Input("wall-url", "search"),
         State("wall-version", "data"), State("wall-lang", "data"))
-    def refresh(_tick, search, known, lang):
+    def refresh(_tick: int | None, search: str | None, known: str | None,
+                lang: str) -> tuple[str | float | dict[str, Any] | list[html.Li] | dash.NoUpdate, ...]:
         now = clock()
         if page_actor(engine, now, ROLES) is None:
             raise PreventUpdate  # logged out or expired: the page keeps its last picture, the alarm will show

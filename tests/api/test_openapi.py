@@ -10,6 +10,8 @@ not list fails the test (the contract itself stays open to additions).
 from __future__ import annotations
 
 import io
+import json
+import pathlib
 import re
 import secrets
 import uuid
@@ -25,9 +27,11 @@ from referencing.jsonschema import DRAFT202012
 from sqlalchemy import text
 
 from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, WORKER
-from api.openapi import ANONYMOUS, DEMO_GRID, DEMO_POINT
+from api.contract import ANONYMOUS
+from api.openapi import serialised, standalone_app
+from api.routes import DEMO_GRID, DEMO_POINT
+from evaluation.indicators import COLUMNS
 from matching.identity import mask_id, mask_name, mask_phone
-from tasks.evaluation import COLUMNS
 from tests.api.client import ApiClient
 from tests.conftest import DEMO_PASSWORD
 from tests.matching.feedfiles import valid_id
@@ -249,6 +253,19 @@ def test_every_route_is_documented_and_nothing_else(app, document):
         roles = operation["x-roles"]
         assert roles and set(roles) <= {ANONYMOUS, *STAFF}, where
         assert ANONYMOUS in roles or "401" in operation["responses"], where
+
+
+SNAPSHOT = pathlib.Path(__file__).with_name("openapi.json")
+
+
+def test_the_generated_document_is_the_committed_snapshot():
+    """A change of the contract shows in review: regenerate with `python -m api.openapi > tests/api/openapi.json`."""
+    assert serialised(standalone_app()) == SNAPSHOT.read_text(encoding="utf-8"), \
+        "the API contract changed: if intended, run `python -m api.openapi > tests/api/openapi.json` and commit it"
+
+
+def test_the_served_document_is_the_generated_one(document):
+    assert document == json.loads(serialised(standalone_app()))
 
 
 def test_examples_match_their_own_schemas(document, schemas):
