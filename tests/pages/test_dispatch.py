@@ -114,6 +114,7 @@ def browser():
     close(driver)
 
 
+@pytest.mark.browser
 def test_a_supervisor_picks_a_grid_on_the_map_and_dispatches_a_new_task(work_engine, browser):
     with work_engine.connect() as conn:
         grids = len(_actor(conn, "demo_supervisor").grid_ids)
@@ -139,6 +140,7 @@ def test_a_supervisor_picks_a_grid_on_the_map_and_dispatches_a_new_task(work_eng
     assert row.status in ("created", "dispatched")
 
 
+@pytest.mark.browser
 def test_a_pick_is_marked_in_the_browser_without_redrawing_the_lists(work_engine, browser):
     def picked(line) -> bool:
         return "nh-selected" in line.get_attribute("class")

@@ -126,6 +126,7 @@ def _card(driver, task_id: int):
     return driver.find_element(By.ID, f"field-task-{task_id}")
 
 
+@pytest.mark.browser
 def test_a_worker_accepts_starts_and_reports_on_his_phone(work_engine, phone, tmp_path):
     task_id = _worker_task(work_engine, "入户测温 · 手机端")
     late_id = _worker_task(work_engine, "早已超时的走访", created=datetime.now(UTC) - timedelta(days=2))
@@ -225,6 +226,7 @@ def _offline(driver, offline: bool) -> None:
                                                                 "downloadThroughput": -1, "uploadThroughput": -1})
 
 
+@pytest.mark.browser
 def test_a_tap_on_a_bad_network_is_kept_and_applied_exactly_once(work_engine, phone):
     task_id = _worker_task(work_engine, "弱网重试", kind="area_sweep")
     flaky = LoseFirstAnswer(create_app(work_engine).server)
@@ -256,6 +258,7 @@ def test_a_tap_on_a_bad_network_is_kept_and_applied_exactly_once(work_engine, ph
     assert flaky.seen[0][1].startswith("200") and flaky.seen[1][2] == "true", "the retry got the stored answer"
 
 
+@pytest.mark.browser
 def test_declining_needs_a_reason_and_a_stale_card_is_put_right(work_engine, phone):
     declined_id = _worker_task(work_engine, "需退回的任务", kind="area_sweep")
     stale_id = _worker_task(work_engine, "别处已更新的任务", kind="area_sweep")

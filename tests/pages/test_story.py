@@ -18,6 +18,8 @@ from tasks.repository import NewTask, create_task
 from tests.browser import LiveServer, chromium, close, log_in, phone_chromium, place, screenshot, waiting
 from tests.conftest import signed_in
 
+pytestmark = pytest.mark.browser
+
 GRID = "440605011001001"  # demo_worker's grid, in demo_supervisor's community
 TITLE = "端到端：入户走访测温"
 

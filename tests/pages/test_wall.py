@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from accounts.actor import Actor
 from app import create_app
+from benchmarks.wall import refresh_payload
 from layers.wall import SUPPRESS_BELOW, density_geojson
-from pages.benchmark import refresh_payload
 from pages.wall import WALL_PATH
 from tasks.overview import grid_figures, version_stamp, wall_summary
 from tasks.repository import NewTask, create_task
@@ -57,6 +57,7 @@ RED_GRID = "440605011001006"
 QUIET = "#22313f"  # nanhai.wall.RISK[0]: a grid with no red or yellow person
 
 
+@pytest.mark.browser
 def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine, browser):
     with work_engine.begin() as conn:
         create_task(conn, Actor.system(), NewTask("lead_verification", "440605011001004", "墙面动态"), Clock()())
@@ -129,6 +130,7 @@ def _grids_with_open_work(engine) -> int:
                                  "'cancelled')")).scalar_one()
 
 
+@pytest.mark.browser
 def test_other_roles_are_refused_with_their_own_pages_offered_and_get_no_density(work_engine, browser):
     with LiveServer(create_app(work_engine).server) as live:
         browser.delete_all_cookies()
@@ -142,6 +144,7 @@ def test_other_roles_are_refused_with_their_own_pages_offered_and_get_no_density
         assert requests.get(f"{live.url}/layers/density.geojson").status_code == 403
 
 
+@pytest.mark.browser
 def test_the_wall_speaks_english_when_asked(work_engine, browser):
     with LiveServer(create_app(work_engine).server) as live:
         browser.delete_all_cookies()
