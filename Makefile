@@ -1,6 +1,7 @@
 # Nanhai grid command platform — set-up, run and test on Debian/Ubuntu.
 #   make run    install what is missing, start the embedded PostGIS, migrate, seed, serve :8050
-#   make test   the same set-up, then the whole test suite (real PostGIS, real headless Chromium)
+#   make test   the same set-up, ruff, the import contract, mypy, then the whole test suite (real PostGIS, real
+#               headless Chromium)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -19,6 +20,8 @@ run: db
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/gridctl db start
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -49,6 +52,8 @@ db: setup
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean-db:
 	-$(BIN)/gridctl db stop

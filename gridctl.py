@@ -19,15 +19,27 @@ import functools
 import json
 import sys
 import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
 from gis.errors import GridError, ImportRejected, user_message
 
+if TYPE_CHECKING:  # for annotations only: the commands import what they use when they run, to start fast
+    from flask import Flask
+    from sqlalchemy import Engine
 
-def _fail_cleanly(func):
+    from gis.embedded import EmbeddedServer
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _fail_cleanly(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except ImportRejected as exc:
@@ -41,7 +53,7 @@ def _fail_cleanly(func):
     return wrapper
 
 
-def _engine():
+def _engine() -> Engine:
     from gis.db import get_engine
 
     return get_engine()
@@ -58,7 +70,7 @@ def db() -> None:
     """The database: the embedded PostGIS, or the server named by DATABASE_URL."""
 
 
-def _embedded():
+def _embedded() -> EmbeddedServer | None:
     from gis.config import external_database_url
     from gis.embedded import EmbeddedServer
 
@@ -223,7 +235,7 @@ class _Bar:
                                      item_show_func=lambda step: step, file=sys.stderr)
         self.done = 0
 
-    def __enter__(self):
+    def __enter__(self) -> _Bar:
         self.bar.__enter__()
         return self
 
@@ -232,8 +244,9 @@ class _Bar:
         self.bar.update(max(target - self.done, 0), step)
         self.done = max(target, self.done)
 
-    def __exit__(self, *exc) -> None:
-        self.bar.__exit__(*exc)
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.bar.__exit__(kind, exc, traceback)
 
 
 @main.group()
@@ -280,7 +293,7 @@ def feed_import(path: str, source: str, crs: str, then_match: bool, rejections: 
         _match(engine)
 
 
-def _match(engine) -> None:
+def _match(engine: Engine) -> None:
     from matching.pipeline import run_match
 
     started = time.monotonic()
@@ -295,7 +308,7 @@ def _match(engine) -> None:
     _sweep(engine)
 
 
-def _sweep(engine) -> None:
+def _sweep(engine: Engine) -> None:
     from tasks.sweep import sweep
 
     counts = sweep(engine)
@@ -383,7 +396,7 @@ def users() -> None:
 @_fail_cleanly
 def users_demo(password: str | None) -> None:
     """Create or reset demo_commander, demo_supervisor, demo_worker, demo_reporter and demo_admin (demo only)."""
-    from accounts.demo import create_demo_accounts
+    from demo.accounts import create_demo_accounts
 
     with _engine().begin() as conn:
         password, accounts = create_demo_accounts(conn, password)
@@ -416,7 +429,7 @@ def bench() -> None:
 @_fail_cleanly
 def bench_locate(points: int, repeat: int) -> None:
     """Time sjoin, a PostGIS ST_Contains join and the locator on the same points; last line is JSON."""
-    from matching.benchmark import locate_benchmark
+    from benchmarks.matcher import locate_benchmark
 
     result = locate_benchmark(_engine(), points, repeat, echo=click.echo)
     click.echo(json.dumps(result))
@@ -431,8 +444,8 @@ def bench_pipeline(rows: int) -> None:
 
     from sqlalchemy.engine import make_url
 
+    from benchmarks.matcher import pipeline_benchmark
     from gis.db import database_url
-    from matching.benchmark import pipeline_benchmark
 
     url = make_url(database_url())
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
@@ -449,7 +462,7 @@ def bench_pipeline(rows: int) -> None:
 @_fail_cleanly
 def bench_updates(url: str, phones: int, seconds: float) -> None:
     """Simulated phones walk tasks through the lifecycle with retries and stale versions; last line is JSON."""
-    from tasks.update_benchmark import updates_benchmark
+    from benchmarks.updates import updates_benchmark
 
     result = updates_benchmark(_engine(), url, phones, seconds, echo=click.echo)
     click.echo(json.dumps(result, ensure_ascii=False))
@@ -460,7 +473,12 @@ def bench_updates(url: str, phones: int, seconds: float) -> None:
 @_fail_cleanly
 def bench_wall(repeat: int) -> None:
     """The wall's idle refresh (server time), first paint in headless Chromium, grid layer size; last line JSON."""
-    from pages.benchmark import wall_benchmark
+    import importlib.util
+
+    if importlib.util.find_spec("selenium") is None:
+        raise click.ClickException("需要 selenium（开发依赖：pip install -e '.[dev]'）/ needs selenium, a development "
+                                   "dependency: pip install -e '.[dev]'")
+    from benchmarks.wall import wall_benchmark
 
     click.echo(json.dumps(wall_benchmark(_engine(), repeat, echo=click.echo), ensure_ascii=False))
 
@@ -474,11 +492,11 @@ def bench_stats(persons: int, task_count: int, repeat: int) -> None:
     """Time the evaluation of all 1042 grids (and towns, district) over generated data; last line is JSON."""
     from sqlalchemy.engine import make_url
 
+    from benchmarks.stats import BENCH_DATABASE, stats_benchmark
     from gis import migrate
     from gis.db import database_url, engine_for
     from gis.embedded import create_database
     from grids.seeding import seed_nanhai
-    from tasks.stats_benchmark import BENCH_DATABASE, stats_benchmark
 
     url = make_url(database_url())
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
@@ -504,7 +522,7 @@ def demo() -> None:
 @_fail_cleanly
 def demo_activity(seed_value: int, persons: int) -> None:
     """Generate one synthetic day of work (feed, flags, tasks, leads, scans), once per seed."""
-    from tasks.demo_activity import generate_activity
+    from demo.activity import generate_activity
     from tasks.lifecycle import STATUS_NAMES
 
     started = time.monotonic()
@@ -551,7 +569,7 @@ def serve(host: str, port: int, workers: int, threads: int, trusted_proxy: str |
     require_current(checking)
     checking.dispose()
 
-    def make_app():
+    def make_app() -> Flask:
         from app import create_app
         from gis.db import get_engine
 

@@ -12,12 +12,13 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 from accounts.actor import ROLE_NAMES, SUPERVISOR, Actor
 from accounts.passwords import check_strength, hash_password, verify_password
-from gis.db import run, sql
+from gis.db import NamedRow, run, sql
 from gis.errors import InvalidRequest, NotFound, RateLimited
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -51,7 +52,7 @@ SESSION_SELECT = ACTOR_SELECT.format(extra=", s.csrf_token", join="JOIN user_ses
                                      where="s.token_hash = :h AND s.expires_at > :now", group=", s.token_hash")
 
 
-def actor_of(row) -> Actor:
+def actor_of(row: Row[Any] | NamedRow) -> Actor:
     """The actor of a row of ``ACTOR_SELECT`` (or of a statement built on ``SESSION_SELECT``)."""
     return Actor(row.id, row.username, row.role, row.community_id, frozenset(row.grid_ids), row.display_name,
                  tuple(row.grid_codes))
@@ -152,7 +153,8 @@ def set_on_duty(conn: Connection, user_id: int, on_duty: bool) -> None:
     conn.execute(text("UPDATE users SET on_duty = :d WHERE id = :id"), {"d": on_duty, "id": user_id})
 
 
-def workers_in_scope(conn: Connection, actor: Actor, grid_code: str | None = None, limit: int = 500) -> list[dict]:
+def workers_in_scope(conn: Connection, actor: Actor, grid_code: str | None = None,
+                     limit: int = 500) -> list[dict[str, Any]]:
     """The workers a supervisor or commander may dispatch to (of ``grid_code`` when given), with their load."""
     actor.require_role(SUPERVISOR, "commander", "admin")
     scope = None if actor.sees_everything else sorted(actor.grid_ids)

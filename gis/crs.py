@@ -15,15 +15,22 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeAlias
 
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
+from shapely.geometry.base import BaseGeometry
 
 from gis.errors import ConfigurationError
+
+# Geometries as they are passed around: a numpy object array, a geopandas GeometryArray or GeoSeries, a list.
+Geometries: TypeAlias = np.ndarray | Sequence[BaseGeometry | None]
 
 WGS84 = CRS.from_epsg(4326)
 # An equal-area projection fitted to Guangdong: areas in square metres without distortion.
@@ -59,7 +66,7 @@ def in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return (lon > 73.66) & (lon < 135.05) & (lat > 3.86) & (lat < 53.55)
 
 
-def wgs84_to_gcj02(lon, lat):
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Offset WGS84 coordinates to GCJ-02 (arrays or scalars)."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -74,7 +81,8 @@ def wgs84_to_gcj02(lon, lat):
     return np.where(inside, lon + dlon, lon), np.where(inside, lat + dlat, lat)
 
 
-def gcj02_to_wgs84(lon, lat, tolerance: float = 1e-9, max_iter: int = 30):
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike, tolerance: float = 1e-9,
+                   max_iter: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Invert the GCJ-02 offset iteratively to within ``tolerance`` degrees."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -88,7 +96,7 @@ def gcj02_to_wgs84(lon, lat, tolerance: float = 1e-9, max_iter: int = 30):
     return wlon, wlat
 
 
-def gcj02_to_bd09(lon, lat):
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Offset GCJ-02 coordinates to Baidu's BD-09."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -97,7 +105,7 @@ def gcj02_to_bd09(lon, lat):
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def bd09_to_gcj02(lon, lat):
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Undo Baidu's BD-09 offset, giving GCJ-02."""
     x = np.asarray(lon, dtype=float) - 0.0065
     y = np.asarray(lat, dtype=float) - 0.006
@@ -150,7 +158,7 @@ def _is_geographic_wgs84_like(crs: CRS) -> bool:
     return crs.is_geographic and crs.to_epsg() in (4326, 4490, 4479, 4480, 4610)
 
 
-def points_to_wgs84(lon, lat, source: SourceCRS) -> tuple[np.ndarray, np.ndarray]:
+def points_to_wgs84(lon: ArrayLike, lat: ArrayLike, source: SourceCRS) -> tuple[np.ndarray, np.ndarray]:
     """Convert coordinate arrays from ``source`` to WGS84 longitude/latitude."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -164,7 +172,7 @@ def points_to_wgs84(lon, lat, source: SourceCRS) -> tuple[np.ndarray, np.ndarray
     return np.asarray(x), np.asarray(y)
 
 
-def geometries_to_wgs84(geoms: np.ndarray, source: SourceCRS) -> np.ndarray:
+def geometries_to_wgs84(geoms: Geometries, source: SourceCRS) -> np.ndarray:
     """Convert an array of shapely geometries from ``source`` to WGS84."""
 
     def convert(coords: np.ndarray) -> np.ndarray:
@@ -177,7 +185,7 @@ def geometries_to_wgs84(geoms: np.ndarray, source: SourceCRS) -> np.ndarray:
 SEGMENT_DEG = 5e-4
 
 
-def to_metres(geoms) -> np.ndarray:
+def to_metres(geoms: Geometries) -> np.ndarray:
     """Project WGS84 geometries onto the region's equal-area plane (metres).
 
     Edges are straight in longitude/latitude (as shapely and PostGIS geometry
@@ -193,12 +201,12 @@ def to_metres(geoms) -> np.ndarray:
     return shapely.transform(shapely.segmentize(np.asarray(geoms), SEGMENT_DEG), project)
 
 
-def area_m2(geoms) -> np.ndarray:
+def area_m2(geoms: Geometries) -> np.ndarray:
     """Area in square metres of WGS84 geometries (equal-area projection of the region)."""
     return shapely.area(to_metres(geoms))
 
 
-def mean_width_m(geoms) -> np.ndarray:
+def mean_width_m(geoms: Geometries) -> np.ndarray:
     """Mean width in metres (2·area / perimeter): tells a real gap from a floating-point sliver."""
     projected = to_metres(geoms)
     perimeter = shapely.length(projected)

@@ -10,7 +10,9 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
+import psycopg
 from psycopg import Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
@@ -69,8 +71,8 @@ def custom_plans(conn: Connection) -> Iterator[Connection]:
     """Plan the statements run inside for their actual parameter values, then go back to generic plans.
 
     For the few analytical statements (statistics over a date range): a generic plan guesses that any range
-    holds 0.5 % of the rows and picks index scans and sorts made for a handful of rows. Planning costs
-    about a millisecond, nothing against such a statement.
+    holds 0.5 % of the rows and picks index scans and sorts made for a handful of rows. Planning each time
+    costs little against such a statement.
     """
     conn.execute(sql("SET LOCAL plan_cache_mode = force_custom_plan"))
     yield conn
@@ -85,7 +87,20 @@ def _driver_form(statement: str) -> str:
     return _NAMED.sub(r"%(\1)s", statement.replace("%", "%%"))
 
 
-def run(conn: Connection, statement: str, params: Mapping[str, object]) -> Cursor:
+def driver_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under ``conn`` (for COPY and :func:`run`)."""
+    driver = conn.connection.driver_connection
+    if driver is None:  # SQLAlchemy types it Any | None: only an invalidated pooled connection has none
+        raise RuntimeError("the connection has no psycopg connection (invalidated)")
+    return driver
+
+
+# A row that :func:`run` returns: a psycopg named tuple, its fields (the statement's columns) made at run time, so
+# no static type can name them.
+NamedRow = Any
+
+
+def run(conn: Connection, statement: str, params: Mapping[str, object]) -> Cursor[NamedRow]:
     """Run ``statement`` (``:name`` parameters, as for :func:`sql`) on the connection's psycopg connection.
 
     For the few statements of every field update (session, idempotency key, task, event): SQLAlchemy's
@@ -97,7 +112,7 @@ def run(conn: Connection, statement: str, params: Mapping[str, object]) -> Curso
     """
     if not conn.in_transaction():
         conn.begin()
-    cursor = conn.connection.driver_connection.cursor(row_factory=namedtuple_row)
+    cursor = driver_connection(conn).cursor(row_factory=namedtuple_row)
     return cursor.execute(_driver_form(statement), params, prepare=True)
 
 
@@ -115,7 +130,7 @@ def reading(engine: Engine) -> Iterator[Connection]:
             yield conn
         finally:
             if conn.in_transaction() and \
-                    conn.connection.driver_connection.info.transaction_status == TransactionStatus.INTRANS:
+                    driver_connection(conn).info.transaction_status == TransactionStatus.INTRANS:
                 conn.commit()
 
 
@@ -127,7 +142,7 @@ def roll_back(conn: Connection) -> None:
     A request transaction creates nothing of the kind (no DDL). SQLAlchemy's rollback, when the block then ends,
     finds nothing to end.
     """
-    driver = conn.connection.driver_connection
+    driver = driver_connection(conn)
     if driver.info.transaction_status != TransactionStatus.IDLE:
         driver.pgconn.exec_(b"ROLLBACK")  # should it fail, the transaction is still open: SQLAlchemy's rollback retries
 

@@ -8,13 +8,17 @@ neighbouring grids still meet exactly after simplification, then rounded to
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
+if TYPE_CHECKING:
+    from gis.crs import Geometries
 
-def simplify_coverage(geoms, tolerance_deg: float) -> np.ndarray:
+
+def simplify_coverage(geoms: Geometries, tolerance_deg: float) -> np.ndarray:
     """Simplify polygons that tile an area without opening gaps or overlaps between them."""
     if tolerance_deg <= 0:
         return np.asarray(geoms, dtype=object)

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import h3
 import numpy as np
 import shapely
@@ -14,13 +16,13 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 
-def cells_to_polygons(cells) -> np.ndarray:
+def cells_to_polygons(cells: Iterable[int | np.integer]) -> np.ndarray:
     """Shapely polygons (lon/lat) of integer H3 cells."""
     rings = [[(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(int(c)))] for c in cells]
     return np.array([shapely.Polygon(ring) for ring in rings], dtype=object)
 
 
-def cell_centres(cells) -> tuple[np.ndarray, np.ndarray]:
+def cell_centres(cells: Iterable[int | np.integer]) -> tuple[np.ndarray, np.ndarray]:
     """Longitude and latitude arrays of the centres of integer H3 cells."""
     latlng = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in cells]).reshape(-1, 2)
     return latlng[:, 1], latlng[:, 0]

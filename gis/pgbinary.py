@@ -1,8 +1,8 @@
 """PostgreSQL's binary COPY format, built from whole columns at once.
 
-Why binary: the server then parses no text. Copying a million persons took 4.5–5.2 s
-as CSV and 2.2–2.9 s as binary into the same temporary table (timestamps, floats and
-geometries are what CSV makes it parse). The rows are assembled by pyarrow's C++
+Why binary: the server then parses no text, and parsing timestamps, floats and
+geometries from CSV was most of its work in a bulk COPY (figures in
+benchmarks/RESULTS.md). The rows are assembled by pyarrow's C++
 kernels: each field becomes a binary column of ``length + bytes`` and the fields of
 a row are joined element-wise, so no Python runs per row.
 

@@ -19,7 +19,8 @@ SECOND_GATE_FROM_GRIDS = 5
 
 def gate_points(community: BaseGeometry, outline: BaseGeometry, count: int) -> list[BaseGeometry]:
     """Return ``count`` plausible gate positions on the edge of ``community``."""
-    edge = shapely.line_merge(shapely.difference(community.boundary, shapely.buffer(outline.boundary, 1e-6)))
+    inland = shapely.difference(community.boundary, shapely.buffer(outline.boundary, 1e-6))
+    edge: BaseGeometry = shapely.line_merge(inland)
     if edge.is_empty or edge.length < 1e-4:
         edge = community.boundary
     parts = sorted(shapely.get_parts(edge), key=lambda line: line.length, reverse=True)

@@ -10,16 +10,21 @@ maps aggregate to coarser resolutions with ``cell_to_parent``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import shapely
 
 from gis.h3grid import cells_to_polygons, covering_cells
 
+if TYPE_CHECKING:
+    from gis.crs import Geometries
+
 H3_RESOLUTION = 10
 
 
-def grid_cells(grids, resolution: int = H3_RESOLUTION) -> pd.DataFrame:
+def grid_cells(grids: Geometries, resolution: int = H3_RESOLUTION) -> pd.DataFrame:
     """Map H3 cells to grids.
 
     Parameters

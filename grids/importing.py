@@ -81,9 +81,9 @@ def read_grid_file(path: str | Path, layer: str | None = None, crs: str | int | 
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise ImportRejected(f"无法读取文件 / cannot read {path.name}: {exc}") from exc
     if layer is None and len(layers) > 1:
-        names = ", ".join(str(name) for name, _ in layers)
+        layer_names = ", ".join(str(name) for name, _ in layers)
         raise ImportRejected(f"文件含多个图层，请用 --layer 指定 / the file has several layers, pick one with "
-                             f"--layer: {names}")
+                             f"--layer: {layer_names}")
     if layer is not None and layer not in [name for name, _ in layers]:
         raise ImportRejected(f"图层 {layer!r} 不存在 / no layer {layer!r} in {path.name}")
     try:

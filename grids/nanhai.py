@@ -27,6 +27,7 @@ grid polygons. They are generated deterministically from a seed:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import MultiPolygon, shape
+from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from grids.hierarchy import make_grid_code
@@ -80,7 +81,11 @@ def load_outline() -> MultiPolygon:
     """The real district outline (天地图, CGCS2000 taken as WGS84)."""
     raw = json.loads((REFERENCE / "nanhai_district_boundary_tianditu.geojson").read_text(encoding="utf-8"))
     geom = shape(raw["features"][0]["geometry"])
-    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    if not isinstance(geom, MultiPolygon):
+        raise ValueError(f"the district outline is a {geom.geom_type}, not a polygon")
+    return geom
 
 
 def load_towns() -> pd.DataFrame:
@@ -154,7 +159,7 @@ def _assign_codes(parts: list[BaseGeometry], units: pd.DataFrame, surface: Popul
     return pd.DataFrame(rows).sort_values("code").reset_index(drop=True)
 
 
-def _as_multi(geoms) -> np.ndarray:
+def _as_multi(geoms: Iterable[Polygon | MultiPolygon]) -> np.ndarray:
     return np.array([g if isinstance(g, MultiPolygon) else MultiPolygon([g]) for g in geoms])
 
 
@@ -191,8 +196,9 @@ def build(seed: int = DEFAULT_SEED, surface: PopulationSurface = NANHAI_POPULATI
                               "population": int(round(community.population * fraction)),
                               "geometry": part})
     grids = gpd.GeoDataFrame(grid_rows, crs=4326)
-    grids["geometry"] = _as_multi(shapely.coverage_clean(_snap(list(grids.geometry)), snapping_distance=PRECISION_DEG,
-                                                            gap_width=GAP_WIDTH_DEG))
+    # shapely 2.2's coverage_clean is newer than types-shapely 2.1: the ignore goes when the stubs know it
+    grids["geometry"] = _as_multi(shapely.coverage_clean(  # type: ignore[attr-defined]
+        _snap(list(grids.geometry)), snapping_distance=PRECISION_DEG, gap_width=GAP_WIDTH_DEG))
 
     by_community = grids.groupby("community_code").geometry.apply(lambda g: shapely.coverage_union_all(g.values))
     communities["geometry"] = _as_multi([by_community[c] for c in communities["code"]])

@@ -29,13 +29,13 @@ from grids.population import PopulationSurface
 
 def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 30) -> np.ndarray:
     """Return ``k`` cluster centres of ``points`` (k-means++ start, Lloyd iterations)."""
-    centres = [points[rng.integers(len(points))]]
-    d2 = ((points - centres[0]) ** 2).sum(axis=1)
+    seeds = [points[rng.integers(len(points))]]
+    d2 = ((points - seeds[0]) ** 2).sum(axis=1)
     for _ in range(1, k):
         probabilities = d2 / d2.sum() if d2.sum() > 0 else None
-        centres.append(points[rng.choice(len(points), p=probabilities)])
-        d2 = np.minimum(d2, ((points - centres[-1]) ** 2).sum(axis=1))
-    centres = np.array(centres)
+        seeds.append(points[rng.choice(len(points), p=probabilities)])
+        d2 = np.minimum(d2, ((points - seeds[-1]) ** 2).sum(axis=1))
+    centres = np.array(seeds)
     for _ in range(iterations):
         labels = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
         moved = centres.copy()
@@ -65,7 +65,7 @@ def voronoi_clip(polygon: BaseGeometry, centres: np.ndarray) -> list[BaseGeometr
 
 def merge_strays(parts: list[BaseGeometry]) -> list[BaseGeometry]:
     """Make every part one polygon: extra pieces join the neighbour with the longest shared edge."""
-    keep: list[Polygon] = []
+    keep: list[BaseGeometry] = []  # a Polygon each, until a stray island joins one
     strays: list[Polygon] = []
     for part in parts:
         pieces = sorted(_pieces(part), key=lambda p: p.area, reverse=True)

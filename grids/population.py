@@ -17,10 +17,15 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 from shapely.geometry.base import BaseGeometry
+
+if TYPE_CHECKING:
+    from gis.crs import Geometries
 
 DISTRICT_POPULATION = 3_700_000  # 第七次人口普查: 南海区常住人口 366.7 万 (2020), rounded
 
@@ -64,7 +69,7 @@ class PopulationSurface:
     centres: tuple[Centre, ...]
     floor: float = 0.08
 
-    def density(self, lon, lat) -> np.ndarray:
+    def density(self, lon: ArrayLike, lat: ArrayLike) -> np.ndarray:
         """Relative density at the given WGS84 points (vectorised)."""
         lon = np.asarray(lon, dtype=float)[..., None]
         lat = np.asarray(lat, dtype=float)[..., None]
@@ -92,14 +97,14 @@ class PopulationSurface:
             have += int(accept.sum())
         return np.concatenate(chunks)[:n]
 
-    def mass(self, polygons, resolution_deg: float = 0.002) -> np.ndarray:
+    def mass(self, polygons: Geometries, resolution_deg: float = 0.002) -> np.ndarray:
         """Relative population of each polygon: density integrated on a regular lattice."""
         polygons = np.asarray(polygons)
         minx, miny, maxx, maxy = shapely.total_bounds(polygons)
         xs = np.arange(minx + resolution_deg / 2, maxx, resolution_deg)
         ys = np.arange(miny + resolution_deg / 2, maxy, resolution_deg)
         gx, gy = np.meshgrid(xs, ys)
-        points = shapely.points(gx.ravel(), gy.ravel())
+        points = cast(np.ndarray, shapely.points(gx.ravel(), gy.ravel()))  # arrays in, an array out
         dens = self.density(gx.ravel(), gy.ravel())
         tree = shapely.STRtree(points)
         poly_idx, point_idx = tree.query(polygons, predicate="contains")

@@ -9,6 +9,7 @@ all of them or nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -18,6 +19,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from gis.crs import area_m2
+from gis.db import driver_connection
 from grids.coverage import H3_RESOLUTION, grid_cells
 
 # Advisory lock of whoever writes where persons are placed (a match run, a grid replacement): one at a time,
@@ -36,9 +38,9 @@ def point_ewkt(lon: float, lat: float) -> str:
     return f"SRID=4326;POINT({float(lon)!r} {float(lat)!r})"
 
 
-def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
     """COPY ``rows`` into ``table`` through the connection's psycopg driver; return the count."""
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     count = 0
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
@@ -50,8 +52,8 @@ def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterab
 def copy_frame(conn: Connection, table: str, frame: pd.DataFrame, chunk_rows: int = 100_000) -> int:
     """COPY a DataFrame (columns named as the table's) in binary form; missing values become NULL.
 
-    The rows are assembled column by column in C++ (:mod:`gis.pgbinary`): a million rows in about
-    a second, where pandas' ``to_csv`` (or COPY row by row) takes ten or more. Empty strings are sent
+    The rows are assembled column by column in C++ (:mod:`gis.pgbinary`): no Python runs per row, as it
+    does in pandas' ``to_csv`` (or a COPY row by row). Empty strings are sent
     as NULL. The frame goes in chunks of ``chunk_rows`` (see :func:`copy_frames`).
     """
     copy_frames(conn, table, list(frame.columns),
@@ -83,7 +85,7 @@ def copy_encoded(conn: Connection, table: str, columns: list[str], chunks: Itera
 
     from gis import pgbinary
 
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     with raw.cursor() as cur:
         with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)",
                       writer=QueuedLibpqWriter(cur)) as copy:
@@ -101,7 +103,7 @@ def column_types(conn: Connection, table: str) -> dict[str, str]:
         "WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 AND NOT attisdropped"), {"t": table}).all())
 
 
-def district_info(conn: Connection, code: str) -> dict | None:
+def district_info(conn: Connection, code: str) -> dict[str, Any] | None:
     """The stored district row (without geometry), or None."""
     row = conn.execute(text("SELECT code, name, source, seed, generator, loaded_at FROM districts WHERE code = :c"),
                        {"c": code}).mappings().first()
@@ -208,7 +210,7 @@ def load_grids(conn: Connection) -> gpd.GeoDataFrame:
         "ORDER BY g.code")).mappings().all()
     frame = pd.DataFrame([{k: v for k, v in r.items() if k != "wkb"} for r in rows],
                          columns=["id", "code", "name", "community_code", "town_code", "population", "area_m2"])
-    geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows]) if rows else []
+    geoms: np.ndarray | list[BaseGeometry] = shapely.from_wkb([bytes(r["wkb"]) for r in rows]) if rows else []
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
 
 
@@ -222,7 +224,7 @@ def replace_grids(conn: Connection, grids: gpd.GeoDataFrame, source: str) -> dic
     """
     conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": PLACEMENT_LOCK})
     ids = community_ids(conn)
-    stored = dict(conn.execute(text("SELECT code, id FROM grids")).all())
+    stored: dict[str, int] = dict(conn.execute(text("SELECT code, id FROM grids")).all())
     incoming = set(grids["code"])
     removed = [code for code in stored if code not in incoming]
     # People placed in a grid that is going away stay accounted for: unplaced, with the reason,
@@ -245,7 +247,7 @@ def replace_grids(conn: Connection, grids: gpd.GeoDataFrame, source: str) -> dic
         "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, community_id = EXCLUDED.community_id, "
         "  geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2, population = NULL, "
         "  synthetic = false, source = EXCLUDED.source"))
-    grid_ids = dict(conn.execute(text("SELECT code, id FROM grids")).all())
+    grid_ids: dict[str, int] = dict(conn.execute(text("SELECT code, id FROM grids")).all())
     cells = store_grid_cells(conn, grids, grid_ids)
     conn.execute(text(
         "UPDATE communities c SET geom = u.geom, synthetic = false FROM ("

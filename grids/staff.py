@@ -30,7 +30,8 @@ def reference_staff(grids: pd.DataFrame, communities: pd.DataFrame, seed: int) -
     ``username`` and ``grid_code``, one row per grid a user answers for.
     """
     rng = np.random.default_rng(seed + 1)
-    users, duties = [], []
+    users: list[tuple[str, str, str, str]] = []
+    duties: list[tuple[str, str]] = []
     for community in communities.itertuples():
         username = f"s{community.code}"
         users.append((username, person_name(rng), "supervisor", community.code))

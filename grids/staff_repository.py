@@ -14,7 +14,7 @@ def store_staff(conn: Connection, users: pd.DataFrame, duties: pd.DataFrame, com
     copy_rows(conn, "users", ("username", "display_name", "role", "community_id", "synthetic"),
               ((u.username, u.display_name, u.role, community_id.get(u.community_code), synthetic)
                for u in users.itertuples()))
-    user_ids = dict(conn.execute(text("SELECT username, id FROM users WHERE username = ANY(:names)"),
+    user_ids: dict[str, int] = dict(conn.execute(text("SELECT username, id FROM users WHERE username = ANY(:names)"),
                                  {"names": users["username"].tolist()}).all())
     return copy_rows(conn, "user_grids", ("user_id", "grid_id"),
                      ((user_ids[d.username], grid_ids[d.grid_code]) for d in duties.itertuples()))

@@ -28,21 +28,22 @@ mismatch along the district edge is a warning; a hole between grids is not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gis.crs import area_m2, mean_width_m
+from gis.crs import Geometries, area_m2, mean_width_m
 from grids.hierarchy import grid_code_problem
 
 TOLERANCE_M2 = 1.0
 MIN_WIDTH_M = 0.05
 
 
-def _significant(geoms, tolerance_m2: float) -> np.ndarray:
+def _significant(geoms: Geometries, tolerance_m2: float) -> np.ndarray:
     """Which of ``geoms`` are real findings: over the area tolerance and not a mere sliver."""
     geoms = np.asarray(geoms, dtype=object)
     if not len(geoms):
@@ -60,7 +61,7 @@ class GridProblem:
     reason: str
     area_m2: float | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -69,7 +70,7 @@ def feature_label(index: int, code: object) -> str:
     return f"#{index + 1} ({code})" if code not in (None, "") else f"#{index + 1}"
 
 
-def check_grids(codes: Sequence, geoms: Sequence[BaseGeometry | None], outline: BaseGeometry | None = None,
+def check_grids(codes: Iterable[object], geoms: Geometries, outline: BaseGeometry | None = None,
                 district_code: str | None = None, communities: set[str] | None = None,
                 tolerance_m2: float = TOLERANCE_M2) -> list[GridProblem]:
     """Return every problem of the grids ``codes``/``geoms`` (WGS84), errors first.
@@ -81,11 +82,11 @@ def check_grids(codes: Sequence, geoms: Sequence[BaseGeometry | None], outline: 
     ...                              [box(0, 0, 1, 1), box(1, 0, 2, 1)])]
     ['duplicate_code']
     """
-    codes = ["" if c is None else str(c) for c in codes]
+    texts = ["" if c is None else str(c) for c in codes]
     geoms = np.array(list(geoms), dtype=object)
-    labels = [feature_label(i, c) for i, c in enumerate(codes)]
+    labels = [feature_label(i, c) for i, c in enumerate(texts)]
     problems: list[GridProblem] = []
-    problems += _code_problems(codes, labels, district_code, communities)
+    problems += _code_problems(texts, labels, district_code, communities)
 
     usable = np.zeros(len(geoms), dtype=bool)
     for i, geom in enumerate(geoms):

@@ -17,7 +17,7 @@ from gis.geojson import feature_collection, simplify_coverage
 
 GRID_LAYER_URL = "/layers/grids.geojson"
 GRID_LAYER_PBF_URL = "/layers/grids.pbf"
-SIMPLIFY_DEG = 2e-5  # about 2 m: invisible at district zoom, a third fewer vertices
+SIMPLIFY_DEG = 2e-5  # about 2 m: invisible at district zoom, and many fewer vertices to send
 COORDINATE_DECIMALS = 7  # 1 cm: at 6 decimals (10 cm) a few narrow corners would fold over themselves
 PROPERTIES = ["code", "name", "community_code", "town_code"]
 

@@ -163,7 +163,7 @@ ROAD_STEMS = list("华兴和平安宁福康盛泰丰裕文明德新民建设东�
 ESTATES = ("碧桂园", "万科城", "保利花园", "金色家园", "锦绣新村", "海逸名居", "颐景园", "翠湖苑")
 
 
-def reference_address_book(communities, seed: int, per_community: int = 24) -> pd.DataFrame:
+def reference_address_book(communities: pd.DataFrame, seed: int, per_community: int = 24) -> pd.DataFrame:
     """A generated standard address table for the reference district (synthetic, like its polygons).
 
     Each community gets roads named after it (``<community>一路``, ``<community>二路``…) with house

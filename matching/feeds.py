@@ -99,7 +99,7 @@ def _decode(raw: bytes) -> str:
 def _read_rows(path: Path, raw: bytes, text: str | None = None, limit: int | None = None,
                progress: Callable[[float], None] | None = None) -> list[tuple[int, list[str]]]:
     """The rows (all, or the first ``limit``) with their 1-based row numbers, as text cells. An Excel
-    sheet reports how far it is read to ``progress`` (openpyxl takes ~10 s for 100,000 rows)."""
+    sheet reports how far it is read to ``progress`` (openpyxl reads a large sheet slowly, cell by cell)."""
     if path.suffix.lower() == ".xlsx":
         from openpyxl import load_workbook
 
@@ -130,12 +130,15 @@ def _read_rows(path: Path, raw: bytes, text: str | None = None, limit: int | Non
     return rows
 
 
-def _rows_in_sheet(raw: bytes, sheet) -> int:
+def _rows_in_sheet(raw: bytes, sheet: object) -> int:
     """How many rows an Excel sheet without a <dimension> holds (for progress only): its ``<row`` tags,
-    counted in the unzipped XML (0.1 s for 100,000 rows). 0 when the sheet's part cannot be found."""
+    counted in the unzipped XML (a small fraction of openpyxl's reading). 0 when the sheet's part cannot
+    be found."""
     import zipfile
 
     part = getattr(sheet, "_worksheet_path", None)  # openpyxl's read-only sheets know it
+    if not isinstance(part, str):
+        return 0
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive, archive.open(part) as xml:
             count, tail = 0, b""
@@ -279,7 +282,8 @@ class FeedBody:
 
 def read_body(path: str | Path, progress: Callable[[float], None] | None = None) -> FeedBody:
     """Read a feed file's rows; raise :class:`ImportRejected` when the file as a whole is unusable.
-    ``progress`` hears the fraction read of a large Excel sheet (a CSV is read in a second or two)."""
+    ``progress`` hears the fraction read of a large Excel sheet (a CSV is read by pyarrow's C++ reader, too
+    quickly to need it)."""
     path = Path(path)
     if not path.exists():
         raise ImportRejected(f"文件不存在 / no such file: {path}")
@@ -343,8 +347,8 @@ def _id_checks(ids: pa.Array, today: date) -> tuple[list[tuple[str, np.ndarray]]
     if fifteen.any():
         for i in np.flatnonzero(fifteen):
             first17 = text[i][:6] + "19" + text[i][6:]
-            digits = np.frombuffer(first17.encode(), dtype=np.uint8) - 48
-            text[i] = first17 + CHECK_CHARS[int(digits @ np.array(WEIGHTS)) % 11]
+            first_digits = np.frombuffer(first17.encode(), dtype=np.uint8) - 48
+            text[i] = first17 + CHECK_CHARS[int(first_digits @ np.array(WEIGHTS)) % 11]
         upper = pa.array(text, type=pa.string())
     empty = pc.equal(pc.utf8_length(upper), 0).to_numpy(zero_copy_only=False)
     shaped = pc.match_substring_regex(upper, f"^{ID_SHAPE.pattern}$").to_numpy(zero_copy_only=False)

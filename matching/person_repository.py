@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, Row, text
 
 from accounts.actor import COMMANDER, SUPERVISOR, WORKER, Actor
@@ -19,7 +21,7 @@ SEALED_SELECT = (f"SELECT {PERSON_COLUMNS}, r.sealed {PERSONS} LEFT JOIN source_
                  "ON r.feed_file_id = p.record_feed_file_id AND r.row_number = p.record_row_number")
 
 
-def _view(row) -> dict:
+def _view(row: Row[Any]) -> dict[str, Any]:
     return {"person_key": row.person_key, "id_masked": row.id_masked, "name_masked": row.name_masked,
             "phone_masked": row.phone_masked, "colour": row.colour, "reason": row.reason, "rule_id": row.rule_id,
             "sources": row.sources, "set_at": row.set_at.isoformat() if row.set_at else None,
@@ -27,7 +29,7 @@ def _view(row) -> dict:
             "confidence": row.confidence, "grid_code": row.grid_code, "unplaced_reason": row.unplaced_reason}
 
 
-def _person_in_scope(conn: Connection, actor: Actor, person_key: str, select: str = PERSON_SELECT) -> Row:
+def _person_in_scope(conn: Connection, actor: Actor, person_key: str, select: str = PERSON_SELECT) -> Row[Any]:
     actor.require_rows()
     row = conn.execute(text(select + " WHERE p.person_key = :k"), {"k": person_key}).one_or_none()
     if row is None or not actor.sees_grid(row.grid_id):
@@ -35,12 +37,12 @@ def _person_in_scope(conn: Connection, actor: Actor, person_key: str, select: st
     return row
 
 
-def get_person(conn: Connection, actor: Actor, person_key: str) -> dict:
+def get_person(conn: Connection, actor: Actor, person_key: str) -> dict[str, Any]:
     """One person, masked, if his grid is in the actor's scope (unplaced persons: district-wide roles only)."""
     return _view(_person_in_scope(conn, actor, person_key))
 
 
-def flagged_in_grid(conn: Connection, actor: Actor, grid_code: str, limit: int = 500) -> list[dict]:
+def flagged_in_grid(conn: Connection, actor: Actor, grid_code: str, limit: int = 500) -> list[dict[str, Any]]:
     """The red, yellow and blue persons flagged to a grid in scope, reddest first (masked)."""
     actor.require_rows()
     grid_id = conn.execute(text("SELECT id FROM grids WHERE code = :c"), {"c": grid_code}).scalar()
@@ -53,7 +55,7 @@ def flagged_in_grid(conn: Connection, actor: Actor, grid_code: str, limit: int =
 
 
 def unmask_person(conn: Connection, actor: Actor, person_key: str, reason: str, vault: Vault,
-                  client: str | None) -> dict:
+                  client: str | None) -> dict[str, Any]:
     """The clear ID number, name and phone of a person in scope, from his latest record (the one his masked
     fields come from, as the last match chose it); audited.
 

@@ -27,7 +27,7 @@ from gis.errors import ConfigurationError, GridError, NoGrids
 from gis.pgbinary import encode_rows
 from grids import repository as grid_repository
 from matching import repository
-from matching.addresses import NO_LOCATION, AddressMatcher
+from matching.addresses import NO_LOCATION, AddressMatcher, Placement
 from matching.feeds import check_body, read_body
 from matching.identity import mask_ids, mask_names, mask_phones
 from matching.locator import GridLocator
@@ -39,6 +39,7 @@ SEAL_CHUNK = 50_000  # rows checked, keyed, sealed and encoded, then copied, at 
 PARALLEL_ROWS = 200_000  # from this many rows on, chunks are sealed in one process per core
 PLACE_CHUNK = 100_000  # persons placed, then stored, at a time
 OUTSIDE_DISTRICT = "坐标在本区之外 / outside the district"
+_NULL = np.array(None, dtype=object)  # None for np.where (numpy's stubs take no bare None there)
 
 
 def _quiet(step: str, fraction: float) -> None:
@@ -48,7 +49,7 @@ def _quiet(step: str, fraction: float) -> None:
 @contextmanager
 def _bulk_work() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while millions of small objects are built (no cycles
-    are made here); its repeated full passes would otherwise cost a quarter of the run."""
+    are made here); its repeated full passes over them would otherwise be a large share of the run."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -310,7 +311,7 @@ class _Placing:
 
     def __init__(self, locator: GridLocator, grid_ids: np.ndarray, matcher: AddressMatcher) -> None:
         self.locator, self.grid_ids, self.matcher = locator, grid_ids, matcher
-        self.placements: dict[str, object] = {}
+        self.placements: dict[str, Placement] = {}
 
     def __call__(self, persons: pd.DataFrame, lon: np.ndarray, lat: np.ndarray,
                  addresses: np.ndarray) -> pd.DataFrame:
@@ -318,7 +319,7 @@ class _Placing:
         each one's latest point (NaN if none) and latest address ("" if none)."""
         lon, lat = lon.copy(), lat.copy()
         has_point = ~np.isnan(lon)
-        method = np.where(has_point, "point", None).astype(object)
+        method = np.where(has_point, "point", _NULL).astype(object)
         confidence = np.where(has_point, 1.0, 0.0)
         reason = np.full(len(persons), None, dtype=object)
         index = np.full(len(persons), -1, dtype=np.int64)
@@ -348,8 +349,8 @@ class _Placing:
         grid_id = pd.array(np.where(placed, self.grid_ids[np.maximum(index, 0)], 0), dtype="Int64")
         grid_id[~placed] = pd.NA
         return persons.assign(lon=np.where(keep_point, lon, np.nan), lat=np.where(keep_point, lat, np.nan),
-                              method=np.where(placed, method, None), confidence=np.where(placed, confidence, 0.0),
-                              unplaced_reason=np.where(placed, None, reason), grid_id=grid_id)
+                              method=np.where(placed, method, _NULL), confidence=np.where(placed, confidence, 0.0),
+                              unplaced_reason=np.where(placed, _NULL, reason), grid_id=grid_id)
 
 
 def _empty_persons() -> pd.DataFrame:

@@ -23,7 +23,7 @@ import os
 import secrets
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,8 @@ def load_vault() -> Vault:
 
 class _Hmac:
     """HMAC-SHA256 under one key for many short messages: the keyed inner and outer SHA-256 states are
-    computed once and copied per message (RFC 2104), which costs half of ``hmac.digest`` per message."""
+    computed once and copied per message (RFC 2104), instead of keyed afresh by ``hmac.digest`` for every
+    message."""
 
     def __init__(self, key: bytes) -> None:
         block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
@@ -76,8 +77,8 @@ def seal_many(fernet_key: bytes, texts: Sequence[bytes], now: int | None = None,
     """Fernet tokens of many texts at once: each token is what ``Fernet(fernet_key).encrypt`` makes (version,
     time, a random IV, AES-128-CBC with PKCS7 padding, HMAC-SHA256) and any Fernet opens it.
 
-    Why not ``Fernet.encrypt`` per text: it builds a cipher and an HMAC object for every token, 20 µs
-    each, the largest cost of importing a million records. Here CBC is computed as it is defined,
+    Why not ``Fernet.encrypt`` per text: it builds a cipher and an HMAC object for every token, and that
+    set-up was the largest cost of importing a million records. Here CBC is computed as it is defined,
     C_j = AES(P_j ⊕ C_j-1) with C_0 the token's IV, for all tokens of one length together: one AES
     call per block position over the whole batch (the cipher is applied block by block, ECB being
     exactly that), the XOR chaining in numpy. tests/matching/test_privacy.py checks the tokens byte for
@@ -96,7 +97,7 @@ def seal_many(fernet_key: bytes, texts: Sequence[bytes], now: int | None = None,
         rows = np.flatnonzero(blocks_of == blocks)
         width = int(blocks) * 16
         plain = np.frombuffer(b"".join(texts[i] + bytes([width - len(texts[i])]) * (width - len(texts[i]))
-                                       for i in rows), dtype=np.uint8).reshape(len(rows), int(blocks), 16)
+                                       for i in rows.tolist()), dtype=np.uint8).reshape(len(rows), int(blocks), 16)
         ivs = np.frombuffer(random_bytes(16 * len(rows)), dtype=np.uint8).reshape(len(rows), 16)
         cipher = np.empty_like(plain)
         previous = ivs
@@ -137,7 +138,8 @@ class Vault:
         """Decrypt what :meth:`seal` made; callers must audit the read."""
         return self._fernet.decrypt(token.encode()).decode()
 
-    def key_and_seal(self, ids, names, phones) -> tuple[list[str], list[str]]:
+    def key_and_seal(self, ids: Iterable[str], names: Iterable[str],
+                     phones: Iterable[str]) -> tuple[list[str], list[str]]:
         """Person keys and Fernet tokens (id, name, phone) of many records, in bulk (see :func:`seal_many`).
 
         On one core: an import seals its records chunk by chunk while the database stores the previous

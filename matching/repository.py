@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from gis.db import driver_connection
 from grids.repository import PLACEMENT_LOCK, column_types, copy_encoded, copy_frame, copy_frames, copy_rows, ewkb
 from matching.changes import Comparison, MatchChanges, combined
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, set_at, "
                   "expires_at, method, confidence, grid_id, unplaced_reason, record_feed_file_id, record_row_number, "
@@ -26,7 +32,7 @@ RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat
                   "name_masked", "phone_masked", "feed_file_id", "row_number")
 
 
-def find_feed_file(conn: Connection, source: str, sha256: str) -> dict | None:
+def find_feed_file(conn: Connection, source: str, sha256: str) -> dict[str, Any] | None:
     row = conn.execute(text("SELECT id, file_name, rows_read, rows_stored, rows_rejected, imported_at "
                             "FROM feed_files WHERE source = :s AND sha256 = :h"),
                        {"s": source, "h": sha256}).mappings().first()
@@ -64,8 +70,8 @@ def finish_feed_file(conn: Connection, feed_id: int, rows_read: int, stored: int
 def load_records(conn: Connection) -> pd.DataFrame:
     """Every source record, without personal data: what collision, rules and locating need.
 
-    Read with COPY … TO STDOUT as CSV and parsed by pyarrow's C++ reader: a million records in
-    4.5 s, of which 1.2 s parsing (pandas' reader took 4 s to parse the same).
+    Read with COPY … TO STDOUT as CSV and parsed by pyarrow's C++ reader, which builds typed columns
+    without Python objects per value, unlike pandas' reader (figures in benchmarks/RESULTS.md).
     """
     kinds = {name: "s" for name in RECORD_COLUMNS}
     kinds.update(reported_at="t", lon="f", lat="f", feed_file_id="i", row_number="i")
@@ -87,7 +93,8 @@ def load_overrides(conn: Connection) -> pd.DataFrame:
     return frame
 
 
-def add_override(conn: Connection, person_key: str, colour: str, reason: str, set_by: str, expires_at) -> int:
+def add_override(conn: Connection, person_key: str, colour: str, reason: str, set_by: str,
+                 expires_at: datetime | None) -> int:
     """Record a manual code (who and why); it holds until ``expires_at`` whatever the rules say."""
     return conn.execute(text("INSERT INTO risk_overrides (person_key, colour, reason, set_by, expires_at) "
                              "VALUES (:k, :c, :r, :b, :e) RETURNING id"),
@@ -137,7 +144,7 @@ def load_flags(conn: Connection) -> pd.DataFrame:
                      {"person_key": "s", "colour": "s", "grid_id": "i", "unplaced_reason": "s"}).to_pandas()
 
 
-def _copy_out(conn: Connection, query: str, columns: dict[str, str], empty_text_is_null: bool = True):
+def _copy_out(conn: Connection, query: str, columns: dict[str, str], empty_text_is_null: bool = True) -> pa.Table:
     """The rows of ``query`` read with ``COPY … TO STDOUT`` and parsed by pyarrow's C++ CSV reader, as a
     pyarrow table. ``columns`` names each output column and its kind: ``s`` text, ``i`` integer, ``f``
     float, ``t`` a time sent as microseconds since 1970 (:data:`_MICROSECONDS`: cheaper for the server
@@ -150,7 +157,7 @@ def _copy_out(conn: Connection, query: str, columns: dict[str, str], empty_text_
     kinds = {"s": pa.string(), "i": pa.int64(), "f": pa.float64(), "t": pa.int64()}
     types = {name: kinds[kind] for name, kind in columns.items()}
     buffer = io.BytesIO()
-    with conn.connection.driver_connection.cursor() as cur, \
+    with driver_connection(conn).cursor() as cur, \
             cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
         for block in copy:
             buffer.write(block)
@@ -171,7 +178,7 @@ def _copy_out(conn: Connection, query: str, columns: dict[str, str], empty_text_
     return table
 
 
-def store_changes(conn: Connection, changes: MatchChanges, now) -> None:
+def store_changes(conn: Connection, changes: MatchChanges, now: datetime) -> None:
     """Write one run's changes (see :mod:`matching.changes`) but its new persons, which :func:`store_match`
     copies as they come: history, task requests, changed and removed persons, flags."""
     copy_frame(conn, "risk_code_history", changes.history)
@@ -195,7 +202,7 @@ def store_changes(conn: Connection, changes: MatchChanges, now) -> None:
     copy_frame(conn, "flags", changes.flags_new.assign(flagged_at=now, updated_at=now))
 
 
-def _person_rows(persons: pd.DataFrame, now) -> pd.DataFrame:
+def _person_rows(persons: pd.DataFrame, now: datetime) -> pd.DataFrame:
     """The ``persons`` table's columns of some run rows, the point as EWKB."""
     from gis.pgbinary import point_ewkb
 
@@ -205,7 +212,7 @@ def _person_rows(persons: pd.DataFrame, now) -> pd.DataFrame:
     return rows
 
 
-def store_match(conn: Connection, persons: Iterable[pd.DataFrame], now) -> dict[str, int]:
+def store_match(conn: Connection, persons: Iterable[pd.DataFrame], now: datetime) -> dict[str, int]:
     """Write one match run: persons, code history, flags and task requests; only what changed is written.
 
     ``persons`` has one row per person: person_key, id_masked, name_masked, phone_masked, colour,
@@ -215,7 +222,7 @@ def store_match(conn: Connection, persons: Iterable[pd.DataFrame], now) -> dict[
     chunk while the server stores this one. In key order, the primary key's index grows at its right edge.
     """
     lock_match(conn)
-    # the statement triggers' transition tables of a million persons then stay in memory (~1 s less)
+    # the statement triggers' transition tables of a million persons then stay in memory, not spilled to disk
     conn.execute(text("SET LOCAL work_mem = '1GB'"))
     comparison = Comparison(load_stored_persons(conn), load_flags(conn))
     seen: list[pd.DataFrame] = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Literal, TypedDict
 
 from accounts.actor import COMMANDER, SUPERVISOR, SYSTEM, WORKER, Actor
 from gis.errors import Conflict, InvalidRequest, PermissionDenied
@@ -88,20 +89,38 @@ class TaskState:
     extension_requested_until: datetime | None = None
 
 
+class TaskUpdates(TypedDict, total=False):
+    """Task columns an action sets, each to the value given."""
+
+    assignee_id: int | None  # None on dispatch/reassign: the repository picks the worker
+    dispatched_at: datetime | None
+    handled_at: datetime | None
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+    due_at: datetime | None
+    escalation_level: int
+    extension_requested_until: datetime | None
+
+
+Counter = Literal["rework_count", "extension_count"]  # task columns an action adds one to
+
+
 @dataclass
 class Plan:
-    """What a legal action changes: the new state, task columns, and the event's note, detail and point."""
+    """What a legal action changes: the new state, task columns (set, or counted up by one), and the event's
+    note, detail and point."""
 
     action: str
-    from_status: str
+    from_status: str | None  # None: the task's first event (create)
     to_status: str
-    updates: dict = field(default_factory=dict)
+    updates: TaskUpdates = field(default_factory=TaskUpdates)
+    increments: list[Counter] = field(default_factory=list)
     note: str | None = None
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
     location: tuple[float, float] | None = None
 
 
-def _text(payload: dict, name: str, required: bool, what: str) -> str | None:
+def _text(payload: dict[str, Any], name: str, required: bool, what: str) -> str | None:
     value = payload.get(name)
     if value is not None and not isinstance(value, str):
         raise InvalidRequest(f"{what}（{name}）必须是文字 / {name} must be text", name)
@@ -113,7 +132,7 @@ def _text(payload: dict, name: str, required: bool, what: str) -> str | None:
     return value or None
 
 
-def _number(value, name: str) -> float:
+def _number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidRequest(f"{name} 必须是数字 / {name} must be a number", name)
     try:
@@ -125,7 +144,7 @@ def _number(value, name: str) -> float:
     return number
 
 
-def parse_location(payload: dict) -> tuple[float, float] | None:
+def parse_location(payload: dict[str, Any]) -> tuple[float, float] | None:
     """The worker's GPS point ``{"location": {"lon": .., "lat": ..}}`` (WGS84), checked to be on the Earth."""
     location = payload.get("location")
     if location in (None, {}):
@@ -138,7 +157,7 @@ def parse_location(payload: dict) -> tuple[float, float] | None:
     return lon, lat
 
 
-def parse_time(value, name: str) -> datetime:
+def parse_time(value: object, name: str) -> datetime:
     """An ISO 8601 time with its offset (a naive time would be ambiguous across servers)."""
     if not isinstance(value, str):
         raise InvalidRequest(f"{name} 必须是 ISO 8601 时间 / {name} must be an ISO 8601 time", name)
@@ -167,7 +186,7 @@ def permitted(action_name: str, actor: Actor) -> Action:
     return action
 
 
-def plan(state: TaskState, action_name: str, actor: Actor, payload: dict, now: datetime | None) -> Plan:
+def plan(state: TaskState, action_name: str, actor: Actor, payload: dict[str, Any], now: datetime | None) -> Plan:
     """Check ``action_name`` on ``state`` by ``actor`` with ``payload``; return what changes or raise.
 
     Raises InvalidRequest (unknown action, bad payload), PermissionDenied (not
@@ -184,7 +203,7 @@ def plan(state: TaskState, action_name: str, actor: Actor, payload: dict, now: d
     return _ACTION_RULES.get(action.name, lambda *_: result)(result, state, payload, now)
 
 
-def _assign(result: Plan, state: TaskState, payload: dict, now: datetime) -> Plan:
+def _assign(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
     assignee = payload.get("assignee_id")
     if assignee is not None and (isinstance(assignee, bool) or not isinstance(assignee, int)):
         raise InvalidRequest("assignee_id 必须是用户编号 / assignee_id must be a user id", "assignee_id")
@@ -192,24 +211,25 @@ def _assign(result: Plan, state: TaskState, payload: dict, now: datetime) -> Pla
         raise InvalidRequest("改派须指定网格员（assignee_id）/ reassign needs assignee_id", "assignee_id")
     if result.action == "reassign" and assignee == state.assignee_id:
         raise InvalidRequest("改派对象与当前网格员相同 / the task is already assigned to that worker", "assignee_id")
-    result.updates.update(assignee_id=assignee, dispatched_at=now)  # None: the repository auto-dispatches
+    result.updates["assignee_id"] = assignee  # None: the repository auto-dispatches
+    result.updates["dispatched_at"] = now
     result.detail["previous_assignee_id"] = state.assignee_id
     return result
 
 
-def _with_reason(result: Plan, state: TaskState, payload: dict, now: datetime) -> Plan:
+def _with_reason(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
     result.detail["reason"] = _text(payload, "reason", True, "原因")
     if result.action == "decline":
         result.updates["assignee_id"] = None
         result.detail["declined_by"] = state.assignee_id
     elif result.action == "rework":
-        result.updates["rework_count"] = "+1"
+        result.increments.append("rework_count")
     elif result.action == "cancel":
         result.updates["cancelled_at"] = now
     return result
 
 
-def _handle(result: Plan, state: TaskState, payload: dict, now: datetime) -> Plan:
+def _handle(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
     result.detail["result"] = _text(payload, "result", True, "处置结果")
     temperature = payload.get("temperature")
     if temperature is None and task_kind(state.kind).needs_temperature:
@@ -229,13 +249,13 @@ def _handle(result: Plan, state: TaskState, payload: dict, now: datetime) -> Pla
     return result
 
 
-def _close(result: Plan, state: TaskState, payload: dict, now: datetime) -> Plan:
+def _close(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
     result.updates["closed_at"] = now
     result.detail["on_time"] = state.due_at is None or now <= state.due_at
     return result
 
 
-def _request_extension(result: Plan, state: TaskState, payload: dict, now: datetime) -> Plan:
+def _request_extension(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
     if state.extension_requested_until is not None:
         raise Conflict("已有待审批的延期申请 / an extension request is already waiting", "extension_pending")
     until = parse_time(payload.get("until"), "until")
@@ -246,12 +266,14 @@ def _request_extension(result: Plan, state: TaskState, payload: dict, now: datet
     return result
 
 
-def _decide_extension(result: Plan, state: TaskState, payload: dict, now: datetime) -> Plan:
+def _decide_extension(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
     if state.extension_requested_until is None:
         raise Conflict("没有待审批的延期申请 / no extension request is waiting", "no_extension_pending")
     result.updates["extension_requested_until"] = None
     if result.action == "grant_extension":
-        result.updates.update(due_at=state.extension_requested_until, extension_count="+1", escalation_level=0)
+        result.updates["due_at"] = state.extension_requested_until
+        result.updates["escalation_level"] = 0
+        result.increments.append("extension_count")
         result.detail.update(previous_due_at=state.due_at.isoformat() if state.due_at else None,
                              due_at=state.extension_requested_until.isoformat())
     else:

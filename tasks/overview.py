@@ -32,7 +32,7 @@ def version_stamp(conn: Connection) -> str:
 
 
 def _counters(conn: Connection, now: datetime) -> dict:
-    colours = dict(conn.execute(sql("SELECT colour, count(*) FROM persons GROUP BY colour")).all())
+    colours: dict[str, int] = dict(conn.execute(sql("SELECT colour, count(*) FROM persons GROUP BY colour")).all())
     today = datetime.combine(now.astimezone(BEIJING).date(), time(), BEIJING)
     work = conn.execute(sql(
         f"SELECT count(*) FILTER (WHERE status IN {OPEN_SQL}) AS open, "

@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
 from accounts.actor import COMMANDER, SUPERVISOR, SYSTEM, WORKER, Actor
-from gis.db import run, sql
+from gis.db import NamedRow, run, sql
 from gis.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tasks import lifecycle
 from tasks.kinds import load_kinds, task_kind
@@ -42,7 +43,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def task_view(row) -> dict:
+def task_view(row: Row[Any] | NamedRow | SimpleNamespace) -> dict[str, Any]:
     """A task as the API shows it (personal data masked)."""
     kind = load_kinds().get(row.kind)
     person = None
@@ -65,14 +66,15 @@ def task_view(row) -> dict:
     }
 
 
-def event_view(row) -> dict:
+def event_view(row: Row[Any] | NamedRow) -> dict[str, Any]:
     return {"id": row.id, "task_id": row.task_id, "seq": row.seq, "action": row.action,
             "from_status": row.from_status, "to_status": row.to_status, "actor": row.actor,
             "actor_role": row.actor_role, "at": _iso(row.at), "note": row.note, "detail": row.detail,
             "location": None if row.lon is None else {"lon": row.lon, "lat": row.lat}}
 
 
-def task_row(conn: Connection, actor: Actor, task_id: int, now: datetime, lock: bool = False):
+def task_row(conn: Connection, actor: Actor, task_id: int, now: datetime, lock: bool = False) -> NamedRow:
+    """The task's row (TASK_SELECT's columns); NotFound when there is none in the actor's scope."""
     actor.require_rows()
     row = run(conn, TASK_SELECT + " WHERE t.id = :id" + (" FOR UPDATE OF t" if lock else ""),
               {"id": task_id, "now": now}).fetchone()
@@ -81,7 +83,7 @@ def task_row(conn: Connection, actor: Actor, task_id: int, now: datetime, lock: 
     return row
 
 
-def get_task(conn: Connection, actor: Actor, task_id: int, now: datetime) -> dict:
+def get_task(conn: Connection, actor: Actor, task_id: int, now: datetime) -> dict[str, Any]:
     """One task with its timeline (oldest event first)."""
     task = task_view(task_row(conn, actor, task_id, now))
     task["events"] = [event_view(e) for e in conn.execute(sql(
@@ -100,7 +102,7 @@ class TaskFilter:
     offset: int = 0
 
 
-def list_tasks(conn: Connection, actor: Actor, where: TaskFilter, now: datetime) -> tuple[list[dict], int]:
+def list_tasks(conn: Connection, actor: Actor, where: TaskFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
     """Tasks in scope matching ``where``: open work first, the most urgent first; returns (page, total)."""
     scope = actor.grid_scope()
     clauses, params = [], {"now": now, "limit": where.limit, "offset": where.offset}
@@ -151,7 +153,7 @@ class NewTask:
     assignee_id: int | None = None
 
 
-def create_task(conn: Connection, actor: Actor, new: NewTask, now: datetime) -> dict:
+def create_task(conn: Connection, actor: Actor, new: NewTask, now: datetime) -> dict[str, Any]:
     """Store a new task (event ``create``) and, unless told not to, dispatch it at once."""
     actor.require_role(*CREATORS)
     kind = task_kind(new.kind)
@@ -198,7 +200,7 @@ def _event_insert(change: lifecycle.Plan, source: str = "") -> str:
             f"{source} RETURNING {EVENT_COLUMNS}")
 
 
-def _event_params(task_id: int, change: lifecycle.Plan, actor: Actor, now: datetime) -> dict:
+def _event_params(task_id: int, change: lifecycle.Plan, actor: Actor, now: datetime) -> dict[str, object]:
     return {"task": task_id, "action": change.action, "from": change.from_status, "to": change.to_status,
             "actor_id": actor.user_id, "actor": actor.username, "role": actor.role, "now": now, "note": change.note,
             "detail": json.dumps(change.detail, ensure_ascii=False, default=str),
@@ -206,7 +208,7 @@ def _event_params(task_id: int, change: lifecycle.Plan, actor: Actor, now: datet
             "lat": change.location[1] if change.location else None}
 
 
-def _append_event(conn: Connection, task_id: int, change: lifecycle.Plan, actor: Actor, now: datetime):
+def _append_event(conn: Connection, task_id: int, change: lifecycle.Plan, actor: Actor, now: datetime) -> NamedRow:
     """Append one event to a task's timeline (the task row is locked by the caller); returns the stored row."""
     return run(conn, _event_insert(change), _event_params(task_id, change, actor, now)).fetchone()
 
@@ -254,8 +256,8 @@ def _attach_photos(conn: Connection, actor: Actor, task_id: int, event_id: int, 
                              "photos")
 
 
-def transition(conn: Connection, actor: Actor, task_id: int, action: str, version: int, payload: dict,
-               now: datetime) -> dict:
+def transition(conn: Connection, actor: Actor, task_id: int, action: str, version: int, payload: dict[str, Any],
+               now: datetime) -> dict[str, Any]:
     """Apply ``action`` to task ``task_id`` if it is still at ``version``; returns the task and its new event.
 
     Raises Conflict(code "stale_version", current task) when someone changed
@@ -272,7 +274,7 @@ def transition(conn: Connection, actor: Actor, task_id: int, action: str, versio
                        task_view(row))
     state = lifecycle.TaskState(row.status, row.kind, row.assignee_id, row.due_at, row.extension_requested_until)
     change = lifecycle.plan(state, action, actor, payload, now)
-    updates = dict(change.updates)
+    updates = change.updates.copy()
     if action in ("dispatch", "reassign"):
         if updates["assignee_id"] is None:
             updates["assignee_id"] = pick_worker(conn, row.grid_id) if row.grid_id else None
@@ -283,16 +285,17 @@ def transition(conn: Connection, actor: Actor, task_id: int, action: str, versio
         else:
             _check_assignee(conn, actor, updates["assignee_id"])
         change.detail["assignee_id"] = updates["assignee_id"]
-    assignments = [f"{column} = {column} + 1" if value == "+1" else f"{column} = :{column}"
-                   for column, value in updates.items()]
+    assignments = [f"{column} = :{column}" for column in updates]
+    assignments += [f"{column} = {column} + 1" for column in change.increments]
     # The task and its event in one statement (one round trip fewer on every field update). The row lock taken
     # by the read above matters here too: this statement's snapshot, which numbers the event (max(seq) + 1),
     # starts after it, so it sees an escalation event that the SLA sweep committed while we waited for it.
     written = run(conn, f"WITH written AS (UPDATE tasks SET status = :status, version = version + 1"
                         f"{''.join(', ' + a for a in assignments)} WHERE id = :task RETURNING {RETURNED}), "
                         f"event AS ({_event_insert(change, 'FROM written')}) SELECT * FROM written, event",
-                  {"status": change.to_status, **{k: v for k, v in updates.items() if v != "+1"},
+                  {"status": change.to_status, **updates,
                    **_event_params(task_id, change, actor, now)}).fetchone()
+    assert written is not None  # the task row is locked above, so the UPDATE finds it
     _attach_photos(conn, actor, task_id, written.id, change.detail.get("photos", []))
     if written.assignee_id != row.assignee_id:
         return {"task": task_view(task_row(conn, Actor.system(), task_id, now)), "event": event_view(written)}
@@ -302,7 +305,7 @@ def transition(conn: Connection, actor: Actor, task_id: int, action: str, versio
 
 
 def grid_timeline(conn: Connection, actor: Actor, grid_code: str, limit: int = 100,
-                  before: int | None = None) -> list[dict]:
+                  before: int | None = None) -> list[dict[str, Any]]:
     """The newest events of every task of a grid (``before``: an event id, for paging back)."""
     grid = conn.execute(sql("SELECT id FROM grids WHERE code = :c"), {"c": grid_code}).one_or_none()
     actor.require_rows()

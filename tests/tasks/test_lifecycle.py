@@ -112,7 +112,13 @@ def test_extensions_one_at_a_time_and_only_when_asked():
     with pytest.raises(Conflict, match="no extension"):
         plan(_state("accepted", False), "grant_extension", SUPERVISOR, {}, NOW)
     granted = plan(_state("accepted", True), "grant_extension", SUPERVISOR, {}, NOW)
-    assert granted.updates["due_at"] == DUE + timedelta(hours=3) and granted.updates["extension_count"] == "+1"
+    assert granted.updates["due_at"] == DUE + timedelta(hours=3) and granted.updates["escalation_level"] == 0
+    assert granted.increments == ["extension_count"] and "extension_count" not in granted.updates
+
+
+def test_rework_counts_up_and_nothing_else_does():
+    assert plan(_state("handled", False), "rework", SUPERVISOR, VALID["rework"], NOW).increments == ["rework_count"]
+    assert plan(_state("handled", False), "close", SUPERVISOR, {}, NOW).increments == []
 
 
 def test_closing_records_whether_it_was_on_time():

@@ -1,8 +1,8 @@
 """The two references written a million at a time are checked once per statement, not once per row.
 
 ``source_records.feed_file_id`` and ``persons.grid_id`` were foreign keys. PostgreSQL checks a foreign key
-row by row (an index probe and a row lock on the referenced table), which cost about 8–11 s for each of
-them in a million-row import and match. Statement-level triggers see every written row in a transition
+row by row (an index probe and a row lock on the referenced table), a large share of a million-row import
+and match (figures in benchmarks/RESULTS.md). Statement-level triggers see every written row in a transition
 table, so each check becomes one lock of the referenced rows (``FOR KEY SHARE``, as the foreign key takes)
 and one anti-join per statement. The guarantee is the same:
 

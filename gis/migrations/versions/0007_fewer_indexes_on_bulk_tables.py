@@ -1,11 +1,11 @@
 """Two indexes that every million-row import and match paid for, and that almost nothing read, are gone.
 
-- ``source_records (person_key)``: a B-tree over random 64-character keys. A COPY of a million records
-  took 14–16 s with it and 7–8.5 s without it. Its only reader was the unmasking of one person, which
-  looked for his latest record. A person now points to the record that his masked fields come from
-  (``persons.record_feed_file_id``, ``record_row_number``, written by each match). Unmasking reads that
+- ``source_records (person_key)``: a B-tree over random 64-character keys, so every row of a bulk COPY
+  went to a random page of it (figures in benchmarks/RESULTS.md). Its only reader was the unmasking of
+  one person, which looked for his latest record. A person now points to the record that his masked
+  fields come from (``persons.record_feed_file_id``, ``record_row_number``, written by each match). Unmasking reads that
   record through the primary key, and shows the same record's clear data as the masked fields show.
-- ``persons (grid_id, colour)``: a million inserts took 10.3–11.3 s with it and 6–7.3 s without it. Counts
+- ``persons (grid_id, colour)``: a million entries written by every first match run. Counts
   per grid come from ``grid_colour_counts`` (0004). Unplacing the persons of grids that are going away is
   rare and scans the table. The check that a grid has no persons left before it goes reads those counts
   too: they are kept in the same transaction as the persons, so the check sees what it saw before.
