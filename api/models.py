@@ -49,6 +49,11 @@ def enum(values: Iterable[str]) -> dict[str, Any]:
     return {"enum": list(values)}
 
 
+def sometimes_absent(schema: dict[str, Any]) -> None:
+    """An answer's property that is left out when it does not apply (never null): no default in its schema."""
+    schema.pop("default", None)
+
+
 class Body(BaseModel):
     """A request body: JSON types are strict (no "yes" for true, no number for a code); unknown fields ignored;
     a field sent empty ("" or null) counts as left out, as the forms of a phone send it."""
@@ -105,7 +110,8 @@ class Session(Answer):
     role_name: str
     grid_codes: list[GridCode] = Field(description="负责的网格 / grids answered for")
     csrf_token: str = Field(description=f"变更请求须放在 {CSRF_HEADER} 头 / echo it in {CSRF_HEADER}")
-    expires_at: datetime = Field(None, description="仅登录时返回 / on login only")  # type: ignore[assignment]
+    expires_at: datetime = Field(None, description="仅登录时返回 / on login only",  # type: ignore[assignment]
+                                 json_schema_extra=sometimes_absent)
 
 
 class Duty(Body):
@@ -478,8 +484,10 @@ class Error(Answer):
     error: str = Field(description="错误代码：异常名，或冲突代码 stale_version、illegal_transition、no_worker_on_duty、"
                                    "extension_pending、no_extension_pending、lead_not_open / error code")
     message: str = Field(description="中文 / English 说明 / message")
-    field: str = Field(None, description="出错的字段 / the offending field (422)")  # type: ignore[assignment]
-    current: Task | Lead = Field(None, description="冲突时对象的当前状态 / the object as it is now (409)")  # type: ignore[assignment]
+    field: str = Field(None, description="出错的字段 / the offending field (422)",  # type: ignore[assignment]
+                       json_schema_extra=sometimes_absent)
+    current: Task | Lead = Field(None, description="冲突时对象的当前状态 / the object as it is now (409)",  # type: ignore[assignment]
+                                 json_schema_extra=sometimes_absent)
 
 
 # -- query strings ----------------------------------------------------------------------------------------------

@@ -122,7 +122,8 @@ def _plain(schema: dict[str, Any]) -> dict[str, Any]:
     branches = [s for s in schema.get("anyOf", ()) if s.get("type") != "null"]
     if len(branches) == 1:
         schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **branches[0]}
-    return {k: v for k, v in schema.items() if k not in ("description", "examples")}
+    return {k: v for k, v in schema.items()
+            if k not in ("description", "examples") and not (k == "default" and v is None)}
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
