@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
@@ -24,15 +23,12 @@ from accounts.repository import SESSION_SELECT, actor_of, token_hash
 from gis.db import changing, reading, run
 from gis.errors import InvalidRequest
 from web.context import client_tag, engine, now
+from web.errors import to_json
 from web.session import request_actor
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 View = Callable[..., Any]
-
-
-def _json(body: Any) -> str:
-    return json.dumps(body, ensure_ascii=False, default=str)
 
 
 # The session and the Idempotency-Key claim in one statement, one round trip fewer on every phone update. The
@@ -123,7 +119,7 @@ def mutation(login: bool = True) -> Callable[[View], View]:
                     if replay is not None:
                         return replay
                 status, body = view(conn, actor, *args, **kwargs)
-                answer = _json(body)  # once: the stored answer and the one sent are the same bytes
+                answer = to_json(body)  # once: the stored answer and the one sent are the same bytes
                 if key is not None:
                     run(conn, "UPDATE idempotency_keys SET status_code = :s, body = :b WHERE scope = :scope "
                               "AND key = :k", {"s": status, "b": answer, "scope": _idempotency_scope(actor),

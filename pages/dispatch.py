@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine
 from accounts.actor import Actor
 from accounts.repository import workers_in_scope
 from gis.db import changing, reading
-from gis.errors import Conflict, GridError
+from gis.errors import Conflict
 from layers.basemap import basemap_layers
 from layers.grid_layer import grid_layer
 from layers.wall import OUTLINE_URLS, district_bounds, map_view
@@ -222,6 +222,7 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
                   Input({"type": "create-task", "grid": ALL}, "n_clicks"),
                   State({"type": "form", "name": ALL}, "value"), State("dispatch-changed", "data"),
                   State("dispatch-task", "data"), State("dispatch-lang", "data"), prevent_initial_call=True)
+    @refusals_shown(lambda exc: (refusal(exc), dash.no_update, dash.no_update))
     def on_action(_acts: list[int | None], _leads: list[int | None], _create: list[int | None], fields: list[Any],
                   changed: int | None, shown: int | None, lang: str) -> Done:
         actor = _acting(engine, clock)
@@ -229,20 +230,14 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
             raise PreventUpdate  # buttons were drawn, nobody clicked
         names = [state["id"]["name"] for state in ctx.states_list[0]]
         values = {**dict(zip(names, fields, strict=True)), "lang": lang}
-
-        def refused(exc: GridError) -> Done:
-            if isinstance(exc, Conflict):  # the task moved on meanwhile: say so and redraw it as it is now
-                stale = exc.code == "stale_version"
-                return (html.P(text("dispatch.stale", lang) if stale else str(exc), className="nh-error"),
-                        (changed or 0) + 1, shown)
-            return refusal(exc), dash.no_update, dash.no_update
-
-        @refusals_shown(refused)
-        def apply() -> Done:
+        try:
             with changing(engine) as conn:
                 done, task_id = act(conn, actor, ctx.triggered_id, values, clock())
-            return html.P(f"{text('dispatch.done', lang)}{done}", className="nh-ok"), (changed or 0) + 1, \
-                task_id or shown
-        return apply()
+        except Conflict as exc:  # the task moved on meanwhile: say so and redraw it as it is now
+            stale = exc.code == "stale_version"
+            return (html.P(text("dispatch.stale", lang) if stale else str(exc), className="nh-error"),
+                    (changed or 0) + 1, shown)
+        return html.P(f"{text('dispatch.done', lang)}{done}", className="nh-ok"), (changed or 0) + 1, \
+            task_id or shown
 
     return app

@@ -53,9 +53,14 @@ def as_refusal(exc: Exception) -> GridError:
     raise TypeError(f"not a refusal: {type(exc).__name__}")
 
 
+def to_json(body: Any) -> str:
+    """``body`` as JSON text: Chinese as is, dates as ISO strings (the one writer of the API's answers)."""
+    return json.dumps(body, ensure_ascii=False, default=str)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """``body`` as JSON (Chinese as is, dates as ISO strings)."""
-    response = Response(json.dumps(body, ensure_ascii=False, default=str), status=status, mimetype="application/json")
+    """``body`` as a JSON response (see :func:`to_json`)."""
+    response = Response(to_json(body), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
