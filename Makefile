@@ -8,7 +8,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := postgresql-15-postgis-3 postgresql-client-15 chromium chromium-driver fonts-noto-cjk python3-venv
+# nginx and systemd (systemd-analyze): the deployment tests run deploy/'s nginx example and verify its units
+APT_PACKAGES := postgresql-15-postgis-3 postgresql-client-15 chromium chromium-driver fonts-noto-cjk python3-venv \
+                nginx systemd
 HOST ?= 127.0.0.1
 PORT ?= 8050
 DEMO_PASSWORD ?= nanhai-demo-2026
@@ -27,7 +29,7 @@ test: setup
 
 setup: system venv
 
-# System packages: PostgreSQL 15 + PostGIS, Chromium and its driver, CJK fonts.
+# System packages: PostgreSQL 15 + PostGIS and its client, Chromium and its driver, CJK fonts, nginx, systemd.
 system:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

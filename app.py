@@ -39,6 +39,7 @@ from pages.shell import WALL
 from pages.wall import create_wall
 from tasks.overview import version_stamp
 from web.context import configure
+from web.health import install as install_health
 from web.session import page_actor
 
 
@@ -85,6 +86,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         engine = get_engine()
     server = Flask(__name__)
     configure(server, engine, clock)
+    install_health(server)  # /healthz, /metrics, and every request counted (first, so it times the whole request)
     register_api(server)
     server.register_blueprint(plain_pages)
 

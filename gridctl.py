@@ -6,8 +6,10 @@
     gridctl grids check [--json]
     gridctl feed import --source S FILE · match · flags export|unplaced · codes override
     gridctl users demo [--password P] · tasks sweep · demo activity [--seed N]
+    gridctl users add|import|list|disable|enable|reset-password
+    gridctl jobs worker [--once] · jobs import --source S FILE · jobs list · jobs show ID
     gridctl bench locate|pipeline|updates|wall|stats
-    gridctl serve [--host H] [--port P]
+    gridctl serve [--host H] [--port P] [--production] · backup FILE|--keep N DIR · restore FILE [--force]
 
 Every expected failure prints one clear message (Chinese, then English) and
 exits with status 1; nothing is half-stored.
@@ -28,9 +30,13 @@ import click
 from gis.errors import GridError, ImportRejected, user_message
 
 if TYPE_CHECKING:  # for annotations only: the commands import what they use when they run, to start fast
+    from datetime import datetime
+
     from flask import Flask
     from sqlalchemy import Engine
 
+    from accounts.actor import Actor
+    from accounts.roster import Outcome
     from gis.embedded import EmbeddedServer
 
 P = ParamSpec("P")
@@ -406,6 +412,183 @@ def users_demo(password: str | None) -> None:
     click.echo("仅供演示，勿用于真实部署 / for the embedded demo only, never for a real deployment")
 
 
+
+def _operator() -> Actor:
+    """Who acts on the command line: an administrator (whoever runs gridctl holds the database's password),
+    named in the audit log by the system user that ran it."""
+    import getpass
+
+    from accounts.actor import ADMIN, Actor
+
+    return Actor(None, f"gridctl:{getpass.getuser()}", ADMIN, display_name="命令行 / command line")
+
+
+def _when(moment: datetime) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--name", required=True, help="the person's name (kept; printed masked)")
+@click.option("--role", required=True, type=click.Choice(["worker", "supervisor", "commander", "reporter", "admin"]))
+@click.option("--phone", default=None, help="an 11-digit mobile number (one account per phone)")
+@click.option("--grid", "grids", multiple=True, help="a worker's grid code (repeat for several)")
+@click.option("--community", default=None, help="a supervisor's community code (12 digits)")
+@click.option("--town", default=None, help="a commander's or reporter's town code (9 digits; none: the district)")
+@_fail_cleanly
+def users_add(username: str, name: str, role: str, phone: str | None, grids: tuple[str, ...],
+              community: str | None, town: str | None) -> None:
+    """Create a staff account; prints its one-time activation code, once."""
+    from datetime import UTC, datetime
+
+    from accounts.staff import add_user, get_user
+    from matching.identity import mask_name
+    from matching.privacy import load_vault
+
+    actor = _operator()
+    with _engine().begin() as conn:
+        activation = add_user(conn, actor, username, name, role, load_vault(), datetime.now(UTC), phone, grids,
+                              community, town)
+        user = get_user(conn, actor, activation.username)
+    click.echo(f"已创建 / created {user['username']}  {user['role_name']} {user['role']}  {mask_name(name)}  "
+               f"{user['phone_masked'] or '-'}  {user['scope']}")
+    click.echo(f"激活码 / activation code: {activation.code}")
+    click.echo(f"有效期至 / valid until {_when(activation.expires_at)}（北京时间）；只显示这一次，请当面交给本人，"
+               f"在 /activate 页面激活 / shown only this once: hand it to its owner, who activates the account at "
+               f"/activate")
+
+
+def _roster_table(outcomes: list[Outcome]) -> None:
+    click.echo(f"{'行 row':>7}  {'结果 outcome':<12}  {'用户名 username':<18}  {'角色 role':<10}  {'姓名':<6}  "
+               f"{'手机 phone':<11}  范围 scope · 说明 notes")
+    names = {"create": "新建 create", "update": "更新 update", "unchanged": "不变 same", "error": "错误 error"}
+    for o in outcomes:
+        click.echo(f"{o.row:>7}  {names[o.action]:<12}  {o.username:<18}  {o.role or '-':<10}  {o.name_masked:<6}  "
+                   f"{o.phone_masked or '-':<11}  {o.scope}" + (f" · {o.notes()}" if o.notes() else ""))
+
+
+@users.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="show what importing would do, store nothing")
+@click.option("--codes-out", type=click.Path(dir_okay=False), default=None,
+              help="the Excel file (.xlsx) to write the new accounts' activation codes to (needed when any is new)")
+@_fail_cleanly
+def users_import(path: str, dry_run: bool, codes_out: str | None) -> None:
+    """Import a staff roster (.xlsx or CSV): every row's outcome, then all or nothing."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from accounts.roster import import_roster, preview_roster, read_roster, rejection, write_codes
+    from gis.errors import ConfigurationError
+    from matching.privacy import load_vault
+
+    if codes_out is not None and not codes_out.lower().endswith(".xlsx"):
+        raise ConfigurationError("--codes-out 须为 .xlsx 文件 / --codes-out must name an .xlsx file")
+    rows, vault, actor = read_roster(path), load_vault(), _operator()
+    with _engine().begin() as conn:
+        outcomes = preview_roster(conn, actor, rows, vault)
+        _roster_table(outcomes)
+        counts = {a: sum(o.action == a for o in outcomes) for a in ("create", "update", "unchanged", "error")}
+        click.echo(f"共 {len(outcomes)} 行：新建 {counts['create']}，更新 {counts['update']}，"
+                   f"不变 {counts['unchanged']}，错误 {counts['error']} / {len(outcomes)} rows: {counts['create']} to "
+                   f"create, {counts['update']} to update, {counts['unchanged']} unchanged, {counts['error']} "
+                   "with errors")
+        if counts["error"]:
+            raise rejection(outcomes, Path(path).name)
+        if dry_run:
+            click.echo("试运行，未作任何更改 / dry run: nothing was stored")
+            return
+        if counts["create"] and codes_out is None:
+            raise ConfigurationError("有新账号：请用 --codes-out FILE.xlsx 指定激活码表（激活码不打印）/ new accounts "
+                                     "get activation codes: name the sheet to write them to with --codes-out "
+                                     "FILE.xlsx (they are never printed)")
+        result = import_roster(conn, actor, rows, vault, datetime.now(UTC), Path(path).name)
+        if result.codes and codes_out is not None:
+            write_codes(codes_out, result.codes)  # inside the transaction: no file, nothing stored
+    click.echo(f"已导入 / imported: 新建 {counts['create']}，更新 {counts['update']} / {counts['create']} created, "
+               f"{counts['update']} updated")
+    if result.codes and codes_out is not None:
+        click.echo(f"{len(result.codes)} 个激活码已写入 / activation codes written to {codes_out}（一次性密钥："
+                   "逐一交给本人后销毁此文件 / one-time secrets: hand each to its owner, then destroy the file）")
+
+
+@users.command("list")
+@click.option("--role", default=None, type=click.Choice(["worker", "supervisor", "commander", "reporter", "admin"]))
+@click.option("--search", default=None, help="a fragment of the name or username, a phone number, or a grid code")
+@click.option("--all", "with_synthetic", is_flag=True, help="include the reference district's generated staff")
+@click.option("--limit", default=200, show_default=True, type=int)
+@_fail_cleanly
+def users_list(role: str | None, search: str | None, with_synthetic: bool, limit: int) -> None:
+    """List accounts (names and phones masked)."""
+    from accounts.staff import UserFilter, list_users
+    from matching.identity import mask_name
+    from matching.privacy import load_vault
+
+    where = UserFilter(search=search, role=role, include_synthetic=with_synthetic or bool(search), limit=limit)
+    with _engine().connect() as conn:
+        found, total = list_users(conn, _operator(), load_vault(), where)
+    statuses = {"active": "正常 active", "pending_activation": "待激活 pending", "no_password": "无密码 no login",
+                "disabled": "已停用 disabled"}
+    for u in found:
+        duty = ("在岗 on duty" if u["on_duty"] else "离岗 off duty") if u["role"] == "worker" else ""
+        click.echo(f"  {u['username']:<20} {u['role']:<10} {mask_name(u['display_name']):<6} "
+                   f"{u['phone_masked'] or '-':<11} {statuses[u['status']]:<16} {duty:<12} {u['scope']}")
+    click.echo(f"共 {total} 个账号（显示 {len(found)}）/ {total} accounts ({len(found)} shown)")
+
+
+@users.command("disable")
+@click.argument("username")
+@_fail_cleanly
+def users_disable(username: str) -> None:
+    """Disable an account: its sessions end at once; a worker's open tasks go back to dispatch."""
+    from datetime import UTC, datetime
+
+    from accounts.staff import disable_user
+
+    with _engine().begin() as conn:
+        done = disable_user(conn, _operator(), username, datetime.now(UTC))
+    if not done["changes"]:
+        click.echo(f"{username} 已是停用状态，未作更改 / {username} was already disabled: nothing changed")
+        return
+    recalled = done["recalled"]
+    click.echo(f"已停用 / disabled {username}；会话已结束 / sessions ended；收回并重新派遣任务 {len(recalled)} 个 / "
+               f"{len(recalled)} open tasks recalled and dispatched again"
+               + (f": {', '.join(map(str, recalled))}" if recalled else ""))
+
+
+@users.command("enable")
+@click.argument("username")
+@_fail_cleanly
+def users_enable(username: str) -> None:
+    """Enable a disabled account again."""
+    from accounts.staff import enable_user
+
+    with _engine().begin() as conn:
+        done = enable_user(conn, _operator(), username)
+    click.echo(f"已启用 / enabled {username}" if done["changes"] else
+               f"{username} 未停用，未作更改 / {username} was not disabled: nothing changed")
+
+
+@users.command("reset-password")
+@click.argument("username")
+@_fail_cleanly
+def users_reset_password(username: str) -> None:
+    """Clear an account's password and print a new one-time activation code, once."""
+    from datetime import UTC, datetime
+
+    from accounts.staff import reset_password
+    from matching.privacy import load_vault
+
+    with _engine().begin() as conn:
+        activation = reset_password(conn, _operator(), username, load_vault(), datetime.now(UTC))
+    click.echo(f"{username} 的密码已清除，会话已结束 / password cleared, sessions ended")
+    click.echo(f"激活码 / activation code: {activation.code}")
+    click.echo(f"有效期至 / valid until {_when(activation.expires_at)}（北京时间）；只显示这一次 / shown only this "
+               "once")
+
+
 @main.group()
 def tasks() -> None:
     """The field-task workflow."""
@@ -416,6 +599,81 @@ def tasks() -> None:
 def tasks_sweep() -> None:
     """Turn pending matcher requests into tasks and escalate overdue work, once."""
     _sweep(_engine())
+
+
+# -- background jobs ----------------------------------------------------------------
+@main.group()
+def jobs() -> None:
+    """Background jobs queued in the database (feed imports, re-matches) and their worker."""
+
+
+@jobs.command("worker")
+@click.option("--once", is_flag=True, help="run the jobs already queued, then exit")
+@click.option("--niceness", default=10, show_default=True, type=click.IntRange(0, 19),
+              help="added to the worker's nice value, so that the web workers come first (0: unchanged)")
+@_fail_cleanly
+def jobs_worker(once: bool, niceness: int) -> None:
+    """Run the job worker in the foreground (Ctrl+C or SIGTERM: it stops once the running job is done)."""
+    import logging
+
+    from gis.db import database_url, engine_for
+    from gis.migrate import require_current
+    from jobs.worker import run_worker
+
+    url = database_url()
+    require_current(engine_for(url))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    click.echo("后台任务工作进程已启动 / the job worker is running" + ("" if once else " (Ctrl+C 停止 / to stop)"))
+    run_worker(url, once=once, niceness=niceness)
+
+
+@jobs.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--source", required=True, help="the department that sent the file (公安, 卫健, 通信…)")
+@click.option("--crs", default="wgs84", show_default=True,
+              help="coordinate system of rows without a 坐标系 column: wgs84, gcj02, bd09 or cgcs2000")
+@click.option("--match/--no-match", "then_match", default=True, show_default=True,
+              help="re-run the matcher after a successful import")
+@_fail_cleanly
+def jobs_import(path: str, source: str, crs: str, then_match: bool) -> None:
+    """Queue a feed import (then a match) for the job worker; print the job's number."""
+    from jobs.queue import enqueue_feed_import
+
+    job_id = enqueue_feed_import(_engine(), path, source, crs, then_match, requested_by="gridctl")
+    click.echo(f"已排队：任务 {job_id}（gridctl jobs show {job_id}）/ queued as job {job_id} "
+               f"(gridctl jobs show {job_id})")
+
+
+@jobs.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="one JSON array")
+@_fail_cleanly
+def jobs_list(limit: int, as_json: bool) -> None:
+    """The newest jobs: kind, state, stage, what they were asked and what they did."""
+    from jobs.progress import as_dict, list_progress, summary
+
+    found = list_progress(_engine(), limit)
+    if as_json:
+        click.echo(json.dumps([as_dict(view) for view in found], ensure_ascii=False, indent=1))
+    elif not found:
+        click.echo("没有后台任务 / no jobs yet")
+    for view in [] if as_json else found:
+        click.echo(summary(view))
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+@_fail_cleanly
+def jobs_show(job_id: int, as_json: bool) -> None:
+    """One job: its stage, history (starts, stages, interruptions), result or error."""
+    from gis.errors import NotFound
+    from jobs.progress import as_dict, describe, read_progress
+
+    view = read_progress(_engine(), job_id)
+    if view is None:
+        raise NotFound(f"没有任务 {job_id} / no job {job_id}")
+    click.echo(json.dumps(as_dict(view), ensure_ascii=False, indent=1) if as_json else "\n".join(describe(view)))
 
 
 @main.group()
@@ -549,6 +807,91 @@ def demo_activity(seed_value: int, persons: int) -> None:
                f"demo_worker  ({time.monotonic() - started:.1f} s)")
 
 
+# -- backup and restore -------------------------------------------------------------
+@main.command()
+@click.argument("target", type=click.Path())
+@click.option("--keep", type=click.IntRange(min=1), default=None, metavar="N",
+              help="TARGET is a folder: write a new timestamped archive there and keep only the newest N")
+@_fail_cleanly
+def backup(target: str, keep: int | None) -> None:
+    """Back up the database and the keys that unseal its personal data into one archive (TARGET)."""
+    from pathlib import Path
+
+    from gis.backup import backup as make_backup
+    from gis.backup import backup_name, prune
+    from matching.privacy import load_secrets, secrets_file, secrets_from_environment
+
+    path = Path(target)
+    if keep is not None or path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = path / backup_name()
+    keys_from = "environment" if secrets_from_environment() else str(secrets_file())
+    started = time.monotonic()
+    result = make_backup(_engine(), path, load_secrets(), keys_from)
+    click.echo(f"已备份 {len(result.tables)} 个表（{sum(result.tables.values())} 行）与密钥 / backed up "
+               f"{len(result.tables)} tables ({sum(result.tables.values())} rows) and the keys to {result.path} "
+               f"({result.size / 1e6:.1f} MB, {time.monotonic() - started:.1f} s)")
+    click.echo("备份含解密个人信息的密钥：请加密保存、异地存放、限制访问 / the archive holds the key to the personal "
+               "data: encrypt it, keep it away from the server, let few read it")
+    if keep is not None:
+        for removed in prune(path.parent, keep):
+            click.echo(f"已删除旧备份 / removed the old backup {removed.name}")
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="restore into a database that is not empty (everything in it is removed "
+                                            "first), and replace a different keys file")
+@click.option("--secrets", "secrets_to", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="write the backup's keys to FILE (NAME=value lines when it ends in .env, else secrets.json form)")
+@_fail_cleanly
+def restore(archive: str, force: bool, secrets_to: str | None) -> None:
+    """Restore ARCHIVE (from gridctl backup) into an empty database and put its keys back."""
+    from pathlib import Path
+
+    from gis.backup import read_archive
+    from gis.backup import restore as load_backup
+    from gis.errors import ConfigurationError
+    from gis.migrate import head_revision
+    from matching.privacy import load_secrets, read_secrets, save_secrets, secrets_file, secrets_from_environment
+
+    manifest, keys = read_archive(Path(archive))
+    # where the keys go, decided (and refused) before the database is touched
+    destination: Path | None = Path(secrets_to) if secrets_to else None
+    if destination is None and secrets_from_environment():
+        if load_secrets() != keys:
+            raise ConfigurationError(
+                "环境变量中的密钥与备份中的不同：用 --secrets FILE.env 写出备份的密钥，再放入 EnvironmentFile / "
+                "the keys in the environment (NANHAI_PERSON_KEY_SECRET, NANHAI_FERNET_KEY) differ from the "
+                "backup's: write the backup's with --secrets FILE.env, then put them in the EnvironmentFile")
+    elif destination is None:
+        destination = secrets_file()
+    replaced_keys = destination is not None and destination.exists() and read_secrets(destination) != keys
+    if replaced_keys and not force:
+        raise ConfigurationError(f"{destination} 中已有不同的密钥，加 --force 替换（旧文件改名保留）/ "
+                                 f"{destination} holds other keys: --force replaces them (the old file is kept, "
+                                 f"renamed)")
+    started = time.monotonic()
+    result = load_backup(_engine(), Path(archive), force)
+    click.echo(f"已恢复 {len(result.tables)} 个表（{sum(result.tables.values())} 行，与备份清单一致）/ restored "
+               f"{len(result.tables)} tables ({sum(result.tables.values())} rows, as the backup's manifest counts) "
+               f"from {manifest['created_at']}{' (the database was emptied first)' if result.replaced else ''}"
+               f"  ({time.monotonic() - started:.1f} s)")
+    if destination is not None:
+        if replaced_keys:
+            aside = destination.with_name(f"{destination.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+            destination.rename(aside)
+            click.echo(f"原密钥已改名为 / the keys it replaced are kept as {aside}")
+        save_secrets(destination, keys)
+        click.echo(f"密钥已写入 / the keys are in {destination} (mode 600)")
+    else:
+        click.echo("环境变量中的密钥与备份一致 / the environment's keys are the backup's")
+    if manifest.get("schema_revision") != head_revision():
+        click.echo(f"备份的数据库结构为 {manifest.get('schema_revision')}，程序为 {head_revision()}：请运行 gridctl db "
+                   f"upgrade / the backup's schema is at {manifest.get('schema_revision')}, the code at "
+                   f"{head_revision()}: run `gridctl db upgrade`")
+
+
 # -- serve ------------------------------------------------------------------------
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -557,9 +900,12 @@ def demo_activity(seed_value: int, persons: int) -> None:
 @click.option("--threads", default=8, show_default=True, type=int, help="threads per process")
 @click.option("--trusted-proxy", envvar="NANHAI_TRUSTED_PROXY", default=None, metavar="ADDRESS",
               help="address of the reverse proxy in front (nginx…), whose X-Forwarded-For names the client")
+@click.option("--production", is_flag=True, default=False,
+              help="refuse to start with demo accounts or generated keys (also NANHAI_PRODUCTION=1)")
 @_fail_cleanly
-def serve(host: str, port: int, workers: int, threads: int, trusted_proxy: str | None) -> None:
+def serve(host: str, port: int, workers: int, threads: int, trusted_proxy: str | None, production: bool) -> None:
     """Serve the map app, the JSON API and the plain pages (granian, a production HTTP server, N workers)."""
+    from api.production import production_problems, production_requested
     from api.serving import serve_forever
     from gis.db import database_url, engine_for
     from gis.migrate import require_current
@@ -567,7 +913,12 @@ def serve(host: str, port: int, workers: int, threads: int, trusted_proxy: str |
     url = database_url()  # starts the embedded server if needed; each serving process makes its own engine
     checking = engine_for(url)
     require_current(checking)
+    problems = production_problems(checking) if production_requested(production) else []
     checking.dispose()
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
 
     def make_app() -> Flask:
         from app import create_app
@@ -581,9 +932,15 @@ def serve(host: str, port: int, workers: int, threads: int, trusted_proxy: str |
 
         Sweeper(get_engine(url)).start()
 
+    def start_jobs() -> None:
+        from jobs.worker import start_beside
+
+        start_beside(url)
+
     click.echo(f"南海区网格指挥平台 / serving at http://{host}:{port} with {workers} process(es)  "
                f"(Ctrl+C 停止 / to stop)")
-    serve_forever(make_app, host, port, workers, threads, on_start=start_sweeper, trusted_proxy=trusted_proxy)
+    serve_forever(make_app, host, port, workers, threads, on_start=start_sweeper, trusted_proxy=trusted_proxy,
+                  jobs_worker=start_jobs)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,17 @@
 
 - a worker sees the tasks, persons and leads of his own grids;
 - a supervisor those of his community's grids;
-- a commander and an administrator everything;
-- a reporter only aggregates (no row of a task, a person or a lead).
+- a commander and an administrator everything — a commander given a town (``town_id``) only that
+  town's grids;
+- a reporter only aggregates (no row of a task, a person or a lead): of the whole district, or of his
+  town's grids when he has one.
 
 >>> worker = Actor(7, "w1", "worker", community_id=3, grid_ids=frozenset({11, 12}))
 >>> worker.sees_grid(11), worker.sees_grid(13), Actor.system().sees_grid(13)
 (True, False, True)
+>>> town = Actor(8, "c1", "commander", grid_ids=frozenset({11}), town_id=2)
+>>> town.sees_everything, town.grid_scope(), Actor(9, "c2", "commander").grid_scope() is None
+(False, [11], True)
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Actor:
     grid_ids: frozenset[int] = field(default_factory=frozenset)
     display_name: str = ""
     grid_codes: tuple[str, ...] = ()
+    town_id: int | None = None  # a commander or reporter of one town: ``grid_ids`` are that town's grids
 
     @classmethod
     def system(cls) -> Actor:
@@ -42,7 +48,8 @@ class Actor:
 
     @property
     def sees_everything(self) -> bool:
-        return self.role in EVERYWHERE
+        """Whether every row of the district is in scope (a commander of one town: no)."""
+        return self.role in EVERYWHERE and self.town_id is None
 
     def sees_grid(self, grid_id: int | None) -> bool:
         """Whether rows of ``grid_id`` are inside this actor's data scope."""
@@ -71,3 +78,16 @@ class Actor:
         """The grid ids to filter rows by, or None for no filter (the whole district)."""
         self.require_rows()
         return None if self.sees_everything else sorted(self.grid_ids)
+
+    def aggregate_scope(self) -> list[int] | None:
+        """The grid ids whose aggregates (counts, indicators) the actor reads, or None for the whole district.
+
+        A reporter reads every grid's aggregates, a reporter of one town his town's; the others what they see.
+        """
+        if self.sees_everything or (self.role == REPORTER and self.town_id is None):
+            return None
+        return sorted(self.grid_ids)
+
+    def sees_aggregates_of(self, grid_id: int | None) -> bool:
+        """Whether counts about ``grid_id`` are inside this actor's scope."""
+        return self.aggregate_scope() is None or (grid_id is not None and grid_id in self.grid_ids)

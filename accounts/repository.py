@@ -33,7 +33,7 @@ def token_hash(token: str) -> str:
 
 
 ACTOR_SELECT = """
-SELECT u.id, u.username, u.role, u.community_id, u.display_name,
+SELECT u.id, u.username, u.role, u.community_id, u.town_id, u.display_name,
        coalesce(array_agg(g.id ORDER BY g.code) FILTER (WHERE g.id IS NOT NULL), '{{}}') AS grid_ids,
        coalesce(array_agg(g.code ORDER BY g.code) FILTER (WHERE g.id IS NOT NULL), '{{}}') AS grid_codes
        {extra}
@@ -42,6 +42,9 @@ LEFT JOIN LATERAL (
     SELECT g.id, g.code FROM user_grids ug JOIN grids g ON g.id = ug.grid_id WHERE ug.user_id = u.id
     UNION
     SELECT g.id, g.code FROM grids g WHERE u.role = 'supervisor' AND g.community_id = u.community_id
+    UNION
+    SELECT g.id, g.code FROM grids g JOIN communities c ON c.id = g.community_id
+    WHERE u.town_id IS NOT NULL AND u.role IN ('commander', 'reporter') AND c.town_id = u.town_id
 ) g ON true
 WHERE {where} AND u.active
 GROUP BY u.id {group}
@@ -55,7 +58,7 @@ SESSION_SELECT = ACTOR_SELECT.format(extra=", s.csrf_token", join="JOIN user_ses
 def actor_of(row: Row[Any] | NamedRow) -> Actor:
     """The actor of a row of ``ACTOR_SELECT`` (or of a statement built on ``SESSION_SELECT``)."""
     return Actor(row.id, row.username, row.role, row.community_id, frozenset(row.grid_ids), row.display_name,
-                 tuple(row.grid_codes))
+                 tuple(row.grid_codes), row.town_id)
 
 
 def load_actor(conn: Connection, user_id: int) -> Actor:
@@ -67,26 +70,39 @@ def load_actor(conn: Connection, user_id: int) -> Actor:
     return actor_of(row)
 
 
-def check_login(conn: Connection, username: str, password: str, client: str, now: datetime) -> Actor | None:
-    """The user when ``password`` is his; None (and the failure recorded) otherwise.
-
-    Raises :class:`RateLimited` when the account or the client failed too often
-    lately, before the password is even looked at. The caller must commit even
-    when None is returned, so that the failure counts.
-    """
+def check_throttle(conn: Connection, username: str, client: str, now: datetime) -> None:
+    """Raise :class:`RateLimited` when the account or the client failed too often lately (logins and
+    activations count together: both guess a secret of the same account)."""
     since = now - FAILURE_WINDOW
     by_account, by_client = conn.execute(text(
         "SELECT count(*) FILTER (WHERE username = :u), count(*) FILTER (WHERE client = :c) "
         "FROM login_failures WHERE failed_at > :since AND (username = :u OR client = :c)"),
         {"u": username, "c": client, "since": since}).one()
     if by_account >= FAILURES_PER_ACCOUNT or by_client >= FAILURES_PER_CLIENT:
-        raise RateLimited("登录失败次数过多，请 15 分钟后再试 / too many failed logins; try again in 15 minutes",
+        raise RateLimited("失败次数过多，请 15 分钟后再试 / too many failed attempts; try again in 15 minutes",
                           retry_after=int(FAILURE_WINDOW.total_seconds()))
-    user = conn.execute(text("SELECT id, password_hash FROM users WHERE username = :u AND active"),
-                        {"u": username}).one_or_none()
+
+
+def record_failure(conn: Connection, username: str, client: str, now: datetime) -> None:
+    """Count one failed login or activation of ``username`` from ``client`` (the caller must commit it)."""
+    conn.execute(text("INSERT INTO login_failures (username, client, failed_at) VALUES (:u, :c, :now)"),
+                 {"u": username, "c": client, "now": now})
+
+
+def check_login(conn: Connection, username: str, password: str, client: str, now: datetime) -> Actor | None:
+    """The user when ``password`` is his; None (and the failure recorded) otherwise.
+
+    Raises :class:`RateLimited` when the account or the client failed too often
+    lately, before the password is even looked at. The caller must commit even
+    when None is returned, so that the failure counts. An account that must
+    set its password (new, or reset) cannot log in at all: it is activated with
+    its one-time code (:mod:`accounts.activation`).
+    """
+    check_throttle(conn, username, client, now)
+    user = conn.execute(text("SELECT id, password_hash FROM users WHERE username = :u AND active "
+                             "AND NOT must_set_password"), {"u": username}).one_or_none()
     if user is None or not verify_password(password, user.password_hash):
-        conn.execute(text("INSERT INTO login_failures (username, client, failed_at) VALUES (:u, :c, :now)"),
-                     {"u": username, "c": client, "now": now})
+        record_failure(conn, username, client, now)
         return None
     conn.execute(text("DELETE FROM login_failures WHERE username = :u"), {"u": username})
     return load_actor(conn, user.id)
@@ -116,7 +132,8 @@ def close_session(conn: Connection, token: str) -> None:
 
 def record_read(conn: Connection, actor: Actor, action: str, subject: str, reason: str | None,
                 client: str | None) -> None:
-    """Write one line to the audit log (append-only) for a read of unmasked personal data."""
+    """Write one line to the audit log (append-only): a read of unmasked personal data, or a change of an
+    account (:mod:`accounts.staff`; ``reason`` then says what changed, never a phone in clear)."""
     conn.execute(text("INSERT INTO audit_log (user_id, username, action, subject, reason, client) "
                       "VALUES (:uid, :u, :a, :s, :r, :c)"),
                  {"uid": actor.user_id, "u": actor.username, "a": action, "s": subject, "r": reason, "c": client})
@@ -134,7 +151,9 @@ def save_user(conn: Connection, username: str, role: str, password: str, display
         "INSERT INTO users (username, display_name, role, community_id, password_hash, active, synthetic) "
         "VALUES (:u, :d, :r, :c, :p, true, false) "
         "ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role, "
-        "community_id = EXCLUDED.community_id, password_hash = EXCLUDED.password_hash, active = true "
+        "community_id = EXCLUDED.community_id, password_hash = EXCLUDED.password_hash, active = true, "
+        "town_id = NULL, must_set_password = false, activation_hash = NULL, activation_expires_at = NULL, "
+        "disabled_at = NULL, disabled_by = NULL "
         "RETURNING id"),
         {"u": username, "d": display_name or username, "r": role, "c": community_id,
          "p": hash_password(password)}).scalar_one()

@@ -114,6 +114,18 @@ class Session(Answer):
                                  json_schema_extra=sometimes_absent)
 
 
+class Activation(Body):
+    """激活账号：用一次性激活码设置首个密码 / activate an account: set its first password with the one-time code"""
+
+    username: str = Field(min_length=1, max_length=64)
+    code: str = Field(description="管理员发放的一次性激活码（不分大小写，可含空格或连字符）/ the one-time code "
+                                  "from the administrator (case, spaces and hyphens do not matter)",
+                      min_length=1, max_length=40)
+    password: str = Field(description="新密码：至少 10 位，不能是常见密码、手机号或含用户名 / the new password: 10 "
+                                      "characters or more, not a common one, a phone number or the username",
+                          min_length=1, max_length=200, json_schema_extra={"format": "password"})
+
+
 class Duty(Body):
     on_duty: bool = Field(description="在岗才会被自动派单 / only on-duty workers get auto-dispatch")
 
@@ -136,9 +148,13 @@ ACTION_FIELDS = {"dispatch": "assignee_id（省略则自动派给在岗网格员
                  "request_extension": "until, reason", "refuse_extension": "reason"}
 
 
+# the actions a client may ask for (``recall`` is the system's own, when a worker is disabled or loses a grid)
+CLIENT_ACTIONS = tuple(name for name, action in lifecycle.ACTIONS.items() if set(action.roles) - {SYSTEM})
+
+
 def _actions_text() -> str:
     lines = []
-    for action in lifecycle.ACTIONS.values():
+    for action in (lifecycle.ACTIONS[name] for name in CLIENT_ACTIONS):
         roles = ", ".join(r for r in action.roles if r != SYSTEM)
         target = action.target or "状态不变 / unchanged"
         needs = f"；字段 / fields: {ACTION_FIELDS[action.name]}" if action.name in ACTION_FIELDS else ""
@@ -241,7 +257,7 @@ class NewTask(Body):
 class Transition(Body):
     """任务流转 / a lifecycle action"""
 
-    action: Annotated[str, one_of(lifecycle.ACTIONS), Field(json_schema_extra=enum(lifecycle.ACTIONS))] = Field(
+    action: Annotated[str, one_of(CLIENT_ACTIONS), Field(json_schema_extra=enum(CLIENT_ACTIONS))] = Field(
         description="操作 / action:\n" + _actions_text())
     version: int = Field(description="任务当前版本；不符返回 409 stale_version / the version you saw", ge=1)
     note: Text | None = None

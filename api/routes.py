@@ -40,7 +40,7 @@ from tasks.sla import escalate_overdue
 from web import errors
 from web.context import client_tag, engine, now, vault
 from web.errors import error_response, json_response
-from web.session import SESSION_COOKIE, clear_session_cookie, end_session, set_session_cookie
+from web.session import SESSION_COOKIE, activate_account, clear_session_cookie, end_session, set_session_cookie
 from web.session import log_in as open_login
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -99,6 +99,25 @@ def who_am_i(conn: Connection, actor: Actor) -> Response:
 def log_in(body: m.Credentials) -> Response:
     # JSON only: a cross-site form cannot send it without a preflight
     token, actor, csrf, expires = open_login(body.username, body.password)
+    return set_session_cookie(json_response(session_body(actor, csrf, expires), 201), token, expires)
+
+
+@api.post("/activation")
+@documented(Operation(
+    TAGS["session"], "激活账号 / activate an account", (ANONYMOUS,),
+    {201: Reply("已激活并登录，会话 Cookie 已设置 / activated and logged in", m.Session,
+                {"Set-Cookie": {"description": f"{SESSION_COOKIE}（HttpOnly, SameSite=Lax）",
+                                "schema": {"type": "string"}}})},
+    "新账号或重置密码后：用管理员发放的一次性激活码（14 天内有效）设置首个密码，随即登录；"
+    "失败与登录失败一起按账号和客户端限流 / a new or reset account: set its first password with the one-time code "
+    "from the administrator (valid 14 days) and be logged in; failures are throttled with failed logins, per "
+    "account and client",
+    body=m.Activation, example={"username": "w1385678", "code": "K7QM-2XWD-P9HT", "password": "桂城巡查-2026-春"},
+    body_note="激活码只显示给管理员一次，只能用一次 / an activation code is shown once and works once",
+    errors=(401, 429)))
+def activation(body: m.Activation) -> Response:
+    # JSON only, as the login: a cross-site form cannot send it without a preflight
+    token, actor, csrf, expires = activate_account(body.username, body.code, body.password)
     return set_session_cookie(json_response(session_body(actor, csrf, expires), 201), token, expires)
 
 

@@ -6,9 +6,21 @@ waitress, whose I/O thread and request parsing share the GIL with the app (figur
 
 Each worker process is forked before it builds its own app, engine and pool. The task sweeper runs in a
 process of its own, forked before the workers, so that no thread of the parent ever holds a lock or a
-database connection when a worker is forked; it is stopped with the server. A worker that dies stops the
-whole server (exit status 1): the service manager restarts it whole, rather than it serving at half strength
-unseen.
+database connection when a worker is forked; it is stopped with the server.
+
+A worker that dies (killed, out of memory, a crash in native code) is replaced: granian forks a new one
+(``respawn_failed_workers``) while the others go on serving, so one death drops only the connections that
+worker held, not every user. (On Linux each worker listens on the port with a socket of its own, SO_REUSEPORT:
+the connections queued on the dead one's are reset too, unless ``net.ipv4.tcp_migrate_req=1`` lets the kernel
+hand them to the others — README, Deploying.) The death is logged ("Unexpected exit from worker-N",
+"Respawning worker-N") and counted in ``/metrics`` (``nanhai_app_starts_total`` grows past the number of
+workers). A worker that dies again within 5.5 s of being replaced is a crash loop (the app cannot start: the
+database is gone, a broken release): then the whole server stops with exit status 1 and the service manager
+(deploy/nanhai-grid.service, ``Restart=always``) starts it again whole.
+
+Each run has a folder of its own (:mod:`gis.runtime`: ``NANHAI_RUN_DIR``), made before anything is forked and
+removed at the end: the background processes' heartbeats, which ``/healthz`` reads, and prometheus-client's
+files of every process (``PROMETHEUS_MULTIPROC_DIR``), which ``/metrics`` adds up across the workers.
 """
 
 from __future__ import annotations
@@ -22,6 +34,9 @@ from collections.abc import Callable, Iterable
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 # how long a stopping worker may finish its requests before it is killed; also ends one that missed the stop
 WORKER_STOP_SECONDS = 30
+# set in the request's environ when it came with an X-Forwarded-For (from any proxy, trusted or not): such a
+# request is never "local", whatever its address (web.health reads it under the same name)
+PROXIED_KEY = "nanhai.proxied"
 # what granian sets from the request itself (PEP 3333); an environment variable of the same name is overwritten
 REQUEST_KEYS = frozenset(("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
                           "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR",
@@ -33,7 +48,8 @@ def trusting(app: WSGIApp, trusted_proxy: str | None) -> WSGIApp:
 
     From that address the last ``X-Forwarded-For`` entry becomes ``REMOTE_ADDR`` (rate limits and login
     throttling count clients) and ``X-Forwarded-Proto`` the URL scheme; from anywhere else both headers are
-    dropped, so a client cannot pick his own address.
+    dropped, so a client cannot pick his own address. A request that came with an ``X-Forwarded-For`` at all is
+    marked (``PROXIED_KEY``): relayed by a proxy, it is never taken for one made on this host (web.health).
     """
     process_keys = tuple(key for key in os.environ if key not in REQUEST_KEYS)
 
@@ -45,6 +61,8 @@ def trusting(app: WSGIApp, trusted_proxy: str | None) -> WSGIApp:
             environ.pop(key, None)
         forwarded = environ.pop("HTTP_X_FORWARDED_FOR", None)
         scheme = environ.pop("HTTP_X_FORWARDED_PROTO", None)
+        if forwarded is not None:
+            environ[PROXIED_KEY] = True
         if trusted_proxy is not None and environ.get("REMOTE_ADDR") == trusted_proxy:
             client, proto = _last(forwarded), _last(scheme).lower()
             if client:
@@ -122,20 +140,26 @@ def _stop(pid: int) -> None:
 
 
 def serve_forever(make_app: Callable[[], WSGIApp], host: str, port: int, workers: int = 1, threads: int = 8,
-                  on_start: Callable[[], object] | None = None, trusted_proxy: str | None = None) -> None:
+                  on_start: Callable[[], object] | None = None, trusted_proxy: str | None = None,
+                  jobs_worker: Callable[[], object] | None = None) -> None:
     """Serve the WSGI app made by ``make_app`` (in each worker) on host:port until SIGINT/SIGTERM.
 
-    ``on_start`` (the task sweeper) runs in its own process beside the workers. ``trusted_proxy``: the address
-    of a reverse proxy in front, whose X-Forwarded-For names the client.
+    ``on_start`` (the task sweeper) runs in its own process beside the workers, and so does ``jobs_worker``
+    (the background-job worker, jobs.worker.start_beside). ``trusted_proxy``: the address of a reverse proxy in
+    front, whose X-Forwarded-For names the client.
     """
     from granian import Granian
     from granian.constants import Interfaces
 
+    from gis.runtime import close_run_dir, open_run_dir
+
     logging.getLogger("_granian").addFilter(_threads_warning)
     server = Granian("nanhai", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
                      blocking_threads=threads, websockets=False, log_access=False, backlog=1024,
-                     workers_kill_timeout=WORKER_STOP_SECONDS)
+                     workers_kill_timeout=WORKER_STOP_SECONDS, respawn_failed_workers=True)
+    folder = open_run_dir()  # before any fork: every process of this server inherits its name
     sweeper = run_beside(on_start) if on_start else None
+    job_worker = run_beside(jobs_worker) if jobs_worker else None
     os.register_at_fork(before=_hold_stop_signals, after_in_parent=_release_stop_signals,
                         after_in_child=_stop_signals_end_the_worker)
     try:
@@ -143,3 +167,6 @@ def serve_forever(make_app: Callable[[], WSGIApp], host: str, port: int, workers
     finally:
         if sweeper is not None:
             _stop(sweeper)
+        if job_worker is not None:
+            _stop(job_worker)
+        close_run_dir(folder)

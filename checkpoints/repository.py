@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, text
 
-from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, SYSTEM, WORKER, Actor
+from accounts.actor import ADMIN, COMMANDER, SUPERVISOR, SYSTEM, WORKER, Actor
 from gis.errors import InvalidRequest, NotFound
 from matching.identity import id_number_problem, normalise_id_number
 from matching.privacy import Vault
@@ -38,12 +38,13 @@ def _person_key(payload: dict[str, Any], vault: Vault) -> str:
     return vault.person_key(normalise_id_number(code))
 
 
-def _checkpoint(conn: Connection, actor: Actor, code: object) -> Row[Any]:
+def _checkpoint(conn: Connection, actor: Actor, code: object, aggregates: bool = False) -> Row[Any]:
     if not isinstance(code, str) or not code.strip():
         raise InvalidRequest("请提供卡口编号 checkpoint / checkpoint is required", "checkpoint")
     row = conn.execute(text("SELECT id, code, name, grid_id, ST_X(geom) AS lon, ST_Y(geom) AS lat "
                             "FROM checkpoints WHERE code = :c"), {"c": code.strip()}).one_or_none()
-    if row is None or not actor.sees_grid(row.grid_id):
+    sees = actor.sees_aggregates_of if aggregates else actor.sees_grid
+    if row is None or not sees(row.grid_id):
         raise NotFound(f"卡口 {code} 不存在或不在您的范围内 / no checkpoint {code} in your scope")
     return row
 
@@ -89,7 +90,7 @@ def record_scan(conn: Connection, actor: Actor, payload: dict[str, Any], vault: 
 def hourly_counts(conn: Connection, actor: Actor, checkpoint_code: str, since: datetime,
                   until: datetime) -> list[dict[str, Any]]:
     """Scans per hour (Beijing time) at a checkpoint: in, out and alerts (aggregates: reporters may read them)."""
-    checkpoint = _checkpoint(conn, Actor.system() if actor.role == REPORTER else actor, checkpoint_code)
+    checkpoint = _checkpoint(conn, actor, checkpoint_code, aggregates=True)
     rows = conn.execute(text(
         "SELECT date_trunc('hour', scanned_at AT TIME ZONE 'Asia/Shanghai') AS hour, "
         "count(*) FILTER (WHERE direction = 'in') AS entries, count(*) FILTER (WHERE direction = 'out') AS exits, "

@@ -88,8 +88,9 @@ def _hours(value: SupportsFloat | None) -> float | None:
 
 
 def _scope(actor: Actor) -> list[int] | None:
-    """The grid ids the actor's figures cover, None for the whole district (a reporter reads all aggregates)."""
-    return None if actor.sees_everything or actor.role == REPORTER else sorted(actor.grid_ids)
+    """The grid ids the actor's figures cover, None for the whole district (a reporter reads all aggregates, a
+    reporter of one town that town's)."""
+    return actor.aggregate_scope()
 
 
 def _units(level: str, area: str | None, scope: list[int] | None) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
     true,
@@ -122,8 +123,20 @@ class User(Base):
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     on_duty: Mapped[bool] = mapped_column(Boolean, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # staff accounts (migration 0009): the phone as personal data, activation, disabling, a town's scope
+    phone_key: Mapped[str | None] = mapped_column(String(64))
+    phone_sealed: Mapped[str | None] = mapped_column(Text)
+    phone_masked: Mapped[str | None] = mapped_column(Text)
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id", ondelete="SET NULL"), index=True)
+    must_set_password: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    activation_hash: Mapped[str | None] = mapped_column(String(64))
+    activation_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_by: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (CheckConstraint("role IN ('commander','supervisor','worker','reporter','admin')",
-                                      name="users_role_known"),)
+                                      name="users_role_known"),
+                      CheckConstraint("town_id IS NULL OR role IN ('commander', 'reporter')", name="users_town_scope"),
+                      Index("ux_users_phone_key", "phone_key", unique=True))
 
 
 class UserGrid(Base):
@@ -459,3 +472,29 @@ class GridColourCount(Base):
     grid_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     colour: Mapped[str] = mapped_column(String(8), primary_key=True)
     persons: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class JobProgress(Base):
+    """What a background job (jobs/) is doing, for the pages and ``gridctl jobs``; procrastinate's own tables
+    (``procrastinate_*``, migration 0008) hold the queue itself and are not mapped here."""
+
+    __tablename__ = "job_progress"
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), server_default="queued")
+    stage: Mapped[str] = mapped_column(String(16), server_default="queued")
+    step: Mapped[str | None] = mapped_column(Text)
+    fraction: Mapped[float] = mapped_column(Float, server_default="0")
+    history: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    params: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    requested_by: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    worker: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_job_progress_created_at", "created_at"),)

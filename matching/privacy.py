@@ -37,21 +37,66 @@ def _secrets_file() -> Path:
     return data_dir() / "secrets.json"
 
 
-def load_vault() -> Vault:
-    """The platform's vault: keys from the environment, else from (or generated into) the data folder."""
-    hmac_key = os.environ.get("NANHAI_PERSON_KEY_SECRET")
-    fernet_key = os.environ.get("NANHAI_FERNET_KEY")
+PERSON_KEY_VARIABLE, FERNET_KEY_VARIABLE = "NANHAI_PERSON_KEY_SECRET", "NANHAI_FERNET_KEY"
+
+
+def secrets_file() -> Path:
+    """Where the generated development keys are kept (``<data folder>/secrets.json``)."""
+    return _secrets_file()
+
+
+def secrets_from_environment() -> bool:
+    """Whether both keys come from the environment (a real deployment), not from the generated file."""
+    return bool(os.environ.get(PERSON_KEY_VARIABLE) and os.environ.get(FERNET_KEY_VARIABLE))
+
+
+def load_secrets() -> dict[str, str]:
+    """The keys in use, ``{"person_key_secret": …, "fernet_key": …}``: each from the environment, else from (or
+    generated into) the data folder's secrets.json — the form a backup keeps them in."""
+    hmac_key = os.environ.get(PERSON_KEY_VARIABLE)
+    fernet_key = os.environ.get(FERNET_KEY_VARIABLE)
     if not (hmac_key and fernet_key):
         path = _secrets_file()
         if path.exists():
             stored = json.loads(path.read_text())
         else:
             stored = {"person_key_secret": secrets.token_urlsafe(32), "fernet_key": Fernet.generate_key().decode()}
-            path.write_text(json.dumps(stored, indent=2))
-            path.chmod(0o600)
+            save_secrets(path, stored)
         hmac_key = hmac_key or stored["person_key_secret"]
         fernet_key = fernet_key or stored["fernet_key"]
-    return Vault(hmac_key.encode(), fernet_key.encode())
+    return {"person_key_secret": hmac_key, "fernet_key": fernet_key}
+
+
+def save_secrets(path: Path, keys: dict[str, str]) -> None:
+    """Write ``keys`` to ``path`` (mode 600 from the start): as secrets.json, or as ``NAME=value`` lines for a
+    systemd EnvironmentFile when the name ends in ``.env``."""
+    if path.suffix == ".env":
+        body = (f"{PERSON_KEY_VARIABLE}={keys['person_key_secret']}\n"
+                f"{FERNET_KEY_VARIABLE}={keys['fernet_key']}\n")
+    else:
+        body = json.dumps({"person_key_secret": keys["person_key_secret"], "fernet_key": keys["fernet_key"]},
+                          indent=2)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(body)
+    path.chmod(0o600)
+
+
+def read_secrets(path: Path) -> dict[str, str]:
+    """The keys :func:`save_secrets` wrote to ``path`` (either form; a key missing is left out)."""
+    body = path.read_text()
+    if path.suffix != ".env":
+        stored = json.loads(body)
+        return {name: stored[name] for name in ("person_key_secret", "fernet_key") if name in stored}
+    names = {PERSON_KEY_VARIABLE: "person_key_secret", FERNET_KEY_VARIABLE: "fernet_key"}
+    pairs = (line.split("=", 1) for line in body.splitlines() if "=" in line and not line.lstrip().startswith("#"))
+    return {names[key.strip()]: value.strip().strip('"') for key, value in pairs if key.strip() in names}
+
+
+def load_vault() -> Vault:
+    """The platform's vault: keys from the environment, else from (or generated into) the data folder."""
+    keys = load_secrets()
+    return Vault(keys["person_key_secret"].encode(), keys["fernet_key"].encode())
 
 
 class _Hmac:

@@ -1,8 +1,9 @@
-"""Plain server-rendered pages that must work on any phone: the login page and the public lead form.
+"""Plain server-rendered pages that must work on any phone: the login page, the activation of a new account
+and the public lead form.
 
-Both are forms without JavaScript (the lead form uses it only, if present,
-to fill in the phone's position). The login form is protected against
-cross-site posting by a double-submit token; the lead form needs no login.
+All are forms without JavaScript (the lead form uses it only, if present,
+to fill in the phone's position). The login and activation forms are protected
+against cross-site posting by a double-submit token; the lead form needs no login.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from pages.shell import home_for
 from pages.strings import LANGUAGES
 from web.context import client_tag, engine, now, vault
 from web.errors import status_of
-from web.session import clear_session_cookie, end_session, log_in, page_actor, same_origin, set_session_cookie
+from web.session import (
+    activate_account,
+    clear_session_cookie,
+    end_session,
+    log_in,
+    page_actor,
+    same_origin,
+    set_session_cookie,
+)
 
 pages = Blueprint("pages", __name__, template_folder="templates")
 FORM_COOKIE = "nanhai_form"
@@ -68,6 +77,30 @@ def login_submit() -> BaseResponse:
         return _render("login.html", status_of(exc), next=target, error=str(exc),
                        username=request.form.get("username", ""))
     return set_session_cookie(redirect(home_for(actor.role) if target == "/" else target, 303), token, expires)
+
+
+@pages.get("/activate")
+def activate_page() -> Response:
+    """First login: a new (or reset) account sets its password with the one-time code from the administrator."""
+    return _render("activate.html", username=request.args.get("username", "").strip()[:64])
+
+
+@pages.post("/activate")
+def activate_submit() -> BaseResponse:
+    username = request.form.get("username", "").strip()
+    if not _form_token_ok():
+        return _render("activate.html", 400, username=username,
+                       error="页面已过期，请重新提交 / the form expired; submit again")
+    password = request.form.get("password", "")
+    if password != request.form.get("password2", ""):
+        return _render("activate.html", 422, username=username, field="password2",
+                       error="两次输入的新密码不一致 / the two new passwords differ")
+    try:
+        token, actor, _csrf, expires = activate_account(username, request.form.get("code", ""), password)
+    except GridError as exc:
+        return _render("activate.html", status_of(exc), username=username, error=str(exc),
+                       field=exc.field if isinstance(exc, InvalidRequest) else None)
+    return set_session_cookie(redirect(home_for(actor.role), 303), token, expires)
 
 
 @pages.get("/")

@@ -107,6 +107,7 @@ STRINGS.update({
     "action.grant_extension": ("批准延期", "Grant extension"),
     "action.refuse_extension": ("驳回延期", "Refuse extension"),
     "action.escalate": ("超时升级", "Escalated"),
+    "action.recall": ("收回", "Recalled"),
 })
 
 # -- the field view (/field/) ---------------------------------------------------------------------

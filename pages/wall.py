@@ -78,11 +78,12 @@ def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
             nav_bar(actor, lang, WALL),
             html.P(text("page.not_for_role", lang), className="nh-refusal", id="page-refusal")])
     now = clock()
+    scope = None if actor.sees_everything else sorted(actor.grid_ids)  # a town's commander: his town
     with reading(engine) as conn:
-        bounds = district_bounds(conn)
+        bounds = district_bounds(conn, scope)
         # the stamp before the figures: a change in between makes the first refresh redraw, never hides one
         stamp = version_stamp(conn)
-        summary = wall_summary(conn, now)  # drawn from the start (see the note in grid_layer), and only once
+        summary = wall_summary(conn, now, scope)  # drawn from the start (see the note in grid_layer), and only once
     return _wall(lang, bounds, (stamp, summary, now))
 
 
@@ -143,7 +144,8 @@ def create_wall(server: Flask, engine: Engine, clock: Callable[[], datetime]) ->
     def refresh(_tick: int | None, search: str | None, known: str | None,
                 lang: str) -> tuple[str | float | dict[str, Any] | list[html.Li] | dash.NoUpdate, ...]:
         now = clock()
-        if page_actor(engine, now, ROLES) is None:
+        actor = page_actor(engine, now, ROLES)
+        if actor is None:
             raise PreventUpdate  # logged out or expired: the page keeps its last picture, the alarm will show
         measure = _measure(search)
         checked = now.timestamp() * 1000
@@ -151,7 +153,7 @@ def create_wall(server: Flask, engine: Engine, clock: Callable[[], datetime]) ->
             stamp = version_stamp(conn)
             if known == _version(stamp, measure):  # the idle refresh: one cheap query, nothing resent
                 return (*[dash.no_update] * (len(COUNTERS) + 7), checked)
-            summary = wall_summary(conn, now)
+            summary = wall_summary(conn, now, None if actor.sees_everything else sorted(actor.grid_ids))
         values, ticker, as_of, named, alarm = _panel(summary, lang, now, measure)
         return (_version(stamp, measure), {"measure": measure, "values": summary["grids"], "seq": checked},
                 density_url(stamp), *values, ticker, as_of, named, alarm, checked)

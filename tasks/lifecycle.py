@@ -4,6 +4,7 @@
                  ↑          └─decline→ declined ─dispatch┘                  ↑          └─rework┘
                  reassign (dispatched, accepted, in_progress → dispatched)
     cancel: any open stage → cancelled
+    recall (the system, when the worker is disabled or loses the grid): dispatched, accepted, in_progress → created
     request_extension / grant_extension / refuse_extension: the state stays, the due time may move
 
 :func:`plan` checks the action against the state, the actor's role and the
@@ -60,6 +61,7 @@ ACTIONS = {a.name: a for a in (
     Action("request_extension", "申请延期", ("dispatched", "accepted", "in_progress"), None, WORKING),
     Action("grant_extension", "批准延期", ("dispatched", "accepted", "in_progress"), None, SUPERVISING),
     Action("refuse_extension", "驳回延期", ("dispatched", "accepted", "in_progress"), None, SUPERVISING),
+    Action("recall", "收回", ("dispatched", "accepted", "in_progress"), "created", (SYSTEM,)),
 )}
 
 
@@ -229,6 +231,15 @@ def _with_reason(result: Plan, state: TaskState, payload: dict[str, Any], now: d
     return result
 
 
+def _recall(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
+    """Back to dispatch, the assignee (and any extension he asked) cleared: why is kept in the event."""
+    result.detail.update(reason=_text(payload, "reason", True, "原因"), previous_assignee_id=state.assignee_id)
+    result.updates["assignee_id"] = None
+    result.updates["dispatched_at"] = None
+    result.updates["extension_requested_until"] = None
+    return result
+
+
 def _handle(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
     result.detail["result"] = _text(payload, "result", True, "处置结果")
     temperature = payload.get("temperature")
@@ -284,4 +295,4 @@ def _decide_extension(result: Plan, state: TaskState, payload: dict[str, Any], n
 _ACTION_RULES = {"dispatch": _assign, "reassign": _assign, "decline": _with_reason, "rework": _with_reason,
                  "cancel": _with_reason, "handle": _handle, "close": _close,
                  "request_extension": _request_extension, "grant_extension": _decide_extension,
-                 "refuse_extension": _decide_extension}
+                 "refuse_extension": _decide_extension, "recall": _recall}

@@ -31,19 +31,25 @@ def version_stamp(conn: Connection) -> str:
     return ".".join(str(v) for v in row)
 
 
-def _counters(conn: Connection, now: datetime) -> dict:
-    colours: dict[str, int] = dict(conn.execute(sql("SELECT colour, count(*) FROM persons GROUP BY colour")).all())
+def _counters(conn: Connection, now: datetime, scope: list[int] | None = None) -> dict:
+    # a town's wall (``scope``: its grid ids) counts the persons placed in its grids and their tasks
+    colours: dict[str, int] = dict(conn.execute(sql(
+        "SELECT colour, count(*) FROM persons GROUP BY colour" if scope is None else
+        "SELECT colour, sum(persons) FROM grid_colour_counts WHERE grid_id = ANY(:scope) GROUP BY colour"),
+        {"scope": scope}).all())
     today = datetime.combine(now.astimezone(BEIJING).date(), time(), BEIJING)
+    in_scope = "" if scope is None else "AND grid_id = ANY(:scope) "
     work = conn.execute(sql(
         f"SELECT count(*) FILTER (WHERE status IN {OPEN_SQL}) AS open, "
         f"count(*) FILTER (WHERE status IN {OPEN_SQL} AND due_at < :now) AS overdue, "
         "count(*) FILTER (WHERE status = 'closed' AND closed_at >= :today) AS closed_today, "
         "count(*) FILTER (WHERE status = 'closed' AND closed_at >= :today AND closed_at <= due_at) AS on_time_today "
-        f"FROM tasks WHERE status IN {OPEN_SQL} OR (status = 'closed' AND closed_at >= :today)"),
-        {"now": now, "today": today}).one()
+        f"FROM tasks WHERE (status IN {OPEN_SQL} OR (status = 'closed' AND closed_at >= :today)) {in_scope}"),
+        {"now": now, "today": today, "scope": scope}).one()
     judged = work.closed_today + work.overdue
-    return {"red": colours.get("red", 0), "yellow": colours.get("yellow", 0), "blue": colours.get("blue", 0),
-            "green": colours.get("green", 0), "open": work.open, "overdue": work.overdue,
+    return {"red": int(colours.get("red", 0)), "yellow": int(colours.get("yellow", 0)),
+            "blue": int(colours.get("blue", 0)), "green": int(colours.get("green", 0)), "open": work.open,
+            "overdue": work.overdue,
             "closed_today": work.closed_today,
             "on_time_rate": round(work.on_time_today / judged, 4) if judged else None}
 
@@ -69,21 +75,24 @@ def grid_figures(conn: Connection, now: datetime, scope: list[int] | None = None
     return values
 
 
-def _ticker(conn: Connection) -> list[dict]:
+def _ticker(conn: Connection, scope: list[int] | None = None) -> list[dict]:
     kinds = load_kinds()
     rows = conn.execute(sql(
         "SELECT e.at, e.action, e.to_status, t.kind, t.grid_code, g.name AS grid_name FROM task_events e "
         "JOIN tasks t ON t.id = e.task_id LEFT JOIN grids g ON g.id = t.grid_id "
-        "ORDER BY e.id DESC LIMIT :n"), {"n": TICKER_LENGTH})
+        + ("" if scope is None else "WHERE t.grid_id = ANY(:scope) ")
+        + "ORDER BY e.id DESC LIMIT :n"), {"n": TICKER_LENGTH, "scope": scope})
     return [{"at": r.at.astimezone(BEIJING).strftime("%H:%M"), "action": EVENT_NAMES.get(r.action, r.action),
              "status": STATUS_NAMES.get(r.to_status, r.to_status),
              "kind": kinds[r.kind].name if r.kind in kinds else r.kind, "grid": r.grid_name or r.grid_code}
             for r in rows]
 
 
-def wall_summary(conn: Connection, now: datetime) -> dict:
-    """Everything the wall draws besides geometry, in one transaction."""
+def wall_summary(conn: Connection, now: datetime, scope: list[int] | None = None) -> dict:
+    """Everything the wall draws besides geometry, in one transaction (of the grids in ``scope`` when given: a
+    town's commander)."""
     fed = conn.execute(sql("SELECT max(imported_at) FROM feed_files")).scalar()
-    return {"counters": _counters(conn, now), "grids": grid_figures(conn, now), "ticker": _ticker(conn),
+    return {"counters": _counters(conn, now, scope), "grids": grid_figures(conn, now, scope),
+            "ticker": _ticker(conn, scope),
             "feed_at": fed.isoformat() if fed else None, "as_of": now.isoformat(),
             "feed_stale": fed is None or now - fed > timedelta(hours=24)}

@@ -213,11 +213,12 @@ def _append_event(conn: Connection, task_id: int, change: lifecycle.Plan, actor:
     return run(conn, _event_insert(change), _event_params(task_id, change, actor, now)).fetchone()
 
 
-def pick_worker(conn: Connection, grid_id: int) -> int | None:
+def pick_worker(conn: Connection, grid_id: int, avoid: int | None = None) -> int | None:
     """The on-duty worker of the grid with the fewest open tasks; else the nearest neighbouring grid's.
 
     Neighbours are the grids whose polygons touch this one, nearest centroid
     first; ties go to the lower username so that dispatch is reproducible.
+    ``avoid``: a worker not to pick (the one a recalled task was taken from).
     """
     return conn.execute(sql(f"""
         WITH candidates AS (
@@ -228,10 +229,10 @@ def pick_worker(conn: Connection, grid_id: int) -> int | None:
             JOIN user_grids ug ON ug.grid_id = n.id WHERE g.id = :g
         )
         SELECT c.user_id FROM candidates c JOIN users u ON u.id = c.user_id
-        WHERE u.role = 'worker' AND u.active AND u.on_duty
+        WHERE u.role = 'worker' AND u.active AND u.on_duty AND u.id IS DISTINCT FROM CAST(:avoid AS int)
         ORDER BY c.ring, (SELECT count(*) FROM tasks t WHERE t.assignee_id = c.user_id AND t.status IN {OPEN_SQL}),
                  c.distance, u.username
-        LIMIT 1"""), {"g": grid_id}).scalar()
+        LIMIT 1"""), {"g": grid_id, "avoid": avoid}).scalar()
 
 
 def _check_assignee(conn: Connection, actor: Actor, assignee_id: int) -> None:
@@ -257,12 +258,12 @@ def _attach_photos(conn: Connection, actor: Actor, task_id: int, event_id: int, 
 
 
 def transition(conn: Connection, actor: Actor, task_id: int, action: str, version: int, payload: dict[str, Any],
-               now: datetime) -> dict[str, Any]:
+               now: datetime, avoid: int | None = None) -> dict[str, Any]:
     """Apply ``action`` to task ``task_id`` if it is still at ``version``; returns the task and its new event.
 
     Raises Conflict(code "stale_version", current task) when someone changed
     it first, Conflict("illegal_transition") when the state does not allow the
-    action; nothing is written then.
+    action; nothing is written then. ``avoid``: a worker auto-dispatch must not pick.
     """
     lifecycle.permitted(action, actor)
     row = task_row(conn, actor, task_id, now, lock=True)
@@ -277,7 +278,7 @@ def transition(conn: Connection, actor: Actor, task_id: int, action: str, versio
     updates = change.updates.copy()
     if action in ("dispatch", "reassign"):
         if updates["assignee_id"] is None:
-            updates["assignee_id"] = pick_worker(conn, row.grid_id) if row.grid_id else None
+            updates["assignee_id"] = pick_worker(conn, row.grid_id, avoid) if row.grid_id else None
             change.detail["auto"] = True
             if updates["assignee_id"] is None:
                 raise Conflict("本网格及相邻网格暂无在岗网格员 / no worker on duty in the grid or its neighbours",
@@ -317,3 +318,35 @@ def grid_timeline(conn: Connection, actor: Actor, grid_code: str, limit: int = 1
         "JOIN tasks t ON t.id = e.task_id WHERE t.grid_id = :g AND (CAST(:before AS bigint) IS NULL OR e.id < :before) "
         "ORDER BY e.at DESC, e.id DESC LIMIT :limit"), {"g": grid.id, "before": before, "limit": limit})
     return [{**event_view(r), "kind": r.kind, "title": r.title} for r in rows]
+
+
+RECALLABLE = tuple(lifecycle.ACTIONS["recall"].sources)
+
+
+def recall_tasks(conn: Connection, worker_id: int, reason: str, now: datetime,
+                 grid_ids: list[int] | None = None, by: str | None = None) -> list[dict[str, Any]]:
+    """Send a worker's open tasks (of ``grid_ids`` only, when given) back to dispatch, then auto-dispatch them.
+
+    For a worker who is disabled or loses grids: each task still in his hands (dispatched, accepted or in
+    progress) gets a ``recall`` event with ``reason`` (back to created, no assignee), then auto-dispatch picks
+    another on-duty worker as for a new task; with nobody on duty it waits in created for a supervisor.
+    Tasks he already handled stay for their supervisor to close. ``by``: who made the change (the event's
+    note). Returns each task as it ends up.
+    """
+    system = Actor.system()
+    rows = conn.execute(sql(
+        "SELECT id FROM tasks WHERE assignee_id = :w AND status = ANY(:open) "
+        "AND (CAST(:grids AS int[]) IS NULL OR grid_id = ANY(:grids)) ORDER BY id FOR UPDATE"),
+        {"w": worker_id, "open": list(RECALLABLE), "grids": grid_ids}).scalars().all()
+    recalled = []
+    for task_id in rows:
+        version = task_row(conn, system, task_id, now).version
+        payload = {"reason": reason, "note": f"操作人 / by {by}" if by else None}
+        task = transition(conn, system, task_id, "recall", version, payload, now)["task"]
+        try:
+            task = transition(conn, system, task_id, "dispatch", task["version"], {}, now, avoid=worker_id)["task"]
+        except Conflict as exc:  # nobody on duty nearby: it waits for a supervisor, as a new task would
+            if exc.code != "no_worker_on_duty":
+                raise
+        recalled.append(task)
+    return recalled

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from accounts.repository import purge_expired
+from gis.runtime import beat
 from tasks.intake import take_requests
 from tasks.sla import escalate_overdue
 
@@ -43,6 +44,7 @@ class Sweeper(threading.Thread):
         while not self.stopped.is_set():
             try:
                 counts = sweep(self.engine, self.clock())
+                beat("sweeper")  # /healthz: the age of the last round that went through (under gridctl serve)
                 if any(counts.values()):
                     log.info("sweep: %s", counts)
             except Exception:  # noqa: BLE001 - the next round retries; the server must keep serving

@@ -20,11 +20,12 @@ from flask import g, request
 from sqlalchemy import Connection, Engine
 from werkzeug.wrappers import Response
 
+from accounts.activation import activate
 from accounts.actor import Actor
 from accounts.repository import check_login, close_session, open_session, session_actor
 from gis.db import reading
 from gis.errors import InvalidRequest, PermissionDenied, Unauthenticated
-from web.context import client_tag, engine, now
+from web.context import client_tag, engine, now, vault
 
 SESSION_COOKIE = "nanhai_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -109,6 +110,23 @@ def log_in(username: str, password: str) -> tuple[str, Actor, str, datetime]:
             token, csrf, expires = open_session(conn, actor.user_id, moment)
     if actor is None:
         raise Unauthenticated("用户名或密码错误 / wrong username or password")
+    return token, actor, csrf, expires
+
+
+def activate_account(username: str, code: str, password: str) -> tuple[str, Actor, str, datetime]:
+    """Set a new account's first password with its one-time code (throttled with the logins) and log him in;
+    returns (cookie token, actor, CSRF token, expiry)."""
+    if not username or not code or not password:
+        raise InvalidRequest("请输入用户名、激活码和新密码 / username, activation code and new password are required",
+                             "username" if not username else "code" if not code else "password")
+    moment = now()
+    with engine().begin() as conn:  # committed even when the code is wrong: the failure must count
+        actor = activate(conn, username, code, password, client_tag(), vault(), moment)
+        if actor is not None and actor.user_id is not None:
+            token, csrf, expires = open_session(conn, actor.user_id, moment)
+    if actor is None:
+        raise Unauthenticated("用户名或激活码错误（激活码只能用一次）/ wrong username or activation code (a code works "
+                              "once)")
     return token, actor, csrf, expires
 
 

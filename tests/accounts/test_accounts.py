@@ -42,7 +42,7 @@ def test_users_demo_creates_one_account_per_role_with_a_small_real_scope(work_en
 
 def test_a_weak_password_or_an_unknown_role_is_refused(work_engine):
     with work_engine.begin() as conn:
-        with pytest.raises(InvalidRequest, match="8"):
+        with pytest.raises(InvalidRequest, match="10"):
             save_user(conn, "weak", "worker", "short")
         with pytest.raises(InvalidRequest, match="role"):
             save_user(conn, "boss", "king", "long-enough-1")

@@ -151,8 +151,25 @@ def person_key(work_engine, app):
 
 
 @pytest.fixture(scope="module")
-def context(as_role, user_id, document, person_key) -> dict:
-    """The path parameters of the examples: a task dispatched to demo_worker, its photo, a lead, a person."""
+def activation_body(work_engine) -> dict:
+    """The activation example's body for a new account with a real one-time code (an example cannot hold one)."""
+    from datetime import UTC, datetime
+
+    from accounts.actor import Actor
+    from accounts.staff import add_user
+    from matching.privacy import load_vault
+
+    username = f"openapi.{secrets.token_hex(3)}"
+    with work_engine.begin() as conn:
+        issued = add_user(conn, Actor(None, "test_admin", ADMIN), username, "示例", WORKER, load_vault(),
+                          datetime.now(UTC), grid_codes=(DEMO_GRID,))
+    return {"username": username, "code": issued.code}
+
+
+@pytest.fixture(scope="module")
+def context(as_role, user_id, document, person_key, activation_body) -> dict:
+    """The path parameters of the examples: a task dispatched to demo_worker, its photo, a lead, a person; and the
+    bodies that cannot be examples (``bodies``)."""
     supervisor, worker = as_role(SUPERVISOR), as_role(WORKER)
     task = supervisor.post("/tasks", {**example(document, "/tasks", "post"), "assignee_id": user_id("demo_worker")})
     assert task.status_code == 201, task.text
@@ -163,7 +180,7 @@ def context(as_role, user_id, document, person_key) -> dict:
     lead = supervisor.post("/leads", example(document, "/leads", "post"))
     assert lead.status_code == 201 and lead.json()["placed"], lead.text
     return {"task_id": task.json()["id"], "photo_id": photo.json()["id"], "lead_id": lead.json()["id"],
-            "key": person_key}
+            "key": person_key, "bodies": {("/activation", "post"): activation_body}}
 
 
 # -- sending an operation and checking its answer ------------------------------------------------
@@ -187,7 +204,8 @@ def build(document: dict, path: str, method: str, operation: dict, context: dict
             params[param["name"]] = query_value(value)
     body, extra = operation.get("requestBody", {}).get("content", {}), {}
     if "application/json" in body:
-        extra["json"] = {**body["application/json"]["example"], **BODY_OVERRIDES.get((path, method), {})}
+        extra["json"] = {**body["application/json"]["example"], **BODY_OVERRIDES.get((path, method), {}),
+                         **context.get("bodies", {}).get((path, method), {})}
     elif "multipart/form-data" in body:
         extra["files"] = {"photo": ("visit.png", png(), "image/png")}
     return requests.Request(method.upper(), PREFIX + url, params=params, headers={"Accept": accept}, **extra)

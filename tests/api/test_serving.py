@@ -1,10 +1,13 @@
-"""`gridctl serve --workers 2`: two processes share one socket, the API answers, SIGTERM stops them all."""
+"""`gridctl serve --workers 2`: two processes share one socket, the API answers, SIGTERM stops them all; a worker
+killed is replaced while the other serves on, and one that keeps dying stops the server for systemd to restart."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -67,7 +70,7 @@ def test_two_worker_processes_serve_the_api_and_stop_together(work_engine):
     try:
         assert answer.status_code == 200 and answer.json()["openapi"].startswith("3.1")
         children = _children(server.pid)
-        assert len(children) == 3  # two workers and the task sweeper
+        assert len(children) == 4  # two workers, the task sweeper and the job worker
         supervisor = requests.Session()
         login = supervisor.post(f"{base}/api/v1/session", json={"username": "demo_supervisor",
                                                                 "password": DEMO_PASSWORD})
@@ -87,6 +90,86 @@ def test_two_worker_processes_serve_the_api_and_stop_together(work_engine):
     assert server.returncode == 0, output
     assert "worker-1" in output and "worker-2" in output
     assert not _running(children)
+
+
+class _Output:
+    """The server's output, read as it comes (a thread), to find granian's lines about its workers."""
+
+    def __init__(self, server: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(server.stdout), daemon=True)
+        self.reader.start()
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def worker_pids(self) -> dict[str, int]:
+        """The newest PID of each worker ("worker-1": 4242), from granian's "Spawning worker-N with PID: P"."""
+        return {name: int(pid) for name, pid in re.findall(r"Spawning (worker-\d+) with PID: (\d+)", self.text())}
+
+    def wait_for(self, found, seconds: float = 60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            value = found()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(self.text())
+
+
+def _app_starts(base: str) -> float:
+    """``nanhai_app_starts_total`` of the whole server (every worker process, the dead ones too)."""
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    return float(re.search(r"^nanhai_app_starts_total (\S+)$", text, re.M).group(1))
+
+
+def test_a_killed_worker_is_replaced_while_the_other_serves_and_a_crash_loop_stops_the_server(work_engine):
+    """kill -9 of one worker: the other answers every request meanwhile (each on a new connection), granian forks a
+    replacement and the app counts three starts. A worker that dies again within 5.5 s of being replaced is a crash
+    loop: the server stops with status 1 (systemd's Restart=always then starts it whole)."""
+    port = _free_port()
+    server = _launch(work_engine, port, "--workers", "2")
+    output, base = _Output(server), f"http://127.0.0.1:{port}"
+    try:
+        first = output.wait_for(lambda: len(output.worker_pids()) == 2 and output.worker_pids())
+        output.wait_for(lambda: all(f"Started worker-{n}" in output.text() for n in (1, 2)))  # both listen
+        assert _answers(base) and _app_starts(base) == 2
+        os.kill(first["worker-1"], signal.SIGKILL)
+        # each worker listens on a socket of its own (SO_REUSEPORT): the connections queued on the dead one's are
+        # reset as its last thread ends (net.ipv4.tcp_migrate_req=1 hands them to the others instead). granian says
+        # "Unexpected exit" once it has reaped the worker, every thread gone: from then on only living workers listen
+        output.wait_for(lambda: "Unexpected exit from worker-1" in output.text())
+        answers = []
+        replaced = lambda: output.worker_pids()["worker-1"] != first["worker-1"]  # noqa: E731
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (replaced() and _app_starts(base) == 3):
+            answers.append(requests.get(f"{base}/api/v1/openapi.json", timeout=30).status_code)
+        assert replaced() and _app_starts(base) == 3, output.text()
+        assert len(answers) >= 3 and set(answers) == {200}, answers
+        assert "Unexpected exit from worker-1" in output.text() and "Respawning worker-1" in output.text()
+        now = output.worker_pids()
+        assert sorted(now.values()) == sorted(set(now.values()) & _children(server.pid)) and len(now) == 2
+        assert all(requests.get(f"{base}/api/v1/openapi.json", timeout=30).status_code == 200 for _ in range(5))
+
+        everyone = _children(server.pid)  # the workers, the sweeper and the job worker
+        os.kill(now["worker-2"], signal.SIGKILL)
+        again = output.wait_for(lambda: output.worker_pids()["worker-2"] != now["worker-2"] and output.worker_pids())
+        os.kill(again["worker-2"], signal.SIGKILL)  # within 5.5 s of its start
+        server.wait(timeout=WORKER_STOP_SECONDS + 10)
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=WORKER_STOP_SECONDS + 10)
+    output.reader.join(timeout=10)
+    assert server.returncode == 1 and "crash loop" in output.text(), output.text()
+    assert not _running([*everyone, *again.values()])
+
+
+def _answers(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/api/v1/openapi.json", timeout=30).status_code == 200
+    except requests.ConnectionError:
+        return False
 
 
 @pytest.mark.parametrize("spawning", ["worker-1", "worker-2"])

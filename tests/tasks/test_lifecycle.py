@@ -13,13 +13,14 @@ DUE = NOW + timedelta(hours=2)
 WORKER = Actor(7, "w", "worker", grid_ids=frozenset({1}))
 OTHER_WORKER = Actor(8, "w2", "worker", grid_ids=frozenset({1}))
 SUPERVISOR = Actor(3, "s", "supervisor", grid_ids=frozenset({1}))
+SYSTEM = Actor.system()
 VALID = {  # a payload each action accepts
     "dispatch": {"assignee_id": 7}, "reassign": {"assignee_id": 9}, "accept": {}, "start": {},
     "decline": {"reason": "不在辖区"}, "handle": {"result": "已走访", "temperature": 36.6,
                                                 "location": {"lon": 113.1, "lat": 23.0}},
     "close": {}, "rework": {"reason": "未测温"}, "cancel": {"reason": "重复任务"},
     "request_extension": {"until": (DUE + timedelta(hours=3)).isoformat(), "reason": "住户不在家"},
-    "grant_extension": {}, "refuse_extension": {"reason": "不予延期"},
+    "grant_extension": {}, "refuse_extension": {"reason": "不予延期"}, "recall": {"reason": "网格员已停用"},
 }
 EXPECTED = {  # (action, from) -> to, the whole closed loop of DESIGN.md §3
     ("dispatch", "created"): "dispatched", ("dispatch", "declined"): "dispatched",
@@ -28,6 +29,7 @@ EXPECTED = {  # (action, from) -> to, the whole closed loop of DESIGN.md §3
     ("start", "accepted"): "in_progress", ("handle", "in_progress"): "handled",
     ("close", "handled"): "closed", ("rework", "handled"): "in_progress",
     **{("cancel", s): "cancelled" for s in OPEN},
+    **{("recall", s): "created" for s in ("dispatched", "accepted", "in_progress")},
     **{(a, s): s for a in ("request_extension", "grant_extension", "refuse_extension")
        for s in ("dispatched", "accepted", "in_progress")},
 }
@@ -38,6 +40,8 @@ def _state(status: str, pending: bool) -> TaskState:
 
 
 def _actor(action: str) -> Actor:
+    if ACTIONS[action].roles == ("system",):
+        return SYSTEM
     return WORKER if ACTIONS[action].roles == ("worker",) else SUPERVISOR
 
 

@@ -1,0 +1,89 @@
+"""The procrastinate app of a database, our tasks on it, and the functions that put jobs in the queue.
+
+A job is deferred in the caller's own transaction, together with its ``job_progress`` row: both are there, or
+neither. Feed imports and re-matches share one procrastinate lock, so they run one at a time, in the order
+they were queued, however many workers there are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import procrastinate
+from procrastinate import exceptions as procrastinate_errors
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import make_url
+
+from gis.db import driver_connection, sql
+from gis.errors import ConfigurationError
+from jobs import progress, tasks
+
+QUEUE = "nanhai"
+FEED_IMPORT = "nanhai.feed_import"
+REMATCH = "nanhai.rematch"
+MATCHING_LOCK = "matching"  # held by every job that writes persons: never two at a time
+REMATCH_QUEUEING_LOCK = "rematch"  # at most one re-match waiting: a second request joins it
+CRS_CHOICES = ("wgs84", "gcj02", "bd09", "cgcs2000")
+
+
+def conninfo(url: str) -> str:
+    """The libpq connection string (``postgresql://…``) of the SQLAlchemy URL ``url``."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_app(connector: procrastinate.BaseConnector) -> procrastinate.App:
+    """A procrastinate app with our tasks, on ``connector``."""
+    app = procrastinate.App(connector=connector)
+    app.task(name=FEED_IMPORT, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK)(tasks.feed_import)
+    app.task(name=REMATCH, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK,
+             queueing_lock=REMATCH_QUEUEING_LOCK)(tasks.rematch)
+    return app
+
+
+def worker_app(url: str) -> procrastinate.App:
+    """The app a worker runs, on its own small pool of connections to ``url`` (opened by the worker)."""
+    return make_app(procrastinate.PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=4))
+
+
+# Deferring needs no pool of its own: every job is deferred on the caller's connection (see _defer).
+_DEFERRING = make_app(procrastinate.SyncPsycopgConnector())
+
+
+def _defer(conn: Connection, task: str, **kwargs: str | bool) -> int:
+    return _DEFERRING.configure_task(task, connection=driver_connection(conn)).defer(**kwargs)
+
+
+def enqueue_feed_import(engine: Engine, path: str | Path, source: str, crs: str = "wgs84", match: bool = True,
+                        requested_by: str | None = None) -> int:
+    """Queue the import of the feed file ``path`` (already on disk, readable by the worker) from ``source``,
+    then a match unless ``match`` is false; return the job's id. The file is checked when the job runs."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise ConfigurationError(f"文件不存在 / no such file: {file}")
+    source = source.strip()
+    if not source:
+        raise ConfigurationError("请指明数据来源部门 / name the department that sent the file (source)")
+    if crs not in CRS_CHOICES:
+        raise ConfigurationError(f"未知坐标系 {crs} / unknown coordinate system {crs!r}: one of "
+                                 f"{', '.join(CRS_CHOICES)}")
+    with engine.begin() as conn:
+        job_id = _defer(conn, FEED_IMPORT, path=str(file), source=source, crs=crs, match=match)
+        progress.queued(conn, job_id, "feed_import", tasks.feed_params(str(file), source, crs, match), requested_by)
+    return job_id
+
+
+def enqueue_rematch(engine: Engine, requested_by: str | None = None) -> int:
+    """Queue a match of everyone; return the job's id. A re-match already waiting is not queued twice: its id
+    is returned."""
+    with engine.begin() as conn:
+        try:
+            with conn.begin_nested():
+                job_id = _defer(conn, REMATCH)
+        except procrastinate_errors.AlreadyEnqueued:
+            waiting = conn.execute(sql("SELECT id FROM procrastinate_jobs WHERE queueing_lock = :lock "
+                                       "AND status = 'todo'"), {"lock": REMATCH_QUEUEING_LOCK}).scalar_one_or_none()
+            if waiting is not None:
+                return int(waiting)
+            job_id = _defer(conn, REMATCH)  # the waiting one started in between
+        progress.queued(conn, job_id, "rematch", {}, requested_by)
+    return job_id

@@ -1,0 +1,141 @@
+"""The jobs' bodies: a feed import then a match, and a match alone, each recording its progress and result.
+
+They run in the worker (:mod:`jobs.worker`), in a thread of its own, and call the very functions that
+``gridctl feed import`` and ``gridctl match`` call, with a progress callback that writes ``job_progress``
+instead of drawing a bar. A failure is recorded with its message (a platform error's own message; for any
+other error only its type, as no value from a feed may reach the pages or the logs in clear) and the job
+fails; procrastinate does not retry it. Only a job cut short by a dead worker is run again (:mod:`jobs.recovery`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from procrastinate import JobContext
+from sqlalchemy import Engine
+
+from gis.db import engine_for
+from gis.errors import GridError, user_message
+from jobs import progress
+
+log = logging.getLogger(__name__)
+
+# The steps matching.pipeline.import_feed reports; it checks, seals and stores a feed chunk by chunk, in one
+# pass, so checking, sealing and storing are one stage here ("storing"), whose step names all three.
+READING_STEP = "读取 / reading"
+DONE_STEP = "完成 / done"
+REJECTIONS_KEPT = 50  # rejected rows listed in a job's result (all of them are in feed_rejections)
+
+
+class JobFailed(Exception):
+    """A job's failure, with the message recorded for it (and nothing of the error it stands for)."""
+
+
+def worker_name() -> str:
+    """This process, as ``job_progress.worker`` names it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def feed_params(path: str, source: str, crs: str, match: bool) -> dict[str, object]:
+    """What a page shows of a feed import's request: the file's name (not its folder), source, CRS, match."""
+    return {"file": Path(path).name, "source": source, "crs": crs, "match": match}
+
+
+def _engine(context: JobContext) -> Engine:
+    return engine_for(context.additional_context["url"])
+
+
+def _job_id(context: JobContext) -> int:
+    job_id = context.job.id
+    if job_id is None:  # procrastinate types it optional: only a job not yet deferred has none
+        raise RuntimeError("a job without an id")
+    return job_id
+
+
+@contextmanager
+def _recorded(context: JobContext, kind: str, params: dict[str, object]) -> Iterator[progress.StageWriter]:
+    """Record the job's start, and its failure if the block raises (then fail it with that message only)."""
+    engine, job_id = _engine(context), _job_id(context)
+    progress.started(engine, job_id, kind, params, context.job.attempts + 1, worker_name())
+    try:
+        yield progress.StageWriter(engine, job_id)
+    except Exception as exc:
+        if isinstance(exc, GridError):  # the platform's own message, as gridctl prints it
+            reason = user_message(exc)
+            log.warning("job %s (%s) failed: %s", job_id, kind, reason)
+        else:
+            reason = (f"内部错误 / internal error: {type(exc).__name__}（详见工作进程日志 / see the worker's log "
+                      f"for where）")
+            log.error("job %s (%s) failed: %s\n%s", job_id, kind, type(exc).__name__,
+                      "".join(traceback.format_tb(exc.__traceback__)))  # where, not the message: it may quote a row
+        progress.failed(engine, job_id, reason)
+        raise JobFailed(reason) from None
+
+
+def _matched(engine: Engine, write: progress.StageWriter) -> dict[str, object]:
+    """Match everyone, then take the new task requests and escalate (as ``gridctl match`` does)."""
+    from matching.pipeline import run_match
+    from tasks.sweep import sweep
+
+    started = time.monotonic()
+    stats = run_match(engine, progress=lambda step, fraction: write("matching", step, fraction))
+    write("sweeping", "派发任务与超时升级 / dispatching tasks and escalating", 0.0)
+    swept = sweep(engine)
+    return {"match": {key: int(value) for key, value in stats.items()},
+            "tasks": {key: int(value) for key, value in swept.items()},
+            "match_seconds": round(time.monotonic() - started, 3)}
+
+
+def _import_stages(write: progress.StageWriter) -> Callable[[str, float], None]:
+    def report(step: str, fraction: float) -> None:
+        if step != DONE_STEP:
+            write("reading" if step == READING_STEP else "storing", step, fraction)
+    return report
+
+
+def feed_import(context: JobContext, path: str, source: str, crs: str = "wgs84",
+                match: bool = True) -> dict[str, object]:
+    """Import the feed file ``path`` from ``source`` (every row stored or rejected), then match everyone.
+
+    Run again after an interruption, the import finds its file stored (or not: it stores all or nothing) and
+    the match runs whatever it finds, so a retried job ends as a whole one would have.
+    """
+    from matching.pipeline import import_feed
+
+    params = feed_params(path, source, crs, match)
+    with _recorded(context, "feed_import", params) as write:
+        engine, started = _engine(context), time.monotonic()
+        result = import_feed(engine, path, source, crs, progress=_import_stages(write))
+        outcome: dict[str, object] = {
+            "file": result.file_name, "source": result.source, "rows_read": result.rows_read,
+            "rows_stored": result.rows_stored, "rows_rejected": result.rows_rejected,
+            "already_imported": result.already_imported,
+            "rejections": [list(rejection) for rejection in result.rejections[:REJECTIONS_KEPT]],
+            "import_seconds": round(time.monotonic() - started, 3)}
+        if match and (not result.already_imported or context.job.attempts > 0):
+            outcome |= _matched(engine, write)
+        outcome["seconds"] = round(time.monotonic() - started, 3)
+        progress.succeeded(engine, _job_id(context), outcome)
+    return _summary(outcome)
+
+
+def rematch(context: JobContext) -> dict[str, object]:
+    """Match everyone (data collision, rules, locating, flags), then take the task requests and escalate."""
+    with _recorded(context, "rematch", {}) as write:
+        engine, started = _engine(context), time.monotonic()
+        outcome = _matched(engine, write)
+        outcome["seconds"] = round(time.monotonic() - started, 3)
+        progress.succeeded(engine, _job_id(context), outcome)
+    return _summary(outcome)
+
+
+def _summary(outcome: dict[str, object]) -> dict[str, object]:
+    """What procrastinate logs of a finished job: the figures, not the list of rejected rows."""
+    return {key: value for key, value in outcome.items() if key != "rejections"}
