@@ -1,4 +1,5 @@
-"""The app: the JSON API, the plain pages, the map layers and the four Dash pages, on one Flask server.
+"""The app: the JSON API, the plain pages, the map layers, the desk pages and the administration pages, on one
+Flask server.
 
 Every script and stylesheet is served by the app itself (Dash's and
 dash-leaflet's bundles from their packages, ``assets/`` for ours); no CDN,
@@ -31,8 +32,14 @@ from layers.wall import (
     density_geojson,
     outline_geojson,
 )
+from pages.admin_audit import create_audit
+from pages.admin_boundaries import create_boundaries
+from pages.admin_feeds import create_feeds
+from pages.admin_rules import create_rules
+from pages.admin_users import create_users
 from pages.dispatch import create_dispatch
 from pages.field import create_field
+from pages.people import create_people
 from pages.plain import pages as plain_pages
 from pages.reports import create_reports
 from pages.shell import WALL
@@ -41,6 +48,7 @@ from tasks.overview import version_stamp
 from web.context import configure
 from web.health import install as install_health
 from web.session import page_actor
+from web.uploads import uploads
 
 
 @lru_cache(maxsize=16)
@@ -89,6 +97,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     install_health(server)  # /healthz, /metrics, and every request counted (first, so it times the whole request)
     register_api(server)
     server.register_blueprint(plain_pages)
+    server.register_blueprint(uploads)
 
     def layer(name: str, density: bool = False) -> Response:
         with reading(engine) as conn:
@@ -114,6 +123,8 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     create_field(server, engine, clock)
     create_reports(server, engine, clock)
     dispatch = create_dispatch(server, engine, clock)
+    for create in (create_people, create_users, create_feeds, create_boundaries, create_rules, create_audit):
+        create(server, engine, clock)
     # Dash registers the scripts it may serve on a process's first request (every Dash app's before_request),
     # raising its flag before it is done: the other threads of that first burst got 500. One request here, in
     # every process, sets all four pages up before anybody else asks.

@@ -498,3 +498,15 @@ class JobProgress(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_job_progress_created_at", "created_at"),)
+
+
+# -- rule and time-limit versions (migration 0010) --------------------------------------------------
+
+
+# -- feed withdrawal (migration 0011) ----------------------------------------------------------------
+
+
+# -- boundary changes (migration 0012) ---------------------------------------------------------------
+
+
+# -- code overrides and appeals from the browser (migration 0013) ------------------------------------

@@ -38,7 +38,13 @@ WALL = Page("wall", "/wall/", (COMMANDER, ADMIN))
 DISPATCH = Page("dispatch", "/dispatch/", (SUPERVISOR, COMMANDER, ADMIN))
 FIELD = Page("field", "/field/", (WORKER,))
 REPORTS = Page("reports", "/reports/", (REPORTER, SUPERVISOR, COMMANDER, ADMIN))
-PAGES = (WALL, DISPATCH, FIELD, REPORTS)
+PEOPLE = Page("people", "/people/", (SUPERVISOR, COMMANDER, ADMIN))
+AUDIT = Page("audit", "/admin/audit/", (COMMANDER, ADMIN))
+USERS = Page("users", "/admin/users/", (ADMIN,))
+FEEDS = Page("feeds", "/admin/feeds/", (ADMIN,))
+BOUNDARIES = Page("boundaries", "/admin/boundaries/", (ADMIN,))
+RULES = Page("rules", "/admin/rules/", (ADMIN,))
+PAGES = (WALL, DISPATCH, FIELD, REPORTS, PEOPLE, USERS, FEEDS, BOUNDARIES, RULES, AUDIT)
 HOME = {COMMANDER: WALL, ADMIN: DISPATCH, SUPERVISOR: DISPATCH, WORKER: FIELD, REPORTER: REPORTS}
 
 

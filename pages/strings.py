@@ -35,6 +35,12 @@ STRINGS = {
     "nav.dispatch": ("调度台", "Dispatch"),
     "nav.field": ("我的任务", "My tasks"),
     "nav.reports": ("统计报表", "Reports"),
+    "nav.people": ("人员查询", "People"),
+    "nav.audit": ("审计日志", "Audit"),
+    "nav.users": ("账号管理", "Accounts"),
+    "nav.feeds": ("数据导入", "Data imports"),
+    "nav.boundaries": ("网格边界", "Boundaries"),
+    "nav.rules": ("研判规则", "Rules"),
     "nav.logout": ("退出", "Log out"),
 }
 
@@ -43,6 +49,14 @@ def text(key: str, lang: str = "zh") -> str:
     """The string ``key`` in ``lang`` (Chinese when the language is unknown)."""
     zh, en = STRINGS[key]
     return en if lang == "en" else zh
+
+
+def add_strings(strings: dict[str, tuple[str, str]]) -> None:
+    """Add a page's own strings (its module calls this at import); a key already taken is a mistake, refused."""
+    taken = sorted(set(strings) & set(STRINGS))
+    if taken:
+        raise ValueError(f"strings defined twice: {', '.join(taken)}")
+    STRINGS.update(strings)
 
 
 def language(cookie: str | None) -> str:

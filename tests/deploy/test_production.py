@@ -31,7 +31,8 @@ def test_demo_accounts_are_refused_in_one_line(work_engine, production_keys, tmp
     result = _serve(work_engine, {**production_keys, "NANHAI_DATA_DIR": str(tmp_path)}, "--production")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "demo accounts exist" in lines[0] and "demo_admin" in lines[0], result.output
+    assert len(lines) == 1 and "demo accounts exist" in lines[0] and "demo_admin" in lines[0], \
+        (result.output, result.exception)
     assert lines[0].startswith("生产模式拒绝启动")
 
 
