@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -92,7 +93,7 @@ def _prune(root: Path, moment: float) -> None:
             continue
 
 
-def save_upload(stream, name: str, purpose: str, actor: Actor, limit: int | None = None) -> Upload:  # noqa: ANN001
+def save_upload(stream: IO[bytes], name: str, purpose: str, actor: Actor, limit: int | None = None) -> Upload:
     """Write ``stream`` (a file-like object) to a new upload folder in chunks, hashing as it goes; refuses a
     file of the wrong kind for ``purpose``, an empty one, or one over ``limit`` bytes (nothing is kept)."""
     if purpose not in PURPOSES:
