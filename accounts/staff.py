@@ -436,7 +436,8 @@ def place_account(conn: Connection, actor: Actor, user: Any, role: str, placemen
 
 def _not_self(actor: Actor, user: Any, what: str) -> None:
     if actor.user_id is not None and actor.user_id == user.id:
-        raise Conflict(f"不能{what}自己的账号 / you may not {what} your own account", "own_account")
+        zh, _, en = what.partition(" / ")  # what: "中文 / English"
+        raise Conflict(f"不能{zh}自己的账号 / you may not {en or zh} your own account", "own_account")
 
 
 def change_role(conn: Connection, actor: Actor, username: str, role: str, now: datetime,
