@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
-from accounts.activation import Activation
+from accounts.activation import Activation, issue
 from accounts.actor import ADMIN, COMMANDER, REPORTER, ROLE_NAMES, SUPERVISOR, WORKER, Actor
 from accounts.staff import (
     USER_SELECT,
@@ -354,7 +354,14 @@ def _changes(row: RosterRow, user: Any, placement: Placement | None, key: str | 
         changes.append("范围 / scope")
     if set(placement.grid_ids) != set(user.grid_ids):
         changes.append("网格 / grids")
+    if _never_activated(user):
+        changes.append("发放激活码 / activation code")
     return ("update", changes) if changes else ("unchanged", [])
+
+
+def _never_activated(user: Any) -> bool:
+    """An account that has never had a password nor a code (a seeded one): the roster onboards it."""
+    return bool(user.active and not user.has_password and not user.must_set_password)
 
 
 def rejection(outcomes: list[Outcome], name: str) -> ImportRejected:
@@ -387,8 +394,9 @@ def import_roster(conn: Connection, actor: Actor, rows: list[RosterRow], vault: 
     """Apply the roster in the caller's transaction, all or nothing (administrators only).
 
     Raises :class:`ImportRejected` with every problem when any row has one: the caller's transaction then
-    stores nothing. New accounts get activation codes (returned, never stored in clear); updated accounts
-    keep theirs, their grids becoming the roster's (a worker's open tasks in grids he loses are recalled).
+    stores nothing. New accounts get activation codes (returned, never stored in clear), and so do existing
+    ones that never had a password (the seeded staff); other updated accounts keep theirs, their grids
+    becoming the roster's (a worker's open tasks in grids he loses are recalled).
     """
     actor.require_role(ADMIN)
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('nanhai.roster'))"))  # one import at a time
@@ -407,6 +415,9 @@ def import_roster(conn: Connection, actor: Actor, rows: list[RosterRow], vault: 
             assert outcome.placement is not None
             update_profile(conn, actor, outcome.user, outcome.display_name, outcome.phone, vault, why)
             place_account(conn, actor, outcome.user, outcome.role, outcome.placement, now, why)
+            if _never_activated(outcome.user):
+                activation = issue(conn, outcome.user.id, outcome.username, vault, now)
+                codes.append(IssuedCode(outcome.row, outcome.display_name, outcome.role, outcome.scope, activation))
     result = RosterResult(outcomes, codes)
     counts = result.counts()
     audit(conn, actor, "roster.import", source, f"新建 {counts['create']}，更新 {counts['update']}，未变 "
