@@ -21,6 +21,7 @@ from jobs import progress, tasks
 QUEUE = "nanhai"
 FEED_IMPORT = "nanhai.feed_import"
 REMATCH = "nanhai.rematch"
+FEED_WITHDRAW = "nanhai.feed_withdraw"
 MATCHING_LOCK = "matching"  # held by every job that writes persons: never two at a time
 REMATCH_QUEUEING_LOCK = "rematch"  # at most one re-match waiting: a second request joins it
 CRS_CHOICES = ("wgs84", "gcj02", "bd09", "cgcs2000")
@@ -37,6 +38,7 @@ def make_app(connector: procrastinate.BaseConnector) -> procrastinate.App:
     app.task(name=FEED_IMPORT, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK)(tasks.feed_import)
     app.task(name=REMATCH, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK,
              queueing_lock=REMATCH_QUEUEING_LOCK)(tasks.rematch)
+    app.task(name=FEED_WITHDRAW, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK)(tasks.feed_withdraw)
     return app
 
 
@@ -49,7 +51,7 @@ def worker_app(url: str) -> procrastinate.App:
 _DEFERRING = make_app(procrastinate.SyncPsycopgConnector())
 
 
-def _defer(conn: Connection, task: str, **kwargs: str | bool) -> int:
+def _defer(conn: Connection, task: str, **kwargs: str | bool | int | None) -> int:
     return _DEFERRING.configure_task(task, connection=driver_connection(conn)).defer(**kwargs)
 
 
@@ -86,4 +88,28 @@ def enqueue_rematch(engine: Engine, requested_by: str | None = None) -> int:
                 return int(waiting)
             job_id = _defer(conn, REMATCH)  # the waiting one started in between
         progress.queued(conn, job_id, "rematch", {}, requested_by)
+    return job_id
+
+
+def enqueue_feed_withdrawal(engine: Engine, feed_file_id: int, reason: str, requested_by: str,
+                            client: str | None = None) -> int:
+    """Queue the withdrawal of the import ``feed_file_id`` (:func:`matching.withdrawal.withdraw_feed`), asked by
+    the user ``requested_by`` for ``reason``; return the job's id. Refused at once for an import that does not
+    exist, one withdrawn already, one whose withdrawal is already waiting or running, or without a reason."""
+    from gis.errors import Conflict
+    from matching.withdrawal import clean_reason, withdrawable
+
+    reason = clean_reason(reason)
+    with engine.begin() as conn:
+        found = withdrawable(conn, feed_file_id)
+        waiting = conn.execute(sql(
+            "SELECT job_id FROM job_progress WHERE kind = 'feed_withdraw' AND state IN ('queued', 'running') "
+            "AND params->>'feed_file_id' = :f"), {"f": str(feed_file_id)}).scalar()
+        if waiting is not None:
+            raise Conflict(f"导入 #{feed_file_id} 的撤回已在进行（任务 {waiting}）/ the withdrawal of import "
+                           f"#{feed_file_id} is already under way (job {waiting})", "withdrawal_under_way")
+        job_id = _defer(conn, FEED_WITHDRAW, feed_file_id=feed_file_id, reason=reason, requested_by=requested_by,
+                        client=client)
+        progress.queued(conn, job_id, "feed_withdraw",
+                        tasks.withdraw_params(feed_file_id, found["file_name"], found["source"], reason), requested_by)
     return job_id

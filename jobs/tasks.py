@@ -21,7 +21,7 @@ from pathlib import Path
 from procrastinate import JobContext
 from sqlalchemy import Engine
 
-from gis.db import engine_for
+from gis.db import engine_for, sql
 from gis.errors import GridError, user_message
 from jobs import progress
 
@@ -111,8 +111,10 @@ def feed_import(context: JobContext, path: str, source: str, crs: str = "wgs84",
 
     params = feed_params(path, source, crs, match)
     with _recorded(context, "feed_import", params) as write:
-        engine, started = _engine(context), time.monotonic()
-        result = import_feed(engine, path, source, crs, progress=_import_stages(write))
+        engine, started, job_id = _engine(context), time.monotonic(), _job_id(context)
+        asked = progress.read_progress(engine, job_id)  # who asked: the import history keeps it
+        result = import_feed(engine, path, source, crs, progress=_import_stages(write),
+                             imported_by=asked.requested_by if asked else None, job_id=job_id)
         outcome: dict[str, object] = {
             "file": result.file_name, "source": result.source, "rows_read": result.rows_read,
             "rows_stored": result.rows_stored, "rows_rejected": result.rows_rejected,
@@ -139,3 +141,34 @@ def rematch(context: JobContext) -> dict[str, object]:
 def _summary(outcome: dict[str, object]) -> dict[str, object]:
     """What procrastinate logs of a finished job: the figures, not the list of rejected rows."""
     return {key: value for key, value in outcome.items() if key != "rejections"}
+
+
+# The withdrawal's steps (matching.withdrawal) as the stages job_progress knows: marking the import withdrawn is
+# recorded as "reading", cancelling the tasks nothing justifies any more and removing the records as "storing".
+WITHDRAW_STAGES = {"withdrawing": "reading", "matching": "matching", "cancelling": "storing", "sweeping": "sweeping"}
+
+
+def withdraw_params(feed_file_id: int, file_name: str, source: str, reason: str) -> dict[str, object]:
+    """What a page shows of a withdrawal's request: which import (its id, file and source) and why."""
+    return {"feed_file_id": feed_file_id, "file": file_name, "source": source, "reason": reason}
+
+
+def feed_withdraw(context: JobContext, feed_file_id: int, reason: str, requested_by: str,
+                  client: str | None = None) -> dict[str, object]:
+    """Withdraw the import ``feed_file_id``: mark it, match everyone without it, cancel the tasks only its records
+    justified, remove its records, sweep (:func:`matching.withdrawal.withdraw_feed`). Run again after an
+    interruption, it carries on from where the import stands."""
+    from matching.withdrawal import withdraw_feed
+
+    engine = _engine(context)
+    with engine.connect() as conn:
+        found = conn.execute(sql("SELECT file_name, source FROM feed_files WHERE id = :f"),
+                             {"f": feed_file_id}).first()
+    params = withdraw_params(feed_file_id, found.file_name if found else "", found.source if found else "", reason)
+    with _recorded(context, "feed_withdraw", params) as write:
+        started = time.monotonic()
+        outcome = withdraw_feed(engine, feed_file_id, requested_by, reason, client,
+                                progress=lambda stage, step, fraction: write(WITHDRAW_STAGES[stage], step, fraction))
+        outcome["seconds"] = round(time.monotonic() - started, 3)
+        progress.succeeded(engine, _job_id(context), outcome)
+    return _summary(outcome)

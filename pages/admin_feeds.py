@@ -1,8 +1,15 @@
-"""The feeds page (FEEDS): placeholder mounted by app.create_app, replaced by its real page.
+"""The administrator's data imports page (/admin/feeds/): upload a department's feed, watch its import and match
+run in the background, download its rejection report, read the import history, withdraw an import.
 
-It shows how an upload box is used: :func:`pages.admin_parts.upload_box` in the layout, :func:`bind_upload`
-once, and a callback on the box's store (``<prefix>-upload``.data: the upload's id, name, bytes, sha256 — or
-``error`` and ``message``).
+The file travels as every administration file does (:func:`pages.admin_parts.upload_box`): the browser streams it
+to ``/admin/uploads`` and the page names it by its upload id. The page never imports anything itself: it queues
+a background job (:func:`jobs.queue.enqueue_feed_import`, :func:`jobs.queue.enqueue_feed_withdrawal`), which the
+job worker beside ``gridctl serve`` runs at a lower CPU priority, and polls the job's progress once a second
+(:func:`jobs.progress.read_progress`) while one is under way. The rejection report (row number, field, reason: one
+line per problem) is an Excel file at ``/admin/feeds/<import id>/rejections.xlsx``, for administrators only.
+
+Every callback asks :func:`web.session.page_actor` first: for anyone but an administrator it reads and changes
+nothing (Dash answers 204).
 """
 
 from __future__ import annotations
@@ -10,28 +17,423 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dash
-from dash import Input, Output, html
-from flask import Flask
+from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
+from flask import Flask, Response
 from sqlalchemy import Engine
 
-from pages.admin_parts import bind_upload, upload_box
-from pages.shell import FEEDS, guarded, mount, nav_bar
-from pages.strings import text
+from accounts.actor import Actor
+from gis.db import reading
+from gis.errors import GridError, InvalidRequest
+from jobs.progress import JobView, list_progress, read_progress
+from jobs.queue import CRS_CHOICES, enqueue_feed_import, enqueue_feed_withdrawal
+from matching import repository
+from matching.withdrawal import REASON_LIMIT, rejection_lines, rejection_report
+from pages.admin_parts import bind_upload, excel_bytes, progress_bar, upload_box
+from pages.shell import FEEDS, data, guarded, mount, nav_bar, refusal
+from pages.strings import add_strings, text
+from web.context import client_tag
+from web.errors import refusals_shown
+from web.session import page_actor
+from web.uploads import uploaded_file
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+POLL_MS = 1000
+HISTORY_LIMIT = 100
+PREVIEW_REJECTIONS = 10
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+REJECTIONS_URL = "/admin/feeds/{feed_id}/rejections.xlsx"
+FINAL = ("succeeded", "failed")
+# The stages the page lists for each kind of job: (job_progress stage, string key). The import checks, seals and
+# stores each chunk of rows in one pass (matching.pipeline), which the job records as one stage, "storing": the
+# three steps move together.
+IMPORT_STAGES = (("reading", "feeds.stage.reading"), ("storing", "feeds.stage.checking"),
+                 ("storing", "feeds.stage.sealing"), ("storing", "feeds.stage.storing"),
+                 ("matching", "feeds.stage.matching"), ("sweeping", "feeds.stage.sweeping"))
+WITHDRAW_STAGES = (("reading", "feeds.stage.withdrawing"), ("matching", "feeds.stage.rematching"),
+                   ("storing", "feeds.stage.cancelling"), ("sweeping", "feeds.stage.sweeping"))
+# where each stage lies on the job's whole bar (start, end)
+SPANS = {"feed_import": {"queued": (0.0, 0.0), "reading": (0.0, 0.1), "storing": (0.1, 0.55),
+                         "matching": (0.55, 0.95), "sweeping": (0.95, 1.0), "done": (1.0, 1.0)},
+         "feed_withdraw": {"queued": (0.0, 0.0), "reading": (0.0, 0.05), "matching": (0.05, 0.85),
+                           "storing": (0.85, 0.95), "sweeping": (0.95, 1.0), "done": (1.0, 1.0)}}
+CRS_NAMES = {"wgs84": "WGS84 (GPS)", "gcj02": "GCJ-02（高德、腾讯 / Amap, Tencent）", "bd09": "BD-09（百度 / Baidu）",
+             "cgcs2000": "CGCS2000"}
+
+add_strings({
+    "feeds.title": ("数据导入", "Data imports"),
+    "feeds.import": ("导入部门数据", "Import a department's feed"),
+    "feeds.help": ("CSV 或 Excel（.xlsx），每行一人，表头如 姓名、身份证号码、手机号、现住址、经度、纬度、坐标系、"
+                   "人员类别、登记时间。上传后在后台导入并重新匹配，每一行入库或被拒收（附原因）。",
+                   "CSV or Excel (.xlsx), one person a row, with headers such as 姓名, 身份证号码, 手机号, 现住址, "
+                   "经度, 纬度, 坐标系, 人员类别, 登记时间. Once uploaded it is imported and matched in the "
+                   "background: every row is stored or rejected, with its reasons."),
+    "feeds.source": ("来源部门", "Source department"),
+    "feeds.source_placeholder": ("如 公安、卫健、通信", "e.g. 公安, 卫健, 通信"),
+    "feeds.crs": ("坐标系（无坐标系列的行）", "CRS (rows without a 坐标系 column)"),
+    "feeds.start": ("开始导入", "Start the import"),
+    "feeds.need_source": ("请填写来源部门 / name the source department", "Name the source department"),
+    "feeds.need_upload": ("请先上传文件", "Upload a file first"),
+    "feeds.queued": ("已排队：任务 {job}", "Queued as job {job}"),
+    "feeds.stage.reading": ("读取", "Reading"),
+    "feeds.stage.checking": ("校验", "Checking"),
+    "feeds.stage.sealing": ("加密", "Sealing"),
+    "feeds.stage.storing": ("写入", "Storing"),
+    "feeds.stage.matching": ("匹配", "Matching"),
+    "feeds.stage.sweeping": ("派发任务", "Dispatching"),
+    "feeds.stage.withdrawing": ("标记撤回", "Marking withdrawn"),
+    "feeds.stage.rematching": ("重新匹配", "Matching again"),
+    "feeds.stage.cancelling": ("撤销任务、删除记录", "Cancelling tasks, removing records"),
+    "feeds.state.queued": ("排队中，等待后台任务进程", "Queued, waiting for the job worker"),
+    "feeds.state.running": ("进行中", "Running"),
+    "feeds.state.succeeded": ("已完成", "Done"),
+    "feeds.state.failed": ("失败", "Failed"),
+    "feeds.job": ("任务 {job}", "Job {job}"),
+    "feeds.balance": ("读取 {read} 行 = 入库 {stored} + 拒收 {rejected}",
+                      "Read {read} = stored {stored} + rejected {rejected}"),
+    "feeds.already": ("此文件已由该部门导入过，未作更改", "This file was imported from this source before: nothing "
+                                                "changed"),
+    "feeds.matched": ("匹配人员 {persons}：红 {red}，黄 {yellow}；新任务 {tasks}",
+                      "Matched {persons} persons: red {red}, yellow {yellow}; new tasks {tasks}"),
+    "feeds.rejections": ("拒收行", "Rejected rows"),
+    "feeds.report": ("下载拒收报告（Excel）", "Download the rejection report (Excel)"),
+    "feeds.more_rejections": ("另有 {more} 行，见拒收报告", "{more} more rows: see the rejection report"),
+    "feeds.withdrawn_result": ("已撤回：删除记录 {records} 条，撤销任务 {tasks} 个，重新匹配人员 {persons}",
+                               "Withdrawn: {records} records removed, {tasks} tasks cancelled, {persons} persons "
+                               "matched again"),
+    "feeds.history": ("导入记录", "Import history"),
+    "feeds.col.id": ("编号", "No."),
+    "feeds.col.when": ("导入时间", "When"),
+    "feeds.col.who": ("导入人", "Who"),
+    "feeds.col.source": ("来源", "Source"),
+    "feeds.col.file": ("文件", "File"),
+    "feeds.col.sha": ("SHA-256", "SHA-256"),
+    "feeds.col.counts": ("读取 = 入库 + 拒收", "Read = stored + rejected"),
+    "feeds.col.duration": ("耗时", "Duration"),
+    "feeds.col.status": ("状态", "Status"),
+    "feeds.col.actions": ("操作", "Actions"),
+    "feeds.col.row": ("行号", "Row"),
+    "feeds.col.field": ("字段", "Field"),
+    "feeds.col.reason": ("原因", "Reason"),
+    "feeds.status.active": ("有效", "In force"),
+    "feeds.status.withdrawing": ("撤回中", "Being withdrawn"),
+    "feeds.status.withdrawn": ("已撤回", "Withdrawn"),
+    "feeds.withdraw": ("撤回", "Withdraw"),
+    "feeds.report_short": ("拒收报告", "Rejections"),
+    "feeds.confirm": ("撤回导入 #{id}（{source}，{file}，入库 {stored} 条）？其记录将被删除，所有人员重新匹配，"
+                      "仅由其记录支持的在办任务将被撤销。",
+                      "Withdraw import #{id} ({source}, {file}, {stored} records)? Its records are removed, "
+                      "everyone is matched again, and the open tasks only its records justified are cancelled."),
+    "feeds.reason": ("撤回原因（必填）", "Reason (required)"),
+    "feeds.confirm_button": ("确认撤回", "Withdraw it"),
+    "feeds.cancel_button": ("取消", "Cancel"),
+    "feeds.withdraw_queued": ("已排队撤回：任务 {job}", "Withdrawal queued as job {job}"),
+    "feeds.none": ("还没有导入记录", "No imports yet"),
+})
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+
+def _duration(row: dict[str, Any]) -> str:
+    seconds = row["job_seconds"] if row.get("job_seconds") is not None else (
+        row["import_ms"] / 1000 if row.get("import_ms") is not None else None)
+    if seconds is None:
+        return "—"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _status(row: dict[str, Any]) -> str:
+    if row["withdrawn_at"] is not None and not row.get("withdraw_job_id"):
+        return "withdrawn"
+    return "withdrawing" if row.get("withdraw_job_id") else "active"
+
+
+def history_table(rows: list[dict[str, Any]], lang: str) -> html.Table | html.P:
+    """The import history: who, when, file, SHA-256, counts, duration, status, and its actions."""
+    if not rows:
+        return html.P(text("feeds.none", lang), className="nh-empty", id="feeds-history-table")
+    keys = ("id", "when", "who", "source", "file", "sha", "counts", "duration", "status", "actions")
+    head = html.Thead(html.Tr([html.Th(text(f"feeds.col.{key}", lang)) for key in keys]))
+    lines = []
+    for row in rows:
+        status = _status(row)
+        actions: list[Component] = []
+        if row["rows_rejected"]:
+            actions.append(html.A(text("feeds.report_short", lang), href=REJECTIONS_URL.format(feed_id=row["id"]),
+                                  className="nh-feeds-report", id=f"feeds-report-{row['id']}"))
+        if status == "active":
+            actions.append(html.Button(text("feeds.withdraw", lang), id={"type": "feeds-withdraw", "id": row["id"]},
+                                       className="nh-button nh-secondary nh-feeds-withdraw"))
+        note = f"{row['withdrawn_by']} · {_when(row['withdrawn_at'])} · {row['withdraw_reason']}" \
+            if row["withdrawn_at"] is not None else None
+        lines.append(html.Tr(className=f"nh-feeds-{status}", id=f"feeds-row-{row['id']}", children=[
+            html.Td(str(row["id"])), html.Td(_when(row["imported_at"])), html.Td(row["imported_by"] or "—"),
+            html.Td(row["source"]), html.Td(row["file_name"]),
+            html.Td(html.Code(row["sha256"][:16] + "…", title=row["sha256"])),
+            html.Td(f"{row['rows_read']} = {row['rows_stored']} + {row['rows_rejected']}"),
+            html.Td(_duration(row)),
+            html.Td([html.Span(text(f"feeds.status.{status}", lang), className=f"nh-feeds-status-{status}"),
+                     *([html.Br(), html.Small(note)] if note else [])]),
+            html.Td(actions)]))
+    return html.Table(className="nh-table nh-feeds-history", id="feeds-history-table",
+                      children=[head, html.Tbody(lines)])
+
+
+def _overall(view: JobView) -> float:
+    start, end = SPANS.get(view.kind, SPANS["feed_import"]).get(view.stage, (0.0, 1.0))
+    return 1.0 if view.state == "succeeded" else start + (end - start) * view.fraction
+
+
+def _stage_list(view: JobView, lang: str) -> html.Ol:
+    """The job's stages, each done, under way or still to come (``data-state``), in order."""
+    stages = WITHDRAW_STAGES if view.kind == "feed_withdraw" else IMPORT_STAGES
+    order = [stage for stage, _key in stages]
+    current = order.index(view.stage) if view.stage in order else (len(order) if view.stage == "done" else -1)
+    items = []
+    for stage, key in stages:
+        position = order.index(stage)
+        if view.state == "succeeded" or position < current:
+            state = "done"
+        elif position == current:
+            state = "failed" if view.state == "failed" else "now"
+        else:
+            state = "todo"
+        items.append(html.Li(text(key, lang), className=f"nh-stage nh-stage-{state}",
+                             **data(stage=stage, state=state)))
+    return html.Ol(items, className="nh-stages", id=f"feeds-stages-{view.kind}")
+
+
+def _result(view: JobView, lang: str, feed_id: int | None) -> list[Component]:
+    result = view.result or {}
+    if view.kind == "feed_withdraw":
+        return [html.P(text("feeds.withdrawn_result", lang).format(
+            records=result.get("records_removed", 0), tasks=result.get("tasks_cancelled", 0),
+            persons=(result.get("match") or {}).get("persons", 0)), className="nh-ok", id="feeds-withdraw-result")]
+    shown: list[Component] = [html.P(text("feeds.balance", lang).format(
+        read=result.get("rows_read"), stored=result.get("rows_stored"), rejected=result.get("rows_rejected")),
+        className="nh-ok", id="feeds-balance")]
+    if result.get("already_imported"):
+        shown.append(html.P(text("feeds.already", lang), className="nh-note"))
+    match, tasks = result.get("match"), result.get("tasks") or {}
+    if isinstance(match, dict):
+        shown.append(html.P(text("feeds.matched", lang).format(
+            persons=match.get("persons"), red=match.get("red"), yellow=match.get("yellow"),
+            tasks=tasks.get("tasks", 0))))
+    rejected = result.get("rejections") or []
+    if rejected:
+        lines = [(row, field, reason) for row, reasons in rejected[:PREVIEW_REJECTIONS]
+                 for field, reason in rejection_lines(reasons)]
+        shown.append(html.H4(text("feeds.rejections", lang)))
+        shown.append(html.Table(className="nh-table nh-feeds-rejections", children=[
+            html.Thead(html.Tr([html.Th(text(key, lang)) for key in ("feeds.col.row", "feeds.col.field",
+                                                                        "feeds.col.reason")])),
+            html.Tbody([html.Tr([html.Td(str(row)), html.Td(field), html.Td(reason)], className="nh-row-error")
+                        for row, field, reason in lines])]))
+        more = int(result.get("rows_rejected") or 0) - min(len(rejected), PREVIEW_REJECTIONS)
+        if more > 0:
+            shown.append(html.P(text("feeds.more_rejections", lang).format(more=more)))
+    if feed_id is not None and result.get("rows_rejected"):
+        shown.append(html.A(text("feeds.report", lang), href=REJECTIONS_URL.format(feed_id=feed_id),
+                            id="feeds-report-link", className="nh-button"))
+    return shown
+
+
+def job_panel(engine: Engine, job_id: int | None, lang: str) -> tuple[list[Component], bool]:
+    """A job's panel (stages, bar, then its result or error) and whether it is over (nothing more to poll)."""
+    if not job_id:
+        return [], True
+    view = read_progress(engine, job_id)
+    if view is None:
+        return [html.P(text("feeds.job", lang).format(job=job_id) + " ?", className="nh-error")], True
+    fraction = _overall(view)
+    label = f"{text('feeds.job', lang).format(job=view.job_id)} · {text(f'feeds.state.{view.state}', lang)} · " \
+            f"{round(fraction * 100)}%" + (f" · {view.step}" if view.step and view.state == "running" else "")
+    panel: list[Component] = [
+        html.Div(className="nh-feeds-job", id=f"feeds-job-{view.kind}", **data(state=view.state, job=str(view.job_id)),
+                 children=[_stage_list(view, lang), progress_bar(f"feeds-bar-{view.kind}", fraction, label)])]
+    if view.state == "failed":
+        panel.append(html.P(view.error or "", className="nh-error", id="feeds-job-error"))
+    elif view.state == "succeeded":
+        feed_id = None
+        if view.kind == "feed_import":
+            with reading(engine) as conn:
+                feed_id = repository.feed_of_job(conn, view.job_id)
+        panel.extend(_result(view, lang, feed_id))
+    return panel, view.state in FINAL
+
+
+def _layout(actor: Actor, lang: str, engine: Engine) -> html.Div:
+    with reading(engine) as conn:
+        sources = repository.feed_sources(conn)
+        history = repository.feed_history(conn, HISTORY_LIMIT)
+    # a job of this kind still under way (the page reloaded meanwhile) is followed again
+    under_way = {view.kind: view.job_id for view in reversed(list_progress(engine, 20))
+                 if view.kind in ("feed_import", "feed_withdraw") and view.state not in FINAL}
+    return html.Div(className="nh-page nh-admin nh-feeds", lang=lang, children=[
+        nav_bar(actor, lang, FEEDS),
+        dcc.Store(id="feeds-lang", data=lang),
+        dcc.Store(id="feeds-job", data=under_way.get("feed_import")),
+        dcc.Store(id="feeds-withdraw-job", data=under_way.get("feed_withdraw")),
+        dcc.Store(id="feeds-withdraw-target"),
+        dcc.Store(id="feeds-changed", data=0),
+        dcc.Interval(id="feeds-tick", interval=POLL_MS, disabled=not under_way),
+        html.H1(text("feeds.title", lang)),
+        html.Section(children=[
+            html.H2(text("feeds.import", lang)),
+            html.P(text("feeds.help", lang), className="nh-help"),
+            html.Div(className="nh-form", children=[
+                html.Label([text("feeds.source", lang),
+                            dcc.Input(id="feeds-source", type="text", list="feeds-sources", debounce=False,
+                                      placeholder=text("feeds.source_placeholder", lang), maxLength=60,
+                                      className="nh-input", style={"minWidth": "220px"})]),
+                html.Datalist(id="feeds-sources", children=[html.Option(value=source) for source in sources]),
+                html.Label([text("feeds.crs", lang),
+                            dcc.Dropdown(id="feeds-crs", value="wgs84", clearable=False, className="nh-feeds-crs",
+                                         options=[{"label": CRS_NAMES.get(crs, crs), "value": crs}
+                                                  for crs in CRS_CHOICES])]),
+            ]),
+            upload_box("feeds", "feed", lang, ".csv,.xlsx"),
+            html.Div(className="nh-buttons", children=[
+                html.Button(text("feeds.start", lang), id="feeds-start", className="nh-button nh-secondary")]),
+            html.Div(id="feeds-message", className="nh-message", role="status"),
+            html.Div(id="feeds-progress", className="nh-feeds-progress"),
+        ]),
+        html.Section(children=[
+            html.H2(text("feeds.history", lang)),
+            html.Div(id="feeds-confirm", className="nh-feeds-confirm", style={"display": "none"}, children=[
+                html.P(id="feeds-confirm-text"),
+                dcc.Input(id="feeds-withdraw-reason", type="text", maxLength=REASON_LIMIT,
+                          placeholder=text("feeds.reason", lang), className="nh-input"),
+                html.Div(className="nh-buttons", children=[
+                    html.Button(text("feeds.confirm_button", lang), id="feeds-withdraw-confirm",
+                                className="nh-button nh-action-cancel"),
+                    html.Button(text("feeds.cancel_button", lang), id="feeds-withdraw-cancel",
+                                className="nh-button nh-secondary")]),
+            ]),
+            html.Div(id="feeds-withdraw-message", className="nh-message", role="status"),
+            html.Div(id="feeds-withdraw-progress", className="nh-feeds-progress"),
+            html.Div(id="feeds-history", children=history_table(history, lang)),
+        ]),
+    ])
+
+
+def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
+    actor = page_actor(engine, clock(), FEEDS.roles)
+    if actor is None:
+        raise PreventUpdate  # logged out, expired, or not an administrator: nothing is read or changed
+    return actor
+
+
+def rejections_workbook(engine: Engine, feed_id: int) -> bytes:
+    """The rejection report of the import ``feed_id`` as an .xlsx: row number, field, reason (one line per
+    problem)."""
+    with reading(engine) as conn:
+        report = rejection_report(conn, feed_id)
+    columns = [("row", "行号 / row"), ("field", "字段 / field"), ("reason", "原因 / reason")]
+    return excel_bytes(f"拒收报告 {feed_id}", columns, report)
 
 
 def create_feeds(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
-    """Mount the page on ``server``."""
+    """Mount the page on ``server`` at /admin/feeds/, with the rejection report's download route."""
     app = mount(server, FEEDS, text("nav.feeds"))
-    app.layout = lambda: guarded(engine, clock, FEEDS, lambda actor, lang: html.Div(
-        className="nh-page", lang=lang, children=[nav_bar(actor, lang, FEEDS),
-                                                  upload_box("feeds", "feed", lang, ".csv,.xlsx"),
-                                                  html.Div(id="feeds-sent")]))
+    app.layout = lambda: guarded(engine, clock, FEEDS, lambda actor, lang: _layout(actor, lang, engine))
     bind_upload(app, "feeds")
 
-    @app.callback(Output("feeds-sent", "children"), Input("feeds-upload", "data"), prevent_initial_call=True)
-    def sent(upload: dict[str, Any] | None) -> str:
-        return repr(upload)
+    def rejections_xlsx(feed_id: int) -> Response:
+        if page_actor(engine, clock(), FEEDS.roles) is None:
+            return Response("仅管理员可下载 / administrators only", status=403, mimetype="text/plain")
+        try:
+            body = rejections_workbook(engine, feed_id)
+        except GridError as exc:
+            return Response(str(exc), status=404, mimetype="text/plain")
+        return Response(body, mimetype=XLSX, headers={
+            "Content-Disposition": f"attachment; filename=rejections-{feed_id}.xlsx", "Cache-Control": "no-store"})
+
+    server.add_url_rule("/admin/feeds/<int:feed_id>/rejections.xlsx", endpoint="feeds_rejections_xlsx",
+                        view_func=rejections_xlsx)
+
+    @app.callback(Output("feeds-job", "data"), Output("feeds-message", "children"),
+                  Output("feeds-tick", "disabled", allow_duplicate=True),
+                  Input("feeds-upload", "data"), Input("feeds-start", "n_clicks"),
+                  State("feeds-source", "value"), State("feeds-crs", "value"), State("feeds-lang", "data"),
+                  prevent_initial_call=True)
+    @refusals_shown(lambda exc: (dash.no_update, refusal(exc), dash.no_update))
+    def start(upload: dict[str, Any] | None, _clicks: int | None, source: str | None, crs: str | None,
+              lang: str) -> tuple[int, html.P, bool]:
+        actor = _acting(engine, clock)
+        if ctx.triggered_id == "feeds-start" and not _clicks:
+            raise PreventUpdate
+        if not upload:
+            raise InvalidRequest(text("feeds.need_upload", lang), "upload")
+        if upload.get("error"):
+            raise InvalidRequest(str(upload.get("message") or upload["error"]), "upload")
+        if not (source or "").strip():
+            raise InvalidRequest(text("feeds.need_source", lang), "source")
+        sent = uploaded_file(str(upload.get("id")), "feed")
+        job_id = enqueue_feed_import(engine, sent.path, (source or "").strip(), crs or "wgs84",
+                                     requested_by=actor.username)
+        return job_id, html.P(f"{sent.name}：{text('feeds.queued', lang).format(job=job_id)}", className="nh-ok"), \
+            False
+
+    @app.callback(Output("feeds-progress", "children"), Output("feeds-withdraw-progress", "children"),
+                  Output("feeds-tick", "disabled"), Output("feeds-changed", "data"),
+                  Input("feeds-tick", "n_intervals"), Input("feeds-job", "data"), Input("feeds-withdraw-job", "data"),
+                  State("feeds-changed", "data"), State("feeds-lang", "data"))
+    def poll(_tick: int | None, job_id: int | None, withdraw_id: int | None, changed: int | None,
+             lang: str) -> tuple[list[Component], list[Component], bool, int | dash.NoUpdate]:
+        _acting(engine, clock)
+        imported, import_over = job_panel(engine, job_id, lang)
+        withdrawn, withdraw_over = job_panel(engine, withdraw_id, lang)
+        over = import_over and withdraw_over
+        # the history is drawn again when a job ends (or once a second while a withdrawal runs: its status)
+        redraw = bool(job_id or withdraw_id) and (over or bool(withdraw_id))
+        return imported, withdrawn, over, (changed or 0) + 1 if redraw else dash.no_update
+
+    @app.callback(Output("feeds-history", "children"), Input("feeds-changed", "data"), State("feeds-lang", "data"),
+                  prevent_initial_call=True)
+    def history(_changed: int | None, lang: str) -> html.Table | html.P:
+        _acting(engine, clock)
+        with reading(engine) as conn:
+            return history_table(repository.feed_history(conn, HISTORY_LIMIT), lang)
+
+    @app.callback(Output("feeds-withdraw-target", "data"), Output("feeds-confirm", "style"),
+                  Output("feeds-confirm-text", "children"),
+                  Input({"type": "feeds-withdraw", "id": ALL}, "n_clicks"), Input("feeds-withdraw-cancel", "n_clicks"),
+                  State("feeds-lang", "data"), prevent_initial_call=True)
+    def pick(_clicks: list[int | None], _cancel: int | None, lang: str) -> tuple[int | None, dict[str, str], str]:
+        _acting(engine, clock)
+        if ctx.triggered_id == "feeds-withdraw-cancel":
+            return None, {"display": "none"}, ""
+        if not isinstance(ctx.triggered_id, dict) or not ctx.triggered[0]["value"]:
+            raise PreventUpdate  # the history was drawn again, nobody clicked
+        feed_id = int(ctx.triggered_id["id"])
+        with reading(engine) as conn:
+            found = repository.feed_file(conn, feed_id)
+        if found is None:
+            raise PreventUpdate
+        return feed_id, {"display": "block"}, text("feeds.confirm", lang).format(
+            id=feed_id, source=found["source"], file=found["file_name"], stored=found["rows_stored"])
+
+    @app.callback(Output("feeds-withdraw-job", "data"), Output("feeds-withdraw-message", "children"),
+                  Output("feeds-confirm", "style", allow_duplicate=True),
+                  Output("feeds-tick", "disabled", allow_duplicate=True),
+                  Output("feeds-withdraw-reason", "value"),
+                  Input("feeds-withdraw-confirm", "n_clicks"), State("feeds-withdraw-target", "data"),
+                  State("feeds-withdraw-reason", "value"), State("feeds-lang", "data"), prevent_initial_call=True)
+    @refusals_shown(lambda exc: (dash.no_update, refusal(exc), dash.no_update, dash.no_update, dash.no_update))
+    def withdraw(clicks: int | None, feed_id: int | None, reason: str | None,
+                 lang: str) -> tuple[int, html.P, dict[str, str], bool, str]:
+        actor = _acting(engine, clock)
+        if not clicks or not feed_id:
+            raise PreventUpdate
+        job_id = enqueue_feed_withdrawal(engine, int(feed_id), reason or "", actor.username, client_tag())
+        return job_id, html.P(text("feeds.withdraw_queued", lang).format(job=job_id), className="nh-ok"), \
+            {"display": "none"}, False, ""
 
     return app
