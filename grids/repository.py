@@ -194,6 +194,36 @@ def store_grid_cells(conn: Connection, grids: gpd.GeoDataFrame, grid_ids: dict[s
                          cells["interior"].tolist(), strict=True))
 
 
+def replace_cells_of(conn: Connection, grids: gpd.GeoDataFrame, grid_ids: dict[str, int],
+                     resolution: int = H3_RESOLUTION) -> int:
+    """Recompute the H3 cells of ``grids`` only (code, geometry), as :func:`store_grid_cells` does for all:
+    their stored cells are replaced; every other grid's cells stay. Returns the number of cells stored."""
+    ids = [grid_ids[c] for c in grids["code"]]
+    conn.execute(text("DELETE FROM grid_cells WHERE grid_id = ANY(:ids)"), {"ids": ids})
+    if not ids:
+        return 0
+    cells = grid_cells(grids.geometry.values, resolution)
+    owners = np.array(ids)[cells["grid"].to_numpy()]
+    return copy_rows(conn, "grid_cells", ("cell", "grid_id", "resolution", "interior"),
+                     zip(cells["cell"].tolist(), owners.tolist(), [resolution] * len(cells),
+                         cells["interior"].tolist(), strict=True))
+
+
+def refresh_outlines(conn: Connection, community_ids: Sequence[int]) -> None:
+    """Make these communities the union of their grids, and their towns the union of their communities (after
+    their grids changed); the outlines become real (not synthetic), as :func:`replace_grids` makes them."""
+    ids = list(community_ids)
+    conn.execute(text(
+        "UPDATE communities c SET geom = u.geom, synthetic = false FROM ("
+        "  SELECT community_id, ST_Multi(ST_Union(geom)) AS geom FROM grids WHERE community_id = ANY(:ids) "
+        "  GROUP BY community_id) u WHERE u.community_id = c.id"), {"ids": ids})
+    conn.execute(text(
+        "UPDATE towns t SET geom = u.geom FROM ("
+        "  SELECT town_id, ST_Multi(ST_Union(geom)) AS geom FROM communities WHERE geom IS NOT NULL "
+        "  AND town_id IN (SELECT town_id FROM communities WHERE id = ANY(:ids)) GROUP BY town_id) u "
+        "WHERE u.town_id = t.id"), {"ids": ids})
+
+
 def store_checkpoints(conn: Connection, checkpoints: gpd.GeoDataFrame, community_id: dict[str, int],
                       grid_ids: dict[str, int]) -> int:
     return copy_rows(conn, "checkpoints", ("code", "name", "community_id", "grid_id", "geom"),

@@ -5,6 +5,7 @@
                  reassign (dispatched, accepted, in_progress → dispatched)
     cancel: any open stage → cancelled
     recall (the system, when the worker is disabled or loses the grid): dispatched, accepted, in_progress → created
+    regrid (the system, when a boundary change moves the task to another grid): any open stage, the state stays
     request_extension / grant_extension / refuse_extension: the state stays, the due time may move
 
 :func:`plan` checks the action against the state, the actor's role and the
@@ -62,6 +63,7 @@ ACTIONS = {a.name: a for a in (
     Action("grant_extension", "批准延期", ("dispatched", "accepted", "in_progress"), None, SUPERVISING),
     Action("refuse_extension", "驳回延期", ("dispatched", "accepted", "in_progress"), None, SUPERVISING),
     Action("recall", "收回", ("dispatched", "accepted", "in_progress"), "created", (SYSTEM,)),
+    Action("regrid", "调整网格", OPEN, None, (SYSTEM,)),
 )}
 
 
@@ -240,6 +242,14 @@ def _recall(result: Plan, state: TaskState, payload: dict[str, Any], now: dateti
     return result
 
 
+def _regrid(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
+    """A boundary change moved the task to another grid (:mod:`grids.changes`): from where to where, and why."""
+    result.detail.update(reason=_text(payload, "reason", True, "原因"),
+                         from_grid=_text(payload, "from_grid", True, "原网格"),
+                         to_grid=_text(payload, "to_grid", True, "新网格"))
+    return result
+
+
 def _handle(result: Plan, state: TaskState, payload: dict[str, Any], now: datetime) -> Plan:
     result.detail["result"] = _text(payload, "result", True, "处置结果")
     temperature = payload.get("temperature")
@@ -295,4 +305,4 @@ def _decide_extension(result: Plan, state: TaskState, payload: dict[str, Any], n
 _ACTION_RULES = {"dispatch": _assign, "reassign": _assign, "decline": _with_reason, "rework": _with_reason,
                  "cancel": _with_reason, "handle": _handle, "close": _close,
                  "request_extension": _request_extension, "grant_extension": _decide_extension,
-                 "refuse_extension": _decide_extension, "recall": _recall}
+                 "refuse_extension": _decide_extension, "recall": _recall, "regrid": _regrid}

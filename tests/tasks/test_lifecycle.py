@@ -21,6 +21,7 @@ VALID = {  # a payload each action accepts
     "close": {}, "rework": {"reason": "未测温"}, "cancel": {"reason": "重复任务"},
     "request_extension": {"until": (DUE + timedelta(hours=3)).isoformat(), "reason": "住户不在家"},
     "grant_extension": {}, "refuse_extension": {"reason": "不予延期"}, "recall": {"reason": "网格员已停用"},
+    "regrid": {"reason": "网格边界调整", "from_grid": "440605011001001", "to_grid": "440605011001002"},
 }
 EXPECTED = {  # (action, from) -> to, the whole closed loop of DESIGN.md §3
     ("dispatch", "created"): "dispatched", ("dispatch", "declined"): "dispatched",
@@ -30,6 +31,7 @@ EXPECTED = {  # (action, from) -> to, the whole closed loop of DESIGN.md §3
     ("close", "handled"): "closed", ("rework", "handled"): "in_progress",
     **{("cancel", s): "cancelled" for s in OPEN},
     **{("recall", s): "created" for s in ("dispatched", "accepted", "in_progress")},
+    **{("regrid", s): s for s in OPEN},
     **{(a, s): s for a in ("request_extension", "grant_extension", "refuse_extension")
        for s in ("dispatched", "accepted", "in_progress")},
 }
