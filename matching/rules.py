@@ -1,8 +1,9 @@
 """Risk rules: turn a person's source records into one explainable four-colour code.
 
-Rules live in a TOML file (``matching/rules.toml`` by default, ``NANHAI_RULES``
-to use another). Evaluation runs on whole record tables at once (pandas), so
-no Python runs per person.
+Rules are a TOML text: the versions saved from the rules page
+(:mod:`matching.rule_versions`, the newest in force), else the file
+``matching/rules.toml`` (``NANHAI_RULES`` to use another). Evaluation runs on
+whole record tables at once (pandas), so no Python runs per person.
 
 Every code carries its colour, reason, the rule id, the sources whose records
 triggered it, when it was set (the earliest triggering report) and when it
@@ -47,28 +48,115 @@ class RuleSet:
         return sorted(self.rules, key=lambda r: RANK[r.colour])
 
 
+RULE_FIELDS = ("id", "colour", "keywords", "days", "reason")
+TOP_FIELDS = ("default_reason", "rule")
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    """One thing wrong with a rules text: the rule (its place, 1-based, and id) and field, and why."""
+
+    number: int | None  # None: the text as a whole (its syntax, a top-level key)
+    rule: str | None
+    field: str | None
+    reason: str
+
+
+def rule_problems(raw: dict) -> list[RuleProblem]:
+    """Every problem of a parsed rules table, in the order of the text (empty when the rules are usable).
+
+    >>> rule_problems({"rule": [{"id": "r", "colour": "purple", "keywords": ["a"], "days": 0}]})[0].reason
+    '颜色须为 red、yellow 或 blue / colour must be red, yellow or blue'
+    """
+    problems: list[RuleProblem] = []
+    for key in raw:
+        if key not in TOP_FIELDS:
+            problems.append(RuleProblem(None, None, key, f"未知设置 {key} / unknown setting {key!r}"))
+    if "default_reason" in raw and not (isinstance(raw["default_reason"], str) and raw["default_reason"].strip()):
+        problems.append(RuleProblem(None, None, "default_reason", "default_reason 须为非空文字 / default_reason "
+                                                                  "must be a non-empty text"))
+    items = raw.get("rule", [])
+    if not isinstance(items, list) or not items:
+        problems.append(RuleProblem(None, None, "rule", "至少需要一条 [[rule]]（否则人人绿码）/ at least one [[rule]] "
+                                                        "is needed (without one everyone is green)"))
+        return problems
+    seen: set[str] = set()
+    for number, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            problems.append(RuleProblem(number, None, None, "规则须写成 [[rule]] 表 / a rule must be a [[rule]] table"))
+            continue
+        rule_id = item.get("id") if isinstance(item.get("id"), str) else None
+
+        def problem(field: str, reason: str, number: int = number, rule_id: str | None = rule_id) -> None:
+            problems.append(RuleProblem(number, rule_id, field, reason))
+
+        for key in item:
+            if key not in RULE_FIELDS:
+                problem(key, f"未知字段 {key} / unknown field {key!r}")
+        if not rule_id or not rule_id.strip():
+            problem("id", "规则 id 缺失 / id missing")
+        elif rule_id in seen:
+            problem("id", f"规则 id {rule_id} 重复 / id repeated")
+        if item.get("colour") not in ("red", "yellow", "blue"):
+            problem("colour", "颜色须为 red、yellow 或 blue / colour must be red, yellow or blue")
+        keywords = item.get("keywords")
+        if not isinstance(keywords, list) or not keywords or \
+                not all(isinstance(k, str) and k.strip() for k in keywords):
+            problem("keywords", "keywords 须为非空文字的非空列表 / keywords must be a non-empty list of non-empty "
+                                "texts")
+        days = item.get("days")
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 < days <= MAX_DAYS:
+            problem("days", f"days 须为 1 到 {MAX_DAYS} 的整数 / days must be a positive whole number, at most "
+                            f"{MAX_DAYS}")
+        if "reason" in item and not (isinstance(item["reason"], str) and item["reason"].strip()):
+            problem("reason", "reason 须为非空文字 / reason must be a non-empty text")
+        if rule_id:
+            seen.add(rule_id)
+    return problems
+
+
+def rules_from_table(raw: dict, source: str) -> RuleSet:
+    """The rule set of a parsed rules table whose :func:`rule_problems` are none."""
+    rules = tuple(Rule(item["id"], item["colour"], tuple(str(k).lower() for k in item["keywords"]), item["days"],
+                       item.get("reason") or item["id"]) for item in raw["rule"])
+    return RuleSet(rules, raw.get("default_reason", "no risk record in force"), source)
+
+
+def parse_rules(body: str, source: str) -> RuleSet:
+    """Read and check a rules text (the TOML of ``rules.toml``); a wrong one gives one message naming the first
+    problem's rule and field. ``source`` names the text in messages (a file name, a stored version)."""
+    try:
+        raw = tomllib.loads(body)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"规则无法读取 / cannot read rules {source}: {exc}") from exc
+    problems = rule_problems(raw)
+    if problems:
+        first = problems[0]
+        where = source if first.number is None else \
+            f"{source} 第 {first.number} 条规则 / rule #{first.number} ({first.rule or '?'})"
+        raise ConfigurationError(f"{where}: {first.reason}")
+    return rules_from_table(raw, source)
+
+
+def default_rules_path() -> Path:
+    """The rules file in force when no version is stored: ``NANHAI_RULES``, else ``matching/rules.toml``."""
+    return Path(os.environ.get("NANHAI_RULES") or DEFAULT_RULES)
+
+
 def load_rules(path: str | Path | None = None) -> RuleSet:
     """Read and check a rules file; a wrong file gives one message naming the rule and field."""
-    path = Path(path or os.environ.get("NANHAI_RULES") or DEFAULT_RULES)
+    path = Path(path) if path else default_rules_path()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        body = path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise ConfigurationError(f"规则文件无法读取 / cannot read rules file {path}: {exc}") from exc
-    rules, seen = [], set()
-    for number, item in enumerate(raw.get("rule", []), start=1):
-        where = f"{path.name} 第 {number} 条规则 / rule #{number} ({item.get('id', '?')})"
-        if item.get("colour") not in RANK or item.get("colour") == "green":
-            raise ConfigurationError(f"{where}: 颜色须为 red、yellow 或 blue / colour must be red, yellow or blue")
-        if not item.get("id") or item["id"] in seen:
-            raise ConfigurationError(f"{where}: 规则 id 缺失或重复 / id missing or repeated")
-        if not item.get("keywords") or not isinstance(item["keywords"], list):
-            raise ConfigurationError(f"{where}: keywords 须为非空列表 / keywords must be a non-empty list")
-        if not isinstance(item.get("days"), int) or item["days"] <= 0:
-            raise ConfigurationError(f"{where}: days 须为正整数 / days must be a positive whole number")
-        seen.add(item["id"])
-        rules.append(Rule(item["id"], item["colour"], tuple(str(k).lower() for k in item["keywords"]),
-                          item["days"], item.get("reason") or item["id"]))
-    return RuleSet(tuple(rules), raw.get("default_reason", "no risk record in force"), str(path))
+    try:
+        return parse_rules(body, path.name)
+    except ConfigurationError as exc:
+        if isinstance(exc.__cause__, tomllib.TOMLDecodeError):
+            raise ConfigurationError(f"规则文件无法读取 / cannot read rules file {path}: {exc.__cause__}") from exc
+        raise
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,349 @@
-"""The rules page (RULES): placeholder mounted by app.create_app, replaced by its real page."""
+"""The administrator's rules page (/admin/rules/): the colour rules and the task kinds' time limits and priorities,
+edited as TOML, checked as they are typed, previewed, saved as versions, and rolled back.
+
+Each of the two editors starts with the text in force (the newest saved version, else the shipped file). Every
+change of the text is checked (:func:`matching.rule_versions.check`): each problem with its line, rule or kind,
+field and reason, or "valid". **Preview** shows what saving the text would do: for colour rules, persons per
+colour now and after, the change, code changes and new task requests, counted as the matcher counts them; for
+task kinds, the fields that change and each kind's open tasks (which keep the limits they were given). **Save**
+stays disabled until the text in the editor is valid and is the one previewed, and needs a note. Saved colour
+rules take effect with a re-match, queued at once as a background job; task kinds take effect for the tasks
+created from then on. The list of versions (who, when, note) rolls any of them back, as a new version.
+
+Everything goes through :mod:`matching.rule_versions`, which checks that the actor is an administrator and
+writes the audit log (``rules.save``, ``rules.rollback``); every callback also asks
+:func:`web.session.page_actor` first, so a forged callback from anyone else reads and changes nothing (204).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import dash
-from dash import html
+from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
 from flask import Flask
 from sqlalchemy import Engine
 
-from pages.shell import RULES, guarded, mount, nav_bar
-from pages.strings import text
+from accounts.actor import Actor
+from gis.db import changing, reading
+from jobs.queue import enqueue_rematch
+from matching import rule_versions as versions
+from matching.rule_versions import COLOUR_RULES, TASK_KINDS, ColourPreview, KindsPreview, Version
+from pages.shell import RULES, guarded, mount, nav_bar, refusal
+from pages.strings import add_strings, text
+from web.context import client_tag
+from web.errors import refusals_shown
+from web.session import page_actor
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+KEYS = {COLOUR_RULES: "colour", TASK_KINDS: "kinds"}  # the editors' id parts
+EDITOR_ROWS = 26
+
+add_strings({
+    "rules.title": ("研判规则与任务时限", "Rules and time limits"),
+    "rules.intro": ("修改后先预览，再保存为新版本；每个版本都保留，可随时回滚。"
+                    "未保存过版本时，以程序自带的 TOML 文件为准。",
+                    "Preview a change, then save it as a new version; every version is kept and can be rolled "
+                    "back. Until a version is saved, the TOML files shipped with the platform are in force."),
+    "rules.colour_rules": ("四色码研判规则", "Colour rules"),
+    "rules.task_kinds": ("任务类型：时限与优先级", "Task kinds: time limits and priorities"),
+    "rules.in_force_version": ("当前生效：版本 #{id}（{by}，{at}）", "In force: version #{id} ({by}, {at})"),
+    "rules.in_force_file": ("当前生效：默认文件（未保存过版本）", "In force: the shipped file (no version saved)"),
+    "rules.valid": ("✓ 格式正确", "✓ Valid"),
+    "rules.problems": ("{n} 处错误：", "{n} problems:"),
+    "rules.preview": ("预览", "Preview"),
+    "rules.default": ("载入默认文件", "Load the shipped file"),
+    "rules.note": ("修改说明（必填）", "Note (why; required)"),
+    "rules.save": ("保存", "Save"),
+    "rules.save_hint": ("先预览当前内容，才能保存", "Preview the text as it is before saving"),
+    "rules.col.colour": ("颜色", "Colour"),
+    "rules.col.now": ("现在", "Now"),
+    "rules.col.after": ("保存并重新匹配后", "After saving and re-matching"),
+    "rules.col.change": ("变化", "Change"),
+    "rules.colour.red": ("红码", "Red"),
+    "rules.colour.yellow": ("黄码", "Yellow"),
+    "rules.colour.blue": ("蓝码", "Blue"),
+    "rules.colour.green": ("绿码", "Green"),
+    "rules.colour_summary": ("改变颜色 {recoloured} 人 · 赋码变更 {code_changes} 条 · 新任务请求 {task_requests} 个",
+                             "{recoloured} persons change colour · {code_changes} code changes · {task_requests} "
+                             "new task requests"),
+    "rules.new_persons": ("另有尚未匹配的新人员 {n} 人，重新匹配时一并赋码", "and {n} persons not matched yet, coded "
+                                                                        "by the re-match as well"),
+    "rules.removed": ("已无记录的 {n} 人将被移除", "{n} persons with no record left will be removed"),
+    "rules.col.kind": ("任务类型", "Task kind"),
+    "rules.col.field": ("字段", "Field"),
+    "rules.col.open": ("在办任务", "Open tasks"),
+    "rules.kinds_summary": ("{n} 项变更；这些类型的 {open} 个在办任务保留原时限与优先级，新建任务按新设置",
+                            "{n} changes; the {open} open tasks of these kinds keep their time limits and priorities, "
+                            "new tasks take the new ones"),
+    "rules.no_change": ("与当前生效的内容没有差别", "No difference from what is in force"),
+    "rules.saved": ("已保存版本 #{id}，现已生效", "Saved version #{id}: in force now"),
+    "rules.rematch_queued": ("重新匹配已排队（后台任务 #{job}），完成后预览中的数字生效",
+                             "Re-match queued (job #{job}): the preview's numbers come true when it is done"),
+    "rules.rematch_after_rollback": ("重新匹配已排队（后台任务 #{job}），完成后按回滚后的规则赋码",
+                                     "Re-match queued (job #{job}): the codes follow the rules brought back once it is "
+                                     "done"),
+    "rules.kinds_apply": ("新建任务即按新设置", "New tasks take the new settings from now on"),
+    "rules.versions": ("版本记录", "Versions"),
+    "rules.col.id": ("版本", "Version"),
+    "rules.col.what": ("内容", "What"),
+    "rules.col.by": ("保存人", "Saved by"),
+    "rules.col.at": ("时间（北京）", "When (Beijing)"),
+    "rules.col.note": ("说明", "Note"),
+    "rules.in_force": ("生效中", "In force"),
+    "rules.rollback": ("回滚到此版本", "Roll back to this"),
+    "rules.rolled_back": ("已回滚：版本 #{id} 的内容另存为版本 #{new}，现已生效",
+                          "Rolled back: version #{id} saved again as version #{new}, in force now"),
+    "rules.file": ("默认文件", "Shipped file"),
+    "rules.file_note": ("程序自带的 TOML 文件，新安装时生效", "The TOML file shipped with the platform, in force on a "
+                                                           "new install"),
+    "rules.rolled_back_file": ("已回滚：默认文件的内容另存为版本 #{new}，现已生效",
+                               "Rolled back: the shipped file saved as version #{new}, in force now"),
+    "rules.login_again": ("登录已失效，请重新登录", "Your login has expired: log in again"),
+})
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+def _digest(body: str | None) -> str:
+    return hashlib.sha256((body or "").encode("utf-8")).hexdigest()
+
+
+def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
+    actor = page_actor(engine, clock(), RULES.roles)
+    if actor is None:
+        raise PreventUpdate  # logged out, expired, or not an administrator: nothing is read or changed
+    return actor
+
+
+# -- what the page shows ---------------------------------------------------------------------------------------
+def in_force_line(version: Version | None, lang: str) -> str:
+    """Which text is in force: a version (who saved it, when), or the shipped file."""
+    if version is None:
+        return text("rules.in_force_file", lang)
+    return text("rules.in_force_version", lang).format(id=version.id, by=version.saved_by, at=_when(version.saved_at))
+
+
+def check_shown(problems: list[versions.Problem], lang: str) -> html.Div:
+    """The check of a text: "valid", or every problem on its own line (line, rule or kind, field, reason)."""
+    if not problems:
+        return html.Div(html.P(text("rules.valid", lang), className="nh-ok nh-rules-valid"))
+    return html.Div(className="nh-error nh-rules-problems", children=[
+        html.P(text("rules.problems", lang).format(n=len(problems))),
+        html.Ul([html.Li(str(p), className="nh-rules-problem") for p in problems])])
+
+
+def _table(columns: list[str | None], rows: list[list[Any]], table_id: str, lang: str,
+           row_classes: list[str] | None = None) -> html.Table:
+    """A table with the headings of ``columns`` (keys of ``rules.col.*``; None: no heading)."""
+    return html.Table(className="nh-table nh-rules-table", id=table_id, children=[
+        html.Thead(html.Tr([html.Th(text(f"rules.col.{c}", lang) if c else "") for c in columns])),
+        html.Tbody([html.Tr([html.Td(v) for v in row], className=(row_classes or [""] * len(rows))[i])
+                    for i, row in enumerate(rows)])])
+
+
+def preview_shown(found: ColourPreview | KindsPreview, lang: str, key: str) -> html.Div:
+    """A preview as a small table and a line of totals."""
+    if isinstance(found, ColourPreview):
+        rows = [[text(f"rules.colour.{r['colour']}", lang), r["now"], r["after"], r["change"]] for r in found.rows()]
+        notes = [text("rules.colour_summary", lang).format(recoloured=found.recoloured,
+                                                           code_changes=found.code_changes,
+                                                           task_requests=found.task_requests)]
+        if found.new_persons:
+            notes.append(text("rules.new_persons", lang).format(n=found.new_persons))
+        if found.removed:
+            notes.append(text("rules.removed", lang).format(n=found.removed))
+        return html.Div(className="nh-rules-preview", children=[
+            _table(["colour", "now", "after", "change"], rows, f"rules-{key}-preview-table", lang,
+                   [f"nh-rules-{r['colour']}" for r in found.rows()]),
+            html.P(" · ".join(notes), id=f"rules-{key}-preview-summary", className="nh-rules-summary")])
+    if not found.changes:
+        return html.Div(html.P(text("rules.no_change", lang), id=f"rules-{key}-preview-summary"))
+    rows = [[f"{c.name} ({c.code})", c.field, str(c.before), str(c.after), c.open_tasks] for c in found.changes]
+    return html.Div(className="nh-rules-preview", children=[
+        _table(["kind", "field", "now", "after", "open"], rows, f"rules-{key}-preview-table", lang),
+        html.P(text("rules.kinds_summary", lang).format(n=len(found.changes), open=found.open_tasks),
+               id=f"rules-{key}-preview-summary", className="nh-rules-summary")])
+
+
+def _rollback_cell(target: int | str, in_force: bool, lang: str) -> Component:
+    if in_force:
+        return html.Span(text("rules.in_force", lang), className="nh-rules-in-force")
+    return html.Button(text("rules.rollback", lang), id={"type": "rules-rollback", "id": target},
+                       className="nh-button nh-secondary")
+
+
+def versions_shown(found: list[Version], lang: str) -> html.Table:
+    """The saved versions, newest first, each with its Roll back button (none for the ones in force); then the
+    shipped files, which a rollback can bring back too."""
+    rows, classes = [], []
+    for v in found:
+        note = (v.note or "") + (f" (← #{v.rolled_back_from})" if v.rolled_back_from else "")
+        rows.append([f"#{v.id}", text(f"rules.{v.what}", lang), v.saved_by, _when(v.saved_at), note,
+                     _rollback_cell(v.id, v.in_force, lang)])
+        classes.append("nh-row-ok" if v.in_force else "")
+    for what in KEYS:
+        stored = any(v.what == what for v in found)
+        rows.append([text("rules.file", lang), text(f"rules.{what}", lang), "—", "—", text("rules.file_note", lang),
+                     _rollback_cell(what, not stored, lang)])
+        classes.append("" if stored else "nh-row-ok")
+    return _table(["id", "what", "by", "at", "note", None], rows, "rules-versions-table", lang, classes)
+
+
+def _editor(what: str, body: str, version: Version | None, lang: str) -> html.Section:
+    key = KEYS[what]
+    return html.Section(className="nh-rules-section", id=f"rules-{key}-section", children=[
+        html.H2(text(f"rules.{what}", lang)),
+        html.P(in_force_line(version, lang), id=f"rules-{key}-in-force", className="nh-rules-in-force-line"),
+        dcc.Textarea(id=f"rules-{key}-text", value=body, rows=EDITOR_ROWS, spellCheck=False,
+                     className="nh-rules-editor"),
+        html.Div(id=f"rules-{key}-check", className="nh-rules-check"),
+        dcc.Store(id=f"rules-{key}-previewed"),  # the digest of the text last previewed
+        html.Div(className="nh-form", children=[
+            html.Button(text("rules.preview", lang), id=f"rules-{key}-preview", className="nh-button"),
+            html.Button(text("rules.default", lang), id=f"rules-{key}-default", className="nh-button nh-secondary"),
+            html.Label([text("rules.note", lang),
+                        dcc.Input(id=f"rules-{key}-note", type="text", maxLength=versions.MAX_NOTE,
+                                  className="nh-rules-note")]),
+            html.Button(text("rules.save", lang), id=f"rules-{key}-save", className="nh-button", disabled=True,
+                        title=text("rules.save_hint", lang)),
+        ]),
+        html.Div(id=f"rules-{key}-preview-out"),
+        html.Div(id=f"rules-{key}-message", className="nh-message"),
+    ])
+
+
+def _page(engine: Engine, actor: Actor, lang: str) -> html.Div:
+    with reading(engine) as conn:
+        shown = {what: (versions.current_body(conn, what), versions.newest(conn, what)) for what in KEYS}
+        found = versions.list_versions(conn, actor)
+    return html.Div(className="nh-page", lang=lang, children=[
+        nav_bar(actor, lang, RULES),
+        dcc.Store(id="rules-lang", data=lang),
+        dcc.Store(id="rules-changed", data=0),
+        html.Main(className="nh-admin nh-rules", children=[
+            html.H1(text("rules.title", lang)),
+            html.P(text("rules.intro", lang), className="nh-rules-intro"),
+            *[_editor(what, body, version, lang) for what, ((body, _), version) in shown.items()],
+            html.Section(className="nh-rules-section", children=[
+                html.H2(text("rules.versions", lang)),
+                html.Div(id="rules-rollback-message", className="nh-message"),
+                html.Div(versions_shown(found, lang), id="rules-versions"),
+            ]),
+        ]),
+    ])
+
+
+# -- the callbacks ---------------------------------------------------------------------------------------------
+def _bind_editor(app: dash.Dash, engine: Engine, clock: Callable[[], datetime], what: str) -> None:
+    key = KEYS[what]
+
+    @app.callback(Output(f"rules-{key}-check", "children"), Output(f"rules-{key}-save", "disabled"),
+                  Input(f"rules-{key}-text", "value"), Input(f"rules-{key}-previewed", "data"),
+                  State("rules-lang", "data"))
+    @refusals_shown(lambda exc: (refusal(exc), True))
+    def check(body: str | None, previewed: str | None, lang: str) -> tuple[html.Div, bool]:
+        _acting(engine, clock)
+        problems = versions.check(what, body or "")
+        return check_shown(problems, lang), bool(problems) or previewed != _digest(body)
+
+    @app.callback(Output(f"rules-{key}-preview-out", "children"), Output(f"rules-{key}-previewed", "data"),
+                  Input(f"rules-{key}-preview", "n_clicks"), State(f"rules-{key}-text", "value"),
+                  State("rules-lang", "data"), prevent_initial_call=True)
+    @refusals_shown(lambda exc: (refusal(exc), None))
+    def preview(_clicks: int | None, body: str | None, lang: str) -> tuple[html.Div, str]:
+        actor = _acting(engine, clock)
+        with reading(engine) as conn:
+            found = versions.preview(conn, actor, what, body or "", clock())
+        return preview_shown(found, lang, key), _digest(body)
+
+    @app.callback(Output(f"rules-{key}-message", "children"), Output("rules-changed", "data"),
+                  Output(f"rules-{key}-previewed", "data", allow_duplicate=True),
+                  Output(f"rules-{key}-note", "value"), Output(f"rules-{key}-in-force", "children"),
+                  Input(f"rules-{key}-save", "n_clicks"), State(f"rules-{key}-text", "value"),
+                  State(f"rules-{key}-note", "value"), State(f"rules-{key}-previewed", "data"),
+                  State("rules-changed", "data"), State("rules-lang", "data"), prevent_initial_call=True)
+    @refusals_shown(lambda exc: (refusal(exc), dash.no_update, dash.no_update, dash.no_update, dash.no_update))
+    def save(_clicks: int | None, body: str | None, note: str | None, previewed: str | None, changed: int | None,
+             lang: str) -> tuple[list[Component], int, None, str, str]:
+        actor = _acting(engine, clock)
+        if not _clicks or previewed != _digest(body):
+            raise PreventUpdate  # not previewed as it is: the button was disabled
+        with changing(engine) as conn:
+            saved = versions.save_version(conn, actor, what, body or "", note, client_tag())
+        said: list[Component] = [html.P(text("rules.saved", lang).format(id=saved.id), className="nh-ok",
+                                        id=f"rules-{key}-saved")]
+        if what == COLOUR_RULES:
+            job = enqueue_rematch(engine, requested_by=actor.username)
+            said.append(html.P(text("rules.rematch_queued", lang).format(job=job), className="nh-ok"))
+        else:
+            said.append(html.P(text("rules.kinds_apply", lang), className="nh-ok"))
+        return said, (changed or 0) + 1, None, "", in_force_line(saved, lang)
+
+    @app.callback(Output(f"rules-{key}-text", "value", allow_duplicate=True),
+                  Input(f"rules-{key}-default", "n_clicks"), prevent_initial_call=True)
+    def load_default(_clicks: int | None) -> str:
+        _acting(engine, clock)
+        return versions.default_body(what)
 
 
 def create_rules(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
-    """Mount the page on ``server``."""
+    """Mount the page on ``server`` at /admin/rules/.
+
+    The server's task workflow then follows the task kinds in force in ``engine``'s database
+    (:func:`matching.rule_versions.follow_versions`): a version saved here applies to the tasks created after it,
+    in every process that serves this database.
+    """
+    versions.follow_versions(engine)
     app = mount(server, RULES, text("nav.rules"))
-    app.layout = lambda: guarded(engine, clock, RULES, lambda actor, lang: html.Div(
-        className="nh-page", lang=lang, children=[nav_bar(actor, lang, RULES)]))
+    app.layout = lambda: guarded(engine, clock, RULES, lambda actor, lang: _page(engine, actor, lang))
+    for what in KEYS:
+        _bind_editor(app, engine, clock, what)
+
+    @app.callback(Output("rules-versions", "children"), Input("rules-changed", "data"), State("rules-lang", "data"),
+                  prevent_initial_call=True)
+    @refusals_shown(refusal)
+    def list_versions(_changed: int | None, lang: str) -> html.Table:
+        actor = _acting(engine, clock)
+        with reading(engine) as conn:
+            return versions_shown(versions.list_versions(conn, actor), lang)
+
+    @app.callback(Output("rules-rollback-message", "children"), Output("rules-changed", "data", allow_duplicate=True),
+                  Output("rules-colour-text", "value", allow_duplicate=True),
+                  Output("rules-kinds-text", "value", allow_duplicate=True),
+                  Output("rules-colour-in-force", "children", allow_duplicate=True),
+                  Output("rules-kinds-in-force", "children", allow_duplicate=True),
+                  Input({"type": "rules-rollback", "id": ALL}, "n_clicks"), State("rules-changed", "data"),
+                  State("rules-lang", "data"), prevent_initial_call=True)
+    @refusals_shown(lambda exc: (refusal(exc), *[dash.no_update] * 5))
+    def roll_back(_clicks: list[int | None], changed: int | None, lang: str) -> tuple[Any, ...]:
+        actor = _acting(engine, clock)
+        if not ctx.triggered_id or not ctx.triggered[0]["value"]:
+            raise PreventUpdate  # the list was redrawn, nobody clicked
+        target = ctx.triggered_id["id"]
+        with changing(engine) as conn:
+            if isinstance(target, str):  # a shipped file
+                saved = versions.rollback_to_file(conn, actor, target, client=client_tag())
+                said_text = text("rules.rolled_back_file", lang).format(new=saved.id)
+            else:
+                saved = versions.rollback(conn, actor, int(target), client=client_tag())
+                said_text = text("rules.rolled_back", lang).format(id=target, new=saved.id)
+        said: list[Component] = [html.P(said_text, className="nh-ok", id="rules-rolled-back")]
+        if saved.what == COLOUR_RULES:
+            job = enqueue_rematch(engine, requested_by=actor.username)
+            said.append(html.P(text("rules.rematch_after_rollback", lang).format(job=job), className="nh-ok"))
+        colour = saved.what == COLOUR_RULES
+        line = in_force_line(saved, lang)
+        return (said, (changed or 0) + 1, saved.body if colour else dash.no_update,
+                dash.no_update if colour else saved.body, line if colour else dash.no_update,
+                dash.no_update if colour else line)
+
     return app
