@@ -42,6 +42,17 @@ def get_person(conn: Connection, actor: Actor, person_key: str) -> dict[str, Any
     return _view(_person_in_scope(conn, actor, person_key))
 
 
+def persons_in_scope(conn: Connection, actor: Actor, person_keys: list[str]) -> list[dict[str, Any]]:
+    """Those of ``person_keys`` who are stored and in the actor's scope, masked, in key order; the others are
+    left out, whether they do not exist or are outside the scope (the caller cannot tell which)."""
+    actor.require_rows()
+    if not person_keys:
+        return []
+    rows = conn.execute(text(PERSON_SELECT + " WHERE p.person_key = ANY(:keys) ORDER BY p.person_key"),
+                        {"keys": person_keys})
+    return [_view(r) for r in rows if actor.sees_grid(r.grid_id)]
+
+
 def flagged_in_grid(conn: Connection, actor: Actor, grid_code: str, limit: int = 500) -> list[dict[str, Any]]:
     """The red, yellow and blue persons flagged to a grid in scope, reddest first (masked)."""
     actor.require_rows()

@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 
 from accounts.activation import activate
 from accounts.actor import Actor
-from accounts.repository import check_login, close_session, open_session, session_actor
+from accounts.repository import check_login, close_session, open_session, record_read, session_actor
 from gis.db import reading
 from gis.errors import InvalidRequest, PermissionDenied, Unauthenticated
 from web.context import client_tag, engine, now, vault
@@ -108,6 +108,7 @@ def log_in(username: str, password: str) -> tuple[str, Actor, str, datetime]:
         actor = check_login(conn, username, password, client_tag(), moment)
         if actor is not None and actor.user_id is not None:  # a login is always a stored user
             token, csrf, expires = open_session(conn, actor.user_id, moment)
+            record_read(conn, actor, "login", actor.username, "登录 / logged in", client_tag())
     if actor is None:
         raise Unauthenticated("用户名或密码错误 / wrong username or password")
     return token, actor, csrf, expires
@@ -124,6 +125,7 @@ def activate_account(username: str, code: str, password: str) -> tuple[str, Acto
         actor = activate(conn, username, code, password, client_tag(), vault(), moment)
         if actor is not None and actor.user_id is not None:
             token, csrf, expires = open_session(conn, actor.user_id, moment)
+            record_read(conn, actor, "login", actor.username, "激活后登录 / logged in on activation", client_tag())
     if actor is None:
         raise Unauthenticated("用户名或激活码错误（激活码只能用一次）/ wrong username or activation code (a code works "
                               "once)")
