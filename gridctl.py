@@ -3,12 +3,14 @@
     gridctl db start|stop|status|url|upgrade|downgrade
     gridctl seed nanhai [--seed N] [--force]
     gridctl grids import FILE [--layer L] [--crs CRS]
-    gridctl grids check [--json]
+    gridctl grids check [--json] · grids preview FILE · grids apply FILE [--stamp S]
     gridctl feed import --source S FILE · match · flags export|unplaced · codes override
-    gridctl users demo [--password P] · tasks sweep · demo activity [--seed N]
+    gridctl feed history · feed withdraw ID --reason R [--queue]
+    gridctl rules list|show|save|rollback · people backfill-phones
+    gridctl users demo [--password P] · tasks sweep · demo activity [--seed N] · demo roster FILE [--rows N]
     gridctl users add|import|list|disable|enable|reset-password
     gridctl jobs worker [--once] · jobs import --source S FILE · jobs list · jobs show ID
-    gridctl bench locate|pipeline|updates|wall|stats
+    gridctl bench locate|pipeline|updates|wall|stats|adminload
     gridctl serve [--host H] [--port P] [--production] · backup FILE|--keep N DIR · restore FILE [--force]
 
 Every expected failure prints one clear message (Chinese, then English) and
@@ -315,8 +317,10 @@ def _match(engine: Engine) -> None:
 
 
 def _sweep(engine: Engine) -> None:
+    from matching.rule_versions import follow_versions
     from tasks.sweep import sweep
 
+    follow_versions(engine)  # tasks made here take the time limits in force, not the files'
     counts = sweep(engine)
     click.echo(f"新建任务 {counts['tasks']}，未定位请求 {counts['unplaced']}，超时升级 {counts['escalations']} / "
                f"{counts['tasks']} tasks created, {counts['unplaced']} requests unplaced, "
@@ -390,6 +394,285 @@ def codes_override(id_number: str, colour: str, reason: str, set_by: str, days: 
         repository.add_override(conn, key, colour, reason, set_by, datetime.now(UTC) + timedelta(days=days))
     click.echo(f"{mask_id(normalise_id_number(id_number))} → {colour}，有效 {days} 天 / for {days} days")
     _match(engine)
+
+
+@feed.command("history")
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 1000))
+@_fail_cleanly
+def feed_history_command(limit: int) -> None:
+    """The newest imports: id, when, who, source, file, balance, withdrawn or not."""
+    from matching.repository import feed_history
+
+    with _engine().connect() as conn:
+        found = feed_history(conn, limit)
+    if not found:
+        click.echo("还没有导入 / no imports yet")
+    for row in found:
+        withdrawn = row["withdrawn_at"]
+        state = f"已撤回 / withdrawn {_when(withdrawn)} ({row['withdrawn_by']})" if withdrawn else ""
+        click.echo(f"{row['id']:>6}  {_when(row['imported_at'])}  {row['imported_by'] or '—':<14} {row['source']:<8} "
+                   f"{row['file_name']}  {row['rows_read']} = {row['rows_stored']} + {row['rows_rejected']}  {state}"
+                   .rstrip())
+
+
+@feed.command("withdraw")
+@click.argument("feed_id", type=int)
+@click.option("--reason", required=True, help="why the import is withdrawn (kept in the history and the audit log)")
+@click.option("--queue", "queued", is_flag=True, help="queue it for the job worker instead of running it here")
+@_fail_cleanly
+def feed_withdraw(feed_id: int, reason: str, queued: bool) -> None:
+    """Withdraw an import: its records removed, everyone re-matched, the tasks only it justified cancelled."""
+    from jobs.queue import enqueue_feed_withdrawal
+    from matching.withdrawal import clean_reason, withdraw_feed, withdrawable
+
+    engine, operator = _engine(), _operator()
+    if queued:
+        job_id = enqueue_feed_withdrawal(engine, feed_id, reason, operator.username, "gridctl")
+        click.echo(f"已排队：任务 {job_id}（gridctl jobs show {job_id}）/ queued as job {job_id}")
+        return
+    with engine.connect() as conn:
+        withdrawable(conn, feed_id)
+    started = time.monotonic()
+    spans = {"withdrawing": (0.0, 0.05), "matching": (0.05, 0.85), "cancelling": (0.85, 0.95), "sweeping": (0.95, 1.0)}
+    with _Bar("撤回 / withdraw") as bar:
+        done = withdraw_feed(engine, feed_id, operator.username, clean_reason(reason), "gridctl",
+                             progress=lambda stage, step, fraction: bar(step, spans[stage][0] + fraction * (
+                                 spans[stage][1] - spans[stage][0])))
+    click.echo(f"已撤回导入 #{feed_id}（{done['file']}）：删除记录 {done['records_removed']} 条，撤销任务 "
+               f"{done['tasks_cancelled']} 个；人员 {done['match']['persons']} / withdrew import #{feed_id}: "
+               f"{done['records_removed']} records removed, {done['tasks_cancelled']} tasks cancelled, "
+               f"{done['match']['persons']} persons re-matched  ({time.monotonic() - started:.1f} s)")
+
+
+# -- rules and time limits ----------------------------------------------------------
+@main.group()
+def rules() -> None:
+    """Colour rules and task time limits: the saved versions (the newest in force), as on /admin/rules/."""
+
+
+_WHATS = click.Choice(["colour_rules", "task_kinds"])
+
+
+@rules.command("list")
+@click.option("--what", type=_WHATS, default=None, help="only the versions of the colour rules or the task kinds")
+@_fail_cleanly
+def rules_list(what: str | None) -> None:
+    """The saved versions, newest first: id, kind, who, when, note; the one in force of each is marked."""
+    from matching.rule_versions import WHATS, list_versions
+
+    with _engine().connect() as conn:
+        versions = list_versions(conn, _operator(), what)
+    for v in versions:
+        back = f" (← #{v.rolled_back_from})" if v.rolled_back_from else ""
+        click.echo(f"{'*' if v.in_force else ' '} #{v.id:<5} {v.what:<13} {_when(v.saved_at)}  {v.saved_by:<20} "
+                   f"{v.note or ''}{back}")
+    for kind in (what,) if what else WHATS:
+        if not any(v.what == kind for v in versions):
+            click.echo(f"  {kind}: 未保存过版本，使用默认文件 / no saved version: the file is in force")
+    click.echo("* 为生效版本 / * marks the version in force")
+
+
+@rules.command("show")
+@click.argument("version", type=int, required=False)
+@click.option("--what", type=_WHATS, default="colour_rules", show_default=True,
+              help="without VERSION: the text of this kind in force")
+@_fail_cleanly
+def rules_show(version: int | None, what: str) -> None:
+    """Print a version's TOML text (without VERSION: the text in force), ready to edit and save again."""
+    from matching.rule_versions import current_body, get_version
+
+    with _engine().connect() as conn:
+        if version is None:
+            body, version = current_body(conn, what)
+            click.echo(f"# {what}: " + (f"版本 #{version} 生效中 / version #{version} in force" if version else
+                                        "默认文件生效中 / the file is in force"), err=True)
+        else:
+            found = get_version(conn, _operator(), version)
+            body = found.body
+            click.echo(f"# #{found.id} {found.what} {_when(found.saved_at)} {found.saved_by}: {found.note or ''}"
+                       + (" (生效中 / in force)" if found.in_force else ""), err=True)
+    click.echo(body, nl=not body.endswith("\n"))
+
+
+def _rules_preview(what: str, body: str) -> None:
+    from datetime import UTC, datetime
+
+    from matching.rule_versions import ColourPreview, preview
+
+    with _engine().connect() as conn:
+        found = preview(conn, _operator(), what, body, datetime.now(UTC))
+    if isinstance(found, ColourPreview):
+        click.echo(f"{'颜色 colour':<12} {'现在 now':>10} {'之后 after':>10} {'变化 change':>12}")
+        for row in found.rows():
+            click.echo(f"{row['colour']:<12} {row['now']:>10} {row['after']:>10} {row['change']:>12}")
+        click.echo(f"改变颜色 {found.recoloured} 人，赋码变更 {found.code_changes}，新任务请求 {found.task_requests}"
+                   f" / {found.recoloured} persons change colour, {found.code_changes} code changes, "
+                   f"{found.task_requests} new task requests"
+                   + (f"；新人员 {found.new_persons} / new persons {found.new_persons}" if found.new_persons else "")
+                   + (f"；移除 {found.removed} / removed {found.removed}" if found.removed else ""))
+        return
+    for change in found.changes:
+        click.echo(f"  {change.code:<18} {change.field:<18} {change.before} → {change.after}  "
+                   f"（在办任务 {change.open_tasks} / open tasks {change.open_tasks}）")
+    click.echo(f"变更 {len(found.changes)} 项；在办任务 {found.open_tasks} 个保留原时限，新任务按新设置 / "
+               f"{len(found.changes)} changes; {found.open_tasks} open tasks keep their limits, new tasks take the "
+               "new ones")
+
+
+def _rules_saved(what: str, version: int, then_match: bool) -> None:
+    click.echo(f"已保存版本 #{version}，现已生效 / saved version #{version}: in force now")
+    if what == "colour_rules" and then_match:
+        _match(_engine())
+    elif what == "colour_rules":
+        click.echo("颜色规则将在下次匹配时生效（gridctl match）/ the colour rules apply at the next match "
+                   "(gridctl match)")
+
+
+@rules.command("save")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--what", type=_WHATS, required=True, help="which text FILE holds")
+@click.option("--note", required=True, help="why (kept with the version and in the audit log)")
+@click.option("--dry-run", is_flag=True, help="check and preview only, save nothing")
+@click.option("--match/--no-match", "then_match", default=True, show_default=True,
+              help="re-match everyone after saving colour rules")
+@_fail_cleanly
+def rules_save(path: str, what: str, note: str, dry_run: bool, then_match: bool) -> None:
+    """Check FILE (a TOML text of the shape of rules.toml or kinds.toml), preview it, and save it as the version
+    in force."""
+    from pathlib import Path
+
+    from matching.rule_versions import save_version
+
+    body = Path(path).read_text(encoding="utf-8")
+    _rules_preview(what, body)
+    if dry_run:
+        click.echo("试运行，未保存 / dry run: nothing was saved")
+        return
+    with _engine().begin() as conn:
+        version = save_version(conn, _operator(), what, body, note)
+    _rules_saved(what, version.id, then_match)
+
+
+@rules.command("rollback")
+@click.argument("version")
+@click.option("--what", type=_WHATS, default=None, help="with VERSION 'file': which shipped file to bring back")
+@click.option("--note", default=None, help="why (added to the version's note)")
+@click.option("--match/--no-match", "then_match", default=True, show_default=True,
+              help="re-match everyone after rolling back colour rules")
+@_fail_cleanly
+def rules_rollback(version: str, what: str | None, note: str | None, then_match: bool) -> None:
+    """Bring back VERSION (a version's id, or 'file' with --what: the shipped file): save a new version with its
+    text, in force from now."""
+    from gis.errors import ConfigurationError
+    from matching.rule_versions import rollback, rollback_to_file
+
+    if version != "file" and not version.isdigit():
+        raise ConfigurationError(f"VERSION 须为版本号或 file / VERSION must be a version's id or 'file': {version}")
+    if version == "file" and what is None:
+        raise ConfigurationError("回滚到默认文件须指明 --what / name the file with --what colour_rules|task_kinds")
+    with _engine().begin() as conn:
+        saved = rollback_to_file(conn, _operator(), what, note) if version == "file" and what else \
+            rollback(conn, _operator(), int(version), note)
+    _rules_saved(saved.what, saved.id, then_match)
+
+
+@grids.command("preview")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--layer", default=None, help="layer of a multi-layer file (GeoPackage)")
+@click.option("--crs", default=None, help="source CRS: EPSG code (4490, 4547, 4326), gcj02 or bd09")
+@_fail_cleanly
+def grids_preview(path: str, layer: str | None, crs: str | None) -> None:
+    """Check the boundaries in PATH and show what applying them would change (nothing is written).
+
+    The file's communities (the first 12 digits of its codes) get exactly its grids; the others keep theirs.
+    """
+    from grids.changes import preview_change
+    from grids.importing import read_grid_file
+
+    grid_file = read_grid_file(path, layer, crs)
+    with _engine().connect() as conn:
+        preview = preview_change(conn, grid_file)
+    counts = preview.counts()
+    click.echo(f"{preview.file_name} ({preview.crs})：{preview.features} 个网格，社区 / communities "
+               f"{', '.join(preview.communities) or '-'}")
+    width = max((len(p.feature) for p in preview.problems), default=0)
+    for p in preview.problems:  # as ``grids check`` prints them
+        click.echo(f"{p.severity:8}  {p.kind:17}  {p.feature:{width}}  {p.reason}")
+    click.echo(f"检查：{counts['errors']} 个错误，{counts['warnings']} 个警告 / check: {counts['errors']} errors, "
+               f"{counts['warnings']} warnings")
+    if preview.blocked:
+        click.echo("有错误，不能应用 / the file has errors: it cannot be applied", err=True)
+        sys.exit(1)
+    names = {"added": "新增 / added", "removed": "删除 / removed", "reshaped": "调整 / reshaped",
+             "renamed": "改名 / renamed"}
+    for change, label in names.items():
+        codes = preview.codes(change)
+        click.echo(f"{label}: {len(codes)}" + (f"  {' '.join(codes)}" if codes else ""))
+    click.echo(f"不变 / unchanged: {preview.unchanged}")
+    click.echo(f"人员换网格 / persons moving: {preview.persons_moving}（其中未落位 / unplaced "
+               f"{preview.persons_unplaced}）")
+    for source, target, persons in preview.person_flows:
+        click.echo(f"  {source} → {target or '未落位 / unplaced'}: {persons}")
+    click.echo(f"未结任务换网格 / open tasks moving: {len(preview.tasks)}（退回重派 / back to dispatch "
+               f"{counts['tasks_back_to_dispatch']}）")
+    for move in preview.tasks:
+        click.echo(f"  #{move.task_id} {move.kind} {move.status} {move.from_code} → {move.to_code} ({move.why})"
+                   + (f" {move.assignee} → 重新派遣 / dispatched again" if move.back_to_dispatch else ""))
+    click.echo(f"失去网格的人员 / staff losing a grid: {len(preview.workers)}")
+    for lost in preview.workers:
+        click.echo(f"  {lost.username} ({lost.role}) {lost.grid_code}，剩余网格 / grids left {lost.grids_left}")
+    click.echo(f"卡口 / checkpoints moving: {preview.checkpoints_moving}；线索 / leads moving: {preview.leads_moving}")
+    if not preview.changes_anything:
+        click.echo("文件与现有网格相同，无需应用 / the file changes nothing")
+    else:
+        click.echo(f"预览标记 / preview stamp: {preview.stamp}")
+        click.echo(f"应用 / to apply: gridctl grids apply {path} --stamp {preview.stamp}")
+
+
+@grids.command("apply")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--layer", default=None, help="layer of a multi-layer file (GeoPackage)")
+@click.option("--crs", default=None, help="source CRS: EPSG code (4490, 4547, 4326), gcj02 or bd09")
+@click.option("--stamp", default=None, help="the stamp `grids preview` printed: refuse if the grids changed since")
+@_fail_cleanly
+def grids_apply(path: str, layer: str | None, crs: str | None, stamp: str | None) -> None:
+    """Apply the boundaries in PATH in one transaction: grids, persons, open tasks, assignments (audited)."""
+    from datetime import UTC, datetime
+
+    from grids.changes import apply_change
+    from grids.importing import read_grid_file
+
+    grid_file = read_grid_file(path, layer, crs)
+    with _engine().begin() as conn:
+        done = apply_change(conn, _operator(), grid_file, stamp, datetime.now(UTC), "gridctl")
+    counts = done.preview.counts()
+    if not done.preview.changes_anything:
+        click.echo("文件与现有网格相同，未作更改 / the file changes nothing: nothing was written")
+        return
+    click.echo(f"已应用 / applied {done.preview.file_name}: 新增 / added {counts['added']}，删除 / removed "
+               f"{counts['removed']}，调整 / reshaped {counts['reshaped']}，改名 / renamed {counts['renamed']}")
+    click.echo(f"人员换网格 / persons moved: {done.persons_moved}（未落位 / unplaced {done.persons_unplaced}）")
+    click.echo(f"任务换网格 / open tasks moved: {len(done.tasks_moved)}（重新派遣 / dispatched again "
+               f"{len(done.tasks_redispatched)}）" + (f": {', '.join(map(str, done.tasks_moved))}"
+                                                      if done.tasks_moved else ""))
+    click.echo(f"取消的网格分配 / assignments dropped: {done.assignments_dropped}；H3 单元 / cells: {done.cells}")
+
+
+@main.group()
+def people() -> None:
+    """Persons: the hotline's look-up by phone."""
+
+
+@people.command("backfill-phones")
+@_fail_cleanly
+def people_backfill_phones() -> None:
+    """Give the records stored before migration 0013 their phone key, so that a look-up by phone finds them
+    (each phone unsealed in memory only; safe to run again)."""
+    from matching.lookup import backfill_phone_keys
+    from matching.privacy import load_vault
+
+    added = backfill_phone_keys(_engine(), load_vault())
+    click.echo(f"已为 {added} 条记录补充手机号索引 / phone keys added for {added} records")
 
 
 @main.group()
@@ -768,10 +1051,45 @@ def bench_stats(persons: int, task_count: int, repeat: int) -> None:
     click.echo(json.dumps(result, ensure_ascii=False))
 
 
+@bench.command("adminload")
+@click.option("--rows", default=100_000, show_default=True, type=int, help="rows of the generated feed")
+@click.option("--samples", default=40, show_default=True, type=int, help="refreshes timed with no job running")
+@_fail_cleanly
+def bench_adminload(rows: int, samples: int) -> None:
+    """A supervisor's dispatch refresh while a ROWS-row feed imports (then is withdrawn) under gridctl serve;
+    last line is JSON."""
+    from sqlalchemy.engine import make_url
+
+    from benchmarks.adminload import BENCH_DATABASE, adminload_benchmark
+    from gis.db import database_url, engine_for
+    from gis.embedded import create_database
+
+    url = make_url(database_url())
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    created = create_database(admin, BENCH_DATABASE)
+    click.echo(f"{'新建' if created else '复用'}压测数据库 / {'created' if created else 'reusing'} the benchmark "
+               f"database {BENCH_DATABASE} (kept afterwards)")
+    engine = engine_for(url.set(database=BENCH_DATABASE).render_as_string(hide_password=False))
+    click.echo(json.dumps(adminload_benchmark(engine, rows, samples, echo=click.echo), ensure_ascii=False))
+
+
 # -- demo -------------------------------------------------------------------------
 @main.group()
 def demo() -> None:
     """The embedded demo (synthetic data, marked so; never on a real deployment)."""
+
+
+@demo.command("roster")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--rows", type=int, default=300, show_default=True, help="people in the roster")
+@_fail_cleanly
+def demo_roster(path: str, rows: int) -> None:
+    """Write a staff roster (.xlsx or .csv) of seeded grid workers who cannot log in yet, for onboarding."""
+    from demo.roster import write_roster
+
+    with _engine().connect() as conn:
+        written = write_roster(conn, path, rows)
+    click.echo(f"{written} 人的花名册已写入 / a roster of {written} people written to {path}")
 
 
 @demo.command("activity")
@@ -905,13 +1223,17 @@ def restore(archive: str, force: bool, secrets_to: str | None) -> None:
 @_fail_cleanly
 def serve(host: str, port: int, workers: int, threads: int, trusted_proxy: str | None, production: bool) -> None:
     """Serve the map app, the JSON API and the plain pages (granian, a production HTTP server, N workers)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
     from api.production import production_problems, production_requested
     from api.serving import serve_forever
-    from gis.db import database_url, engine_for
+    from gis.db import CONNECT_ARGS, database_url
     from gis.migrate import require_current
 
     url = database_url()  # starts the embedded server if needed; each serving process makes its own engine
-    checking = engine_for(url)
+    # a one-off engine without a pool: a cached one may hold connections the database has since closed
+    checking = create_engine(url, poolclass=NullPool, connect_args=CONNECT_ARGS)
     require_current(checking)
     problems = production_problems(checking) if production_requested(production) else []
     checking.dispose()
@@ -928,9 +1250,12 @@ def serve(host: str, port: int, workers: int, threads: int, trusted_proxy: str |
 
     def start_sweeper() -> None:
         from gis.db import get_engine
+        from matching.rule_versions import follow_versions
         from tasks.sweep import Sweeper
 
-        Sweeper(get_engine(url)).start()
+        engine = get_engine(url)
+        follow_versions(engine)  # the sweeper's tasks take the time limits in force, not the files'
+        Sweeper(engine).start()
 
     def start_jobs() -> None:
         from jobs.worker import start_beside

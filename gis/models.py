@@ -158,9 +158,20 @@ class FeedFile(Base):
     rows_stored: Mapped[int] = mapped_column(Integer)
     rows_rejected: Mapped[int] = mapped_column(Integer)
     default_crs: Mapped[str] = mapped_column(Text)
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    __table_args__ = (UniqueConstraint("source", "sha256", name="feed_files_once_per_source"),
-                      CheckConstraint("rows_read = rows_stored + rows_rejected", name="feed_files_rows_balance"))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    # who imported it, the job that did, how long it took; a withdrawal (migration 0011) keeps the row
+    imported_by: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(BigInteger)
+    import_ms: Mapped[int | None] = mapped_column(Integer)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by: Mapped[str | None] = mapped_column(Text)
+    withdraw_reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ux_feed_files_once_per_source", "source", "sha256", unique=True,
+                            postgresql_where=text("withdrawn_at IS NULL")),
+                      CheckConstraint("rows_read = rows_stored + rows_rejected", name="feed_files_rows_balance"),
+                      CheckConstraint("(withdrawn_at IS NULL AND withdrawn_by IS NULL AND withdraw_reason IS NULL) OR "
+                                      "(withdrawn_at IS NOT NULL AND withdrawn_by IS NOT NULL AND "
+                                      "withdraw_reason IS NOT NULL)", name="feed_files_withdrawn_with_reason"))
 
 
 class SourceRecord(Base):
@@ -501,12 +512,68 @@ class JobProgress(Base):
 
 
 # -- rule and time-limit versions (migration 0010) --------------------------------------------------
+class RuleVersion(Base):
+    """A saved version of the colour rules or the task kinds (their TOML text), append-only: the newest of each
+    ``what`` is in force; with none stored, the TOML files are (matching/rule_versions.py)."""
+
+    __tablename__ = "rule_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    what: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    saved_by: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    note: Mapped[str | None] = mapped_column(Text)
+    rolled_back_from: Mapped[int | None] = mapped_column(ForeignKey("rule_versions.id"))
+    __table_args__ = (CheckConstraint("what IN ('colour_rules','task_kinds')", name="rule_versions_what_known"),
+                      Index("ix_rule_versions_what_id", "what", "id"))
+
 
 
 # -- feed withdrawal (migration 0011) ----------------------------------------------------------------
+# FeedFile's own columns above: imported_by, job_id, import_ms, withdrawn_at, withdrawn_by, withdraw_reason, and the
+# unique index ux_feed_files_once_per_source over the files not withdrawn.
 
 
 # -- boundary changes (migration 0012) ---------------------------------------------------------------
 
 
 # -- code overrides and appeals from the browser (migration 0013) ------------------------------------
+class SourceRecordPhone(Base):
+    """A source record's phone key (a keyed hash of its normalised phone), ordered by key: the hotline's look-up by
+    phone, nothing in clear. A trigger removes the keys of deleted records."""
+
+    __tablename__ = "source_record_phones"
+    phone_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    feed_file_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    row_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class CodeAppeal(Base):
+    """A supervisor's request to change a person's code, until a commander or administrator decides it; an
+    approved one names the override it created."""
+
+    __tablename__ = "code_appeals"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, index=True)
+    colour: Mapped[str] = mapped_column(String(6))
+    reason: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    status: Mapped[str] = mapped_column(String(8), server_default="pending")
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    override_id: Mapped[int | None] = mapped_column(ForeignKey("risk_overrides.id", ondelete="SET NULL"))
+    __table_args__ = (CheckConstraint(f"colour IN {COLOUR_VALUES}", name="code_appeals_colour_known"),
+                      CheckConstraint("status IN ('pending','approved','rejected')", name="code_appeals_status_known"),
+                      CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="code_appeals_decided_when"),
+                      Index("ux_code_appeals_one_pending", "person_key", unique=True,
+                            postgresql_where=text("status = 'pending'")))
+
+
+# a person's tasks (the look-up), and the audit log read by time, by user and by subject (migration 0013)
+Index("ix_tasks_person_key", Task.person_key, postgresql_where=text("person_key IS NOT NULL"))
+Index("ix_audit_log_at", AuditEntry.at)
+Index("ix_audit_log_username_at", AuditEntry.username, AuditEntry.at)
+Index("ix_audit_log_subject", AuditEntry.subject)

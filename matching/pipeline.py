@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +32,9 @@ from matching.addresses import NO_LOCATION, AddressMatcher, Placement
 from matching.feeds import check_body, read_body
 from matching.identity import mask_ids, mask_names, mask_phones
 from matching.locator import GridLocator
+from matching.lookup import phone_key_rows
 from matching.privacy import Vault, load_vault
+from matching.rule_versions import current_rules, follow_versions
 from matching.rules import evaluate, load_rules
 
 Progress = Callable[[str, float], None]
@@ -76,19 +79,23 @@ class FeedImport:
 
 
 def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str = "wgs84",
-                vault: Vault | None = None, progress: Progress = _quiet, workers: int | None = None) -> FeedImport:
+                vault: Vault | None = None, progress: Progress = _quiet, workers: int | None = None,
+                imported_by: str | None = None, job_id: int | None = None) -> FeedImport:
     """Check a feed file and store its rows (each stored or rejected); the same file twice changes nothing.
 
     Rows are checked, keyed, sealed and encoded chunk by chunk; a large feed's chunks go to ``workers``
     processes (default: one per core, from :data:`PARALLEL_ROWS` rows on) while this one streams them
-    to the server.
+    to the server. The import history keeps who imported it (``imported_by``, a username), the background
+    job that did (``job_id``) and how long it took; the audit log gets a ``feed.import`` line.
     """
     with _bulk_work():
-        return _import_feed(engine, path, source, default_crs, vault, progress, workers)
+        return _import_feed(engine, path, source, default_crs, vault, progress, workers, imported_by, job_id)
 
 
 def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str, vault: Vault | None,
-                 progress: Progress, workers: int | None) -> FeedImport:
+                 progress: Progress, workers: int | None, imported_by: str | None = None,
+                 job_id: int | None = None) -> FeedImport:
+    started = time.monotonic()
     source = source.strip()
     if not source:
         raise ConfigurationError("请用 --source 指明数据来源部门 / name the department with --source")
@@ -106,24 +113,33 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
     today = date.today()
     rejections: list[tuple[int, str]] = []
     stored = [0]
+    phones: list[tuple[np.ndarray, np.ndarray]] = []
 
     def encoded(sealed: Iterator[SealedChunk]) -> Iterator[bytes]:
         for done, chunk in enumerate(sealed, start=1):
             rejections.extend(chunk.rejections)
             stored[0] += chunk.stored
+            phones.append(chunk.phones)  # the hotline's phone keys, stored sorted once all are made
             progress("校验、加密与写入 / checking, encrypting and storing", done / max(len(starts), 1))
             yield chunk.rows
 
     progress("校验、加密与写入 / checking, encrypting and storing", 0.0)
     try:
         with _sealing(vault, workers) as seal, engine.begin() as conn:
-            feed_id = repository.add_feed_file(conn, source, body.path.name, body.sha256, default_crs)
+            feed_id = repository.add_feed_file(conn, source, body.path.name, body.sha256, default_crs, imported_by,
+                                               job_id)
             jobs = ((body.rows(start, start + SEAL_CHUNK), default_crs, today, feed_id, source, types)
                     for start in starts)
             copied = repository.copy_source_records(conn, encoded(seal(jobs)))
             if copied != stored[0]:
                 raise RuntimeError(f"{copied} records copied, {stored[0]} checked and sealed")
-            repository.finish_feed_file(conn, feed_id, len(body), stored[0], rejections)
+            repository.store_phone_keys(conn, feed_id, phones)
+            repository.finish_feed_file(conn, feed_id, len(body), stored[0], rejections,
+                                        round((time.monotonic() - started) * 1000))
+            repository.audit_feed(conn, imported_by, "feed.import", feed_id,
+                                  f"{source} · {body.path.name} · SHA-256 {body.sha256} · 读取 {len(body)} = 入库 "
+                                  f"{stored[0]} + 拒收 {len(rejections)} / read = stored + rejected",
+                                  f"job:{job_id}" if job_id is not None else None)
     except IntegrityError:  # the same file, imported at the same moment by someone else
         with engine.connect() as conn:
             earlier = repository.find_feed_file(conn, source, body.sha256)
@@ -141,6 +157,8 @@ class SealedChunk:
     rows: bytes
     stored: int
     rejections: list[tuple[int, str]]
+    phones: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: (np.empty(0, np.int64),
+                                                                           np.empty(0, np.int64)))
 
 
 _VAULT: list[Vault] = []  # the vault of a sealing process (set when it starts: a vault cannot be pickled)
@@ -164,7 +182,8 @@ def _seal_chunk(job: tuple) -> SealedChunk:
                "person_key": pa.array(keys, type=pa.string()), "sealed": pa.array(tokens, type=pa.string()), **masked,
                **{c: records[c] for c in ("address", "lon", "lat", "crs", "category", "reported_at")}}
     rows = encode_rows({c: columns[c] for c in repository.SOURCE_RECORD_COLUMNS}, types)
-    return SealedChunk(rows, len(records), [(r.row, r.reason) for r in rejected])
+    return SealedChunk(rows, len(records), [(r.row, r.reason) for r in rejected],
+                       phone_key_rows(_VAULT[0], records["phone"], records["row"]))
 
 
 @contextmanager
@@ -252,7 +271,13 @@ def _take(values: np.ndarray, rows: np.ndarray, missing: object) -> np.ndarray:
 
 def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str | None = None,
               progress: Progress = _quiet) -> dict[str, int]:
-    """Recompute every person's code and place, then store persons, history, flags and task requests."""
+    """Recompute every person's code and place, then store persons, history, flags and task requests.
+
+    The colour rules are the file ``rules_path`` if given, else those in force in the database (the newest saved
+    version, else the rules file: :func:`matching.rule_versions.current_rules`). The process then also follows
+    the database's task kinds in force (:func:`matching.rule_versions.follow_versions`), so that the sweep after
+    a match creates its tasks with the time limits and priorities in force.
+    """
     with _bulk_work():
         return _run_match(engine, now, rules_path, progress)
 
@@ -265,12 +290,14 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
         records = repository.load_records(conn)
         overrides = repository.load_overrides(conn)
         towns, communities, book = repository.load_places(conn)
+        rules = load_rules(rules_path) if rules_path else current_rules(conn)
+    follow_versions(engine)
     if records.empty:
         with engine.begin() as conn:
             return repository.store_match(conn, [_empty_persons()], now.to_pydatetime())
     progress("数据碰撞与赋码 / collision and rules", 0.2)
     person_of_record, keys = pd.factorize(records["person_key"], sort=True)  # persons in key order, as stored
-    codes = evaluate(records[["person_key", "source", "category", "reported_at"]], load_rules(rules_path), now,
+    codes = evaluate(records[["person_key", "source", "category", "reported_at"]], rules, now,
                      overrides, people=pd.Index(keys, name="person_key"))
     # the records' order of time (report, then file and row), without moving a million rows of text
     oldest_first = np.lexsort((records["row_number"].to_numpy(), records["feed_file_id"].to_numpy(),

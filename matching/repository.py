@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
@@ -33,18 +34,20 @@ RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat
 
 
 def find_feed_file(conn: Connection, source: str, sha256: str) -> dict[str, Any] | None:
+    """The import of the file ``sha256`` from ``source`` that stands (a withdrawn one does not), if any."""
     row = conn.execute(text("SELECT id, file_name, rows_read, rows_stored, rows_rejected, imported_at "
-                            "FROM feed_files WHERE source = :s AND sha256 = :h"),
+                            "FROM feed_files WHERE source = :s AND sha256 = :h AND withdrawn_at IS NULL"),
                        {"s": source, "h": sha256}).mappings().first()
     return dict(row) if row else None
 
 
-def add_feed_file(conn: Connection, source: str, file_name: str, sha256: str, default_crs: str) -> int:
-    """Record a feed file about to be stored; :func:`finish_feed_file` sets its balance."""
+def add_feed_file(conn: Connection, source: str, file_name: str, sha256: str, default_crs: str,
+                  imported_by: str | None = None, job_id: int | None = None) -> int:
+    """Record a feed file about to be stored (by whom, in which job); :func:`finish_feed_file` sets its balance."""
     return conn.execute(text(
-        "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs) "
-        "VALUES (:s, :f, :h, 0, 0, 0, :c) RETURNING id"),
-        {"s": source, "f": file_name, "h": sha256, "c": default_crs}).scalar_one()
+        "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs, "
+        "imported_by, job_id) VALUES (:s, :f, :h, 0, 0, 0, :c, :b, :j) RETURNING id"),
+        {"s": source, "f": file_name, "h": sha256, "c": default_crs, "b": imported_by, "j": job_id}).scalar_one()
 
 
 def source_record_types(conn: Connection) -> dict[str, str]:
@@ -58,11 +61,25 @@ def copy_source_records(conn: Connection, chunks: Iterable[bytes]) -> int:
     return copy_encoded(conn, "source_records", list(SOURCE_RECORD_COLUMNS), chunks)
 
 
+def store_phone_keys(conn: Connection, feed_id: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> int:
+    """Store the phone keys of a feed file's records, given chunk by chunk as (keys, row numbers), sorted by key:
+    appended in key order, the table's primary key grows without the random page visits of an unsorted insert."""
+    if not parts:
+        return 0
+    keys, rows = (np.concatenate(column) for column in zip(*parts, strict=True))
+    order = np.lexsort((rows, keys))
+    return copy_frame(conn, "source_record_phones", pd.DataFrame(
+        {"phone_key": keys[order], "feed_file_id": np.full(len(keys), feed_id, dtype=np.int64),
+         "row_number": rows[order]}), chunk_rows=1_000_000)
+
+
 def finish_feed_file(conn: Connection, feed_id: int, rows_read: int, stored: int,
-                     rejections: list[tuple[int, str]]) -> None:
-    """Set a feed file's balance (the database refuses one that does not add up) and store its rejections."""
-    conn.execute(text("UPDATE feed_files SET rows_read = :r, rows_stored = :a, rows_rejected = :j WHERE id = :f"),
-                 {"r": rows_read, "a": stored, "j": len(rejections), "f": feed_id})
+                     rejections: list[tuple[int, str]], import_ms: int | None = None) -> None:
+    """Set a feed file's balance (the database refuses one that does not add up), how long its import took, and
+    store its rejections."""
+    conn.execute(text("UPDATE feed_files SET rows_read = :r, rows_stored = :a, rows_rejected = :j, "
+                      "import_ms = :ms WHERE id = :f"),
+                 {"r": rows_read, "a": stored, "j": len(rejections), "ms": import_ms, "f": feed_id})
     copy_rows(conn, "feed_rejections", ("feed_file_id", "row_number", "reasons"),
               ((feed_id, row, reasons) for row, reasons in rejections))
 
@@ -79,7 +96,8 @@ def load_records(conn: Connection) -> pd.DataFrame:
                             f"{_MICROSECONDS.format('coalesce(r.reported_at, f.imported_at)')}, r.lon, r.lat, "
                             "coalesce(r.address, ''), r.id_masked, r.name_masked, r.phone_masked, r.feed_file_id, "
                             "r.row_number "
-                            "FROM source_records r JOIN feed_files f ON f.id = r.feed_file_id",
+                            "FROM source_records r JOIN feed_files f ON f.id = r.feed_file_id "
+                            "WHERE f.withdrawn_at IS NULL",  # a withdrawal's records, until it removes them
                       kinds, empty_text_is_null=False).to_pandas()
     frame["phone_masked"] = frame["phone_masked"].replace("", None)
     return frame
@@ -238,11 +256,27 @@ def store_match(conn: Connection, persons: Iterable[pd.DataFrame], now: datetime
     run = pd.concat(seen, ignore_index=True)
     changes = combined(parts, comparison.removed(run["person_key"]))
     store_changes(conn, changes, now)
+    if _reshaped(len(comparison.stored), len(changes.new) + len(changes.removed)) or \
+            _reshaped(len(comparison.flags), len(changes.flags_new) + len(changes.unflagged)):
+        # The planner's statistics of a table that grew or shrank by much (a district's first feed, a withdrawal)
+        # are wrong until autovacuum gets there, and the pages' queries planned from them can take minutes (a grid's
+        # persons took 106 s after a first 100,000-row feed: benchmarks/RESULTS.md, adminload). Taken in this
+        # transaction, the new statistics come with the new rows.
+        conn.execute(text("ANALYZE persons, flags, task_requests"))
     colours = run["colour"].value_counts()
     risky = run["colour"] != "green"
     return {"persons": len(run), **{c: int(colours.get(c, 0)) for c in ("red", "yellow", "blue", "green")},
             "code_changes": len(changes.history), "task_requests": len(changes.requests),
             "unplaced_flags": int((risky & run["grid_id"].isna()).sum())}
+
+
+RESHAPED_ROWS = 1000  # rows written or removed by one run from which a table may have changed shape
+
+
+def _reshaped(before: int, moved: int) -> bool:
+    """Whether ``moved`` rows written or removed change a table of ``before`` rows enough to take its statistics
+    again: at least :data:`RESHAPED_ROWS`, and a fifth of it."""
+    return moved >= RESHAPED_ROWS and moved >= before / 5
 
 
 def flags_for_export(conn: Connection) -> pd.DataFrame:
@@ -255,3 +289,99 @@ def flags_for_export(conn: Connection) -> pd.DataFrame:
         "LEFT JOIN communities c ON c.id = g.community_id LEFT JOIN towns t ON t.id = c.town_id "
         "ORDER BY CASE f.colour WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END, g.code NULLS LAST, "
         "  p.person_key"), conn)
+
+
+# -- the import history and withdrawals (migration 0011; matching.withdrawal) -------------------------
+HISTORY_COLUMNS = ("f.id, f.source, f.file_name, f.sha256, f.rows_read, f.rows_stored, f.rows_rejected, f.default_crs, "
+                   "f.imported_at, f.imported_by, f.job_id, f.import_ms, f.withdrawn_at, f.withdrawn_by, "
+                   "f.withdraw_reason")
+
+
+def audit_feed(conn: Connection, username: str | None, action: str, feed_id: int, reason: str,
+               client: str | None) -> None:
+    """One audit line (``feed.import``, ``feed.withdraw``) about the feed file ``feed_id``, in the name of the user
+    ``username`` (his account when there is one: a job knows who asked for it by name only)."""
+    from accounts.actor import ADMIN, Actor
+    from accounts.repository import record_read
+
+    user_id = None if not username else conn.execute(
+        text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar_one_or_none()
+    record_read(conn, Actor(user_id, username or "system", ADMIN), action, f"feed_file:{feed_id}", reason, client)
+
+
+def feed_history(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest ``limit`` imports, newest first, withdrawn ones included: who, when, which file, its balance,
+    how long it took (``import_ms``; ``job_seconds``: its whole job, match included, once done) and whether a
+    withdrawal of it is waiting or running (``withdraw_job_id``)."""
+    rows = conn.execute(text(
+        f"SELECT {HISTORY_COLUMNS}, "
+        "  CASE WHEN j.state = 'succeeded' THEN extract(epoch FROM j.finished_at - j.started_at) END AS job_seconds, "
+        "  (SELECT max(w.job_id) FROM job_progress w WHERE w.kind = 'feed_withdraw' "
+        "     AND w.state IN ('queued', 'running') AND w.params->>'feed_file_id' = f.id::text) AS withdraw_job_id "
+        "FROM feed_files f LEFT JOIN job_progress j ON j.job_id = f.job_id "
+        "ORDER BY f.imported_at DESC, f.id DESC LIMIT :limit"), {"limit": limit}).mappings().all()
+    return [dict(row) | {"job_seconds": None if row["job_seconds"] is None else float(row["job_seconds"])}
+            for row in rows]
+
+
+def feed_file(conn: Connection, feed_id: int, lock: bool = False) -> dict[str, Any] | None:
+    """One import of the history (locked for the rest of the transaction with ``lock``), or None."""
+    row = conn.execute(text(f"SELECT {HISTORY_COLUMNS} FROM feed_files f WHERE f.id = :f"
+                            + (" FOR UPDATE" if lock else "")), {"f": feed_id}).mappings().first()
+    return dict(row) if row else None
+
+
+def feed_of_job(conn: Connection, job_id: int) -> int | None:
+    """The import that the background job ``job_id`` stored, if it stored one (not when the file was there)."""
+    found = conn.execute(text("SELECT id FROM feed_files WHERE job_id = :j ORDER BY id DESC LIMIT 1"),
+                         {"j": job_id}).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def feed_rejections(conn: Connection, feed_id: int) -> list[tuple[int, str]]:
+    """A feed file's rejected rows: (row number as the department sees it, reasons joined by "；"), in order."""
+    return [(row, reasons) for row, reasons in conn.execute(text(
+        "SELECT row_number, reasons FROM feed_rejections WHERE feed_file_id = :f ORDER BY row_number"),
+        {"f": feed_id}).all()]
+
+
+def feed_sources(conn: Connection) -> list[str]:
+    """The departments that have sent files, by name."""
+    return list(conn.execute(text("SELECT DISTINCT source FROM feed_files ORDER BY source")).scalars())
+
+
+def mark_withdrawn(conn: Connection, feed_id: int, by: str, reason: str) -> None:
+    """Mark a feed file withdrawn: from now on the matcher leaves its records out (:func:`load_records`)."""
+    conn.execute(text("UPDATE feed_files SET withdrawn_at = now(), withdrawn_by = :b, withdraw_reason = :r "
+                      "WHERE id = :f"), {"f": feed_id, "b": by, "r": reason})
+
+
+def feed_records_left(conn: Connection, feed_id: int) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM source_records WHERE feed_file_id = :f"),
+                            {"f": feed_id}).scalar_one())
+
+
+def tasks_left_unjustified(conn: Connection, feed_id: int, open_statuses: Iterable[str]) -> list[tuple[int, int]]:
+    """(id, version), locked, of the open matcher tasks of persons who have a record in ``feed_id`` and who are
+    no longer red or yellow (or no longer there at all) after a match that left that file out."""
+    return [(task_id, version) for task_id, version in conn.execute(text(
+        "SELECT t.id, t.version FROM tasks t LEFT JOIN persons p ON p.person_key = t.person_key "
+        "WHERE t.source = 'matcher' AND t.status = ANY(:open) "
+        "  AND t.person_key IN (SELECT person_key FROM source_records WHERE feed_file_id = :f) "
+        "  AND (p.person_key IS NULL OR p.colour NOT IN ('red', 'yellow')) "
+        "ORDER BY t.id FOR UPDATE OF t"), {"f": feed_id, "open": list(open_statuses)}).all()]
+
+
+def drop_unjustified_requests(conn: Connection, feed_id: int) -> int:
+    """Mark ``withdrawn`` the pending task requests of persons who have a record in ``feed_id`` and are no longer
+    red or yellow: no task is made of them. Returns how many."""
+    return conn.execute(text(
+        "UPDATE task_requests r SET status = 'withdrawn' WHERE r.status = 'pending' "
+        "AND r.person_key IN (SELECT person_key FROM source_records WHERE feed_file_id = :f) "
+        "AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = r.person_key "
+        "                AND p.colour IN ('red', 'yellow'))"), {"f": feed_id}).rowcount
+
+
+def remove_feed_records(conn: Connection, feed_id: int) -> int:
+    """Delete a feed file's source records (its row, balance and rejections stay); returns how many."""
+    return conn.execute(text("DELETE FROM source_records WHERE feed_file_id = :f"), {"f": feed_id}).rowcount

@@ -60,7 +60,15 @@ def test_unknown_crs_is_one_clear_line(run, tmp_path):
     assert result.exit_code == 1 and "unknown CRS 'nonsense'" in result.output and "Traceback" not in result.output
 
 
-def test_feed_import_match_override_and_export(run, tmp_path, seeded_engine):
+@pytest.fixture
+def own_copy(database_factory, seeded_engine, monkeypatch):
+    """A copy of the seeded district for a test that writes (the template of every other copy stays as seeded)."""
+    engine = database_factory("nanhai_cli_feed", copy_of=seeded_engine)
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    return engine
+
+
+def test_feed_import_match_override_and_export(run, tmp_path, own_copy):
     from sqlalchemy import text
 
     from tests.matching.feedfiles import valid_id, write_csv
@@ -76,7 +84,7 @@ def test_feed_import_match_override_and_export(run, tmp_path, seeded_engine):
 
     result = run("codes", "override", valid_id(901), "--colour", "red", "--reason", "流调发现密接", "--by", "指挥部")
     assert result.exit_code == 0 and "persons 1 (red 1" in result.output
-    with seeded_engine.connect() as conn:
+    with own_copy.connect() as conn:
         rule = conn.execute(text("SELECT rule_id FROM persons")).scalar_one()
     assert rule == "override"
     assert "invalid ID number" in run("codes", "override", "123", "--colour", "red", "--reason", "x", "--by",
