@@ -46,6 +46,7 @@ from pages.shell import WALL
 from pages.wall import create_wall
 from tasks.overview import version_stamp
 from web.context import configure
+from web.headers import install as install_headers
 from web.health import install as install_health
 from web.session import page_actor
 from web.uploads import uploads
@@ -95,6 +96,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     server = Flask(__name__)
     configure(server, engine, clock)
     install_health(server)  # /healthz, /metrics, and every request counted (first, so it times the whole request)
+    install_headers(server)
     register_api(server)
     server.register_blueprint(plain_pages)
     server.register_blueprint(uploads)

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, text
 from accounts.actor import ADMIN, COMMANDER, Actor
 from accounts.repository import record_read
 from gis.errors import InvalidRequest
+from gis.spreadsheets import neutralised_row
 from matching.identity import id_number_problem, normalise_id_number
 from matching.privacy import Vault
 
@@ -153,7 +154,7 @@ def export_log(conn: Connection, actor: Actor, where: AuditFilter, vault: Vault,
     sheet.append([heading for _key, heading in EXPORT_COLUMNS])
     for row in rows:
         entry = _view(row)
-        sheet.append([entry[key] for key, _heading in EXPORT_COLUMNS])
+        sheet.append(neutralised_row([entry[key] for key, _heading in EXPORT_COLUMNS]))
     out = io.BytesIO()
     book.save(out)
     record_read(conn, actor, "audit.export", "audit_log", replace(where, page=1).describe(shown), client)

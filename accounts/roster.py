@@ -60,6 +60,7 @@ from accounts.staff import (
     update_profile,
 )
 from gis.errors import ImportRejected
+from gis.spreadsheets import neutralised_row
 from matching.identity import mask_name, mask_phone
 from matching.privacy import Vault
 
@@ -444,10 +445,10 @@ def write_codes(path: str | Path, codes: list[IssuedCode], base_url: str = "") -
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for issued in codes:
-        sheet.append([issued.row, issued.activation.username, issued.display_name, ROLE_NAMES[issued.role],
-                      issued.scope, issued.activation.code,
-                      issued.activation.expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
-                      f"{base_url}/activate"])
+        sheet.append(neutralised_row([issued.row, issued.activation.username, issued.display_name,
+                                      ROLE_NAMES[issued.role], issued.scope, issued.activation.code,
+                                      issued.activation.expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+                                      f"{base_url}/activate"]))
     for column, width in zip("ABCDEFGH", (8, 16, 10, 10, 36, 18, 20, 24), strict=True):
         sheet.column_dimensions[column].width = width
     book.save(Path(path))

@@ -226,9 +226,7 @@ def photo(photo_id: int) -> Response:
     with reading(engine()) as conn:
         content_type, content = photos.load_photo(conn, current_actor(conn), photo_id, now())
     response = Response(content, mimetype=content_type)
-    response.headers["Cache-Control"] = "private, max-age=86400"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return response  # not stored by the browser: web.headers marks every API answer no-store
 
 
 @api.get("/workers")

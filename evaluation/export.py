@@ -28,6 +28,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from evaluation.indicators import BEIJING, COLOURS, COLUMNS
+from gis.spreadsheets import neutralised
 from tasks.lifecycle import STATUS_NAMES
 
 HEADERS = {
@@ -74,7 +75,7 @@ def stats_csv(rows: Sequence[dict[str, Any]], stamp: Stamp, columns: Sequence[st
     buffer.write(f"# {stamp.line()}\n")
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: neutralised(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
 
 
@@ -99,7 +100,7 @@ def stats_xlsx(rows: Sequence[dict[str, Any]], stamp: Stamp, columns: Sequence[s
                 value = LEVEL_NAMES.get(value, value)
             elif value is None and column in SUPPRESSED:
                 value = SUPPRESSED_TEXT
-            cell = sheet.cell(header_row + offset, index, value)
+            cell = sheet.cell(header_row + offset, index, neutralised(value))
             if column in RATES and value is not None:
                 cell.number_format = PERCENT
             elif column in HOURS and value is not None:

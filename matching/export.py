@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from gis.errors import ConfigurationError
+from gis.spreadsheets import neutralised_frame
 from matching import repository
 
 COLUMNS = ["person_key", "masked_id", "name", "grid_code", "community", "town", "colour", "reason", "method",
@@ -19,7 +20,7 @@ def export_flags(engine: Engine, path: str | Path) -> int:
     if path.suffix.lower() not in (".csv", ".xlsx"):
         raise ConfigurationError(f"导出格式须为 .csv 或 .xlsx / export to .csv or .xlsx, not {path.suffix or path}")
     with engine.connect() as conn:
-        frame = repository.flags_for_export(conn)[COLUMNS]
+        frame = neutralised_frame(repository.flags_for_export(conn)[COLUMNS])
     if path.suffix.lower() == ".csv":
         frame.to_csv(path, index=False, encoding="utf-8-sig")
     else:

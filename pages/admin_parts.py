@@ -16,6 +16,7 @@ from typing import Any
 import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
+from gis.spreadsheets import neutralised_row
 from pages.shell import data
 from pages.strings import add_strings, text
 
@@ -80,7 +81,7 @@ def excel_bytes(sheet: str, columns: Sequence[tuple[str, str]], rows: Sequence[d
     page = book.create_sheet(sheet[:31])
     page.append([heading for _key, heading in columns])
     for row in rows:
-        page.append([row.get(key) for key, _ in columns])
+        page.append(neutralised_row([row.get(key) for key, _ in columns]))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
