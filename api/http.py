@@ -95,12 +95,14 @@ def _idempotency_scope(actor: Actor | None) -> str:
     return f"u:{actor.user_id}" if actor is not None and actor.user_id is not None else f"c:{client_tag()}"
 
 
-def mutation(login: bool = True) -> Callable[[View], View]:
+def mutation(login: bool = True, personal: bool = False) -> Callable[[View], View]:
     """A state-changing endpoint in one transaction, replayable by Idempotency-Key.
 
     The view returns ``(status, body)``; errors roll everything back (the key
     too, so a retry of a refused request is judged afresh and still changes
-    nothing it should not).
+    nothing it should not). A ``personal`` answer (personal data in clear) is
+    never stored for a replay: its Idempotency-Key is checked and ignored, and a
+    retry reads — and is audited — again.
     """
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -109,6 +111,8 @@ def mutation(login: bool = True) -> Callable[[View], View]:
             if key is not None and not 1 <= len(key) <= 128:
                 raise InvalidRequest(f"{IDEMPOTENCY_HEADER} 长度须为 1–128 / {IDEMPOTENCY_HEADER} must have 1 to "
                                      f"128 characters", IDEMPOTENCY_HEADER)
+            if personal:
+                key = None
             with changing(engine()) as conn:
                 actor = current_actor(conn, required=login, claim=key if login else None)
                 claimed = g.get("claimed")
@@ -125,7 +129,7 @@ def mutation(login: bool = True) -> Callable[[View], View]:
                               "AND key = :k", {"s": status, "b": answer, "scope": _idempotency_scope(actor),
                                                "k": key})
             return Response(answer, status=status, mimetype="application/json")
-        wrapper.replayable = True  # type: ignore[attr-defined]  # read by the OpenAPI document
+        wrapper.replayable = not personal  # type: ignore[attr-defined]  # read by the OpenAPI document
         return wrapper
     return decorate
 

@@ -267,7 +267,7 @@ def person(conn: Connection, actor: Actor, key: str) -> Response:
 
 
 @api.post("/persons/<key>/unmask")
-@mutation()
+@mutation(personal=True)
 @documented(Operation(
     TAGS["persons"], "查看完整信息 / read a person in clear", (WORKER, SUPERVISOR, COMMANDER),
     {200: Reply("完整信息（已写审计日志）/ in clear, audited", m.UnmaskedPerson)},

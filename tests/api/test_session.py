@@ -138,5 +138,15 @@ def test_unmasked_reads_need_a_reason_and_are_audited(live, as_role, work_engine
     with work_engine.connect() as conn:
         audit = conn.execute(text("SELECT username FROM audit_log WHERE subject = :k ORDER BY id"), {"k": key}).all()
     assert [a.username for a in audit] == ["demo_worker", "demo_commander"]
+    retry = str(uuid.uuid4())  # a retried unmask is read (and audited) again: its clear answer is never stored
+    first, again = (worker.post(f"/persons/{key}/unmask", {"reason": "回访核实"}, key=retry) for _ in range(2))
+    assert first.status_code == again.status_code == 200 and again.json()["phone"] == "13800138000"
+    assert "Idempotent-Replayed" not in again.headers
+    with work_engine.connect() as conn:
+        kept = conn.execute(text("SELECT count(*) FROM idempotency_keys WHERE key = :r OR body LIKE '%13800138000%'"),
+                            {"r": retry}).scalar_one()
+        reads = conn.execute(text("SELECT count(*) FROM audit_log WHERE subject = :k AND reason = '回访核实'"),
+                             {"k": key}).scalar_one()
+    assert kept == 0 and reads == 2
     with pytest.raises(Exception, match="append-only"), work_engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log"))
