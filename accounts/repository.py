@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, text
@@ -70,9 +71,22 @@ def load_actor(conn: Connection, user_id: int) -> Actor:
     return actor_of(row)
 
 
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    """A real hash of a random password (made once per process), checked for users who do not exist."""
+    return hash_password(secrets.token_urlsafe(24))
+
+
 def check_throttle(conn: Connection, username: str, client: str, now: datetime) -> None:
     """Raise :class:`RateLimited` when the account or the client failed too often lately (logins and
-    activations count together: both guess a secret of the same account)."""
+    activations count together: both guess a secret of the same account).
+
+    The account's and the client's attempts are taken one at a time (transaction-scoped advisory locks, always
+    account first, then client, so two attempts never wait on each other in a circle): a burst cannot all be
+    counted before any failure is written. The caller's transaction holds them until it commits its failure.
+    """
+    conn.execute(sql("SELECT pg_advisory_xact_lock(hashtext('nanhai.login.account:' || :u)), "
+                     "pg_advisory_xact_lock(hashtext('nanhai.login.client:' || :c))"), {"u": username, "c": client})
     since = now - FAILURE_WINDOW
     by_account, by_client = conn.execute(text(
         "SELECT count(*) FILTER (WHERE username = :u), count(*) FILTER (WHERE client = :c) "
@@ -101,7 +115,8 @@ def check_login(conn: Connection, username: str, password: str, client: str, now
     check_throttle(conn, username, client, now)
     user = conn.execute(text("SELECT id, password_hash FROM users WHERE username = :u AND active "
                              "AND NOT must_set_password"), {"u": username}).one_or_none()
-    if user is None or not verify_password(password, user.password_hash):
+    # an unknown user costs the same hash as a real one: the answer's time does not tell who has an account
+    if not verify_password(password, _decoy_hash() if user is None else user.password_hash) or user is None:
         record_failure(conn, username, client, now)
         return None
     conn.execute(text("DELETE FROM login_failures WHERE username = :u"), {"u": username})

@@ -57,7 +57,11 @@ def _place(conn: Connection, report: LeadReport) -> tuple[tuple[float, float] | 
 
 def submit_report(conn: Connection, report: LeadReport, client: str, channel: str, vault: Vault, now: datetime,
                   reported_by: int | None = None) -> dict[str, Any]:
-    """Store a report, merged into an open lead of the same place when there is one; returns the lead."""
+    """Store a report, merged into an open lead of the same place when there is one; returns the lead.
+
+    A client's reports are counted one at a time (a transaction-scoped advisory lock on the client): a burst
+    cannot all be counted before any is stored."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('nanhai.lead.client:' || :c))"), {"c": client})
     recent = conn.execute(text("SELECT count(*) FROM lead_reports WHERE client = :c AND received_at > :since"),
                           {"c": client, "since": now - RATE_WINDOW}).scalar_one()
     if channel == "public" and recent >= REPORTS_PER_CLIENT:
