@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
@@ -16,8 +18,8 @@ import psycopg
 from psycopg import Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, Engine, TextClause, create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, TextClause, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gis.config import external_database_url
@@ -48,16 +50,42 @@ def database_url(start: bool = True) -> str:
 CONNECT_ARGS = {"options": "-c plan_cache_mode=force_generic_plan -c jit=off"}
 
 
+# A pooled connection idle longer than this is pinged before use; busier ones are not (see :func:`engine_for`).
+IDLE_PING_SECONDS = 1.0
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """Return the (cached) engine for ``url``.
 
-    No pre-ping (a round trip per checkout, on the hot path of every request):
-    a connection found dead fails its one request with DatabaseUnavailable and
-    is replaced by the pool; recycling after 30 minutes keeps idle ones fresh.
+    A pooled connection that sat idle for over :data:`IDLE_PING_SECONDS` is pinged as it is checked out, and
+    replaced when dead: after the database restarts (or drops connections), the pool reconnects instead of
+    failing the first request of every process. Connections in steady use are not pinged — a ping on every
+    checkout costs the update rate about a sixth (benchmarks/RESULTS.md) — and one that dies under a request
+    fails it with DatabaseUnavailable, the pool replacing it. Recycling after 30 minutes keeps idle ones fresh.
     """
-    return create_engine(url, pool_pre_ping=False, pool_recycle=1800, pool_size=10, max_overflow=20,
-                         connect_args=CONNECT_ARGS)
+    engine = create_engine(url, pool_pre_ping=False, pool_recycle=1800, pool_size=10, max_overflow=20,
+                           connect_args=CONNECT_ARGS)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _note_checkin(dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """SQLAlchemy's pessimistic disconnect recipe, for idle connections only: a DisconnectionError makes the
+    pool drop this connection and check out (or open) another."""
+    if time.monotonic() - record.info.get("checked_in", math.inf) <= IDLE_PING_SECONDS:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except psycopg.Error as exc:
+        raise DisconnectionError(f"stale pooled connection: {type(exc).__name__}") from exc
 
 
 @lru_cache(maxsize=1024)

@@ -209,6 +209,33 @@ def test_a_connection_lost_under_a_request_answers_503_once_then_recovers(as_rol
     assert answers[-1].status_code == 200 and {a.status_code for a in answers} <= {200, 503}
 
 
+def test_after_the_database_drops_every_connection_no_request_fails(work_engine):
+    """The served app checks a pooled connection before use: connections the database closed (a restart) cost a
+    reconnect, not a failed request — in each worker, for logins and API reads alike."""
+    port = _free_port()
+    server, _ = _start(work_engine, port, "--workers", "2")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        sessions = [requests.Session() for _ in range(4)]
+        for session in sessions:  # each worker's pool now holds connections
+            assert session.post(f"{base}/api/v1/session", json={"username": "demo_worker",
+                                                                "password": DEMO_PASSWORD}).status_code == 201
+            assert session.get(f"{base}/api/v1/tasks").status_code == 200
+        with work_engine.connect() as conn:
+            conn.execute(__import__("sqlalchemy").text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"))
+        time.sleep(1.5)  # a restart takes longer than this: the pooled connections have sat idle since
+        answers = [session.get(f"{base}/api/v1/tasks").status_code for session in sessions for _ in range(3)]
+        answers += [requests.post(f"{base}/api/v1/session", json={"username": "demo_worker",
+                                                                  "password": DEMO_PASSWORD}).status_code
+                    for _ in range(4)]
+        assert answers == [200] * 12 + [201] * 4
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
+
+
 def _public_reports(port: int, forwarded_for: str, count: int) -> list[int]:
     return [requests.post(f"http://127.0.0.1:{port}/api/v1/leads", headers={"X-Forwarded-For": forwarded_for},
                           json={"description": f"代理测试 {forwarded_for} 第 {i} 条",
