@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response as BaseResponse
 
 from gis.db import changing
@@ -22,7 +23,7 @@ from leads.repository import submit_report
 from pages.shell import home_for
 from pages.strings import LANGUAGES
 from web.context import client_tag, engine, now, vault
-from web.errors import status_of
+from web.errors import as_refusal, retry_headers, status_of
 from web.session import (
     activate_account,
     clear_session_cookie,
@@ -50,6 +51,12 @@ def _render(template: str, status: int = 200, **context: Any) -> Response:
     return response
 
 
+def _refused(response: Response, refusal: GridError) -> Response:
+    """A form's refusal page with ``Retry-After`` when the refusal passes by itself (rate limit, database away)."""
+    response.headers.update(retry_headers(refusal) or {})
+    return response
+
+
 def _form_token_ok() -> bool:
     sent, kept = request.form.get("form_token"), request.cookies.get(FORM_COOKIE)
     return bool(sent) and sent == kept
@@ -73,9 +80,10 @@ def login_submit() -> BaseResponse:
     try:
         token, actor, _csrf, expires = log_in(request.form.get("username", "").strip(),
                                               request.form.get("password", ""))
-    except GridError as exc:
-        return _render("login.html", status_of(exc), next=target, error=str(exc),
-                       username=request.form.get("username", ""))
+    except (GridError, OperationalError) as exc:
+        refusal = as_refusal(exc)
+        return _refused(_render("login.html", status_of(refusal), next=target, error=str(refusal),
+                                username=request.form.get("username", "")), refusal)
     return set_session_cookie(redirect(home_for(actor.role) if target == "/" else target, 303), token, expires)
 
 
@@ -97,9 +105,10 @@ def activate_submit() -> BaseResponse:
                        error="两次输入的新密码不一致 / the two new passwords differ")
     try:
         token, actor, _csrf, expires = activate_account(username, request.form.get("code", ""), password)
-    except GridError as exc:
-        return _render("activate.html", status_of(exc), username=username, error=str(exc),
-                       field=exc.field if isinstance(exc, InvalidRequest) else None)
+    except (GridError, OperationalError) as exc:
+        refusal = as_refusal(exc)
+        return _refused(_render("activate.html", status_of(refusal), username=username, error=str(refusal),
+                                field=refusal.field if isinstance(refusal, InvalidRequest) else None), refusal)
     return set_session_cookie(redirect(home_for(actor.role), 303), token, expires)
 
 

@@ -31,6 +31,7 @@ STATUS: dict[type[GridError], int] = {
     InvalidRequest: 422, Unauthenticated: 401, PermissionDenied: 403, NotFound: 404, Conflict: 409,
     RateLimited: 429, DatabaseUnavailable: 503}
 F = TypeVar("F", bound=Callable[..., Any])
+DATABASE_RETRY_SECONDS = 5
 
 
 def status_of(exc: GridError) -> int:
@@ -82,8 +83,17 @@ def error_body(exc: GridError) -> dict[str, Any]:
 def error_response(exc: Exception) -> Response:
     """The JSON answer to a refusal (``Retry-After`` when rate limited)."""
     refusal = as_refusal(exc)
-    headers = {"Retry-After": str(refusal.retry_after)} if isinstance(refusal, RateLimited) else None
-    return json_response(error_body(refusal), status_of(refusal), headers)
+    return json_response(error_body(refusal), status_of(refusal), retry_headers(refusal))
+
+
+def retry_headers(refusal: GridError) -> dict[str, str] | None:
+    """``Retry-After`` for a refusal that passes by itself: rate limited (its wait), the database away (a few
+    seconds: a restart)."""
+    if isinstance(refusal, RateLimited):
+        return {"Retry-After": str(refusal.retry_after)}
+    if isinstance(refusal, DatabaseUnavailable):
+        return {"Retry-After": str(DATABASE_RETRY_SECONDS)}
+    return None
 
 
 def register(blueprint: Blueprint) -> None:
