@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,12 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 REQUIRED = ("id_number", "name")
 HEADER_SCAN_ROWS = 20
 READ_PROGRESS_ROWS = 10_000  # an Excel sheet's reading is reported every so many rows
+# Limits on what a file may make of itself once opened (NANHAI_FEED_MAX_UNZIPPED_MB, NANHAI_FEED_MAX_ROWS): an
+# .xlsx is a zip, and a sheet of empty rows compresses a thousandfold (a 2 MB file can unzip to 1.5 GB).
+MAX_UNZIPPED_MB = 1024.0
+MAX_ROWS = 2_000_000
+BOMB_RATIO = 100  # no real sheet compresses this well; checked for parts over BOMB_MIN_BYTES
+BOMB_MIN_BYTES = 10 * 1024 * 1024
 ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 PLAUSIBLE_LON = (73.0, 136.0)  # mainland China and its islands
 PLAUSIBLE_LAT = (3.0, 54.0)
@@ -96,6 +103,38 @@ def _decode(raw: bytes) -> str:
     raise ImportRejected("无法识别文件编码（应为 UTF-8 或 GB18030）/ cannot decode the file: use UTF-8 or GB18030")
 
 
+def _setting(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ImportRejected(f"{name} 须为数字 / {name} must be a number, not {raw!r}") from None
+
+
+def _check_unzipped(raw: bytes, name: str) -> None:
+    """Refuse an .xlsx that would unzip to more than the limit, or whose parts compress like a zip bomb,
+    before anything is parsed (the archive's directory says both)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            parts = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise ImportRejected(f"无法读取 Excel 文件 / cannot read {name}: {exc}") from exc
+    limit_mb = _setting("NANHAI_FEED_MAX_UNZIPPED_MB", MAX_UNZIPPED_MB)
+    total = sum(part.file_size for part in parts)
+    if total > limit_mb * 1024 * 1024:
+        raise ImportRejected(f"{name}: 解压后 {total / 1048576:.1f} MB，超过上限 {limit_mb:g} MB / unzips to "
+                             f"{total / 1048576:.1f} MB, over the {limit_mb:g} MB limit (NANHAI_FEED_MAX_UNZIPPED_MB)")
+    for part in parts:
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > BOMB_MIN_BYTES and ratio > BOMB_RATIO:
+            raise ImportRejected(f"{name}: {part.filename} 解压后 {part.file_size / 1048576:.0f} MB，是压缩大小的 "
+                                 f"{ratio:.0f} 倍，疑为压缩炸弹 / {part.filename} unzips to "
+                                 f"{part.file_size / 1048576:.0f} MB, {ratio:.0f} times its compressed size: refused "
+                                 f"as a zip bomb")
+
+
 def _read_rows(path: Path, raw: bytes, text: str | None = None, limit: int | None = None,
                progress: Callable[[float], None] | None = None) -> list[tuple[int, list[str]]]:
     """The rows (all, or the first ``limit``) with their 1-based row numbers, as text cells. An Excel
@@ -103,6 +142,8 @@ def _read_rows(path: Path, raw: bytes, text: str | None = None, limit: int | Non
     if path.suffix.lower() == ".xlsx":
         from openpyxl import load_workbook
 
+        _check_unzipped(raw, path.name)
+        max_rows = int(_setting("NANHAI_FEED_MAX_ROWS", MAX_ROWS))
         try:
             book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
         except Exception as exc:
@@ -111,7 +152,12 @@ def _read_rows(path: Path, raw: bytes, text: str | None = None, limit: int | Non
         expected = (sheet.max_row or _rows_in_sheet(raw, sheet)) if progress is not None else 0
         rows = []
         for i, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-            rows.append((i, ["" if v is None else _cell_text(v) for v in row]))
+            if i > max_rows:
+                book.close()
+                raise ImportRejected(f"{path.name}: 超过 {max_rows} 行 / more than {max_rows} rows "
+                                     f"(NANHAI_FEED_MAX_ROWS)")
+            if any(v is not None for v in row):  # empty rows are counted, not kept
+                rows.append((i, ["" if v is None else _cell_text(v) for v in row]))
             if progress is not None and expected and i % READ_PROGRESS_ROWS == 0:
                 progress(min(i / expected, 1.0))
         book.close()
@@ -196,6 +242,11 @@ def _clean(values: pa.Array, keep_inner_spaces: bool = False) -> pa.Array:
     return pc.replace_substring_regex(array, r"\s+", "")
 
 
+def _has_nul(array: pa.Array) -> bool:
+    """Whether any value holds a NUL (PostgreSQL text cannot; no real field has one): the raw buffer tells."""
+    return bool((_text_bytes(array) == 0).any())
+
+
 def _has_ascii_space(array: pa.Array) -> bool:
     """Whether any value holds a byte that RE2's ``\\s`` matches (tab, newline, form feed, return, space);
     in UTF-8 no other character contains those bytes, so the raw buffer tells."""
@@ -232,6 +283,21 @@ def _plain_body(text: str, header_line: int, width: int) -> tuple[np.ndarray, li
     return numbers, columns
 
 
+def _check_quotes(rows: list[tuple[int, list[str]]], header_at: int, width: int, name: str) -> None:
+    """Refuse a CSV where a quote that never closes swallowed the rows after it into one cell (the csv module
+    reads on to the next quote or the end): a cell holding a line break followed by what looks like a whole
+    row. A quoted address over two lines is no such thing and passes."""
+    previous = rows[header_at][0]
+    for number, cells in rows[header_at + 1:]:
+        for cell in cells:
+            if "\n" in cell and any(line.count(",") >= width - 1 for line in cell.split("\n")[1:]):
+                opened = previous + 1
+                raise ImportRejected(f"{name}: 第 {opened} 行的引号未闭合，其后 {number - opened} 行被并入一格 / the "
+                                     f"quote opened on line {opened} never closes: the {number - opened} lines "
+                                     f"after it were read into one cell")
+        previous = number
+
+
 def _body_columns(path: Path, raw: bytes,
                   progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, dict[str, int], list]:
     """Line numbers of the non-empty rows after the header, where each field's column is, and the cells
@@ -251,6 +317,7 @@ def _body_columns(path: Path, raw: bytes,
             mask = pa.array(filled)
             return numbers[filled], columns, [c.filter(mask) for c in cells]
         rows = _read_rows(path, raw, text=text)
+        _check_quotes(rows, header_at, len(header_cells), path.name)
     else:
         rows = _read_rows(path, raw, progress=progress)
         header_at, columns = _find_header(rows, path.name)
@@ -449,7 +516,10 @@ def _check(data: dict[str, pa.Array], default_crs: str, today: date) -> tuple[li
     phone_bad, phones = _phone(data["phone"])
     coordinate_checks, coordinates = _coordinates(data, default_crs)
     time_bad, reported = _reported_at(data["reported_at"])
-    checks = [*id_checks,
+    nul_checks = [(f"{name} 含空字符（NUL）/ {name} contains a NUL byte",
+                   pc.match_substring(values, "\x00").to_numpy(zero_copy_only=False))
+                  for name, values in data.items() if _has_nul(values)]
+    checks = [*nul_checks, *id_checks,
               ("姓名为空 / name is empty", names == ""),
               ("手机号格式错误 / phone malformed", phone_bad),
               *coordinate_checks,
