@@ -48,6 +48,7 @@ from tasks.overview import version_stamp
 from web.context import configure
 from web.headers import install as install_headers
 from web.health import install as install_health
+from web.inputs import install as install_input_checks
 from web.session import page_actor
 from web.uploads import uploads
 
@@ -97,6 +98,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     configure(server, engine, clock)
     install_health(server)  # /healthz, /metrics, and every request counted (first, so it times the whole request)
     install_headers(server)
+    install_input_checks(server)
     register_api(server)
     server.register_blueprint(plain_pages)
     server.register_blueprint(uploads)

@@ -338,6 +338,9 @@ def scan(conn: Connection, actor: Actor, body: m.NewScan) -> tuple[int, dict[str
     return 201, scan_repository.record_scan(conn, actor, body.model_dump(exclude_none=True), vault(), now())
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the periods a report can ask about; beyond, date arithmetic overflows
+
+
 def _period(query: m.PeriodQuery) -> tuple[datetime, datetime]:
     """``from`` and ``to`` as dates (Beijing days, ``to`` inclusive) or ISO times; default: the last 30 days."""
     def read(name: str, raw: str | None, default: datetime, end: bool) -> datetime:
@@ -346,12 +349,16 @@ def _period(query: m.PeriodQuery) -> tuple[datetime, datetime]:
         try:
             if len(raw) == 10:
                 day = date.fromisoformat(raw) + timedelta(days=1 if end else 0)
-                return datetime.combine(day, time(), BEIJING)
-            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                moment = datetime.combine(day, time(), BEIJING)
+            else:
+                moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+                raise InvalidRequest(f"{name} 须在 {FIRST_YEAR}–{LAST_YEAR} 年之间 / {name} must fall between "
+                                     f"{FIRST_YEAR} and {LAST_YEAR}", name)
             return moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)
-        except ValueError:
-            raise InvalidRequest(f"{name} 须为日期 YYYY-MM-DD 或 ISO 时间 / {name} must be a date or time",
-                                 name) from None
+        except (ValueError, OverflowError):
+            raise InvalidRequest(f"{name} 须为 {FIRST_YEAR}–{LAST_YEAR} 年间的日期 YYYY-MM-DD 或 ISO 时间 / {name} "
+                                 f"must be a date or time between {FIRST_YEAR} and {LAST_YEAR}", name) from None
     today = datetime.combine(now().astimezone(BEIJING).date() + timedelta(days=1), time(), BEIJING)
     until = read("to", query.to, today, end=True)
     since = read("from", query.from_, until - timedelta(days=30), end=False)

@@ -16,12 +16,13 @@ from typing import Any
 
 import dash
 from dash import dcc, html
-from flask import Flask, has_request_context, request
+from flask import Flask, Response, has_request_context, request
 from sqlalchemy import Engine
 
 from accounts.actor import ADMIN, COMMANDER, REPORTER, ROLE_NAMES, SUPERVISOR, WORKER, Actor
-from gis.errors import GridError
+from gis.errors import GridError, InvalidRequest
 from pages.strings import language, text
+from web.errors import error_response
 from web.session import page_actor
 
 
@@ -112,7 +113,27 @@ ASSETS = str(Path(__file__).resolve().parent.parent / "assets")
 
 
 def mount(server: Flask, page: Page, title: str) -> dash.Dash:
-    """A Dash app for ``page`` on ``server`` at its path, with the app's own assets and nothing from a CDN."""
+    """A Dash app for ``page`` on ``server`` at its path, with the app's own assets and nothing from a CDN.
+
+    A callback request naming an output the page does not have is refused (400 JSON) before Dash looks it up:
+    Dash itself would fail it with a 500."""
+    app = _dash_app(server, page, title)
+    update_path = f"{page.path}_dash-update-component"
+
+    def known_callback() -> Response | None:
+        if request.path != update_path or request.method != "POST":
+            return None
+        body = request.get_json(silent=True)
+        output = body.get("output") if isinstance(body, dict) else None
+        if isinstance(output, str) and output in app.callback_map:
+            return None
+        return error_response(InvalidRequest("未知的回调 / no such callback on this page", "output"))
+
+    server.before_request(known_callback)
+    return app
+
+
+def _dash_app(server: Flask, page: Page, title: str) -> dash.Dash:
     return dash.Dash(f"nanhai_{page.key}",
                      server=server,  # type: ignore[arg-type]  # stub says bool|callable; documented: a Flask server
                      url_base_pathname=page.path, title=title, serve_locally=True,

@@ -33,6 +33,8 @@ def inspect_image(content: bytes) -> tuple[str, int, int]:
         with Image.open(io.BytesIO(content)) as image:
             kind, (width, height) = image.format, image.size
             image.verify()
+    except Image.DecompressionBombError:
+        raise InvalidRequest("照片像素过多 / the photo claims too many pixels", "photo") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidRequest(f"文件不是有效图片 / the file is not a readable image ({type(exc).__name__})",
                              "photo") from None
