@@ -294,6 +294,8 @@ def feed_import(path: str, source: str, crs: str, then_match: bool, rejections: 
             writer = csv.writer(out)
             writer.writerow(["row", "reasons"])
             writer.writerows(result.rejections)
+    for warning in result.warnings:
+        click.echo(f"注意 / warning: {warning}")
     click.echo(f"读取 {result.rows_read} 行 = 入库 {result.rows_stored} + 拒收 {result.rows_rejected} / read "
                f"{result.rows_read} = stored {result.rows_stored} + rejected {result.rows_rejected}"
                f"  ({time.monotonic() - started:.1f} s)")

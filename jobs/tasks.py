@@ -118,7 +118,7 @@ def feed_import(context: JobContext, path: str, source: str, crs: str = "wgs84",
         outcome: dict[str, object] = {
             "file": result.file_name, "source": result.source, "rows_read": result.rows_read,
             "rows_stored": result.rows_stored, "rows_rejected": result.rows_rejected,
-            "already_imported": result.already_imported,
+            "already_imported": result.already_imported, "warnings": result.warnings,
             "rejections": [list(rejection) for rejection in result.rejections[:REJECTIONS_KEPT]],
             "import_seconds": round(time.monotonic() - started, 3)}
         if match and (not result.already_imported or context.job.attempts > 0):

@@ -298,10 +298,31 @@ def _check_quotes(rows: list[tuple[int, list[str]]], header_at: int, width: int,
         previous = number
 
 
-def _body_columns(path: Path, raw: bytes,
-                  progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, dict[str, int], list]:
-    """Line numbers of the non-empty rows after the header, where each field's column is, and the cells
-    by column (pyarrow arrays on the fast path, else lists of text)."""
+def header_warnings(header: list[str]) -> list[str]:
+    """A warning for each field that more than one column of ``header`` could be (the first is used): named,
+    with the columns' letters and headings, so nobody finds out later which one was read."""
+    from openpyxl.utils import get_column_letter
+
+    seen: dict[str, list[int]] = {}
+    for index, cell in enumerate(header):
+        known = ALIAS_INDEX.get(_header_key(cell))
+        if known:
+            seen.setdefault(known, []).append(index)
+    warnings = []
+    for name, indexes in seen.items():
+        if len(indexes) > 1:
+            listed = "、".join(f"{get_column_letter(i + 1)} 列“{header[i]}”" for i in indexes)
+            listed_en = ", ".join(f"{get_column_letter(i + 1)} ({header[i]})" for i in indexes)
+            first = get_column_letter(indexes[0] + 1)
+            warnings.append(f"{listed} 都可作为 {name}，已取 {first} 列 / {len(indexes)} columns could be {name}: "
+                            f"{listed_en}; column {first} was read")
+    return warnings
+
+
+def _body_columns(path: Path, raw: bytes, progress: Callable[[float], None] | None = None
+                  ) -> tuple[np.ndarray, dict[str, int], list, list[str]]:
+    """Line numbers of the non-empty rows after the header, where each field's column is, the cells by column
+    (pyarrow arrays on the fast path, else lists of text), and the header's cells."""
     if path.suffix.lower() in (".csv", ".txt"):
         text = _decode(raw)
         head = _read_rows(path, raw, text=_lines(text, HEADER_SCAN_ROWS + 1), limit=HEADER_SCAN_ROWS)
@@ -315,16 +336,17 @@ def _body_columns(path: Path, raw: bytes,
                 filled |= pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0).to_numpy(
                     zero_copy_only=False)
             mask = pa.array(filled)
-            return numbers[filled], columns, [c.filter(mask) for c in cells]
+            return numbers[filled], columns, [c.filter(mask) for c in cells], header_cells
         rows = _read_rows(path, raw, text=text)
         _check_quotes(rows, header_at, len(header_cells), path.name)
     else:
         rows = _read_rows(path, raw, progress=progress)
         header_at, columns = _find_header(rows, path.name)
+        header_cells = rows[header_at][1]
     body = [(n, cells) for n, cells in rows[header_at + 1:] if any(str(c).strip() for c in cells)]
     width = max([len(cells) for _, cells in body] + [max(columns.values()) + 1])
     by_column = [[cells[i] if i < len(cells) else "" for _, cells in body] for i in range(width)]
-    return np.array([n for n, _ in body], dtype=np.int64), columns, by_column
+    return np.array([n for n, _ in body], dtype=np.int64), columns, by_column, header_cells
 
 
 @dataclass
@@ -335,6 +357,7 @@ class FeedBody:
     sha256: str
     numbers: np.ndarray
     cells: dict[str, pa.Array]
+    warnings: list[str] = field(default_factory=list)  # about the file as a whole (two columns for one field)
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -356,10 +379,10 @@ def read_body(path: str | Path, progress: Callable[[float], None] | None = None)
         raise ImportRejected(f"文件不存在 / no such file: {path}")
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
-    numbers, columns, cells = _body_columns(path, raw, progress)
+    numbers, columns, cells, header = _body_columns(path, raw, progress)
     by_field = {name: cells[index] if isinstance(cells[index], pa.Array) else pa.array(cells[index], type=pa.string())
                 for name, index in columns.items()}
-    return FeedBody(path, digest, numbers, by_field)
+    return FeedBody(path, digest, numbers, by_field, header_warnings(header))
 
 
 def check_body(body: FeedBody, default_crs: str = "wgs84",

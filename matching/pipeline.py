@@ -71,6 +71,7 @@ class FeedImport:
     rows_rejected: int
     already_imported: bool
     rejections: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def earlier(cls, file_name: str, source: str, stored: dict) -> FeedImport:
@@ -147,7 +148,8 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
             raise
         return FeedImport.earlier(body.path.name, source, earlier)
     progress("完成 / done", 1.0)
-    return FeedImport(body.path.name, source, len(body), stored[0], len(rejections), False, rejections)
+    return FeedImport(body.path.name, source, len(body), stored[0], len(rejections), False, rejections,
+                      body.warnings)
 
 
 @dataclass

@@ -220,6 +220,7 @@ def _result(view: JobView, lang: str, feed_id: int | None) -> list[Component]:
         className="nh-ok", id="feeds-balance")]
     if result.get("already_imported"):
         shown.append(html.P(text("feeds.already", lang), className="nh-note"))
+    shown += [html.P(warning, className="nh-warning feeds-warning") for warning in result.get("warnings") or []]
     match, tasks = result.get("match"), result.get("tasks") or {}
     if isinstance(match, dict):
         shown.append(html.P(text("feeds.matched", lang).format(

@@ -88,3 +88,27 @@ def test_a_zip_bomb_shaped_sheet_is_refused_with_the_default_limits(tmp_path):
     assert (tmp_path / "bomb.xlsx").stat().st_size < 2_000_000
     with pytest.raises(ImportRejected, match="times its compressed size"):
         read_feed(tmp_path / "bomb.xlsx")
+
+
+def test_two_columns_for_one_field_are_named_in_a_warning_not_picked_silently(tmp_path):
+    header = [*HEADER, "证件号码"]  # a second ID-number column
+    path = tmp_path / "twice.csv"
+    path.write_text("\n".join([",".join(header), ",".join([*_row(1), valid_id(2)])]) + "\n", encoding="utf-8")
+    from matching.feeds import read_body
+
+    body = read_body(path)
+    assert len(body.warnings) == 1
+    warning = body.warnings[0]
+    assert "身份证号码" in warning and "证件号码" in warning and "id_number" in warning
+    assert "C" in warning and "K" in warning, "the columns are named as a spreadsheet names them"
+
+
+def test_the_import_passes_the_warning_on(database_factory, tmp_path):
+    from matching.pipeline import import_feed
+
+    engine = database_factory("nanhai_twice")
+    header = [*HEADER, "身份证号"]
+    path = tmp_path / "twice.csv"
+    path.write_text("\n".join([",".join(header), ",".join([*_row(1), valid_id(2)])]) + "\n", encoding="utf-8")
+    result = import_feed(engine, path, "公安")
+    assert result.rows_read == 1 and len(result.warnings) == 1 and "身份证号" in result.warnings[0]
