@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from gis.db import sql
 
-KINDS = ("feed_import", "rematch")
+KINDS = ("feed_import", "rematch", "feed_withdraw")
 STATES = ("queued", "running", "succeeded", "failed")
 STAGES = ("queued", "reading", "storing", "matching", "sweeping", "done")
 WRITE_EVERY = 1.0  # seconds between two writes of the same stage's fraction (a new stage is written at once)

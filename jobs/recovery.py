@@ -77,7 +77,9 @@ def _doing(engine: Engine, job_ids: list[int]) -> dict[int, tuple[str, int]]:
 
 
 def _kind(task_name: str) -> str:
-    return "rematch" if task_name.endswith("rematch") else "feed_import"
+    """The job_progress kind of a procrastinate task name (``nanhai.feed_withdraw`` → ``feed_withdraw``)."""
+    kind = task_name.rsplit(".", 1)[-1]
+    return kind if kind in progress.KINDS else "feed_import"
 
 
 async def recover_stalled(app: procrastinate.App, engine: Engine, stalled_after: float,

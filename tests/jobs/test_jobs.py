@@ -258,3 +258,11 @@ def test_gridctl_serve_runs_the_job_worker_in_a_process_of_its_own_at_low_priori
     assert server.returncode == 0, output
     assert not _running([pid])
     assert_nothing_left_running(engine)
+
+
+def test_an_interrupted_job_is_recorded_under_its_own_kind():
+    from jobs.queue import FEED_IMPORT, FEED_WITHDRAW, REMATCH
+    from jobs.recovery import _kind
+
+    assert [_kind(name) for name in (FEED_IMPORT, REMATCH, FEED_WITHDRAW)] == ["feed_import", "rematch",
+                                                                               "feed_withdraw"]
