@@ -67,6 +67,16 @@ def _engine() -> Engine:
     return get_engine()
 
 
+def _grid_file_options(command: Callable[..., None]) -> Callable[..., None]:
+    """PATH, --layer and --crs: how every grids command that reads a boundary file names it."""
+    for option in reversed((click.argument("path", type=click.Path(dir_okay=False)),
+                            click.option("--layer", default=None, help="layer of a multi-layer file (GeoPackage)"),
+                            click.option("--crs", default=None,
+                                         help="source CRS: EPSG code (4490, 4547, 4326), gcj02 or bd09"))):
+        command = option(command)
+    return command
+
+
 @click.group()
 def main() -> None:
     """南海网格指挥平台 / Nanhai grid command platform."""
@@ -188,9 +198,7 @@ def grids() -> None:
 
 
 @grids.command("import")
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--layer", default=None, help="layer of a multi-layer file (GeoPackage)")
-@click.option("--crs", default=None, help="source CRS: EPSG code (4490, 4547, 4326), gcj02 or bd09")
+@_grid_file_options
 @_fail_cleanly
 def grids_import(path: str, layer: str | None, crs: str | None) -> None:
     """Replace the district's grids with the boundaries in PATH (all or nothing)."""
@@ -579,9 +587,7 @@ def rules_rollback(version: str, what: str | None, note: str | None, then_match:
 
 
 @grids.command("preview")
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--layer", default=None, help="layer of a multi-layer file (GeoPackage)")
-@click.option("--crs", default=None, help="source CRS: EPSG code (4490, 4547, 4326), gcj02 or bd09")
+@_grid_file_options
 @_fail_cleanly
 def grids_preview(path: str, layer: str | None, crs: str | None) -> None:
     """Check the boundaries in PATH and show what applying them would change (nothing is written).
@@ -632,9 +638,7 @@ def grids_preview(path: str, layer: str | None, crs: str | None) -> None:
 
 
 @grids.command("apply")
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--layer", default=None, help="layer of a multi-layer file (GeoPackage)")
-@click.option("--crs", default=None, help="source CRS: EPSG code (4490, 4547, 4326), gcj02 or bd09")
+@_grid_file_options
 @click.option("--stamp", default=None, help="the stamp `grids preview` printed: refuse if the grids changed since")
 @_fail_cleanly
 def grids_apply(path: str, layer: str | None, crs: str | None, stamp: str | None) -> None:

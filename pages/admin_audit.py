@@ -23,7 +23,7 @@ from accounts.actor import Actor
 from accounts.audit import KIND_NAMES, KINDS, PAGE_SIZE, AuditFilter, export_log, read_log
 from gis.db import changing
 from gis.errors import InvalidRequest
-from pages.admin_parts import rows_table
+from pages.admin_parts import pager, rows_table
 from pages.shell import AUDIT, guarded, mount, nav_bar, refusal
 from pages.strings import add_strings, text
 from tasks.overview import BEIJING
@@ -40,8 +40,6 @@ add_strings({
     "audit.dates": ("日期", "Days"),
     "audit.search": ("查询", "Search"),
     "audit.export": ("导出 Excel", "Export to Excel"),
-    "audit.prev": ("上一页", "Previous"),
-    "audit.next": ("下一页", "Next"),
     "audit.count": ("共 {total} 条，第 {page}/{pages} 页", "{total} entries, page {page} of {pages}"),
     "audit.exported": ("已导出（最多 10 万条）", "Exported (at most 100,000 entries)"),
     "audit.col.at": ("时间", "At"),
@@ -80,11 +78,7 @@ def _layout(actor: Actor, lang: str) -> html.Div:
             html.Div(id="audit-message", className="nh-message", role="status"),
             html.P(id="audit-count", className="nh-more"),
             html.Div(id="audit-table"),
-            html.Div(className="nh-buttons", children=[
-                html.Button(text("audit.prev", lang), id="audit-prev", className="nh-button nh-secondary",
-                            disabled=True),
-                html.Button(text("audit.next", lang), id="audit-next", className="nh-button nh-secondary",
-                            disabled=True)]),
+            pager("audit", lang),
         ]),
     ])
 

@@ -25,6 +25,8 @@ add_strings({
     "admin.choose_file": ("选择文件", "Choose a file"),
     "admin.uploaded": ("已上传", "Uploaded"),
     "admin.empty": ("（无）", "(none)"),
+    "admin.prev": ("上一页", "Previous"),
+    "admin.next": ("下一页", "Next"),
 })
 
 
@@ -69,8 +71,16 @@ def rows_table(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]
     body = html.Tbody([html.Tr([html.Td("" if row.get(key) is None else str(row.get(key))) for key, _ in columns],
                                className=row.get("_class") or row_class)
                        for row in rows] or [html.Tr(html.Td(text("admin.empty", lang), colSpan=len(columns)))])
-    return html.Table(className="nh-table", id=table_id or "", children=[head, body]) if table_id else \
-        html.Table(className="nh-table", children=[head, body])
+    if table_id:
+        return html.Table(className="nh-table", id=table_id, children=[head, body])
+    return html.Table(className="nh-table", children=[head, body])
+
+
+def pager(prefix: str, lang: str) -> html.Div:
+    """Previous / next buttons (ids ``<prefix>-prev``, ``<prefix>-next``), disabled until a list says more."""
+    return html.Div(className="nh-buttons", children=[
+        html.Button(text(f"admin.{step}", lang), id=f"{prefix}-{step}", className="nh-button nh-secondary",
+                    disabled=True) for step in ("prev", "next")])
 
 
 def excel_bytes(sheet: str, columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]) -> bytes:

@@ -37,7 +37,7 @@ from accounts.roster import IssuedCode, Outcome, import_roster, preview_roster, 
 from gis.db import changing, reading
 from gis.errors import GridError, InvalidRequest
 from matching.identity import mask_name
-from pages.admin_parts import bind_upload, rows_table, upload_box
+from pages.admin_parts import bind_upload, pager, rows_table, upload_box
 from pages.shell import USERS, guarded, mount, nav_bar, refusal
 from pages.strings import add_strings, text
 from web.context import vault
@@ -61,8 +61,6 @@ add_strings({
     "users.generated": ("含示例区生成的人员", "Include the reference district's generated staff"),
     "users.count": ("共 {total} 个账号，显示第 {first}–{last} 个", "{total} accounts, showing {first}–{last}"),
     "users.none_found": ("没有符合条件的账号", "No account matches"),
-    "users.prev": ("上一页", "Previous"),
-    "users.next": ("下一页", "Next"),
     "users.pick": ("选择", "Select"),
     "users.username": ("用户名", "Username"),
     "users.name": ("姓名", "Name"),
@@ -350,11 +348,7 @@ def _layout(actor: Actor, lang: str) -> html.Div:
                     ]),
                     html.P(id="users-count", className="nh-more"),
                     html.Div(id="users-list"),
-                    html.Div(className="nh-buttons", children=[
-                        html.Button(text("users.prev", lang), id="users-prev", className="nh-button nh-secondary",
-                                    disabled=True),
-                        html.Button(text("users.next", lang), id="users-next", className="nh-button nh-secondary",
-                                    disabled=True)]),
+                    pager("users", lang),
                 ]),
                 html.Section(className="nh-users-side", children=[
                     html.H2(text("users.selected", lang)),
