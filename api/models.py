@@ -437,7 +437,8 @@ class ScanHour(Answer):
     hour: datetime = Field(description="北京时间整点 / Beijing hour")
     in_: Count = Field(alias="in")
     out: Count
-    alerts: Count
+    alerts: Count | None = Field(description="红黄码通行数；统计员看到的 1–4 为 null / red and yellow passes; "
+                                             "1 to 4 are null for a reporter")
 
 
 class CheckpointScans(Answer):

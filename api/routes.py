@@ -375,7 +375,7 @@ def _period(query: m.PeriodQuery) -> tuple[datetime, datetime]:
     "read them", query=m.PeriodQuery,
     path=(PathParam("code", {"type": "string"}, "卡口编号 / checkpoint code", DEMO_CHECKPOINT),), errors=(404,)))
 def checkpoint_scans(conn: Connection, actor: Actor, code: str, query: m.PeriodQuery) -> Response:
-    since, until = _period(query)
+    since, until = scan_repository.counted_period(actor, *_period(query))
     return json_response({"checkpoint": code, "from": since.isoformat(), "to": until.isoformat(),
                           "hours": scan_repository.hourly_counts(conn, actor, code, since, until)})
 

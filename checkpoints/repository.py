@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, text
 
-from accounts.actor import ADMIN, COMMANDER, SUPERVISOR, SYSTEM, WORKER, Actor
+from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, SYSTEM, WORKER, Actor
+from evaluation.disclosure import SUPPRESS_BELOW
 from gis.errors import InvalidRequest, NotFound
 from matching.identity import id_number_problem, normalise_id_number
 from matching.privacy import Vault
@@ -89,13 +90,32 @@ def record_scan(conn: Connection, actor: Actor, payload: dict[str, Any], vault: 
 
 def hourly_counts(conn: Connection, actor: Actor, checkpoint_code: str, since: datetime,
                   until: datetime) -> list[dict[str, Any]]:
-    """Scans per hour (Beijing time) at a checkpoint: in, out and alerts (aggregates: reporters may read them)."""
+    """Scans per hour (Beijing time) at a checkpoint: in, out and alerts (aggregates: reporters may read them).
+
+    An alert is a red or yellow person passing: for a reporter, an hour's 1 to 4 alerts are None, as small
+    person counts are in the statistics, and the period is widened to whole hours, so that two periods cut
+    inside one hour cannot be subtracted to give a hidden count back. No sum over the hours is published, so no
+    complementary cell is needed.
+    """
     checkpoint = _checkpoint(conn, actor, checkpoint_code, aggregates=True)
+    reporter = actor.role == REPORTER
+    since, until = counted_period(actor, since, until)
     rows = conn.execute(text(
         "SELECT date_trunc('hour', scanned_at AT TIME ZONE 'Asia/Shanghai') AS hour, "
         "count(*) FILTER (WHERE direction = 'in') AS entries, count(*) FILTER (WHERE direction = 'out') AS exits, "
         "count(*) FILTER (WHERE colour IN ('red', 'yellow')) AS alerts FROM scans "
         "WHERE checkpoint_id = :c AND scanned_at >= :since AND scanned_at < :until GROUP BY 1 ORDER BY 1"),
         {"c": checkpoint.id, "since": since, "until": until})
-    return [{"hour": r.hour.isoformat() + "+08:00", "in": r.entries, "out": r.exits, "alerts": r.alerts}
-            for r in rows]
+    return [{"hour": r.hour.isoformat() + "+08:00", "in": r.entries, "out": r.exits,
+             "alerts": None if reporter and 0 < r.alerts < SUPPRESS_BELOW else r.alerts} for r in rows]
+
+
+def counted_period(actor: Actor, since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """The period :func:`hourly_counts` counts for ``actor``: a reporter's widened to whole hours."""
+    return (_whole_hour(since), _whole_hour(until, up=True)) if actor.role == REPORTER else (since, until)
+
+
+def _whole_hour(moment: datetime, up: bool = False) -> datetime:
+    """``moment`` down (or ``up``) to the whole hour (Beijing's hours are whole UTC hours too)."""
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor + timedelta(hours=1) if up and floor != moment else floor

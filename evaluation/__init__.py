@@ -2,5 +2,7 @@
 
 - :mod:`evaluation.indicators` — closure, on-time closure, rework and extension rates, handling
   times and persons by colour, in the actor's scope (small counts suppressed for reporters);
+- :mod:`evaluation.disclosure` — which person counts a reporter may not see (primary and complementary
+  suppression);
 - :mod:`evaluation.export` — the same rows as CSV and Excel, stamped with their data time and query.
 """

@@ -7,7 +7,8 @@ the figures in a file are exactly those of :func:`evaluation.indicators.evaluate
   unit; a missing rate (no denominator) and a suppressed count (a reporter's persons 1–4) are empty cells;
 - Excel: one sheet 统计 with the stamp on top (数据时间, 查询, 生成时间), Chinese column headers, counts as
   integers, rates as the same numbers shown with a percent format (never rounded text), hours as numbers;
-  a missing rate is an empty cell and a suppressed count reads ``<5``.
+  a missing rate is an empty cell and a suppressed count reads ``*`` (1 to 4 persons, or a count from which one
+  could be computed: :mod:`evaluation.disclosure`; so not "<5", which a complementary cell may well not be).
 
 >>> stamp = Stamp(datetime(2025, 3, 3, tzinfo=UTC), "/api/v1/stats?level=town")
 >>> stats_csv([{"level": "town", "code": "1", "name": "x"}], stamp, ("level", "code", "name")).splitlines()[0]
@@ -45,7 +46,7 @@ RATES = ("closure_rate", "on_time_rate", "rework_rate", "extension_rate")
 HOURS = ("median_handling_hours", "p90_handling_hours")
 SUPPRESSED = tuple(f"persons_{c}" for c in COLOURS)  # the only columns a reporter sees suppressed
 PERCENT = "0.00%"
-SUPPRESSED_TEXT = "<5"
+SUPPRESSED_TEXT = "*"
 CSV_MEDIA = "text/csv"
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -12,7 +12,10 @@ Over the tasks created in ``[since, until)`` (cancelled ones left out of every r
 
 The evaluation time is ``min(until, now)``. Every rate comes with its numerator and denominator, so an
 export can be checked to the last digit. Persons by colour are today's, placed in the unit's grids; for
-the reporter role counts from 1 to 4 are suppressed (they could point at a person).
+the reporter role counts from 1 to 4 are suppressed (they could point at a person), and with them the counts
+that would let him compute one from the sums (complementary suppression, :mod:`evaluation.disclosure`). So that
+every figure is a whole unit's, ``area`` must be a real unit's code, and rows are never of a level above it
+(level ``town`` under a community's code gives that community's row).
 
 Tasks by status (:func:`tasks_by_status`) count the same tasks by their status today. They are *not*
 suppressed for the reporter: a task count measures work, not residents, and the evaluation rows already show
@@ -36,6 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, RowMapping, text
 
 from accounts.actor import REPORTER, Actor
+from evaluation.disclosure import hidden_cells
 from gis.db import custom_plans
 from gis.errors import InvalidRequest
 from tasks.lifecycle import STATUSES
@@ -48,7 +52,6 @@ LEVELS = {  # level: (an integer key of the unit, its code, its name)
     "community": ("c.id", "c.code", "c.name"),
     "grid": ("g.id", "g.code", "g.name"),
 }
-SUPPRESS_BELOW = 5
 COLOURS = ("red", "yellow", "blue", "green")
 COLUMNS = ("level", "code", "name", "tasks", "cancelled", "closed", "closed_on_time", "open_overdue", "handled",
            "reworked", "extended", "closure_rate", "on_time_rate", "rework_rate", "extension_rate",
@@ -93,17 +96,62 @@ def _scope(actor: Actor) -> list[int] | None:
     return actor.aggregate_scope()
 
 
+UNIT_TABLES = {"district": "districts", "town": "towns", "community": "communities", "grid": "grids"}
+
+
+def _level_of(conn: Connection, level: str, area: str | None) -> str:
+    """The level the rows are given at: ``level``, or the area's own level when that is below it (a town's row
+    under a community's code would count only that community, and be no town's figure)."""
+    if level not in LEVELS:
+        raise InvalidRequest(f"level 须为 {'、'.join(LEVELS)} 之一 / level must be one of {', '.join(LEVELS)}",
+                             "level")
+    if area is None:
+        return level
+    if not AREA_PATTERN.fullmatch(area):
+        raise InvalidRequest("area 须为区域代码（1–15 位数字）/ area must be an area code (1-15 digits)", "area")
+    found = conn.execute(text(" UNION ALL ".join(
+        f"SELECT '{name}' FROM {table} WHERE code = :area" for name, table in UNIT_TABLES.items())),
+        {"area": area}).scalar()
+    if found is None:
+        raise InvalidRequest(f"area 须为区、镇街、村（社区）或网格的代码，没有代码为 {area} 的单位 / area must be "
+                             f"the code of the district, a town, a community or a grid: there is no unit {area}",
+                             "area")
+    order = list(LEVELS)
+    return found if order.index(found) > order.index(level) else level
+
+
+def _hidden(conn: Connection, scope: list[int] | None) -> dict[str, set[str]]:
+    """Per colour, the codes of the units whose person count a reporter may not see, over his whole scope (one
+    pattern for every query he can make: :mod:`evaluation.disclosure`)."""
+    rows = conn.execute(text(f"""
+        SELECT d.code AS district, tw.code AS town, c.code AS community, g.code AS grid,
+               {", ".join(f"coalesce(sum(p.persons) FILTER (WHERE p.colour = '{c}'), 0) AS {c}" for c in COLOURS)}
+        FROM grids g JOIN communities c ON c.id = g.community_id JOIN towns tw ON tw.id = c.town_id
+        JOIN districts d ON d.code = tw.district_code LEFT JOIN grid_colour_counts p ON p.grid_id = g.id
+        WHERE CAST(:scope AS int[]) IS NULL OR g.id = ANY(:scope)
+        GROUP BY 1, 2, 3, 4"""), {"scope": scope}).mappings().all()
+    children: dict[str, list[str]] = {}
+    for r in rows:
+        for parent, child in ((r["district"], r["town"]), (r["town"], r["community"]), (r["community"], r["grid"])):
+            kids = children.setdefault(parent, [])
+            if not kids or kids[-1] != child:
+                kids.append(child)
+    hidden = {}
+    for colour in COLOURS:
+        counts: dict[str, int] = {}
+        for r in rows:
+            for unit in (r["district"], r["town"], r["community"], r["grid"]):
+                counts[unit] = counts.get(unit, 0) + int(r[colour])
+        hidden[colour] = hidden_cells({p: list(dict.fromkeys(k)) for p, k in children.items()}, counts)
+    return hidden
+
+
 def _units(level: str, area: str | None, scope: list[int] | None) -> str:
     """The ``unit`` CTE: every grid in scope (and under ``area``) with the code and name of its unit.
 
     Only the filters that apply are written: an ``:x IS NULL OR …`` filter makes a generic plan expect one
     unit, and the task aggregate then ran once per unit (1042 times at grid level).
     """
-    if level not in LEVELS:
-        raise InvalidRequest(f"level 须为 {'、'.join(LEVELS)} 之一 / level must be one of {', '.join(LEVELS)}",
-                             "level")
-    if area is not None and not AREA_PATTERN.fullmatch(area):
-        raise InvalidRequest("area 须为区域代码（1–15 位数字）/ area must be an area code (1-15 digits)", "area")
     key, code, name = LEVELS[level]
     filters = (["g.id = ANY(:scope)"] if scope is not None else []) + \
         (["g.code LIKE :area || '%'"] if area is not None else [])
@@ -119,7 +167,8 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
              area: str | None = None) -> list[dict[str, Any]]:
     """One row per unit of ``level`` in the actor's scope (and under ``area``, a code prefix when given).
 
-    Columns: :data:`COLUMNS`; rates are None without a denominator, persons 1–4 None for a reporter.
+    Columns: :data:`COLUMNS`; rates are None without a denominator, persons 1–4 (and their complements) None
+    for a reporter.
     """
     return _evaluate(conn, actor, level, period, now, area, ())
 
@@ -127,6 +176,7 @@ def evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: da
 def _evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: datetime, area: str | None,
               statuses: tuple[str, ...]) -> list[dict[str, Any]]:
     """:func:`evaluate`'s rows, with a ``status_<s>`` count for each of ``statuses``, from the same scan."""
+    level = _level_of(conn, level, area)
     units = _units(level, area, _scope(actor))
     counts = (*_COUNTS, *(f"status_{s}" for s in statuses))
     as_of = min(period.until, now)
@@ -169,11 +219,12 @@ def _evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: d
         ORDER BY units.code"""),
             {"scope": _scope(actor), "area": area, "since": period.since, "until": period.until,
              "as_of": as_of}).mappings().all()
-    return [{**_row(level, r, suppress=actor.role == REPORTER),
+    hidden = _hidden(conn, _scope(actor)) if actor.role == REPORTER else None
+    return [{**_row(level, r, hidden),
              **{f"status_{s}": int(r[f"status_{s}"] or 0) for s in statuses}} for r in rows]
 
 
-def _row(level: str, r: RowMapping, suppress: bool) -> dict[str, Any]:
+def _row(level: str, r: RowMapping, hidden: dict[str, set[str]] | None) -> dict[str, Any]:
     count = {k: int(r[k] or 0) for k in _COUNTS}
     row = {"level": level, "code": r["code"], "name": r["name"], **count,
            "closure_rate": _rate(count["closed"], count["tasks"]),
@@ -183,7 +234,7 @@ def _row(level: str, r: RowMapping, suppress: bool) -> dict[str, Any]:
            "median_handling_hours": _hours(r["median_s"]), "p90_handling_hours": _hours(r["p90_s"])}
     for colour in COLOURS:
         n = int(r[colour] or 0)
-        row[f"persons_{colour}"] = None if suppress and 0 < n < SUPPRESS_BELOW else n
+        row[f"persons_{colour}"] = None if hidden is not None and r["code"] in hidden[colour] else n
     return row
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from werkzeug.wrappers import Response as BaseResponse
 
 from accounts.actor import Actor
-from evaluation.export import CSV_MEDIA, XLSX_MEDIA, Stamp, stats_csv, stats_xlsx
+from evaluation.export import CSV_MEDIA, SUPPRESSED_TEXT, XLSX_MEDIA, Stamp, stats_csv, stats_xlsx
 from evaluation.indicators import BEIJING, COLOURS, LEVELS, REPORT_COLUMNS, STATUS_COLUMNS, Period, areas, report
 from gis.db import reading
 from gis.errors import GridError, InvalidRequest
@@ -164,7 +164,7 @@ def _section(key: str, lang: str) -> html.Section:
 def _cell(row: dict, column: str) -> str:
     value = row[column]
     if value is None:
-        return "<5" if column in PERSON_COLUMNS else "–"
+        return SUPPRESSED_TEXT if column in PERSON_COLUMNS else "–"
     if column in RATES:
         return f"{value * 100:.2f}%"
     if isinstance(value, int):

@@ -198,9 +198,10 @@ STRINGS.update({
     "reports.statuses": ("任务状态", "Tasks by status"),
     "reports.indicators": ("考核指标", "Evaluation indicators"),
     "reports.notes": ("统计期内新建的任务；按期结案率把仍在办且已超时的任务计为超期；人数为当前数。"
-                      "统计员角色下 1–4 人显示为“<5”；“–”表示无分母。",
+                      "统计员角色下 1–4 人及可据以推算出它们的人数显示为“*”；“–”表示无分母。",
                       "Tasks created in the period; the on-time rate counts open overdue work as late; persons are "
-                      "today's. For the reporter role counts of 1–4 persons read “<5”; “–”: no denominator."),
+                      "today's. For the reporter role counts of 1–4 persons, and those from which one could be "
+                      "worked out, read “*”; “–”: no denominator."),
     "reports.login_again": ("登录已过期，请重新登录", "Your session has ended: please log in again"),
     "reports.as_of": ("数据时间", "Data as of"),
     "reports.query": ("查询", "Query"),

@@ -1,5 +1,7 @@
 """From a department's feed to dispatched tasks, and from a checkpoint scan to an alert task."""
 
+from datetime import datetime, timedelta
+
 import pandas as pd
 import pytest
 from sqlalchemy import text
@@ -75,9 +77,32 @@ def test_a_red_person_scanned_raises_one_alert_task_in_the_checkpoint_grid(match
     assert task["kind"] == "checkpoint_alert" and task["sla_minutes"] == 60 and task["source"] == "checkpoint"
     assert task["grid_code"].startswith("440605011001") and task["status"] == "dispatched"
 
-    hours = as_role("reporter").get(f"/checkpoints/{checkpoint}/scans").json()["hours"]
+    hours = as_role("commander").get(f"/checkpoints/{checkpoint}/scans").json()["hours"]
     assert sum(h["in"] for h in hours) >= 2 and sum(h["out"] for h in hours) >= 1
     assert sum(h["alerts"] for h in hours) >= 2
+
+
+def test_a_reporter_reads_no_small_alert_count_even_cutting_the_hour(matched, as_role, checkpoint, clock):
+    """Finding 4 of issue 20: a reporter was shown "1 alert" at a checkpoint; and a period cut inside an hour,
+    subtracted from the whole hour, would give a hidden count back. The hours read by the commander hold 2
+    alerts (the scans above); the reporter reads null there, for the whole hour, however he cuts it."""
+    hour = clock().replace(minute=0, second=0, microsecond=0)
+    whole = f"from={hour.isoformat()}&to={(hour + timedelta(hours=1)).isoformat()}".replace("+", "%2B")
+    cut = f"from={hour.replace(minute=10).isoformat()}&to={(hour + timedelta(hours=1)).isoformat()}".replace(
+        "+", "%2B")
+    commander = as_role("commander").get(f"/checkpoints/{checkpoint}/scans?{whole}").json()["hours"]
+    assert [h["alerts"] for h in commander] == [2]
+    for query in (whole, cut):
+        answer = as_role("reporter").get(f"/checkpoints/{checkpoint}/scans?{query}").json()
+        assert [(h["in"], h["out"], h["alerts"]) for h in answer["hours"]] == [(2, 1, None)]
+        assert datetime.fromisoformat(answer["from"]) == hour
+    supervisor = as_role("supervisor")
+    at = hour.replace(minute=5).isoformat()
+    for _ in range(3):  # three more red passes: 5 alerts in the hour, shown to the reporter
+        supervisor.post("/scans", {"checkpoint": checkpoint, "pass_code": valid_id(901), "direction": "in",
+                                   "scanned_at": at})
+    assert [h["alerts"] for h in as_role("reporter").get(f"/checkpoints/{checkpoint}/scans?{cut}").json()["hours"]] \
+        == [5]
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [

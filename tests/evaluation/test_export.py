@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from accounts.actor import Actor
 from accounts.repository import load_actor
-from evaluation.export import HEADERS, Stamp, stats_csv, stats_xlsx
+from evaluation.export import HEADERS, SUPPRESSED_TEXT, Stamp, stats_csv, stats_xlsx
 from evaluation.indicators import (
     COLUMNS,
     REPORT_COLUMNS,
@@ -182,12 +182,12 @@ def test_the_xlsx_carries_numbers_with_formats_and_the_stamp(work_engine, made, 
             if column == "level":
                 assert cell.value == "网格"
             elif row[column] is None and column.startswith("persons_"):
-                assert cell.value == "<5"
+                assert cell.value == SUPPRESSED_TEXT
             else:
                 assert cell.value == row[column], (column, cell.value, row[column])
             if column.endswith("_rate") and row[column] is not None:
                 assert isinstance(cell.value, int | float) and cell.number_format == "0.00%", "a number, not text"
     g = next(n for n in range(6, sheet.max_row + 1) if sheet.cell(n, 2).value == grid)
     values = {column: sheet.cell(g, i).value for i, column in enumerate(REPORT_COLUMNS, start=1)}
-    assert {k: values[k] for k in EXPECTED_G} == {**EXPECTED_G, "persons_red": "<5"}
+    assert {k: values[k] for k in EXPECTED_G} == {**EXPECTED_G, "persons_red": SUPPRESSED_TEXT}
     assert {k: values[k] for k in STATUSES_G} == STATUSES_G

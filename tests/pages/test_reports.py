@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from accounts.repository import load_actor
 from app import create_app
+from evaluation.export import SUPPRESSED_TEXT
 from evaluation.indicators import REPORT_COLUMNS, report
 from tests.api.client import ApiClient
 from tests.browser import LiveServer, chromium, close, log_in, screenshot, waiting
@@ -68,10 +69,10 @@ def test_the_reporters_excel_is_evaluate_to_the_last_digit_with_its_stamp(work_e
     cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=6)]
     assert [row[1] for row in cells] == [r["code"] for r in expected]
     for row, want in zip(cells, expected, strict=True):
-        assert row[3:] == ["<5" if want[k] is None and k.startswith("persons_") else want[k]
+        assert row[3:] == [SUPPRESSED_TEXT if want[k] is None and k.startswith("persons_") else want[k]
                            for k in REPORT_COLUMNS[3:]]
     g = dict(zip(REPORT_COLUMNS, next(row for row in cells if row[1] == grid), strict=True))
-    assert {k: g[k] for k in EXPECTED_G} == {**EXPECTED_G, "persons_red": "<5"}
+    assert {k: g[k] for k in EXPECTED_G} == {**EXPECTED_G, "persons_red": SUPPRESSED_TEXT}
 
 
 def test_the_export_refuses_a_stranger_and_a_worker(live, made):
