@@ -21,15 +21,37 @@ def _config(connection: Connection) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database of ``engine`` up to ``revision``."""
+    """Migrate the database of ``engine`` up to ``revision``; then rewrite the tables a migration asked to
+    (:func:`rewrite_after`), once its transaction has committed."""
     with engine.begin() as conn:
-        command.upgrade(_config(conn), revision)
+        config = _config(conn)
+        command.upgrade(config, revision)
+    _rewrite(engine, config)
+
+
+def rewrite_after(config: Config, table: str) -> None:
+    """For a migration that overwrote personal data in ``table``: the old row versions still hold it on disk
+    until the table is rewritten (``VACUUM FULL``), which cannot run in the migration's transaction."""
+    config.attributes.setdefault(REWRITE, []).append(table)
+
+
+REWRITE = "nanhai_rewrite_after"
+
+
+def _rewrite(engine: Engine, config: Config) -> None:
+    tables = config.attributes.get(REWRITE, [])
+    if tables:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in dict.fromkeys(tables):
+                conn.exec_driver_sql(f'VACUUM FULL "{table}"')
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
     """Migrate the database of ``engine`` down to ``revision``."""
     with engine.begin() as conn:
-        command.downgrade(_config(conn), revision)
+        config = _config(conn)
+        command.downgrade(config, revision)
+    _rewrite(engine, config)
 
 
 def current_revision(engine: Engine) -> str | None:

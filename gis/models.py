@@ -175,7 +175,8 @@ class FeedFile(Base):
 
 
 class SourceRecord(Base):
-    """One accepted row of a feed; personal fields only as a Fernet token (``sealed``) and masked."""
+    """One accepted row of a feed; personal fields only as Fernet tokens (``sealed``, ``address_sealed``) and
+    masked."""
 
     __tablename__ = "source_records"
     # a feed file of ``feed_files`` (its records go with it), checked once per statement by triggers (migration 0006)
@@ -188,7 +189,7 @@ class SourceRecord(Base):
     id_masked: Mapped[str] = mapped_column(Text)
     name_masked: Mapped[str] = mapped_column(Text)
     phone_masked: Mapped[str | None] = mapped_column(Text)
-    address: Mapped[str | None] = mapped_column(Text)
+    address_sealed: Mapped[str | None] = mapped_column(Text)  # the home address, a Fernet token (migration 0014)
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
     crs: Mapped[str | None] = mapped_column(Text)

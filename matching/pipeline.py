@@ -182,10 +182,20 @@ def _seal_chunk(job: tuple) -> SealedChunk:
     columns = {"feed_file_id": pd.Series(np.full(len(records), feed_id)), "row_number": records["row"],
                "source": pa.array(np.full(len(records), source, dtype=object), type=pa.string()),
                "person_key": pa.array(keys, type=pa.string()), "sealed": pa.array(tokens, type=pa.string()), **masked,
-               **{c: records[c] for c in ("address", "lon", "lat", "crs", "category", "reported_at")}}
+               "address_sealed": _sealed_addresses(_VAULT[0], records["address"]),
+               **{c: records[c] for c in ("lon", "lat", "crs", "category", "reported_at")}}
     rows = encode_rows({c: columns[c] for c in repository.SOURCE_RECORD_COLUMNS}, types)
     return SealedChunk(rows, len(records), [(r.row, r.reason) for r in rejected],
                        phone_key_rows(_VAULT[0], records["phone"], records["row"]))
+
+
+def _sealed_addresses(vault: Vault, addresses: pd.Series) -> pa.Array:
+    """The home addresses as Fernet tokens (null where a record has none): stored sealed like the other personal
+    fields; locating opens them in memory (:func:`_run_match`)."""
+    given = addresses.notna().to_numpy() & (addresses.fillna("").to_numpy(dtype=object) != "")
+    tokens = np.full(len(addresses), None, dtype=object)
+    tokens[given] = vault.seal_texts(addresses.to_numpy(dtype=object)[given].tolist())
+    return pa.array(tokens, type=pa.string())
 
 
 @contextmanager
@@ -272,7 +282,7 @@ def _take(values: np.ndarray, rows: np.ndarray, missing: object) -> np.ndarray:
 
 
 def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str | None = None,
-              progress: Progress = _quiet) -> dict[str, int]:
+              progress: Progress = _quiet, vault: Vault | None = None) -> dict[str, int]:
     """Recompute every person's code and place, then store persons, history, flags and task requests.
 
     The colour rules are the file ``rules_path`` if given, else those in force in the database (the newest saved
@@ -281,11 +291,11 @@ def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str |
     a match creates its tasks with the time limits and priorities in force.
     """
     with _bulk_work():
-        return _run_match(engine, now, rules_path, progress)
+        return _run_match(engine, now, rules_path, progress, vault)
 
 
 def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
-               progress: Progress) -> dict[str, int]:
+               progress: Progress, vault: Vault | None) -> dict[str, int]:
     now = now or pd.Timestamp.now(tz="UTC")
     progress("读取记录 / loading records", 0.0)
     with engine.connect() as conn:
@@ -310,13 +320,16 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
                            record_feed_file_id=records["feed_file_id"].to_numpy()[latest],
                            record_row_number=records["row_number"].to_numpy()[latest])
     with_point = _latest(person_of_record, oldest_first, len(codes), records["lon"].notna().to_numpy())
-    with_address = _latest(person_of_record, oldest_first, len(codes), (records["address"] != "").to_numpy())
+    with_address = _latest(person_of_record, oldest_first, len(codes), (records["address_sealed"] != "").to_numpy())
 
     progress("定位与写入 / locating and storing", 0.4)
     locator, grid_ids = grid_locator(engine)
     lon = _take(records["lon"].to_numpy(dtype=float), with_point, np.nan)
     lat = _take(records["lat"].to_numpy(dtype=float), with_point, np.nan)
-    addresses = _take(records["address"].to_numpy(dtype=object), with_address, "")
+    addresses = _take(records["address_sealed"].to_numpy(dtype=object), with_address, "")
+    # each person's latest address is opened for this run, in memory only (stored sealed: migration 0014)
+    given = np.flatnonzero(addresses != "")
+    addresses[given] = (vault or load_vault()).open_texts(addresses[given].tolist())
     persons = persons.reset_index().rename(columns={"index": "person_key"})
     place = _Placing(locator, grid_ids, AddressMatcher(towns, communities, book))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from gis.config import data_dir
@@ -159,6 +160,49 @@ def seal_many(fernet_key: bytes, texts: Sequence[bytes], now: int | None = None,
     return tokens
 
 
+def open_many(fernet_key: bytes, tokens: Sequence[str]) -> list[str]:
+    """The texts of many Fernet tokens at once, each checked as ``Fernet.decrypt`` checks it (version byte, length,
+    HMAC-SHA256, PKCS7 padding; no time limit): :class:`cryptography.fernet.InvalidToken` on the first that fails.
+
+    Why not ``Fernet.decrypt`` per token: for the same reason as :func:`seal_many` (a cipher and an HMAC object per
+    token). CBC decryption needs no chaining, P_j = AES⁻¹(C_j) ⊕ C_j-1, so every block of every token of one
+    length is deciphered by one ECB call and the XOR done in numpy. The HMAC is still checked token by token,
+    before anything is deciphered.
+    """
+    raw = base64.urlsafe_b64decode(fernet_key)
+    if len(raw) != 32:
+        raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes")
+    signer, aes = _Hmac(raw[:16]), Cipher(algorithms.AES(raw[16:]), modes.ECB()).decryptor()
+    bodies: list[bytes] = []
+    for token in tokens:
+        try:
+            body = base64.urlsafe_b64decode(token)
+        except (ValueError, TypeError):
+            raise InvalidToken from None
+        if len(body) < 73 or (len(body) - 57) % 16 or body[0] != 0x80 or \
+                not hmac.compare_digest(signer.digest(body[:-32]), body[-32:]):
+            raise InvalidToken
+        bodies.append(body)
+    texts: list[str] = [""] * len(bodies)
+    sizes = np.fromiter((len(b) for b in bodies), dtype=np.int64, count=len(bodies))
+    for size in np.unique(sizes):
+        rows = np.flatnonzero(sizes == size)
+        signed = np.frombuffer(b"".join(bodies[i] for i in rows.tolist()), dtype=np.uint8).reshape(len(rows), -1)
+        width = int(size) - 57
+        cipher = signed[:, 25:25 + width]
+        chained = np.concatenate([signed[:, 9:25], cipher[:, :-16]], axis=1)  # each block's predecessor, IV first
+        deciphered = np.frombuffer(aes.update(cipher.tobytes()), dtype=np.uint8).reshape(len(rows), width)
+        plain = np.bitwise_xor(deciphered, chained)
+        pads = plain[:, -1].astype(np.int64)
+        padded = np.arange(16) >= 16 - pads[:, None]  # the last ``pad`` bytes of each text must all be ``pad``
+        if not np.all(((plain[:, -16:] == pads[:, None]) | ~padded).all(axis=1) & (pads >= 1) & (pads <= 16)):
+            raise InvalidToken
+        flat = plain.tobytes()
+        for n, (i, pad) in enumerate(zip(rows.tolist(), pads.tolist(), strict=True)):
+            texts[i] = flat[n * width:(n + 1) * width - pad].decode()
+    return texts
+
+
 class Vault:
     """Person keys and encryption of personal data."""
 
@@ -182,6 +226,15 @@ class Vault:
     def unseal(self, token: str) -> str:
         """Decrypt what :meth:`seal` made; callers must audit the read."""
         return self._fernet.decrypt(token.encode()).decode()
+
+    def seal_texts(self, texts: Sequence[str]) -> list[str]:
+        """Fernet tokens of many texts (home addresses of an import), in bulk (see :func:`seal_many`)."""
+        return seal_many(self._fernet_key, [t.encode() for t in texts])
+
+    def open_texts(self, tokens: Sequence[str]) -> list[str]:
+        """The texts of many tokens (see :func:`open_many`), in memory only: for a run that must compare clear
+        values (locating by address); it never writes them back."""
+        return open_many(self._fernet_key, tokens)
 
     def key_and_seal(self, ids: Iterable[str], names: Iterable[str],
                      phones: Iterable[str]) -> tuple[list[str], list[str]]:

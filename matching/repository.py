@@ -27,9 +27,9 @@ PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, rea
                   "expires_at, method, confidence, grid_id, unplaced_reason, record_feed_file_id, record_row_number, "
                   "updated_at")
 SOURCE_RECORD_COLUMNS = ("feed_file_id", "row_number", "source", "person_key", "sealed", "id_masked", "name_masked",
-                         "phone_masked", "address", "lon", "lat", "crs", "category", "reported_at")
+                         "phone_masked", "address_sealed", "lon", "lat", "crs", "category", "reported_at")
 _MICROSECONDS = "(extract(epoch FROM {}) * 1000000)::int8"  # a time as whole microseconds since 1970
-RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat", "address", "id_masked",
+RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat", "address_sealed", "id_masked",
                   "name_masked", "phone_masked", "feed_file_id", "row_number")
 
 
@@ -85,7 +85,8 @@ def finish_feed_file(conn: Connection, feed_id: int, rows_read: int, stored: int
 
 
 def load_records(conn: Connection) -> pd.DataFrame:
-    """Every source record, without personal data: what collision, rules and locating need.
+    """Every source record, without personal data in clear: what collision, rules and locating need (the home
+    address as its Fernet token, ``""`` when none: locating opens the few it uses, in memory).
 
     Read with COPY … TO STDOUT as CSV and parsed by pyarrow's C++ reader, which builds typed columns
     without Python objects per value, unlike pandas' reader (figures in benchmarks/RESULTS.md).
@@ -94,8 +95,8 @@ def load_records(conn: Connection) -> pd.DataFrame:
     kinds.update(reported_at="t", lon="f", lat="f", feed_file_id="i", row_number="i")
     frame = _copy_out(conn, "SELECT r.person_key, r.source, coalesce(r.category, ''), "
                             f"{_MICROSECONDS.format('coalesce(r.reported_at, f.imported_at)')}, r.lon, r.lat, "
-                            "coalesce(r.address, ''), r.id_masked, r.name_masked, r.phone_masked, r.feed_file_id, "
-                            "r.row_number "
+                            "coalesce(r.address_sealed, ''), r.id_masked, r.name_masked, r.phone_masked, "
+                            "r.feed_file_id, r.row_number "
                             "FROM source_records r JOIN feed_files f ON f.id = r.feed_file_id "
                             "WHERE f.withdrawn_at IS NULL",  # a withdrawal's records, until it removes them
                       kinds, empty_text_is_null=False).to_pandas()

@@ -102,6 +102,15 @@ def test_match_codes_places_flags_and_requests_tasks(engine, tmp_path):
     assert scalar(engine, "SELECT count(*) FROM task_requests WHERE colour = 'blue'") == 0
 
 
+def test_home_addresses_are_stored_sealed_and_opened_only_to_locate(engine):
+    """The addresses the match above placed people by are stored as tokens: no row holds any of the text."""
+    assert scalar(engine, "SELECT count(*) FROM source_records r WHERE r::text LIKE '%沙头%'") == 0
+    with engine.connect() as conn:
+        tokens = conn.execute(text("SELECT address_sealed FROM source_records WHERE address_sealed IS NOT NULL "
+                                   "ORDER BY feed_file_id, row_number")).scalars().all()
+    assert load_vault().open_texts(tokens) == ["九江镇沙头社区", "沙头社区"]
+
+
 def test_rerunning_changes_nothing_and_a_raise_requests_a_task(engine, tmp_path):
     history = scalar(engine, "SELECT count(*) FROM risk_code_history")
     requests = scalar(engine, "SELECT count(*) FROM task_requests")

@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from matching.privacy import Vault, _Hmac, seal_many
+from matching.privacy import Vault, _Hmac, open_many, seal_many
 
 
 def fernet_token(key: bytes, text: bytes, now: int, iv: bytes) -> str:
@@ -88,3 +88,33 @@ def test_key_and_seal():
     assert vault.tag("client", "10.0.0.1") == hmac.new(b"s" * 32, b"client:10.0.0.1", hashlib.sha256).hexdigest()[:32]
     assert [vault.open(t) for t in tokens] == [{"id_number": i, "name": n, "phone": p}
                                                for i, n, p in zip(ids, names, phones, strict=True)]
+
+
+def test_open_many_reads_what_fernet_and_seal_many_made_of_every_length():
+    key = Fernet.generate_key()
+    texts = ["", "桂城街道", "a" * 15, "b" * 16, "c" * 17, "广东省佛山市南海区桂城街道南桂东路12号3栋1402" * 3]
+    tokens = [Fernet(key).encrypt(t.encode()).decode() for t in texts] + seal_many(key, [t.encode() for t in texts])
+    assert open_many(key, tokens) == texts + texts
+    assert open_many(key, []) == []
+
+
+@pytest.mark.parametrize("spoil", ["flip a cipher byte", "flip the version", "cut the tag", "another key", "garbage"])
+def test_open_many_refuses_a_token_fernet_would_refuse(spoil):
+    key = Fernet.generate_key()
+    good = Fernet(key).encrypt("南海大道1号".encode()).decode()
+    body = bytearray(base64.urlsafe_b64decode(good))
+    if spoil == "flip a cipher byte":
+        body[30] ^= 1
+    elif spoil == "flip the version":
+        body[0] = 0x81
+    elif spoil == "cut the tag":
+        body = body[:-16]
+    token = base64.urlsafe_b64encode(bytes(body)).decode()
+    if spoil == "another key":
+        token = Fernet(Fernet.generate_key()).encrypt(b"x").decode()
+    elif spoil == "garbage":
+        token = "not a token at all"
+    with pytest.raises(InvalidToken):
+        Fernet(key).decrypt(token)
+    with pytest.raises(InvalidToken):
+        open_many(key, [good, token])
