@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from gis.db import sql
 
-KINDS = ("feed_import", "rematch", "feed_withdraw")
+KINDS = ("feed_import", "rematch", "feed_withdraw", "purge")
 STATES = ("queued", "running", "succeeded", "failed")
 STAGES = ("queued", "reading", "storing", "matching", "sweeping", "done")
 WRITE_EVERY = 1.0  # seconds between two writes of the same stage's fraction (a new stage is written at once)
@@ -221,6 +221,10 @@ def _result_line(view: JobView) -> str | None:
     if isinstance(match, dict):
         parts.append(f"人员 / persons {match.get('persons')}（红 / red {match.get('red')}，黄 / yellow "
                      f"{match.get('yellow')}，未定位 / unplaced {match.get('unplaced_flags')}）")
+    removed = result.get("removed")
+    if "people" in result and isinstance(removed, dict):
+        parts.append(f"清除 {result['people']} 人的个人数据 / purged {result['people']} people（"
+                     + "，".join(f"{table} {count}" for table, count in removed.items() if count) + "）")
     if "seconds" in result:
         parts.append(f"{result['seconds']:.1f} s")
     return "；".join(parts) or None

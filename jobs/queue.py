@@ -2,7 +2,8 @@
 
 A job is deferred in the caller's own transaction, together with its ``job_progress`` row: both are there, or
 neither. Feed imports and re-matches share one procrastinate lock, so they run one at a time, in the order
-they were queued, however many workers there are.
+they were queued, however many workers there are. Every night at 03:30 Beijing time the workers defer the
+retention purge (:func:`jobs.tasks.purge`, procrastinate's periodic tasks): once, however many workers there are.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ QUEUE = "nanhai"
 FEED_IMPORT = "nanhai.feed_import"
 REMATCH = "nanhai.rematch"
 FEED_WITHDRAW = "nanhai.feed_withdraw"
+PURGE = "nanhai.purge"
+PURGE_CRON = "30 19 * * *"  # 03:30 Beijing time (UTC+8, no summer time): procrastinate reads cron in UTC
 MATCHING_LOCK = "matching"  # held by every job that writes persons: never two at a time
 REMATCH_QUEUEING_LOCK = "rematch"  # at most one re-match waiting: a second request joins it
 CRS_CHOICES = ("wgs84", "gcj02", "bd09", "cgcs2000")
@@ -32,19 +35,23 @@ def conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_app(connector: procrastinate.BaseConnector) -> procrastinate.App:
-    """A procrastinate app with our tasks, on ``connector``."""
+def make_app(connector: procrastinate.BaseConnector, periodic: bool = True) -> procrastinate.App:
+    """A procrastinate app with our tasks, on ``connector``; with ``periodic``, its workers also defer the
+    nightly purge (a worker run only until the queue is empty has no need to)."""
     app = procrastinate.App(connector=connector)
     app.task(name=FEED_IMPORT, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK)(tasks.feed_import)
     app.task(name=REMATCH, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK,
              queueing_lock=REMATCH_QUEUEING_LOCK)(tasks.rematch)
     app.task(name=FEED_WITHDRAW, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK)(tasks.feed_withdraw)
+    purge = app.task(name=PURGE, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK)(tasks.purge)
+    if periodic:
+        app.periodic(cron=PURGE_CRON, periodic_id="nightly")(purge)
     return app
 
 
-def worker_app(url: str) -> procrastinate.App:
+def worker_app(url: str, periodic: bool = True) -> procrastinate.App:
     """The app a worker runs, on its own small pool of connections to ``url`` (opened by the worker)."""
-    return make_app(procrastinate.PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=4))
+    return make_app(procrastinate.PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=4), periodic)
 
 
 # Deferring needs no pool of its own: every job is deferred on the caller's connection (see _defer).
@@ -56,9 +63,10 @@ def _defer(conn: Connection, task: str, **kwargs: str | bool | int | None) -> in
 
 
 def enqueue_feed_import(engine: Engine, path: str | Path, source: str, crs: str = "wgs84", match: bool = True,
-                        requested_by: str | None = None) -> int:
+                        requested_by: str | None = None, discard: bool = False) -> int:
     """Queue the import of the feed file ``path`` (already on disk, readable by the worker) from ``source``,
-    then a match unless ``match`` is false; return the job's id. The file is checked when the job runs."""
+    then a match unless ``match`` is false; return the job's id. The file is checked when the job runs; with
+    ``discard`` (an upload), deleted once it is imported."""
     file = Path(path).resolve()
     if not file.is_file():
         raise ConfigurationError(f"文件不存在 / no such file: {file}")
@@ -69,7 +77,7 @@ def enqueue_feed_import(engine: Engine, path: str | Path, source: str, crs: str 
         raise ConfigurationError(f"未知坐标系 {crs} / unknown coordinate system {crs!r}: one of "
                                  f"{', '.join(CRS_CHOICES)}")
     with engine.begin() as conn:
-        job_id = _defer(conn, FEED_IMPORT, path=str(file), source=source, crs=crs, match=match)
+        job_id = _defer(conn, FEED_IMPORT, path=str(file), source=source, crs=crs, match=match, discard=discard)
         progress.queued(conn, job_id, "feed_import", tasks.feed_params(str(file), source, crs, match), requested_by)
     return job_id
 

@@ -101,8 +101,10 @@ def _import_stages(write: progress.StageWriter) -> Callable[[str, float], None]:
 
 
 def feed_import(context: JobContext, path: str, source: str, crs: str = "wgs84",
-                match: bool = True) -> dict[str, object]:
-    """Import the feed file ``path`` from ``source`` (every row stored or rejected), then match everyone.
+                match: bool = True, discard: bool = False) -> dict[str, object]:
+    """Import the feed file ``path`` from ``source`` (every row stored or rejected), then match everyone; with
+    ``discard`` (a file uploaded for this import), delete the file once it is in: it holds ID numbers, names and
+    phones in clear, which the database keeps only sealed. A failed import keeps it for another try.
 
     Run again after an interruption, the import finds its file stored (or not: it stores all or nothing) and
     the match runs whatever it finds, so a retried job ends as a whole one would have.
@@ -125,6 +127,8 @@ def feed_import(context: JobContext, path: str, source: str, crs: str = "wgs84",
             outcome |= _matched(engine, write)
         outcome["seconds"] = round(time.monotonic() - started, 3)
         progress.succeeded(engine, _job_id(context), outcome)
+    if discard:
+        Path(path).unlink(missing_ok=True)
     return _summary(outcome)
 
 
@@ -172,3 +176,26 @@ def feed_withdraw(context: JobContext, feed_file_id: int, reason: str, requested
         outcome["seconds"] = round(time.monotonic() - started, 3)
         progress.succeeded(engine, _job_id(context), outcome)
     return _summary(outcome)
+
+
+def purge(context: JobContext, timestamp: int) -> dict[str, object]:
+    """The nightly retention purge (:func:`matching.retention.purge`) with the days in force
+    (``NANHAI_RETENTION_DAYS``, else 28), deferred for the night ``timestamp`` (its scheduled moment) by the
+    workers' periodic deferrer (:data:`jobs.queue.PURGE_CRON`). One transaction: cut short, it changed nothing, and
+    run again it does the whole of it."""
+    from datetime import UTC, datetime
+
+    from matching.retention import purge as purge_expired
+    from matching.retention import retention_days
+
+    params: dict[str, object] = {"scheduled_for": datetime.fromtimestamp(timestamp, UTC).isoformat()}
+    try:
+        params = {"days": retention_days(), **params}
+    except GridError:
+        pass  # a wrong NANHAI_RETENTION_DAYS: the job fails with its message, below
+    with _recorded(context, "purge", params) as write:
+        engine, days = _engine(context), retention_days()
+        write("storing", f"清除 {days} 天前到期的个人数据 / purging the personal data past {days} days", 0.0)
+        outcome = purge_expired(engine, days).as_dict()
+        progress.succeeded(engine, _job_id(context), outcome)
+    return outcome

@@ -49,7 +49,7 @@ def run_worker(url: str, *, once: bool = False, niceness: int = NICENESS, stalle
 async def _work(url: str, once: bool, stalled_after: float, heartbeat_every: float,
                 install_signal_handlers: bool) -> None:
     engine = engine_for(url)
-    app = queue.worker_app(url)
+    app = queue.worker_app(url, periodic=not once)  # a --once worker defers no nightly job
     async with app.open_async():
         await recovery.recover_stalled(app, engine, stalled_after, starting=True)
         watching = None if once else asyncio.create_task(_watch(app, engine, stalled_after))

@@ -378,7 +378,7 @@ def create_feeds(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
             raise InvalidRequest(text("feeds.need_source", lang), "source")
         sent = uploaded_file(str(upload.get("id")), "feed")
         job_id = enqueue_feed_import(engine, sent.path, (source or "").strip(), crs or "wgs84",
-                                     requested_by=actor.username)
+                                     requested_by=actor.username, discard=True)  # clear personal data: not kept
         return job_id, html.P(f"{sent.name}：{text('feeds.queued', lang).format(job=job_id)}", className="nh-ok"), \
             False
 

@@ -2,6 +2,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from gis import migrate
+from matching.privacy import load_vault
 
 TABLES = {"districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids",
           "feed_files", "source_records", "feed_rejections", "addresses", "persons", "risk_code_history",
@@ -15,7 +16,7 @@ def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_f
     assert migrate.current_revision(engine) is None
 
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0013"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0015"
     assert TABLES <= set(inspect(engine).get_table_names())
     columns = {c["name"] for c in inspect(engine).get_columns("grids")}
     assert {"code", "geom", "community_id", "area_m2"} <= columns
@@ -116,3 +117,43 @@ def test_0007_points_each_stored_person_to_his_latest_record(database_factory):
         indexes = set(conn.execute(text("SELECT indexname FROM pg_indexes "
                                         "WHERE tablename IN ('persons', 'source_records')")).scalars())
     assert {"ix_source_records_person_key", "ix_persons_grid_colour"} <= indexes
+
+
+def _table_bytes(conn, table: str) -> bytes:
+    """The table's heap file(s) as stored on disk (after a checkpoint), to look for clear text."""
+    conn.execute(text("CHECKPOINT"))
+    path = conn.execute(text("SELECT pg_relation_filepath(:t)"), {"t": table}).scalar_one()
+    size = conn.execute(text("SELECT pg_relation_size(:t)"), {"t": table}).scalar_one()
+    return conn.execute(text("SELECT pg_read_binary_file(:p, 0, :n)"), {"p": path, "n": size}).scalar_one() \
+        if size else b""
+
+
+def test_0014_seals_the_stored_home_addresses_and_leaves_no_clear_copy(database_factory):
+    """Records stored with clear addresses come out sealed (the same text opens), with no clear byte left in the
+    table's file, and a downgrade gives the text back."""
+    engine = database_factory("nanhai_0014", upgrade=False)
+    migrate.upgrade(engine, "0013")
+    addresses = ["桂城街道南桂东路12号3栋1402", "大沥镇 \"东平\",\n3 号"]
+    with engine.begin() as conn:
+        feed = conn.execute(text(
+            "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs, "
+            "imported_at) VALUES ('a', 'a.csv', 'a', 3, 3, 0, 'wgs84', '2026-11-01') RETURNING id")).scalar_one()
+        conn.execute(text(
+            "INSERT INTO source_records (feed_file_id, row_number, source, person_key, sealed, id_masked, "
+            "name_masked, address) VALUES (:f, 1, 'a', 'k1', 's', 'm', 'n', :a1), (:f, 2, 'a', 'k2', 's', 'm', 'n', "
+            ":a2), (:f, 3, 'a', 'k3', 's', 'm', 'n', NULL)"), {"f": feed, "a1": addresses[0], "a2": addresses[1]})
+    with engine.connect() as conn:
+        assert addresses[0].encode() in _table_bytes(conn, "source_records")  # the check can see clear text
+    migrate.upgrade(engine, "0014")
+    with engine.connect() as conn:
+        columns = set(conn.execute(text("SELECT column_name FROM information_schema.columns "
+                                        "WHERE table_name = 'source_records'")).scalars())
+        tokens = conn.execute(text("SELECT address_sealed FROM source_records ORDER BY row_number")).scalars().all()
+        stored = _table_bytes(conn, "source_records")
+    assert "address" not in columns and "address_sealed" in columns
+    assert tokens[2] is None and load_vault().open_texts(tokens[:2]) == addresses
+    assert all(a.encode() not in stored and a.split("号")[0].encode() not in stored for a in addresses)
+    migrate.downgrade(engine, "0013")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT address FROM source_records ORDER BY row_number")).scalars().all()
+    assert back == [*addresses, None]

@@ -94,6 +94,19 @@ def test_a_queued_feed_import_shows_its_stages_and_balances_its_rows(engine, url
     assert scalar(engine, "SELECT count(*) FROM persons WHERE grid_id IS NOT NULL AND colour = 'red'") == 3
     assert scalar(engine, "SELECT count(*) FROM flags") == 3
     assert_nothing_left_running(engine)
+    assert path.exists(), "a file named on the command line is the operator's: kept"
+
+
+def test_an_uploaded_feed_is_deleted_once_imported_and_kept_when_its_import_fails(engine, url, tmp_path):
+    """An upload holds ID numbers, names and phones in clear: once its rows are stored sealed it goes."""
+    uploaded = feed(tmp_path, "upload.csv", first=31, count=2)
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"\xff\xfe\x00garbage\x00")
+    done = enqueue_feed_import(engine, uploaded, "卫健", match=False, discard=True)
+    failed = enqueue_feed_import(engine, broken, "卫健", match=False, discard=True)
+    work(url)
+    assert (read_progress(engine, done).state, read_progress(engine, failed).state) == ("succeeded", "failed")
+    assert not uploaded.exists() and broken.exists()
 
 
 def test_a_failed_import_records_its_reason_and_a_rematch_is_queued_once(engine, url, tmp_path):
@@ -261,8 +274,8 @@ def test_gridctl_serve_runs_the_job_worker_in_a_process_of_its_own_at_low_priori
 
 
 def test_an_interrupted_job_is_recorded_under_its_own_kind():
-    from jobs.queue import FEED_IMPORT, FEED_WITHDRAW, REMATCH
+    from jobs.queue import FEED_IMPORT, FEED_WITHDRAW, PURGE, REMATCH
     from jobs.recovery import _kind
 
-    assert [_kind(name) for name in (FEED_IMPORT, REMATCH, FEED_WITHDRAW)] == ["feed_import", "rematch",
-                                                                               "feed_withdraw"]
+    assert [_kind(name) for name in (FEED_IMPORT, REMATCH, FEED_WITHDRAW, PURGE)] == [
+        "feed_import", "rematch", "feed_withdraw", "purge"]
