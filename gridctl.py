@@ -6,7 +6,7 @@
     gridctl grids check [--json] · grids preview FILE · grids apply FILE [--stamp S]
     gridctl feed import --source S FILE · match · flags export|unplaced · codes override
     gridctl feed history · feed withdraw ID --reason R [--queue]
-    gridctl rules list|show|save|rollback · people backfill-phones
+    gridctl rules list|show|save|rollback · people backfill-phones · purge [--older-than DAYS]
     gridctl users demo [--password P] · tasks sweep · demo activity [--seed N] · demo roster FILE [--rows N]
     gridctl users add|import|list|disable|enable|reset-password
     gridctl jobs worker [--once] · jobs import --source S FILE · jobs list · jobs show ID
@@ -681,6 +681,25 @@ def people_backfill_phones() -> None:
     click.echo(f"已为 {added} 条记录补充手机号索引 / phone keys added for {added} records")
 
 
+@main.command()
+@click.option("--older-than", "days", type=click.IntRange(1, 3650), default=None,
+              help="days kept after a person's last code ended (default NANHAI_RETENTION_DAYS, else 28)")
+@_fail_cleanly
+def purge(days: int | None) -> None:
+    """Remove the personal data of everyone whose last code ended (never coded: whose last record is) more than
+    DAYS ago; task events and the audit log keep their rows, naming no one. The server does it every night."""
+    from matching.retention import purge as purge_expired
+
+    done = purge_expired(_engine(), days, actor=_operator(), client="gridctl")
+    click.echo(f"已清除 {done.days} 天前到期的个人数据：{done.people} 人 / purged the personal data past {done.days} "
+               f"days (cutoff {_when(done.cutoff)} Beijing): {done.people} people  ({done.seconds:.1f} s)")
+    for heading, counts in (("删除 / removed", done.removed), ("保留行、去除人员 / tombstoned", done.tombstoned),
+                            ("清空联系方式 / contacts cleared", done.cleared)):
+        click.echo(heading)
+        for table, count in counts.items():
+            click.echo(f"  {table:<22} {count:>8}")
+
+
 @main.group()
 def users() -> None:
     """User accounts."""
@@ -1006,12 +1025,30 @@ def bench_pipeline(rows: int) -> None:
 @click.option("--url", default="http://127.0.0.1:8050", show_default=True, help="the running server")
 @click.option("--phones", default=16, show_default=True, type=int, help="simulated phones")
 @click.option("--seconds", default=20.0, show_default=True, type=float, help="how long to run")
+@click.option("--outage-at", type=float, default=None, metavar="SECONDS",
+              help="take the server's database away this many seconds into the run")
+@click.option("--outage-for", type=float, default=5.0, show_default=True, metavar="SECONDS",
+              help="how long the database stays away (with --outage-at)")
+@click.option("--outage-mode", type=click.Choice(["database", "server"]), default="database", show_default=True,
+              help="database: this database refuses connections and its open ones are ended; server: the embedded "
+                   "PostgreSQL is stopped and started (every database on it)")
 @_fail_cleanly
-def bench_updates(url: str, phones: int, seconds: float) -> None:
-    """Simulated phones walk tasks through the lifecycle with retries and stale versions; last line is JSON."""
+def bench_updates(url: str, phones: int, seconds: float, outage_at: float | None, outage_for: float,
+                  outage_mode: str) -> None:
+    """Simulated phones walk tasks through the lifecycle with retries and stale versions, riding out a database
+    outage when asked; last line is JSON."""
+    from benchmarks.outage import Outage
     from benchmarks.updates import updates_benchmark
 
-    result = updates_benchmark(_engine(), url, phones, seconds, echo=click.echo)
+    engine = _engine()
+    outage = None
+    if outage_at is not None and outage_mode == "server":
+        from gis.embedded import EmbeddedServer
+
+        outage = Outage.of_server(engine, outage_at, outage_for, EmbeddedServer())
+    elif outage_at is not None:
+        outage = Outage.of_database(engine, outage_at, outage_for)
+    result = updates_benchmark(engine, url, phones, seconds, echo=click.echo, outage=outage)
     click.echo(json.dumps(result, ensure_ascii=False))
 
 

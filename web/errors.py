@@ -31,7 +31,7 @@ STATUS: dict[type[GridError], int] = {
     InvalidRequest: 422, Unauthenticated: 401, PermissionDenied: 403, NotFound: 404, Conflict: 409,
     RateLimited: 429, DatabaseUnavailable: 503}
 F = TypeVar("F", bound=Callable[..., Any])
-DATABASE_RETRY_SECONDS = 5
+DATABASE_RETRY_SECONDS = 2  # a restart takes seconds; clients that back off on their own spread out anyway
 
 
 def status_of(exc: GridError) -> int:

@@ -35,9 +35,9 @@ def _count(engine, sql: str) -> int:
 def test_phones_lose_nothing_duplicate_nothing_and_hear_conflicts_and_replays(work_engine, live):
     before = _count(work_engine, BENCH_EVENTS)
     lines: list[str] = []
-    # more misbehaviour than the CLI's 10 % / 5 % / 5 %, so that a slow machine still sends some of each
+    # more misbehaviour than the CLI's 10 % / 5 % / 5 % / 2 %, so that a slow machine still sends some of each
     result = updates_benchmark(work_engine, live.url, phones=4, seconds=3, echo=lines.append,
-                               misbehaviour=Misbehaviour(retry=0.25, stale=0.2, race=0.2))
+                               misbehaviour=Misbehaviour(retry=0.25, stale=0.2, race=0.2, drop=0.1))
 
     assert result["errors"] == 0, result["error_samples"]
     assert result["updates"] > 0
@@ -45,6 +45,9 @@ def test_phones_lose_nothing_duplicate_nothing_and_hear_conflicts_and_replays(wo
     assert result["stale_sent"] > 0 and result["races"] > 0
     assert result["conflicts"] == result["stale_sent"] + result["races"]  # every conflicting edit refused as stale
     assert result["replays_ok"] == result["retries"] > 0
+    # every update whose answer the phone hung up on was sent again with its key and acknowledged once
+    assert result["recovered"] == result["dropped"] == result["retried"] > 0 and result["unresolved"] == 0
+    assert result["server_faults"] == 0, result["server_fault_samples"]
     assert result["phones"] == 4 and result["url"] == live.url and result["tasks_created"] > 0
     assert result["updates_per_s"] > 0 and lines
     # checked apart from the benchmark's own count: one event per acknowledged update, none twice
