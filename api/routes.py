@@ -16,8 +16,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import Connection
+from werkzeug.exceptions import HTTPException
 
 from accounts.actor import ADMIN, COMMANDER, REPORTER, ROLE_NAMES, SUPERVISOR, WORKER, Actor
 from accounts.repository import set_on_duty, workers_in_scope
@@ -425,9 +426,29 @@ def sweep(conn: Connection, actor: Actor) -> tuple[int, dict[str, Any]]:
 
 @api.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def no_such_endpoint(unknown: str) -> Response:
-    """Anything else under /api/v1 answers JSON (not the Dash page that catches every other path)."""
+    """Anything else under /api/v1 answers JSON (not the Dash page that catches every other path): 405 with
+    ``Allow`` for a path that exists under other methods, else 404."""
+    allowed = _methods_of(request.path)
+    if allowed:
+        return json_response({"error": "MethodNotAllowed", "message": f"{request.method} 不适用于此接口，可用："
+                              f"{', '.join(allowed)} / {request.method} is not allowed here: use {', '.join(allowed)}"},
+                             405, {"Allow": ", ".join(allowed)})
     return error_response(NotFound(f"没有这个接口 {request.method} /api/v1/{unknown}（见 /api/v1/openapi.json）/ "
                                    f"no such endpoint or method"))
+
+
+def _methods_of(path: str) -> list[str]:
+    """The methods some other route of the API takes at ``path`` (this catch-all takes them all)."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        try:
+            endpoint, _ = adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != request.endpoint:
+            allowed.append(method)
+    return allowed
 
 
 @api.errorhandler(413)

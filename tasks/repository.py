@@ -166,6 +166,10 @@ def create_task(conn: Connection, actor: Actor, new: NewTask, now: datetime) -> 
     if grid is None or not actor.sees_grid(grid.id):
         raise NotFound(f"网格 {new.grid_code} 不存在或不在您的范围内 / no grid {new.grid_code} in your scope")
     point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)" if new.point else "NULL"
+    if new.point and not conn.execute(sql(f"SELECT EXISTS (SELECT FROM districts WHERE ST_Intersects(geom, {point}))"),
+                                      {"lon": new.point[0], "lat": new.point[1]}).scalar():
+        raise InvalidRequest(f"任务位置 ({new.point[0]}, {new.point[1]}) 不在本区范围内 / the task's location is "
+                             "outside the district", "location")
     task_id = conn.execute(sql(
         "INSERT INTO tasks (kind, status, priority, title, detail, source, grid_id, grid_code, person_key, lead_id, "
         "checkpoint_id, request_id, geom, created_by, created_at, sla_minutes, due_at) VALUES (:kind, 'created', "
@@ -220,8 +224,10 @@ def pick_worker(conn: Connection, grid_id: int, avoid: int | None = None) -> int
     first; ties go to the lower username so that dispatch is reproducible.
     ``avoid``: a worker not to pick (the one a recalled task was taken from).
     """
+    # MATERIALIZED: the candidates are a handful; inlined, a plan misled by stale statistics joined them per
+    # worker of the district
     return conn.execute(sql(f"""
-        WITH candidates AS (
+        WITH candidates AS MATERIALIZED (
             SELECT ug.user_id, 0 AS ring, 0.0 AS distance FROM user_grids ug WHERE ug.grid_id = :g
             UNION ALL
             SELECT ug.user_id, 1, ST_Distance(ST_Centroid(n.geom), ST_Centroid(g.geom))

@@ -86,3 +86,22 @@ def test_a_dash_callback_naming_an_unknown_output(supervisor):
     body = {"output": "nobody-here.children", "outputs": {"id": "nobody-here", "property": "children"},
             "inputs": [{"id": "dispatch-tick", "property": "n_intervals", "value": 1}], "changedPropIds": []}
     _refused(supervisor.post("/dispatch/_dash-update-component", json=body), 400, 422)
+
+
+def test_a_documented_path_under_another_method_answers_405_with_allow(supervisor):
+    """Schemathesis' finding: PUT, PATCH, DELETE on /tasks/1 fell through to the catch-all's 404."""
+    for method in ("put", "patch", "delete"):
+        answer = getattr(supervisor, method)("/api/v1/tasks/1", headers={"X-CSRF-Token": supervisor.csrf})
+        _refused(answer, 405)
+        assert answer.headers["Allow"] == "GET" and answer.get_json()["error"] == "MethodNotAllowed"
+    _refused(supervisor.put("/api/v1/no-such-thing", headers={"X-CSRF-Token": supervisor.csrf}), 404)
+
+
+def test_a_task_placed_outside_the_district_is_refused(supervisor):
+    """Schemathesis' finding: a task for a 桂城 grid was accepted with a point at longitude -179."""
+    body = {"kind": "area_sweep", "grid_code": "440605011001001", "title": "走访", "dispatch": False,
+            "location": {"lon": -179, "lat": 23.0551}}
+    answer = supervisor.post("/api/v1/tasks", json=body, headers={"X-CSRF-Token": supervisor.csrf,
+                                                                  "Idempotency-Key": "outside-1"})
+    _refused(answer, 422)
+    assert answer.get_json()["field"] == "location"
