@@ -84,25 +84,30 @@ def test_a_red_person_scanned_raises_one_alert_task_in_the_checkpoint_grid(match
 
 def test_a_reporter_reads_no_small_alert_count_even_cutting_the_hour(matched, as_role, checkpoint, clock):
     """Finding 4 of issue 20: a reporter was shown "1 alert" at a checkpoint; and a period cut inside an hour,
-    subtracted from the whole hour, would give a hidden count back. The hours read by the commander hold 2
-    alerts (the scans above); the reporter reads null there, for the whole hour, however he cuts it."""
+    subtracted from the whole hour, would give a hidden count back. The hour of the scans above holds 2 alerts
+    or more (other modules may scan here too): the reporter reads its traffic, but its alerts as null while they
+    are 1 to 4, for the whole hour however he cuts it; from 5 on, the count."""
     hour = clock().replace(minute=0, second=0, microsecond=0)
-    whole = f"from={hour.isoformat()}&to={(hour + timedelta(hours=1)).isoformat()}".replace("+", "%2B")
-    cut = f"from={hour.replace(minute=10).isoformat()}&to={(hour + timedelta(hours=1)).isoformat()}".replace(
-        "+", "%2B")
-    commander = as_role("commander").get(f"/checkpoints/{checkpoint}/scans?{whole}").json()["hours"]
-    assert [h["alerts"] for h in commander] == [2]
+    end = (hour + timedelta(hours=1)).isoformat()
+    whole = f"from={hour.isoformat()}&to={end}".replace("+", "%2B")
+    cut = f"from={hour.replace(minute=10).isoformat()}&to={end}".replace("+", "%2B")
+
+    def hours(role: str, query: str) -> list[tuple]:
+        answer = as_role(role).get(f"/checkpoints/{checkpoint}/scans?{query}").json()
+        assert datetime.fromisoformat(answer["from"]) == (hour if role == "reporter" or query == whole
+                                                          else hour.replace(minute=10))
+        return [(h["in"], h["out"], h["alerts"]) for h in answer["hours"]]
+
+    [(entries, exits, alerts)] = hours("commander", whole)
+    assert 2 <= alerts and entries >= 2 and exits >= 1
     for query in (whole, cut):
-        answer = as_role("reporter").get(f"/checkpoints/{checkpoint}/scans?{query}").json()
-        assert [(h["in"], h["out"], h["alerts"]) for h in answer["hours"]] == [(2, 1, None)]
-        assert datetime.fromisoformat(answer["from"]) == hour
-    supervisor = as_role("supervisor")
+        assert hours("reporter", query) == [(entries, exits, None if alerts < 5 else alerts)]
     at = hour.replace(minute=5).isoformat()
-    for _ in range(3):  # three more red passes: 5 alerts in the hour, shown to the reporter
-        supervisor.post("/scans", {"checkpoint": checkpoint, "pass_code": valid_id(901), "direction": "in",
-                                   "scanned_at": at})
-    assert [h["alerts"] for h in as_role("reporter").get(f"/checkpoints/{checkpoint}/scans?{cut}").json()["hours"]] \
-        == [5]
+    for _ in range(max(0, 5 - alerts)):  # red passes until the hour holds 5 alerts: shown to the reporter
+        as_role("supervisor").post("/scans", {"checkpoint": checkpoint, "pass_code": valid_id(901),
+                                              "direction": "in", "scanned_at": at})
+    [(entries, exits, alerts)] = hours("commander", whole)
+    assert alerts >= 5 and hours("reporter", cut) == [(entries, exits, alerts)]
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [

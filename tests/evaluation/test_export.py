@@ -103,6 +103,20 @@ def actors(work_engine) -> dict[str, Actor]:
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+def as_the_reporter_sees(got: dict, expected: dict, hidden: object = None, form=lambda value: value) -> None:
+    """``got`` is ``expected`` (each value written by ``form``) as a reporter reads it: every figure to the last
+    digit, the 3 red persons hidden (``hidden``: 1 to 4), any other person count exact or hidden as a complement.
+    Which counts are complements depends on the persons other test modules place in the district; the pattern
+    itself is checked on a database of its own (tests/api/test_disclosure.py)."""
+    for key, value in expected.items():
+        if key == "persons_red":
+            assert got[key] == hidden, "3 red persons: hidden"
+        elif key.startswith("persons_") and value:
+            assert got[key] in (form(value), hidden), key
+        else:
+            assert got[key] == form(value), key
+
+
 def test_tasks_by_status_per_unit(work_engine, made, actors):
     community, grid, grid2 = made
     with work_engine.connect() as conn:
@@ -131,7 +145,7 @@ def test_evaluate_on_the_same_tasks_to_the_last_digit(work_engine, made, actors)
         commander = evaluate(conn, actors["commander"], "grid", PERIOD, NOW, grid)
         reporter = evaluate(conn, actors["reporter"], "grid", PERIOD, NOW, grid)
     assert {k: commander[0][k] for k in EXPECTED_G} == EXPECTED_G
-    assert {k: reporter[0][k] for k in EXPECTED_G} == {**EXPECTED_G, "persons_red": None}, "3 red persons: hidden"
+    as_the_reporter_sees(reporter[0], EXPECTED_G)
 
 
 def test_a_supervisor_sees_only_his_community(work_engine, made, actors):
@@ -160,7 +174,7 @@ def test_the_csv_carries_evaluate_to_the_last_digit_and_the_stamp(work_engine, m
     assert list(read[0]) == list(REPORT_COLUMNS)
     assert read == [{k: "" if r[k] is None else str(r[k]) for k in REPORT_COLUMNS} for r in rows]
     g = next(r for r in read if r["code"] == made[1])
-    assert g["persons_red"] == "" and g["persons_yellow"] == "7" and g["closure_rate"] == "0.2222"
+    as_the_reporter_sees(g, EXPECTED_G, hidden="", form=str)
     only_evaluation = stats_csv(rows, stamp).splitlines()[1]
     assert only_evaluation == ",".join(COLUMNS), "the API's columns by default"
 
@@ -189,5 +203,5 @@ def test_the_xlsx_carries_numbers_with_formats_and_the_stamp(work_engine, made, 
                 assert isinstance(cell.value, int | float) and cell.number_format == "0.00%", "a number, not text"
     g = next(n for n in range(6, sheet.max_row + 1) if sheet.cell(n, 2).value == grid)
     values = {column: sheet.cell(g, i).value for i, column in enumerate(REPORT_COLUMNS, start=1)}
-    assert {k: values[k] for k in EXPECTED_G} == {**EXPECTED_G, "persons_red": SUPPRESSED_TEXT}
+    as_the_reporter_sees(values, EXPECTED_G, hidden=SUPPRESSED_TEXT)
     assert {k: values[k] for k in STATUSES_G} == STATUSES_G
