@@ -157,6 +157,8 @@ class FeedFile(Base):
     rows_read: Mapped[int] = mapped_column(Integer)
     rows_stored: Mapped[int] = mapped_column(Integer)
     rows_rejected: Mapped[int] = mapped_column(Integer)
+    # stored rows with a field ignored (migration 0016): apart from the balance, at most the rows stored
+    rows_warned: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     default_crs: Mapped[str] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
     # who imported it, the job that did, how long it took; a withdrawal (migration 0011) keeps the row
@@ -169,6 +171,8 @@ class FeedFile(Base):
     __table_args__ = (Index("ux_feed_files_once_per_source", "source", "sha256", unique=True,
                             postgresql_where=text("withdrawn_at IS NULL")),
                       CheckConstraint("rows_read = rows_stored + rows_rejected", name="feed_files_rows_balance"),
+                      CheckConstraint("rows_warned >= 0 AND rows_warned <= rows_stored",
+                                      name="feed_files_rows_warned_stored"),
                       CheckConstraint("(withdrawn_at IS NULL AND withdrawn_by IS NULL AND withdraw_reason IS NULL) OR "
                                       "(withdrawn_at IS NOT NULL AND withdrawn_by IS NOT NULL AND "
                                       "withdraw_reason IS NOT NULL)", name="feed_files_withdrawn_with_reason"))
@@ -202,6 +206,17 @@ class FeedRejection(Base):
     feed_file_id: Mapped[int] = mapped_column(ForeignKey("feed_files.id", ondelete="CASCADE"), primary_key=True)
     row_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     reasons: Mapped[str] = mapped_column(Text)
+
+
+class FeedFieldWarning(Base):
+    """A field of a stored row that was ignored (stored as missing) and why (migration 0016): ``field`` is
+    ``phone``, ``lon, lat``, ``crs`` or ``reported_at``, ``reason`` worded as a rejection's."""
+
+    __tablename__ = "feed_field_warnings"
+    feed_file_id: Mapped[int] = mapped_column(ForeignKey("feed_files.id", ondelete="CASCADE"), primary_key=True)
+    row_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    field: Mapped[str] = mapped_column(Text, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class Address(Base):

@@ -214,8 +214,11 @@ def _result_line(view: JobView) -> str | None:
     result = view.result or {}
     parts = []
     if "rows_read" in result:
-        parts.append(f"读取 {result['rows_read']} 行 = 入库 {result['rows_stored']} + 拒收 {result['rows_rejected']} / "
+        warned = int(result.get("rows_warned") or 0)  # stored rows with a field ignored: apart from the balance
+        parts.append(f"读取 {result['rows_read']} 行 = 入库 {result['rows_stored']} + 拒收 {result['rows_rejected']}"
+                     + (f"，字段警告 {warned} 行" if warned else "") + " / "
                      f"read {result['rows_read']} = stored {result['rows_stored']} + rejected {result['rows_rejected']}"
+                     + (f", rows with field warnings: {warned}" if warned else "")
                      + ("（已导入过 / already imported）" if result.get("already_imported") else ""))
     match = result.get("match")
     if isinstance(match, dict):

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 READING_STEP = "读取 / reading"
 DONE_STEP = "完成 / done"
 REJECTIONS_KEPT = 50  # rejected rows listed in a job's result (all of them are in feed_rejections)
+FIELD_WARNINGS_KEPT = 50  # field warnings listed in a job's result (all of them are in feed_field_warnings)
 
 
 class JobFailed(Exception):
@@ -121,7 +122,9 @@ def feed_import(context: JobContext, path: str, source: str, crs: str = "wgs84",
             "file": result.file_name, "source": result.source, "rows_read": result.rows_read,
             "rows_stored": result.rows_stored, "rows_rejected": result.rows_rejected,
             "already_imported": result.already_imported, "warnings": result.warnings,
+            "rows_warned": result.rows_warned,
             "rejections": [list(rejection) for rejection in result.rejections[:REJECTIONS_KEPT]],
+            "field_warnings": [list(warning) for warning in result.field_warnings[:FIELD_WARNINGS_KEPT]],
             "import_seconds": round(time.monotonic() - started, 3)}
         if match and (not result.already_imported or context.job.attempts > 0):
             outcome |= _matched(engine, write)
@@ -143,8 +146,8 @@ def rematch(context: JobContext) -> dict[str, object]:
 
 
 def _summary(outcome: dict[str, object]) -> dict[str, object]:
-    """What procrastinate logs of a finished job: the figures, not the list of rejected rows."""
-    return {key: value for key, value in outcome.items() if key != "rejections"}
+    """What procrastinate logs of a finished job: the figures, not the lists of rejected rows and field warnings."""
+    return {key: value for key, value in outcome.items() if key not in ("rejections", "field_warnings")}
 
 
 # The withdrawal's steps (matching.withdrawal) as the stages job_progress knows: marking the import withdrawn is

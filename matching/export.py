@@ -1,4 +1,5 @@
-"""Export flags to CSV or Excel: one row per risk-coded person, personal data masked."""
+"""Export flags to CSV or Excel: one row per risk-coded person, personal data masked, with the field warnings of
+his records (a phone, point or registration time that was ignored at import: ``warnings``, empty when none)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from gis.spreadsheets import neutralised_frame
 from matching import repository
 
 COLUMNS = ["person_key", "masked_id", "name", "grid_code", "community", "town", "colour", "reason", "method",
-           "confidence", "unplaced_reason"]
+           "confidence", "unplaced_reason", "warnings"]
 
 
 def export_flags(engine: Engine, path: str | Path) -> int:

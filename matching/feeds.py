@@ -7,6 +7,13 @@ Every non-empty row after the header is *read*, and is then either *accepted*
 or *rejected* with its row number (as the department sees it in Excel) and
 every reason: read = accepted + rejected, always.
 
+Only a row without a usable identity (ID number, name) or with a byte no field
+may hold (NUL) is rejected. A malformed phone, point (longitude, latitude,
+coordinate system) or registration time does not cost the person his place in
+the net: the row is accepted without that field (no phone, no point, no
+reported time: the import time counts) and a *field warning* names the row,
+the field and the reason, in the words a rejection would have used.
+
 Checks run on whole columns at once (pyarrow / numpy), so a million-row feed
 takes seconds; :mod:`matching.identity` holds the same rules for one value.
 """
@@ -22,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -71,19 +79,38 @@ class Rejection:
         return "；".join(self.reasons)
 
 
+class FieldWarning(NamedTuple):
+    """A field of an accepted row that was ignored (stored as missing), and why: ``field`` as the rejection
+    report names fields (``phone``, ``lon, lat``, ``crs``, ``reported_at``), ``reason`` as a rejection words it."""
+
+    row: int
+    field: str
+    reason: str
+
+
+Check = tuple[str, np.ndarray, str | None]  # (reason, rows that fail, the field ignored: None rejects the row)
+
+
 @dataclass
 class FeedBatch:
-    """A checked feed: the accepted rows (normalised, WGS84) and the rejected ones."""
+    """A checked feed: the accepted rows (normalised, WGS84), the rejected ones, and the accepted rows' ignored
+    fields (``field_warnings``)."""
 
     path: Path
     sha256: str
     rows_read: int
     accepted: pd.DataFrame
     rejections: list[Rejection] = field(default_factory=list)
+    field_warnings: list[FieldWarning] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
         return self.rows_read == len(self.accepted) + len(self.rejections)
+
+    @property
+    def rows_warned(self) -> int:
+        """How many accepted rows had at least one field ignored."""
+        return len({warning.row for warning in self.field_warnings})
 
 
 def _header_key(text: object) -> str:
@@ -386,8 +413,10 @@ def read_body(path: str | Path, progress: Callable[[float], None] | None = None)
 
 
 def check_body(body: FeedBody, default_crs: str = "wgs84",
-               today: date | None = None) -> tuple[pd.DataFrame, list[Rejection]]:
-    """Check every row: the accepted ones (normalised, WGS84, with their row number) and the rejected ones."""
+               today: date | None = None) -> tuple[pd.DataFrame, list[Rejection], list[FieldWarning]]:
+    """Check every row: the accepted ones (normalised, WGS84, with their row number), the rejected ones (every
+    reason of the row, its field problems included, so the department fixes it all at once), and the fields of
+    the accepted rows that were ignored, one warning each."""
     def column(name: str) -> pa.Array:
         if name not in body.cells:
             return pa.array([""] * len(body), type=pa.string())
@@ -395,24 +424,45 @@ def check_body(body: FeedBody, default_crs: str = "wgs84",
 
     data = {name: column(name) for name in FIELD_ALIASES}
     checks, accepted = _check(data, default_crs, today or date.today())
+    rejected = np.zeros(len(body), dtype=bool)
+    for _message, mask, ignored in checks:
+        if ignored is None:
+            rejected |= mask
     problems: dict[int, list[str]] = {}
-    for message, mask in checks:
-        for position in np.flatnonzero(mask):
+    warned: list[tuple[np.ndarray, int]] = []  # (positions, which check), gathered column by column
+    for order, (message, mask, ignored) in enumerate(checks):
+        if ignored is not None and mask.any():
+            warned.append((np.flatnonzero(mask & ~rejected), order))
+        for position in np.flatnonzero(mask & rejected):  # only the rejected rows, a few: one by one
             problems.setdefault(int(position), []).append(message)
     rejections = [Rejection(int(body.numbers[p]), reasons) for p, reasons in sorted(problems.items())]
-    keep = np.ones(len(body), dtype=bool)
-    keep[list(problems)] = False
-    frame = accepted[keep].reset_index(drop=True)
-    frame.insert(0, "row", body.numbers[keep])
-    return frame, rejections
+    frame = accepted[~rejected].reset_index(drop=True)
+    frame.insert(0, "row", body.numbers[~rejected])
+    return frame, rejections, _field_warnings(body.numbers, checks, warned)
+
+
+def _field_warnings(numbers: np.ndarray, checks: list[Check], warned: list[tuple[np.ndarray, int]]
+                    ) -> list[FieldWarning]:
+    """The warnings in row order (then the checks' order), each field of a row once (two reasons about one
+    field are joined by "；", as a rejection's are)."""
+    if not warned or not sum(len(positions) for positions, _ in warned):
+        return []
+    positions = np.concatenate([p for p, _ in warned])
+    which = np.concatenate([np.full(len(p), order) for p, order in warned])
+    order = np.lexsort((which, positions))
+    found: dict[tuple[int, str], list[str]] = {}
+    for position, check in zip(positions[order].tolist(), which[order].tolist(), strict=True):
+        message, _mask, ignored = checks[check]
+        found.setdefault((int(numbers[position]), str(ignored)), []).append(message)
+    return [FieldWarning(row, name, "；".join(reasons)) for (row, name), reasons in found.items()]
 
 
 def read_feed(path: str | Path, default_crs: str = "wgs84", today: date | None = None) -> FeedBatch:
     """Read and check a feed file; raise :class:`ImportRejected` when the file as a whole is unusable."""
     body = read_body(path)
-    accepted, rejections = check_body(body, default_crs, today)
+    accepted, rejections, warnings = check_body(body, default_crs, today)
     return FeedBatch(path=body.path, sha256=body.sha256, rows_read=len(body), accepted=accepted,
-                     rejections=rejections)
+                     rejections=rejections, field_warnings=warnings)
 
 
 def _text_bytes(values: pa.Array) -> np.ndarray:
@@ -486,7 +536,9 @@ def _numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float), (text != "").to_numpy()
 
 
-def _coordinates(data: dict[str, pa.Array], default_crs: str) -> tuple[list, pd.DataFrame]:
+def _coordinates(data: dict[str, pa.Array], default_crs: str) -> tuple[list[Check], pd.DataFrame]:
+    """The point of each row in WGS84 (NaN where there is none, or where it is malformed: each such point is
+    a warning, named after the field it is about, and the row is located by its address instead)."""
     lon, has_lon = _numbers(data["lon"])
     lat, has_lat = _numbers(data["lat"])
     unparseable = (has_lon & np.isnan(lon)) | (has_lat & np.isnan(lat))
@@ -503,13 +555,14 @@ def _coordinates(data: dict[str, pa.Array], default_crs: str) -> tuple[list, pd.
             wlon[rows], wlat[rows] = points_to_wgs84(lon[rows], lat[rows], parse_crs(name) or SourceCRS())
     implausible = present & ~((wlon >= PLAUSIBLE_LON[0]) & (wlon <= PLAUSIBLE_LON[1]) &
                               (wlat >= PLAUSIBLE_LAT[0]) & (wlat <= PLAUSIBLE_LAT[1]))
-    checks = [("坐标无法解析 / coordinates unparseable", unparseable),
-              ("经纬度只有一个 / only one of longitude and latitude", incomplete),
-              ("坐标系无法识别 / coordinate system unknown (WGS84, GCJ02, BD09, CGCS2000)", crs_unknown),
-              ("坐标超出合理范围 / coordinates outside any plausible range", implausible)]
-    frame = pd.DataFrame({"lon": np.where(present & ~implausible, wlon, np.nan),
-                          "lat": np.where(present & ~implausible, wlat, np.nan),
-                          "crs": np.where(present, crs_name, None)})
+    checks: list[Check] = [
+        ("坐标无法解析 / coordinates unparseable", unparseable, "lon, lat"),
+        ("经纬度只有一个 / only one of longitude and latitude", incomplete, "lon, lat"),
+        ("坐标系无法识别 / coordinate system unknown (WGS84, GCJ02, BD09, CGCS2000)", crs_unknown, "crs"),
+        ("坐标超出合理范围 / coordinates outside any plausible range", implausible, "lon, lat")]
+    kept = present & ~implausible
+    frame = pd.DataFrame({"lon": np.where(kept, wlon, np.nan), "lat": np.where(kept, wlat, np.nan),
+                          "crs": np.where(kept, crs_name, None)})
     return checks, frame
 
 
@@ -532,21 +585,24 @@ def _reported_at(values: pa.Array) -> tuple[np.ndarray, pd.Series]:
     return bad, localised.dt.tz_convert(UTC)
 
 
-def _check(data: dict[str, pa.Array], default_crs: str, today: date) -> tuple[list[tuple[str, np.ndarray]],
-                                                                             pd.DataFrame]:
+def _check(data: dict[str, pa.Array], default_crs: str, today: date) -> tuple[list[Check], pd.DataFrame]:
+    """Every check of every row, in the order a row's reasons are listed, and the rows normalised: a field that
+    fails a check that ignores it (phone, point, reported time) is already missing there."""
     id_checks, ids = _id_checks(data["id_number"], today)
     names = np.array(data["name"].to_pylist(), dtype=object)
     phone_bad, phones = _phone(data["phone"])
+    phones[phone_bad] = ""  # as if no phone were given: none is keyed, sealed or masked
     coordinate_checks, coordinates = _coordinates(data, default_crs)
-    time_bad, reported = _reported_at(data["reported_at"])
-    nul_checks = [(f"{name} 含空字符（NUL）/ {name} contains a NUL byte",
-                   pc.match_substring(values, "\x00").to_numpy(zero_copy_only=False))
-                  for name, values in data.items() if _has_nul(values)]
-    checks = [*nul_checks, *id_checks,
-              ("姓名为空 / name is empty", names == ""),
-              ("手机号格式错误 / phone malformed", phone_bad),
-              *coordinate_checks,
-              ("登记时间无法解析 / reported_at unparseable", time_bad)]
+    time_bad, reported = _reported_at(data["reported_at"])  # NaT where unparseable: the import time counts
+    nul_checks: list[Check] = [(f"{name} 含空字符（NUL）/ {name} contains a NUL byte",
+                                pc.match_substring(values, "\x00").to_numpy(zero_copy_only=False), None)
+                               for name, values in data.items() if _has_nul(values)]
+    checks: list[Check] = [
+        *nul_checks, *((message, mask, None) for message, mask in id_checks),
+        ("姓名为空 / name is empty", names == "", None),
+        ("手机号格式错误 / phone malformed", phone_bad, "phone"),
+        *coordinate_checks,
+        ("登记时间无法解析 / reported_at unparseable", time_bad, "reported_at")]
     frame = pd.DataFrame({
         "id_number": ids, "name": names, "phone": phones,
         "address": data["address"].to_pylist(), "category": data["category"].to_pylist(),

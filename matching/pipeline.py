@@ -29,7 +29,7 @@ from gis.pgbinary import encode_rows
 from grids import repository as grid_repository
 from matching import repository
 from matching.addresses import NO_LOCATION, AddressMatcher, Placement
-from matching.feeds import check_body, read_body
+from matching.feeds import FieldWarning, check_body, read_body
 from matching.identity import mask_ids, mask_names, mask_phones
 from matching.locator import GridLocator
 from matching.lookup import phone_key_rows
@@ -64,6 +64,10 @@ def _bulk_work() -> Iterator[None]:
 
 @dataclass
 class FeedImport:
+    """What an import did: read = stored + rejected, the rejected rows with their reasons, the header's warnings
+    (``warnings``: two columns for one field), and the stored rows whose phone, point or reported time was ignored
+    (``rows_warned`` rows, ``field_warnings`` one per field)."""
+
     file_name: str
     source: str
     rows_read: int
@@ -72,11 +76,14 @@ class FeedImport:
     already_imported: bool
     rejections: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    rows_warned: int = 0
+    field_warnings: list[FieldWarning] = field(default_factory=list)
 
     @classmethod
     def earlier(cls, file_name: str, source: str, stored: dict) -> FeedImport:
         """The answer for a file this source sent before: its stored balance, nothing changed."""
-        return cls(file_name, source, stored["rows_read"], stored["rows_stored"], stored["rows_rejected"], True)
+        return cls(file_name, source, stored["rows_read"], stored["rows_stored"], stored["rows_rejected"], True,
+                   rows_warned=stored.get("rows_warned") or 0)
 
 
 def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str = "wgs84",
@@ -113,12 +120,14 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
     starts = range(0, len(body), SEAL_CHUNK)
     today = date.today()
     rejections: list[tuple[int, str]] = []
+    warned: list[FieldWarning] = []
     stored = [0]
     phones: list[tuple[np.ndarray, np.ndarray]] = []
 
     def encoded(sealed: Iterator[SealedChunk]) -> Iterator[bytes]:
         for done, chunk in enumerate(sealed, start=1):
             rejections.extend(chunk.rejections)
+            warned.extend(chunk.field_warnings)
             stored[0] += chunk.stored
             phones.append(chunk.phones)  # the hotline's phone keys, stored sorted once all are made
             progress("校验、加密与写入 / checking, encrypting and storing", done / max(len(starts), 1))
@@ -135,11 +144,12 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
             if copied != stored[0]:
                 raise RuntimeError(f"{copied} records copied, {stored[0]} checked and sealed")
             repository.store_phone_keys(conn, feed_id, phones)
-            repository.finish_feed_file(conn, feed_id, len(body), stored[0], rejections,
-                                        round((time.monotonic() - started) * 1000))
+            rows_warned = repository.finish_feed_file(conn, feed_id, len(body), stored[0], rejections,
+                                                      round((time.monotonic() - started) * 1000), warned)
             repository.audit_feed(conn, imported_by, "feed.import", feed_id,
                                   f"{source} · {body.path.name} · SHA-256 {body.sha256} · 读取 {len(body)} = 入库 "
-                                  f"{stored[0]} + 拒收 {len(rejections)} / read = stored + rejected",
+                                  f"{stored[0]} + 拒收 {len(rejections)} / read = stored + rejected · 字段警告 "
+                                  f"{rows_warned} 行 / rows with field warnings: {rows_warned}",
                                   f"job:{job_id}" if job_id is not None else None)
     except IntegrityError:  # the same file, imported at the same moment by someone else
         with engine.connect() as conn:
@@ -149,18 +159,20 @@ def _import_feed(engine: Engine, path: str | Path, source: str, default_crs: str
         return FeedImport.earlier(body.path.name, source, earlier)
     progress("完成 / done", 1.0)
     return FeedImport(body.path.name, source, len(body), stored[0], len(rejections), False, rejections,
-                      body.warnings)
+                      body.warnings, rows_warned, warned)
 
 
 @dataclass
 class SealedChunk:
-    """One chunk of a feed, checked: its accepted records as binary COPY rows, and its rejected rows."""
+    """One chunk of a feed, checked: its accepted records as binary COPY rows, its rejected rows, and the fields
+    of its accepted rows that were ignored."""
 
     rows: bytes
     stored: int
     rejections: list[tuple[int, str]]
     phones: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: (np.empty(0, np.int64),
                                                                            np.empty(0, np.int64)))
+    field_warnings: list[FieldWarning] = field(default_factory=list)
 
 
 _VAULT: list[Vault] = []  # the vault of a sealing process (set when it starts: a vault cannot be pickled)
@@ -174,7 +186,7 @@ def _seal_chunk(job: tuple) -> SealedChunk:
     """Check one chunk, then key, seal and mask its accepted records and encode them for COPY: the records
     leave with no clear personal data."""
     body, default_crs, today, feed_id, source, types = job
-    records, rejected = check_body(body, default_crs, today)
+    records, rejected, warned = check_body(body, default_crs, today)
     keys, tokens = _VAULT[0].key_and_seal(records["id_number"], records["name"], records["phone"])
     masked = {column: mask(pa.array(records[field], type=pa.string()))
               for field, column, mask in (("id_number", "id_masked", mask_ids), ("name", "name_masked", mask_names),
@@ -186,7 +198,7 @@ def _seal_chunk(job: tuple) -> SealedChunk:
                **{c: records[c] for c in ("lon", "lat", "crs", "category", "reported_at")}}
     rows = encode_rows({c: columns[c] for c in repository.SOURCE_RECORD_COLUMNS}, types)
     return SealedChunk(rows, len(records), [(r.row, r.reason) for r in rejected],
-                       phone_key_rows(_VAULT[0], records["phone"], records["row"]))
+                       phone_key_rows(_VAULT[0], records["phone"], records["row"]), warned)
 
 
 def _sealed_addresses(vault: Vault, addresses: pd.Series) -> pa.Array:
@@ -316,7 +328,10 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
                                records["reported_at"].array.asi8))
     latest = _latest(person_of_record, oldest_first, len(codes))  # everyone has a record
     # the masks taken as they are stored (pyarrow), not as a million Python strings each
-    persons = codes.assign(**{c: records[c].array.take(latest) for c in ("id_masked", "name_masked", "phone_masked")},
+    # a phone from the newest record that has one: a newer record's malformed phone was dropped, not replaced
+    with_phone = _latest(person_of_record, oldest_first, len(codes), records["phone_masked"].notna().to_numpy())
+    persons = codes.assign(**{c: records[c].array.take(latest) for c in ("id_masked", "name_masked")},
+                           phone_masked=records["phone_masked"].array.take(with_phone, allow_fill=True),
                            record_feed_file_id=records["feed_file_id"].to_numpy()[latest],
                            record_row_number=records["row_number"].to_numpy()[latest])
     with_point = _latest(person_of_record, oldest_first, len(codes), records["lon"].notna().to_numpy())

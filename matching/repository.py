@@ -35,7 +35,7 @@ RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat
 
 def find_feed_file(conn: Connection, source: str, sha256: str) -> dict[str, Any] | None:
     """The import of the file ``sha256`` from ``source`` that stands (a withdrawn one does not), if any."""
-    row = conn.execute(text("SELECT id, file_name, rows_read, rows_stored, rows_rejected, imported_at "
+    row = conn.execute(text("SELECT id, file_name, rows_read, rows_stored, rows_rejected, rows_warned, imported_at "
                             "FROM feed_files WHERE source = :s AND sha256 = :h AND withdrawn_at IS NULL"),
                        {"s": source, "h": sha256}).mappings().first()
     return dict(row) if row else None
@@ -74,14 +74,22 @@ def store_phone_keys(conn: Connection, feed_id: int, parts: list[tuple[np.ndarra
 
 
 def finish_feed_file(conn: Connection, feed_id: int, rows_read: int, stored: int,
-                     rejections: list[tuple[int, str]], import_ms: int | None = None) -> None:
+                     rejections: list[tuple[int, str]], import_ms: int | None = None,
+                     field_warnings: Iterable[tuple[int, str, str]] = ()) -> int:
     """Set a feed file's balance (the database refuses one that does not add up), how long its import took, and
-    store its rejections."""
+    store its rejections and its stored rows' field warnings (row, field, reason: migration 0016), counted apart
+    from the balance as the rows with at least one (returned)."""
+    warnings = list(field_warnings)
+    rows_warned = len({row for row, _field, _reason in warnings})
     conn.execute(text("UPDATE feed_files SET rows_read = :r, rows_stored = :a, rows_rejected = :j, "
-                      "import_ms = :ms WHERE id = :f"),
-                 {"r": rows_read, "a": stored, "j": len(rejections), "ms": import_ms, "f": feed_id})
+                      "rows_warned = :w, import_ms = :ms WHERE id = :f"),
+                 {"r": rows_read, "a": stored, "j": len(rejections), "w": rows_warned, "ms": import_ms,
+                  "f": feed_id})
     copy_rows(conn, "feed_rejections", ("feed_file_id", "row_number", "reasons"),
               ((feed_id, row, reasons) for row, reasons in rejections))
+    copy_rows(conn, "feed_field_warnings", ("feed_file_id", "row_number", "field", "reason"),
+              ((feed_id, row, name, reason) for row, name, reason in warnings))
+    return rows_warned
 
 
 def load_records(conn: Connection) -> pd.DataFrame:
@@ -280,22 +288,36 @@ def _reshaped(before: int, moved: int) -> bool:
     return moved >= RESHAPED_ROWS and moved >= before / 5
 
 
+# A flagged person's field warnings, one text per person: each reason with the department and its row, e.g.
+# "手机号格式错误 / phone malformed（卫健局 第12行）". Reached from the few warnings through the records' primary key
+# (source_records.person_key has no index: migration 0007), of the imports that stand.
+_FLAG_WARNINGS = (
+    "SELECT r.person_key, string_agg(w.reason || '（' || ff.source || ' 第' || w.row_number || '行）', '；' "
+    "    ORDER BY ff.imported_at, w.feed_file_id, w.row_number, w.field) AS warnings "
+    "FROM feed_field_warnings w JOIN feed_files ff ON ff.id = w.feed_file_id AND ff.withdrawn_at IS NULL "
+    "JOIN source_records r ON r.feed_file_id = w.feed_file_id AND r.row_number = w.row_number "
+    "WHERE r.person_key IN (SELECT person_key FROM flags) GROUP BY r.person_key")
+
+
 def flags_for_export(conn: Connection) -> pd.DataFrame:
-    """Every flag with its person (masked), grid, community and town: the export's rows."""
+    """Every flag with its person (masked), grid, community and town, and the field warnings of his records
+    (``warnings``, "" when none): the export's rows."""
     return pd.read_sql(text(
+        f"WITH warned AS ({_FLAG_WARNINGS}) "
         "SELECT p.person_key, p.id_masked AS masked_id, p.name_masked AS name, g.code AS grid_code, "
         "  c.name AS community, t.name AS town, f.colour, p.reason, p.method, p.confidence, "
-        "  f.unplaced_reason "
+        "  f.unplaced_reason, coalesce(w.warnings, '') AS warnings "
         "FROM flags f JOIN persons p USING (person_key) LEFT JOIN grids g ON g.id = f.grid_id "
         "LEFT JOIN communities c ON c.id = g.community_id LEFT JOIN towns t ON t.id = c.town_id "
+        "LEFT JOIN warned w ON w.person_key = f.person_key "
         "ORDER BY CASE f.colour WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END, g.code NULLS LAST, "
         "  p.person_key"), conn)
 
 
 # -- the import history and withdrawals (migration 0011; matching.withdrawal) -------------------------
-HISTORY_COLUMNS = ("f.id, f.source, f.file_name, f.sha256, f.rows_read, f.rows_stored, f.rows_rejected, f.default_crs, "
-                   "f.imported_at, f.imported_by, f.job_id, f.import_ms, f.withdrawn_at, f.withdrawn_by, "
-                   "f.withdraw_reason")
+HISTORY_COLUMNS = ("f.id, f.source, f.file_name, f.sha256, f.rows_read, f.rows_stored, f.rows_rejected, "
+                   "f.rows_warned, f.default_crs, f.imported_at, f.imported_by, f.job_id, f.import_ms, "
+                   "f.withdrawn_at, f.withdrawn_by, f.withdraw_reason")
 
 
 def audit_feed(conn: Connection, username: str | None, action: str, feed_id: int, reason: str,
@@ -344,6 +366,14 @@ def feed_rejections(conn: Connection, feed_id: int) -> list[tuple[int, str]]:
     return [(row, reasons) for row, reasons in conn.execute(text(
         "SELECT row_number, reasons FROM feed_rejections WHERE feed_file_id = :f ORDER BY row_number"),
         {"f": feed_id}).all()]
+
+
+def feed_field_warnings(conn: Connection, feed_id: int) -> list[tuple[int, str, str]]:
+    """A feed file's field warnings: (row number as the department sees it, field, reason), in row order. Each is
+    a field of a stored row that was ignored (stored as missing)."""
+    return [(row, name, reason) for row, name, reason in conn.execute(text(
+        "SELECT row_number, field, reason FROM feed_field_warnings WHERE feed_file_id = :f "
+        "ORDER BY row_number, field"), {"f": feed_id}).all()]
 
 
 def feed_sources(conn: Connection) -> list[str]:

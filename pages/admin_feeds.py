@@ -5,8 +5,9 @@ The file travels as every administration file does (:func:`pages.admin_parts.upl
 to ``/admin/uploads`` and the page names it by its upload id. The page never imports anything itself: it queues
 a background job (:func:`jobs.queue.enqueue_feed_import`, :func:`jobs.queue.enqueue_feed_withdrawal`), which the
 job worker beside ``gridctl serve`` runs at a lower CPU priority, and polls the job's progress once a second
-(:func:`jobs.progress.read_progress`) while one is under way. The rejection report (row number, field, reason: one
-line per problem) is an Excel file at ``/admin/feeds/<import id>/rejections.xlsx``, for administrators only.
+(:func:`jobs.progress.read_progress`) while one is under way. The rejection report (row number, field, reason, and
+its kind: one line per problem of a rejected row, and one per field warning — a stored row's phone, point or time that
+was ignored) is an Excel file at ``/admin/feeds/<import id>/rejections.xlsx``, for administrators only.
 
 Every callback asks :func:`web.session.page_actor` first: for anyone but an administrator it reads and changes
 nothing (Dash answers 204).
@@ -32,7 +33,7 @@ from gis.errors import GridError, InvalidRequest
 from jobs.progress import JobView, list_progress, read_progress
 from jobs.queue import CRS_CHOICES, enqueue_feed_import, enqueue_feed_withdrawal
 from matching import repository
-from matching.withdrawal import REASON_LIMIT, rejection_lines, rejection_report
+from matching.withdrawal import FIELD_NAMES, REASON_LIMIT, rejection_lines, rejection_report
 from pages.admin_parts import bind_upload, excel_bytes, progress_bar, upload_box
 from pages.shell import FEEDS, data, guarded, mount, nav_bar, refusal
 from pages.strings import add_strings, text
@@ -45,6 +46,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 POLL_MS = 1000
 HISTORY_LIMIT = 100
 PREVIEW_REJECTIONS = 10
+PREVIEW_FIELD_WARNINGS = 10
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REJECTIONS_URL = "/admin/feeds/{feed_id}/rejections.xlsx"
 FINAL = ("succeeded", "failed")
@@ -68,10 +70,13 @@ add_strings({
     "feeds.title": ("数据导入", "Data imports"),
     "feeds.import": ("导入部门数据", "Import a department's feed"),
     "feeds.help": ("CSV 或 Excel（.xlsx），每行一人，表头如 姓名、身份证号码、手机号、现住址、经度、纬度、坐标系、"
-                   "人员类别、登记时间。上传后在后台导入并重新匹配，每一行入库或被拒收（附原因）。",
+                   "人员类别、登记时间。上传后在后台导入并重新匹配，每一行入库或被拒收（附原因）；身份有效但手机号、"
+                   "坐标或登记时间有误的行照常入库，该字段不用，并记字段警告。",
                    "CSV or Excel (.xlsx), one person a row, with headers such as 姓名, 身份证号码, 手机号, 现住址, "
                    "经度, 纬度, 坐标系, 人员类别, 登记时间. Once uploaded it is imported and matched in the "
-                   "background: every row is stored or rejected, with its reasons."),
+                   "background: every row is stored or rejected, with its reasons; a row whose identity is valid "
+                   "but whose phone, coordinates or time is malformed is stored without that field, with a field "
+                   "warning."),
     "feeds.source": ("来源部门", "Source department"),
     "feeds.source_placeholder": ("如 公安、卫健、通信", "e.g. 公安, 卫健, 通信"),
     "feeds.crs": ("坐标系（无坐标系列的行）", "CRS (rows without a 坐标系 column)"),
@@ -100,7 +105,12 @@ add_strings({
     "feeds.matched": ("匹配人员 {persons}：红 {red}，黄 {yellow}；新任务 {tasks}",
                       "Matched {persons} persons: red {red}, yellow {yellow}; new tasks {tasks}"),
     "feeds.rejections": ("拒收行", "Rejected rows"),
-    "feeds.report": ("下载拒收报告（Excel）", "Download the rejection report (Excel)"),
+    "feeds.warned": ("字段警告 {warned} 行：已入库，有误的字段未用", "Rows with field warnings: {warned} (stored, "
+                     "without the malformed field)"),
+    "feeds.field_warnings": ("字段警告", "Field warnings"),
+    "feeds.more_field_warnings": ("另有 {more} 行有字段警告，见报告", "More rows with field warnings: {more} (see "
+                                  "the report)"),
+    "feeds.report": ("下载拒收与字段警告报告（Excel）", "Download the rejections and field warnings (Excel)"),
     "feeds.more_rejections": ("另有 {more} 行，见拒收报告", "{more} more rows: see the rejection report"),
     "feeds.withdrawn_result": ("已撤回：删除记录 {records} 条，撤销任务 {tasks} 个，重新匹配人员 {persons}",
                                "Withdrawn: {records} records removed, {tasks} tasks cancelled, {persons} persons "
@@ -112,7 +122,7 @@ add_strings({
     "feeds.col.source": ("来源", "Source"),
     "feeds.col.file": ("文件", "File"),
     "feeds.col.sha": ("SHA-256", "SHA-256"),
-    "feeds.col.counts": ("读取 = 入库 + 拒收", "Read = stored + rejected"),
+    "feeds.col.counts": ("读取 = 入库 + 拒收（字段警告）", "Read = stored + rejected (field warnings)"),
     "feeds.col.duration": ("耗时", "Duration"),
     "feeds.col.status": ("状态", "Status"),
     "feeds.col.actions": ("操作", "Actions"),
@@ -123,7 +133,8 @@ add_strings({
     "feeds.status.withdrawing": ("撤回中", "Being withdrawn"),
     "feeds.status.withdrawn": ("已撤回", "Withdrawn"),
     "feeds.withdraw": ("撤回", "Withdraw"),
-    "feeds.report_short": ("拒收报告", "Rejections"),
+    "feeds.report_short": ("拒收与警告", "Rejections and warnings"),
+    "feeds.warned_short": ("字段警告 {warned} 行", "rows with field warnings: {warned}"),
     "feeds.confirm": ("撤回导入 #{id}（{source}，{file}，入库 {stored} 条）？其记录将被删除，所有人员重新匹配，"
                       "仅由其记录支持的在办任务将被撤销。",
                       "Withdraw import #{id} ({source}, {file}, {stored} records)? Its records are removed, "
@@ -164,7 +175,7 @@ def history_table(rows: list[dict[str, Any]], lang: str) -> html.Table | html.P:
     for row in rows:
         status = _status(row)
         actions: list[Component] = []
-        if row["rows_rejected"]:
+        if row["rows_rejected"] or row.get("rows_warned"):
             actions.append(html.A(text("feeds.report_short", lang), href=REJECTIONS_URL.format(feed_id=row["id"]),
                                   className="nh-feeds-report", id=f"feeds-report-{row['id']}"))
         if status == "active":
@@ -176,7 +187,9 @@ def history_table(rows: list[dict[str, Any]], lang: str) -> html.Table | html.P:
             html.Td(str(row["id"])), html.Td(_when(row["imported_at"])), html.Td(row["imported_by"] or "—"),
             html.Td(row["source"]), html.Td(row["file_name"]),
             html.Td(html.Code(row["sha256"][:16] + "…", title=row["sha256"])),
-            html.Td(f"{row['rows_read']} = {row['rows_stored']} + {row['rows_rejected']}"),
+            html.Td([f"{row['rows_read']} = {row['rows_stored']} + {row['rows_rejected']}",
+                     *([html.Br(), html.Small(text("feeds.warned_short", lang).format(warned=row["rows_warned"]),
+                                              className="nh-feeds-warned")] if row.get("rows_warned") else [])]),
             html.Td(_duration(row)),
             html.Td([html.Span(text(f"feeds.status.{status}", lang), className=f"nh-feeds-status-{status}"),
                      *([html.Br(), html.Small(note)] if note else [])]),
@@ -239,9 +252,36 @@ def _result(view: JobView, lang: str, feed_id: int | None) -> list[Component]:
         more = int(result.get("rows_rejected") or 0) - min(len(rejected), PREVIEW_REJECTIONS)
         if more > 0:
             shown.append(html.P(text("feeds.more_rejections", lang).format(more=more)))
-    if feed_id is not None and result.get("rows_rejected"):
+    shown += _field_warnings(result, lang)
+    if feed_id is not None and (result.get("rows_rejected") or result.get("rows_warned")):
         shown.append(html.A(text("feeds.report", lang), href=REJECTIONS_URL.format(feed_id=feed_id),
                             id="feeds-report-link", className="nh-button"))
+    return shown
+
+
+def _field_label(field: str) -> str:
+    """A field as the rejection report names it: "手机号 / phone"."""
+    return f"{FIELD_NAMES.get(field, field)} / {field}"
+
+
+def _field_warnings(result: dict[str, Any], lang: str) -> list[Component]:
+    """How many stored rows had a field ignored, and the first warnings (row, field, reason)."""
+    warned = int(result.get("rows_warned") or 0)
+    if not warned:
+        return []
+    listed = result.get("field_warnings") or []
+    shown: list[Component] = [
+        html.P(text("feeds.warned", lang).format(warned=warned), className="nh-warning", id="feeds-warned"),
+        html.H4(text("feeds.field_warnings", lang)),
+        html.Table(className="nh-table nh-feeds-field-warnings", id="feeds-field-warnings", children=[
+            html.Thead(html.Tr([html.Th(text(key, lang)) for key in ("feeds.col.row", "feeds.col.field",
+                                                                        "feeds.col.reason")])),
+            html.Tbody([html.Tr([html.Td(str(row)), html.Td(_field_label(field)), html.Td(reason)],
+                                className="nh-row-warning")
+                        for row, field, reason in listed[:PREVIEW_FIELD_WARNINGS]])])]
+    more = warned - len({row for row, _field, _reason in listed[:PREVIEW_FIELD_WARNINGS]})
+    if more > 0:
+        shown.append(html.P(text("feeds.more_field_warnings", lang).format(more=more)))
     return shown
 
 
@@ -331,13 +371,21 @@ def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
     return actor
 
 
+REJECTED_KIND = "拒收 / rejected"
+WARNING_KIND = "字段警告 / field warning"
+
+
 def rejections_workbook(engine: Engine, feed_id: int) -> bytes:
-    """The rejection report of the import ``feed_id`` as an .xlsx: row number, field, reason (one line per
-    problem)."""
+    """The rejection report of the import ``feed_id`` as an .xlsx: row number, field, reason and kind — one line
+    per problem of a rejected row (``拒收 / rejected``) and one per field warning of a stored row (``字段警告 / field
+    warning``), in row order (a row is either rejected or stored: its lines stay together)."""
     with reading(engine) as conn:
-        report = rejection_report(conn, feed_id)
-    columns = [("row", "行号 / row"), ("field", "字段 / field"), ("reason", "原因 / reason")]
-    return excel_bytes(f"拒收报告 {feed_id}", columns, report)
+        report = [line | {"kind": REJECTED_KIND} for line in rejection_report(conn, feed_id)]
+        report += [{"row": row, "field": _field_label(field), "reason": reason, "kind": WARNING_KIND}
+                   for row, field, reason in repository.feed_field_warnings(conn, feed_id)]
+    report.sort(key=lambda line: line["row"])  # stable: each row's lines keep their order
+    columns = [("row", "行号 / row"), ("field", "字段 / field"), ("reason", "原因 / reason"), ("kind", "类别 / kind")]
+    return excel_bytes(f"拒收与警告 {feed_id}", columns, report)
 
 
 def create_feeds(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:

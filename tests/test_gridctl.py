@@ -94,3 +94,50 @@ def test_feed_import_match_override_and_export(run, tmp_path, own_copy):
     assert run("flags", "export", str(out)).exit_code == 0 and out.stat().st_size > 0
     assert "unsupported" not in run("flags", "unplaced").output
     assert run("flags", "export", str(tmp_path / "flags.pdf")).exit_code == 1
+
+
+@pytest.fixture
+def warnings_copy(database_factory, seeded_engine, monkeypatch):
+    """A copy of its own (a name of its own: the CLI's engine of another test's copy may still be pooled)."""
+    engine = database_factory("nanhai_cli_warnings", copy_of=seeded_engine)
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    return engine
+
+
+def test_feed_import_lists_field_warnings_and_the_history_and_export_carry_them(run, tmp_path, warnings_copy):
+    """A confirmed case whose phone misses a digit and whose time is unreadable stays in the net (issue 21): stored
+    without them, red, with his warnings in the import's output, its CSV, the history and the flags export."""
+    import csv
+
+    from tests.matching.feedfiles import valid_id, write_csv
+
+    wrong = valid_id(904)[:-1] + ("0" if valid_id(904)[-1] != "0" else "1")
+    rows = [["1", "梁志伟", valid_id(903), "1380000000", "", "113.15", "23.03", "WGS84", "确诊", "上周三"],
+            ["2", "何丽华", wrong, "13800000002", "", "113.15", "23.03", "WGS84", "确诊", ""]]
+    feed = write_csv(tmp_path / "feed.csv", rows)
+    rejected, warned = tmp_path / "rejected.csv", tmp_path / "warned.csv"
+    result = run("feed", "import", "--source", "卫健局", str(feed), "--rejections", str(rejected),
+                 "--warnings", str(warned))
+    assert result.exit_code == 0, result.output
+    assert "row 3 字段警告 / field warning (phone): 手机号格式错误 / phone malformed" in result.output
+    assert "row 3 字段警告 / field warning (reported_at): 登记时间无法解析 / reported_at unparseable" in result.output
+    assert "row 4: 身份证校验位错误 / ID-card check digit wrong" in result.output
+    assert "read 2 = stored 1 + rejected 1, rows with field warnings: 1" in result.output
+    assert "persons 1 (red 1" in result.output
+    with warned.open(encoding="utf-8-sig") as sheet:
+        assert list(csv.reader(sheet)) == [["row", "field", "reason"],
+                                           ["3", "phone", "手机号格式错误 / phone malformed"],
+                                           ["3", "reported_at", "登记时间无法解析 / reported_at unparseable"]]
+    with rejected.open(encoding="utf-8-sig") as sheet:
+        assert list(csv.reader(sheet)) == [["row", "reasons"], ["4", "身份证校验位错误 / ID-card check digit wrong"]]
+
+    listed = run("feed", "history").output
+    assert "2 = 1 + 1（字段警告 1 行 / field warnings: 1）" in listed
+
+    out = tmp_path / "flags.csv"
+    assert run("flags", "export", str(out)).exit_code == 0
+    with out.open(encoding="utf-8-sig") as sheet:
+        flags = list(csv.DictReader(sheet))
+    assert len(flags) == 1 and flags[0]["colour"] == "red"
+    assert flags[0]["warnings"] == ("手机号格式错误 / phone malformed（卫健局 第3行）；"
+                                    "登记时间无法解析 / reported_at unparseable（卫健局 第3行）")

@@ -5,10 +5,10 @@ from gis import migrate
 from matching.privacy import load_vault
 
 TABLES = {"districts", "towns", "communities", "grids", "grid_cells", "checkpoints", "users", "user_grids",
-          "feed_files", "source_records", "feed_rejections", "addresses", "persons", "risk_code_history",
-          "risk_overrides", "flags", "task_requests", "user_sessions", "login_failures", "audit_log", "leads",
-          "lead_reports", "tasks", "task_events", "task_photos", "idempotency_keys", "scans", "job_progress",
-          "procrastinate_jobs", "procrastinate_workers"}
+          "feed_files", "source_records", "feed_rejections", "feed_field_warnings", "addresses", "persons",
+          "risk_code_history", "risk_overrides", "flags", "task_requests", "user_sessions", "login_failures",
+          "audit_log", "leads", "lead_reports", "tasks", "task_events", "task_photos", "idempotency_keys", "scans",
+          "job_progress", "procrastinate_jobs", "procrastinate_workers"}
 
 
 def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_factory):
@@ -16,7 +16,7 @@ def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_f
     assert migrate.current_revision(engine) is None
 
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0015"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0016"
     assert TABLES <= set(inspect(engine).get_table_names())
     columns = {c["name"] for c in inspect(engine).get_columns("grids")}
     assert {"code", "geom", "community_id", "area_m2"} <= columns
@@ -157,3 +157,37 @@ def test_0014_seals_the_stored_home_addresses_and_leaves_no_clear_copy(database_
     with engine.connect() as conn:
         back = conn.execute(text("SELECT address FROM source_records ORDER BY row_number")).scalars().all()
     assert back == [*addresses, None]
+
+
+def test_0016_counts_field_warnings_apart_from_the_balance_and_goes_back(database_factory):
+    """An import made before 0016 counts no warned rows; the warned rows are at most the rows stored, the balance
+    still holds, and a warning goes with its file; a downgrade removes both."""
+    from sqlalchemy.exc import IntegrityError
+
+    engine = database_factory("nanhai_0016", upgrade=False)
+    migrate.upgrade(engine, "0015")
+    with engine.begin() as conn:
+        feed = conn.execute(text(
+            "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs) "
+            "VALUES ('a', 'a.csv', 'a', 3, 2, 1, 'wgs84') RETURNING id")).scalar_one()
+    migrate.upgrade(engine, "0016")
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT rows_warned FROM feed_files")).scalar_one() == 0
+        conn.execute(text("UPDATE feed_files SET rows_warned = 2"))
+        conn.execute(text("INSERT INTO feed_field_warnings VALUES "
+                          "(:f, 3, 'phone', '手机号格式错误 / phone malformed'), "
+                          "(:f, 3, 'reported_at', '登记时间无法解析 / reported_at unparseable')"), {"f": feed})
+    with pytest.raises(IntegrityError, match="feed_files_rows_warned_stored"), engine.begin() as conn:
+        conn.execute(text("UPDATE feed_files SET rows_warned = 3"))
+    with pytest.raises(IntegrityError, match="feed_files_rows_balance"), engine.begin() as conn:
+        conn.execute(text("UPDATE feed_files SET rows_rejected = 2"))  # warned rows are stored: the balance stands
+    with pytest.raises(IntegrityError, match="feed_field_warnings_pkey"), engine.begin() as conn:
+        conn.execute(text("INSERT INTO feed_field_warnings VALUES (:f, 3, 'phone', 'again')"), {"f": feed})
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM feed_files"))
+        assert conn.execute(text("SELECT count(*) FROM feed_field_warnings")).scalar_one() == 0
+    migrate.downgrade(engine, "0015")
+    assert "feed_field_warnings" not in inspect(engine).get_table_names()
+    assert "rows_warned" not in {c["name"] for c in inspect(engine).get_columns("feed_files")}
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "0016"

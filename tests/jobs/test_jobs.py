@@ -18,7 +18,7 @@ from sqlalchemy import inspect, text
 from gis import migrate
 from gis.errors import ConfigurationError
 from gridctl import main
-from jobs.progress import read_progress
+from jobs.progress import read_progress, summary
 from jobs.queue import enqueue_feed_import, enqueue_rematch
 from jobs.recovery import MAX_RUNS
 from jobs.worker import run_worker
@@ -44,14 +44,22 @@ def url(engine):
     return engine.url.render_as_string(hide_password=False)
 
 
-def person(serial, category, lon="113.15", lat="23.03"):
-    return [str(serial), "张小明", valid_id(serial), "13812345678", "", lon, lat, "WGS84", category, TODAY]
+def person(serial, category, lon="113.15", lat="23.03", id_number=None):
+    return [str(serial), "张小明", id_number or valid_id(serial), "13812345678", "", lon, lat, "WGS84", category,
+            TODAY]
 
 
-def feed(tmp_path, name, first, count=3, bad=1):
-    """A small feed: ``count`` good rows from serial ``first``, then ``bad`` rows with unparseable coordinates."""
+def wrong_check_digit(serial):
+    return valid_id(serial)[:-1] + ("0" if valid_id(serial)[-1] != "0" else "1")
+
+
+def feed(tmp_path, name, first, count=3, bad=1, warned=0):
+    """A small feed: ``count`` good rows from serial ``first``, then ``warned`` rows with unparseable coordinates
+    (stored without a point, with a field warning), then ``bad`` rows with a wrong ID number (rejected)."""
     rows = [person(first + i, "密切接触者") for i in range(count)]
-    rows += [person(first + count + i, "确诊", lon="东经") for i in range(bad)]
+    rows += [person(first + count + i, "确诊", lon="东经") for i in range(warned)]
+    serial = first + count + warned
+    rows += [person(serial + i, "确诊", id_number=wrong_check_digit(serial + i)) for i in range(bad)]
     return write_csv(tmp_path / name, rows)
 
 
@@ -71,7 +79,7 @@ def assert_nothing_left_running(engine):
 
 
 def test_a_queued_feed_import_shows_its_stages_and_balances_its_rows(engine, url, tmp_path):
-    path = feed(tmp_path, "health.csv", first=1, count=3, bad=1)
+    path = feed(tmp_path, "health.csv", first=1, count=3, bad=1, warned=1)
     job_id = enqueue_feed_import(engine, path, "卫健", requested_by="test")
     queued = read_progress(engine, job_id)
     assert (queued.kind, queued.state, queued.stage, queued.queue_status) == ("feed_import", "queued", "queued", "todo")
@@ -87,12 +95,17 @@ def test_a_queued_feed_import_shows_its_stages_and_balances_its_rows(engine, url
     assert done.attempts == 1 and done.worker.endswith(f":{os.getpid()}") and done.error is None
     assert done.started_at <= done.finished_at
     result = done.result
-    assert result["rows_read"] == result["rows_stored"] + result["rows_rejected"] == 4
-    assert (result["rows_stored"], result["rows_rejected"]) == (3, 1)
-    assert result["rejections"] == [[6, "坐标无法解析 / coordinates unparseable"]]
-    assert result["match"]["persons"] == 3 and result["match"]["red"] == 3 and result["seconds"] >= 0
+    assert result["rows_read"] == result["rows_stored"] + result["rows_rejected"] == 5
+    assert (result["rows_stored"], result["rows_rejected"], result["rows_warned"]) == (4, 1, 1)
+    assert result["rejections"] == [[7, "身份证校验位错误 / ID-card check digit wrong"]]
+    assert result["field_warnings"] == [[6, "lon, lat", "坐标无法解析 / coordinates unparseable"]]
+    assert "读取 5 行 = 入库 4 + 拒收 1，字段警告 1 行 / read 5 = stored 4 + rejected 1, rows with field " \
+           "warnings: 1" in summary(done)
+    # the confirmed case with the garbled point stays in the net: red, flagged, unplaced (no address either)
+    assert result["match"]["persons"] == 4 and result["match"]["red"] == 4 and result["seconds"] >= 0
+    assert result["match"]["unplaced_flags"] == 1
     assert scalar(engine, "SELECT count(*) FROM persons WHERE grid_id IS NOT NULL AND colour = 'red'") == 3
-    assert scalar(engine, "SELECT count(*) FROM flags") == 3
+    assert scalar(engine, "SELECT count(*) FROM flags") == 4
     assert_nothing_left_running(engine)
     assert path.exists(), "a file named on the command line is the operator's: kept"
 

@@ -45,7 +45,9 @@ def test_english_headers_full_width_and_stray_spaces(tmp_path):
     assert (batch.accepted.iloc[1]["id_number"], batch.accepted.iloc[1]["name"]) == (valid_id(8), "赵六")
 
 
-def test_every_rejection_reason_is_named_with_its_row(tmp_path):
+def test_every_rejection_and_field_warning_reason_is_named_with_its_row(tmp_path):
+    """A row without a usable identity is rejected; a malformed phone, point or time only costs that field
+    (issue 21): the row is stored without it and a warning names the row, the field and the reason."""
     bad_check = valid_id(3)[:-1] + ("0" if valid_id(3)[-1] != "0" else "1")
     rows = [
         row(1),                                                     # row 3: fine
@@ -59,17 +61,45 @@ def test_every_rejection_reason_is_named_with_its_row(tmp_path):
         row(9, name=""),                                            # row 11
         row(10, id_number=""),                                      # row 12
         row(11, when="上周三"),                                      # row 13
+        row(12, phone="1381234567", when="昨天", id_number=bad_check),  # row 14: rejected, every reason listed
     ]
     batch = read_feed(write_csv(tmp_path / "bad.csv", rows))
     reasons = {r.row: r.reason for r in batch.rejections}
-    assert batch.rows_read == 11 and len(batch.accepted) == 1 and batch.balanced
-    expected = {4: "check digit wrong", 5: "date of birth impossible", 6: "phone malformed",
-                7: "coordinates unparseable", 8: "outside any plausible range", 9: "only one of longitude",
-                10: "coordinate system unknown", 11: "name is empty", 12: "ID number is empty",
-                13: "reported_at unparseable"}
-    for line, words in expected.items():
+    assert batch.rows_read == 12 and len(batch.accepted) == 7 and batch.balanced
+    rejected = {4: "check digit wrong", 5: "date of birth impossible", 11: "name is empty", 12: "ID number is empty"}
+    for line, words in rejected.items():
         assert words in reasons[line], (line, reasons.get(line))
-    assert set(reasons) == set(expected)
+    assert set(reasons) == {*rejected, 14}
+    assert reasons[14] == ("身份证校验位错误 / ID-card check digit wrong；手机号格式错误 / phone malformed；"
+                           "登记时间无法解析 / reported_at unparseable")
+    assert batch.field_warnings == [
+        (6, "phone", "手机号格式错误 / phone malformed"),
+        (7, "lon, lat", "坐标无法解析 / coordinates unparseable"),
+        (8, "lon, lat", "坐标超出合理范围 / coordinates outside any plausible range"),
+        (9, "lon, lat", "经纬度只有一个 / only one of longitude and latitude"),
+        (10, "crs", "坐标系无法识别 / coordinate system unknown (WGS84, GCJ02, BD09, CGCS2000)"),
+        (13, "reported_at", "登记时间无法解析 / reported_at unparseable")]
+    assert batch.rows_warned == 6
+    stored = batch.accepted.set_index("row")
+    assert list(stored.index) == [3, 6, 7, 8, 9, 10, 13]
+    assert stored.loc[6, "phone"] == "" and stored.loc[3, "phone"] == "13812345678"  # the bad phone is left out
+    for line in (7, 8, 9, 10):  # so is the bad point, and its coordinate system with it
+        assert np.isnan(stored.loc[line, "lon"]) and np.isnan(stored.loc[line, "lat"]), line
+        assert pd.isna(stored.loc[line, "crs"]), line
+    assert stored.loc[3, "crs"] == "wgs84" and stored.loc[6, "lon"] == 113.15
+    assert pd.isna(stored.loc[13, "reported_at"]) and not pd.isna(stored.loc[7, "reported_at"])
+
+
+def test_a_row_with_several_malformed_fields_is_stored_with_a_warning_for_each(tmp_path):
+    """An unparseable longitude in an unknown system, a short phone, an unreadable time: the row is stored with
+    none of them, and its warnings come in the order a rejection lists its reasons."""
+    batch = read_feed(write_csv(tmp_path / "two.csv", [row(1, lon="东经", crs="火星", phone="1", when="?")]))
+    assert len(batch.accepted) == 1 and batch.rows_warned == 1 and not batch.rejections
+    assert batch.field_warnings == [
+        (3, "phone", "手机号格式错误 / phone malformed"),
+        (3, "lon, lat", "坐标无法解析 / coordinates unparseable"),
+        (3, "crs", "坐标系无法识别 / coordinate system unknown (WGS84, GCJ02, BD09, CGCS2000)"),
+        (3, "reported_at", "登记时间无法解析 / reported_at unparseable")]
 
 
 def test_gcj02_rows_are_converted_to_wgs84_within_half_a_metre(tmp_path):
@@ -154,6 +184,7 @@ def test_any_rows_are_all_accounted_for(tmp_path_factory, rows):
     path = write_csv(tmp_path_factory.mktemp("any") / "any.csv", rows, trailing_empty=0)
     batch = read_feed(path)
     assert batch.rows_read == len(batch.accepted) + len(batch.rejections)
+    assert {w.row for w in batch.field_warnings} <= set(batch.accepted["row"])  # only stored rows are warned
     nonempty = sum(1 for r in rows if any(str(c).strip() for c in r))
     assert batch.rows_read <= nonempty
     assert np.all(np.diff(batch.accepted["row"].to_numpy()) > 0)
@@ -171,6 +202,7 @@ def test_the_fast_reader_and_the_careful_reader_agree(tmp_path, monkeypatch):
     careful = read_feed(path)
     assert fast.rows_read == careful.rows_read == 5
     assert [(r.row, r.reasons) for r in fast.rejections] == [(r.row, r.reasons) for r in careful.rejections]
+    assert fast.field_warnings == careful.field_warnings == [(4, "phone", "手机号格式错误 / phone malformed")]
     assert fast.accepted.equals(careful.accepted)
 
 

@@ -41,17 +41,33 @@ def scalar(engine, sql, **params):
         return conn.execute(text(sql), params).scalar_one()
 
 
+def bad_id(serial):
+    """``valid_id(serial)`` with a wrong check digit."""
+    return valid_id(serial)[:-1] + ("0" if valid_id(serial)[-1] != "0" else "1")
+
+
 def test_import_accounts_for_every_row_and_twice_changes_nothing(engine, tmp_path):
-    rows = [person(1, "密切接触者"), person(2, "返岗人员"), person(3, "确诊", lon="东经"), person(4, "")]
+    """A confirmed case whose longitude is garbled stays in the net, stored without a point and with a field
+    warning (issue 21); a row whose ID number is wrong is rejected."""
+    unknown = person(4, "")
+    unknown[2] = bad_id(4)
+    rows = [person(1, "密切接触者"), person(2, "返岗人员"), person(3, "确诊", lon="东经"), unknown]
     path = write_csv(tmp_path / "health.csv", rows)
     first = import_feed(engine, path, "卫健")
-    assert (first.rows_read, first.rows_stored, first.rows_rejected) == (4, 3, 1)
-    assert first.rejections == [(5, "坐标无法解析 / coordinates unparseable")]
+    assert (first.rows_read, first.rows_stored, first.rows_rejected, first.rows_warned) == (4, 3, 1, 1)
+    assert first.rejections == [(6, "身份证校验位错误 / ID-card check digit wrong")]
+    assert first.field_warnings == [(5, "lon, lat", "坐标无法解析 / coordinates unparseable")]
     again = import_feed(engine, path, "卫健")
-    assert again.already_imported and (again.rows_stored, again.rows_rejected) == (3, 1)
+    assert again.already_imported and (again.rows_stored, again.rows_rejected, again.rows_warned) == (3, 1, 1)
     assert scalar(engine, "SELECT count(*) FROM source_records") == 3
     assert scalar(engine, "SELECT count(*) FROM feed_rejections") == 1
-    assert scalar(engine, "SELECT rows_read FROM feed_files") == 4
+    assert scalar(engine, "SELECT rows_read || '=' || rows_stored || '+' || rows_rejected || ' ' || rows_warned "
+                          "FROM feed_files") == "4=3+1 1"
+    with engine.connect() as conn:
+        warned = conn.execute(text("SELECT row_number, field, reason FROM feed_field_warnings")).all()
+        point = conn.execute(text("SELECT lon, lat, crs FROM source_records WHERE row_number = 5")).one()
+    assert [tuple(w) for w in warned] == [(5, "lon, lat", "坐标无法解析 / coordinates unparseable")]
+    assert tuple(point) == (None, None, None)
 
 
 def test_no_clear_personal_data_is_stored(engine):
@@ -83,7 +99,7 @@ def test_match_codes_places_flags_and_requests_tasks(engine, tmp_path):
     import_feed(engine, write_csv(tmp_path / "police.csv", rows), "公安")
     stats = run_match(engine, now=NOW)
     assert stats["persons"] == 8
-    assert (stats["red"], stats["yellow"], stats["blue"], stats["green"]) == (4, 2, 1, 1)
+    assert (stats["red"], stats["yellow"], stats["blue"], stats["green"]) == (5, 2, 1, 0)
     with engine.connect() as conn:
         people = {r.id_masked[-4:]: r for r in conn.execute(text(
             "SELECT p.id_masked, p.colour, p.method, p.confidence, p.unplaced_reason, g.code AS grid "
@@ -93,12 +109,13 @@ def test_match_codes_places_flags_and_requests_tasks(engine, tmp_path):
     community = people[valid_id(12)[-4:]]
     assert community.method == "community" and community.grid.startswith("440605121")
     assert "no location" in people[valid_id(13)[-4:]].unplaced_reason
+    assert people[valid_id(3)[-4:]].colour == "red"  # his garbled point was left out: red, by what remains
     assert "outside the district" in people[valid_id(14)[-4:]].unplaced_reason
     assert "ambiguous" in people[valid_id(15)[-4:]].unplaced_reason
     assert set(unplaced(engine)["unplaced_reason"].str.split(" / ").str[1]) == {
         "no location", "outside the district", "ambiguous address"}
-    assert scalar(engine, "SELECT count(*) FROM flags") == 7
-    assert scalar(engine, "SELECT count(*) FROM task_requests WHERE colour IN ('red', 'yellow')") == 6
+    assert scalar(engine, "SELECT count(*) FROM flags") == 8
+    assert scalar(engine, "SELECT count(*) FROM task_requests WHERE colour IN ('red', 'yellow')") == 7
     assert scalar(engine, "SELECT count(*) FROM task_requests WHERE colour = 'blue'") == 0
 
 
@@ -154,6 +171,9 @@ def test_export_flags(engine, tmp_path, suffix):
     assert list(frame.columns) == COLUMNS and len(frame) == count == scalar(engine, "SELECT count(*) FROM flags")
     assert all("*" in m for m in frame["masked_id"]) and all("*" in n for n in frame["name"])
     assert frame["colour"].iloc[0] == "red"
+    warned = frame["masked_id"].str.endswith(valid_id(3)[-4:])
+    assert list(frame.loc[warned, "warnings"]) == ["坐标无法解析 / coordinates unparseable（卫健 第5行）"]
+    assert set(frame.loc[~warned, "warnings"].fillna("")) == {""}
 
 
 def test_the_same_file_imported_twice_at_once_is_stored_once(engine, tmp_path):
@@ -234,11 +254,13 @@ def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(databas
     seed_nanhai(engine)
     people = list(zip(range(11, 18), "赵钱孙李周吴郑", strict=True))
     rows = [person(serial, "", name=name) for serial, name in people]
-    rows[3][5] = "东经"  # file line 6 (title, header, then the rows) is rejected
+    rows[3][2] = bad_id(14)  # file line 6 (title, header, then the rows) is rejected
+    rows[5][3] = "1381234567"  # line 8 is stored without its phone, one digit short
     seen: list[float] = []
     result = import_feed(engine, write_csv(tmp_path / "chunks.csv", rows), "公安",
                          progress=lambda step, fraction: seen.append(fraction), workers=workers)
-    assert (result.rows_read, result.rows_stored, result.rows_rejected) == (7, 6, 1)
+    assert (result.rows_read, result.rows_stored, result.rows_rejected, result.rows_warned) == (7, 6, 1, 1)
+    assert result.field_warnings == [(8, "phone", "手机号格式错误 / phone malformed")]
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 5  # a step per chunk of two
     vault = load_vault()
     with engine.connect() as conn:
@@ -248,7 +270,8 @@ def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(databas
     assert [r.row_number for r in stored] == [line for line, _, _ in expected]
     for record, (_, serial, name) in zip(stored, expected, strict=True):
         assert record.person_key == vault.person_key(valid_id(serial))
-        assert vault.open(record.sealed) == {"id_number": valid_id(serial), "name": name, "phone": "13812345678"}
+        phone = "" if record.row_number == 8 else "13812345678"
+        assert vault.open(record.sealed) == {"id_number": valid_id(serial), "name": name, "phone": phone}
         assert record.id_masked == valid_id(serial)[:6] + "********" + valid_id(serial)[-4:]
         assert record.name_masked == name  # one character: nothing to hide behind a star
 

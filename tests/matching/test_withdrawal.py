@@ -79,7 +79,7 @@ def imported(engine, tmp_path_factory):
     folder = tmp_path_factory.mktemp("feeds")
     police = write_csv(folder / "police.csv", [
         person(1, "确诊"), person(2, "密切接触者"), person(3, "确诊"),
-        person(5, "确诊", lon="东经"),  # row 6: coordinates
+        person(5, "确诊", lon="东经", id_number=bad_id(5)),  # row 6: ID check digit and coordinates
         person(6, "确诊", phone="12345", id_number=bad_id(6))])  # row 7: ID check digit and phone
     health = write_csv(folder / "health.csv", [person(2, "确诊"), person(4, "重点地区返回")])
     first = import_feed(engine, police, "公安", imported_by="demo_admin")
@@ -98,6 +98,7 @@ def test_the_rejection_report_gives_row_field_and_reason_one_line_per_problem(en
         with pytest.raises(NotFound):
             rejection_report(conn, 999999)
     assert report == [
+        {"row": 6, "field": "身份证号 / id_number", "reason": "身份证校验位错误 / ID-card check digit wrong"},
         {"row": 6, "field": "经度、纬度 / lon, lat", "reason": "坐标无法解析 / coordinates unparseable"},
         {"row": 7, "field": "身份证号 / id_number", "reason": "身份证校验位错误 / ID-card check digit wrong"},
         {"row": 7, "field": "手机号 / phone", "reason": "手机号格式错误 / phone malformed"}]
@@ -144,7 +145,7 @@ def test_withdrawing_an_import_removes_its_records_rematches_and_cancels_only_wh
     assert scalar(engine, "SELECT count(*) FROM source_records WHERE feed_file_id = :f", f=health) == 2
     with engine.connect() as conn:
         kept = repository.feed_file(conn, police)
-        assert len(rejection_report(conn, police)) == 3
+        assert len(rejection_report(conn, police)) == 4
     assert (kept["rows_read"], kept["rows_stored"], kept["rows_rejected"]) == (5, 3, 2)
     assert kept["withdrawn_by"] == "demo_admin" and kept["withdraw_reason"] == REASON and kept["withdrawn_at"]
     # everyone matched again, without the file

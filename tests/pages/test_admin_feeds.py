@@ -66,8 +66,9 @@ def scalar(engine, statement, **params):
 
 
 def feed_bytes(first, good=3, lon_bad=1, id_and_phone_bad=1):
-    """A police feed: ``good`` confirmed cases, then rows with unparseable coordinates, then rows with a wrong
-    check digit and a malformed phone (two problems each). A title row, the header, data from row 3."""
+    """A police feed: ``good`` confirmed cases, then rows with unparseable coordinates (stored without a point,
+    with a field warning), then rows with a wrong check digit and a malformed phone (rejected, with both reasons).
+    A title row, the header, data from row 3."""
     out = io.StringIO()
     out.write("南海区排查名单\n" + ",".join(HEADER) + "\n")
     serial = first
@@ -161,18 +162,24 @@ def test_only_an_administrator_opens_the_page_posts_its_callbacks_or_downloads_a
     sent = upload(admin, "roles.csv", feed_bytes(900, good=1))
     answer_of(start(admin, sent, source="角色测试"))  # queued, not run: enough to have a job
     job_id = scalar(engine, "SELECT max(job_id) FROM job_progress WHERE kind = 'feed_import'")
-    with engine.begin() as conn:  # an import with a rejection, to ask a report of
+    with engine.begin() as conn:  # an import with a rejection and a field warning, to ask a report of
         feed_id = conn.execute(text(
-            "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs, "
-            "imported_by) VALUES ('角色', 'r.csv', repeat('a', 64), 1, 0, 1, 'wgs84', 'demo_admin') RETURNING id"
-        )).scalar_one()
-        conn.execute(text("INSERT INTO feed_rejections VALUES (:f, 3, '姓名为空 / name is empty')"), {"f": feed_id})
+            "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, rows_warned, "
+            "default_crs, imported_by) VALUES ('角色', 'r.csv', repeat('a', 64), 2, 1, 1, 1, 'wgs84', 'demo_admin') "
+            "RETURNING id")).scalar_one()
+        conn.execute(text("INSERT INTO feed_rejections VALUES (:f, 4, '姓名为空 / name is empty')"), {"f": feed_id})
+        conn.execute(text("INSERT INTO feed_field_warnings VALUES "
+                          "(:f, 3, 'phone', '手机号格式错误 / phone malformed')"), {"f": feed_id})
 
     layout = json.dumps(admin.get(f"{PAGE}_dash-layout").get_json(), ensure_ascii=False)
     assert "feeds-history" in layout and "feeds-source" in layout and "page-refusal" not in layout
     assert "r.csv" in layout and "角色" in layout, "the history and the known sources are drawn"
     report = admin.get(f"/admin/feeds/{feed_id}/rejections.xlsx")
     assert report.status_code == 200 and report.mimetype.endswith("spreadsheetml.sheet")
+    lines = list(load_workbook(io.BytesIO(report.data)).active.iter_rows(values_only=True))
+    assert lines == [("行号 / row", "字段 / field", "原因 / reason", "类别 / kind"),
+                     (3, "手机号 / phone", "手机号格式错误 / phone malformed", "字段警告 / field warning"),
+                     (4, "姓名 / name", "姓名为空 / name is empty", "拒收 / rejected")]
     assert admin.get("/admin/feeds/999999/rejections.xlsx").status_code == 404
 
     for username in (*NOT_ADMINS, None):
@@ -215,13 +222,16 @@ def test_an_import_and_its_withdrawal_through_the_callbacks(engine, server):
     done = poll(admin, job_id).get_json()["response"]
     shown = json.dumps(done, ensure_ascii=False)
     assert done["feeds-tick"]["disabled"] is True
-    assert "Read 4 = stored 2 + rejected 2" in shown
+    assert "Read 4 = stored 3 + rejected 1" in shown
     assert "身份证校验位错误 / ID-card check digit wrong" in shown and "手机号 / phone" in shown
+    assert "Rows with field warnings: 1 (stored, without the malformed field)" in shown
+    assert "经度、纬度 / lon, lat" in shown and "坐标无法解析 / coordinates unparseable" in shown
     feed_id = scalar(engine, "SELECT id FROM feed_files WHERE job_id = :j", j=job_id)
     assert f"/admin/feeds/{feed_id}/rejections.xlsx" in shown
     assert scalar(engine, "SELECT imported_by FROM feed_files WHERE id = :f", f=feed_id) == "demo_admin"
     listed = answer_of(history(admin))
-    assert "callbacks.csv" in listed and "demo_admin" in listed and "4 = 2 + 2" in listed
+    assert "callbacks.csv" in listed and "demo_admin" in listed and "4 = 3 + 1" in listed
+    assert "rows with field warnings: 1" in listed
 
     confirm = pick(admin, feed_id).get_json()["response"]
     assert confirm["feeds-withdraw-target"]["data"] == feed_id
@@ -234,7 +244,7 @@ def test_an_import_and_its_withdrawal_through_the_callbacks(engine, server):
     assert "Being withdrawn" in answer_of(history(admin))
     work(engine)
     over = answer_of(poll(admin, None, withdraw_id))
-    assert "Withdrawn: 2 records removed" in over
+    assert "Withdrawn: 3 records removed" in over
     listed = answer_of(history(admin))
     assert "Withdrawn" in listed and "测试撤回 / a test" in listed
     assert "already under way" not in answer_of(withdraw(admin, feed_id, "again")) and \
@@ -292,7 +302,8 @@ def test_an_administrator_imports_a_feed_watches_it_downloads_the_rejections_and
             screenshot(browser, "admin_feeds_running")
             blocker.rollback()  # the match goes on
             wait.until(lambda d: d.find_elements(By.ID, "feeds-balance"))
-            assert browser.find_element(By.ID, "feeds-balance").text == "读取 6 行 = 入库 3 + 拒收 3"
+            assert browser.find_element(By.ID, "feeds-balance").text == "读取 6 行 = 入库 4 + 拒收 2"
+            assert browser.find_element(By.ID, "feeds-warned").text.startswith("字段警告 1 行")
             assert all(state.endswith(":done") for state in _stage_states(browser))
             full = float(browser.find_element(By.CSS_SELECTOR, "#feeds-bar-feed_import .nh-bar-fill")
                          .value_of_css_property("width").rstrip("px"))
@@ -306,13 +317,14 @@ def test_an_administrator_imports_a_feed_watches_it_downloads_the_rejections_and
             assert files, "the rejection report was not downloaded"
             sheet = load_workbook(files[0]).active
             lines = [tuple(row) for row in sheet.iter_rows(values_only=True)]
-            assert lines[0] == ("行号 / row", "字段 / field", "原因 / reason")
+            assert lines[0] == ("行号 / row", "字段 / field", "原因 / reason", "类别 / kind")
+            warned, rejected = "字段警告 / field warning", "拒收 / rejected"
             assert lines[1:] == [
-                (6, "经度、纬度 / lon, lat", "坐标无法解析 / coordinates unparseable"),
-                (7, "身份证号 / id_number", "身份证校验位错误 / ID-card check digit wrong"),
-                (7, "手机号 / phone", "手机号格式错误 / phone malformed"),
-                (8, "身份证号 / id_number", "身份证校验位错误 / ID-card check digit wrong"),
-                (8, "手机号 / phone", "手机号格式错误 / phone malformed")]
+                (6, "经度、纬度 / lon, lat", "坐标无法解析 / coordinates unparseable", warned),
+                (7, "身份证号 / id_number", "身份证校验位错误 / ID-card check digit wrong", rejected),
+                (7, "手机号 / phone", "手机号格式错误 / phone malformed", rejected),
+                (8, "身份证号 / id_number", "身份证校验位错误 / ID-card check digit wrong", rejected),
+                (8, "手机号 / phone", "手机号格式错误 / phone malformed", rejected)]
 
             feed_id = scalar(engine, "SELECT id FROM feed_files WHERE file_name = '公安-每日.csv'")
             row = f"#feeds-row-{feed_id}"
