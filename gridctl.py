@@ -10,7 +10,7 @@
     gridctl users demo [--password P] · tasks sweep · demo activity [--seed N] · demo roster FILE [--rows N]
     gridctl users add|import|list|disable|enable|reset-password
     gridctl jobs worker [--once] · jobs import --source S FILE · jobs list · jobs show ID
-    gridctl bench locate|pipeline|updates|wall|stats|adminload
+    gridctl bench locate|pipeline|updates|wall|stats|adminload|addresses
     gridctl serve [--host H] [--port P] [--production] · backup FILE|--keep N DIR · restore FILE [--force]
 
 Every expected failure prints one clear message (Chinese, then English) and
@@ -279,9 +279,14 @@ def feed() -> None:
               help="re-run the matcher after a successful import")
 @click.option("--rejections", type=click.Path(dir_okay=False), default=None,
               help="also write the rejected rows (row number and reasons) to this CSV")
+@click.option("--warnings", "warnings_csv", type=click.Path(dir_okay=False), default=None,
+              help="also write the field warnings (row number, field, reason: a stored row's phone, point or "
+                   "time that was ignored) to this CSV")
 @_fail_cleanly
-def feed_import(path: str, source: str, crs: str, then_match: bool, rejections: str | None) -> None:
-    """Import a CSV or Excel feed: every row stored or rejected with its reason."""
+def feed_import(path: str, source: str, crs: str, then_match: bool, rejections: str | None,
+                warnings_csv: str | None) -> None:
+    """Import a CSV or Excel feed: every row stored or rejected with its reason; a stored row's malformed phone,
+    point or time is ignored with a field warning."""
     from matching.pipeline import import_feed
 
     engine = _engine()
@@ -295,17 +300,28 @@ def feed_import(path: str, source: str, crs: str, then_match: bool, rejections: 
         click.echo(f"  第 {row} 行 / row {row}: {reason}")
     if len(result.rejections) > 50:
         click.echo(f"  … 另有 {len(result.rejections) - 50} 行被拒 / {len(result.rejections) - 50} more rejected rows")
-    if rejections and result.rejections:
-        import csv
+    for row, field, reason in result.field_warnings[:50]:
+        click.echo(f"  第 {row} 行 / row {row} 字段警告 / field warning ({field}): {reason}")
+    if len(result.field_warnings) > 50:
+        more = len(result.field_warnings) - 50
+        click.echo(f"  … 另有 {more} 条字段警告 / {more} more field warnings")
+    import csv
 
+    if rejections and result.rejections:
         with open(rejections, "w", newline="", encoding="utf-8-sig") as out:
             writer = csv.writer(out)
             writer.writerow(["row", "reasons"])
             writer.writerows(result.rejections)
+    if warnings_csv and result.field_warnings:
+        with open(warnings_csv, "w", newline="", encoding="utf-8-sig") as out:
+            writer = csv.writer(out)
+            writer.writerow(["row", "field", "reason"])
+            writer.writerows(result.field_warnings)
     for warning in result.warnings:
         click.echo(f"注意 / warning: {warning}")
-    click.echo(f"读取 {result.rows_read} 行 = 入库 {result.rows_stored} + 拒收 {result.rows_rejected} / read "
-               f"{result.rows_read} = stored {result.rows_stored} + rejected {result.rows_rejected}"
+    click.echo(f"读取 {result.rows_read} 行 = 入库 {result.rows_stored} + 拒收 {result.rows_rejected}，字段警告 "
+               f"{result.rows_warned} 行 / read {result.rows_read} = stored {result.rows_stored} + rejected "
+               f"{result.rows_rejected}, rows with field warnings: {result.rows_warned}"
                f"  ({time.monotonic() - started:.1f} s)")
     if then_match and not result.already_imported:
         _match(engine)
@@ -353,7 +369,8 @@ def flags() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 @_fail_cleanly
 def flags_export(path: str) -> None:
-    """Write every flag to FILE.csv or FILE.xlsx (personal data masked)."""
+    """Write every flag to FILE.csv or FILE.xlsx (personal data masked), with the field warnings of each person's
+    records in a ``warnings`` column."""
     from matching.export import export_flags
 
     count = export_flags(_engine(), path)
@@ -410,7 +427,8 @@ def codes_override(id_number: str, colour: str, reason: str, set_by: str, days: 
 @click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 1000))
 @_fail_cleanly
 def feed_history_command(limit: int) -> None:
-    """The newest imports: id, when, who, source, file, balance, withdrawn or not."""
+    """The newest imports: id, when, who, source, file, balance (and the rows with field warnings), withdrawn
+    or not."""
     from matching.repository import feed_history
 
     with _engine().connect() as conn:
@@ -420,9 +438,11 @@ def feed_history_command(limit: int) -> None:
     for row in found:
         withdrawn = row["withdrawn_at"]
         state = f"已撤回 / withdrawn {_when(withdrawn)} ({row['withdrawn_by']})" if withdrawn else ""
+        warned = f"（字段警告 {row['rows_warned']} 行 / field warnings: {row['rows_warned']}）" \
+            if row["rows_warned"] else ""
         click.echo(f"{row['id']:>6}  {_when(row['imported_at'])}  {row['imported_by'] or '—':<14} {row['source']:<8} "
-                   f"{row['file_name']}  {row['rows_read']} = {row['rows_stored']} + {row['rows_rejected']}  {state}"
-                   .rstrip())
+                   f"{row['file_name']}  {row['rows_read']} = {row['rows_stored']} + {row['rows_rejected']}{warned}  "
+                   f"{state}".rstrip())
 
 
 @feed.command("withdraw")
@@ -1114,6 +1134,18 @@ def bench_adminload(rows: int, samples: int) -> None:
                f"database {BENCH_DATABASE} (kept afterwards)")
     engine = engine_for(url.set(database=BENCH_DATABASE).render_as_string(hide_password=False))
     click.echo(json.dumps(adminload_benchmark(engine, rows, samples, echo=click.echo), ensure_ascii=False))
+
+
+@bench.command("addresses")
+@click.option("--count", default=20_000, show_default=True, type=int, help="generated addresses")
+@click.option("--seed", default=2026, show_default=True, type=int, help="the same seed draws the same addresses")
+@_fail_cleanly
+def bench_addresses(count: int, seed: int) -> None:
+    """Place COUNT generated messy addresses with known communities; per-style rates, failures by reason; last
+    line is JSON."""
+    from benchmarks.addresses import addresses_benchmark
+
+    click.echo(json.dumps(addresses_benchmark(_engine(), count, seed, echo=click.echo), ensure_ascii=False))
 
 
 # -- demo -------------------------------------------------------------------------
