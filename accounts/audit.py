@@ -118,6 +118,19 @@ SELECT = ("SELECT a.id, a.at, a.username, a.action, a.subject, a.reason, p.id_ma
           "FROM audit_log a LEFT JOIN persons p ON p.person_key = a.subject")
 
 
+def action_label(action: str, lang: str = "zh") -> str:
+    """An action as a reader of the log wants it: the name of its kind (:data:`KIND_NAMES`), then the action
+    itself, which the filters and the export use; an action of no known kind as it is.
+
+    >>> action_label("rules.save"), action_label("login", "en"), action_label("demo.activity")
+    ('规则变更 · rules.save', 'Logins · login', 'demo.activity')
+    """
+    for kind in KINDS:
+        if action == kind.rstrip(".") or action.startswith(kind if kind.endswith(".") else kind + "."):
+            return f"{KIND_NAMES[kind][1 if lang == 'en' else 0]} · {action}"
+    return action
+
+
 def _view(row: Any) -> dict[str, Any]:
     return {"id": row.id, "at": row.at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"), "username": row.username,
             "action": row.action, "subject": row.subject, "person": row.person, "reason": row.reason}

@@ -20,7 +20,7 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from accounts.actor import Actor
-from accounts.audit import KIND_NAMES, KINDS, PAGE_SIZE, AuditFilter, export_log, read_log
+from accounts.audit import KIND_NAMES, KINDS, PAGE_SIZE, AuditFilter, action_label, export_log, read_log
 from gis.db import changing
 from gis.errors import InvalidRequest
 from pages.admin_parts import pager, rows_table
@@ -127,6 +127,7 @@ def create_audit(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
                                    client_tag())
         pages = max(1, -(-total // PAGE_SIZE))
         columns = [(c, text(f"audit.col.{c}", lang)) for c in COLUMNS]
+        rows = [{**row, "action": action_label(row["action"], lang)} for row in rows]
         return (rows_table(columns, rows, "audit-rows", row_class="nh-audit-row", lang=lang),
                 text("audit.count", lang).format(total=total, page=page, pages=pages), page, page <= 1,
                 page >= pages)
