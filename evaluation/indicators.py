@@ -130,19 +130,18 @@ def _hidden(conn: Connection, scope: list[int] | None) -> dict[str, set[str]]:
         JOIN districts d ON d.code = tw.district_code LEFT JOIN grid_colour_counts p ON p.grid_id = g.id
         WHERE CAST(:scope AS int[]) IS NULL OR g.id = ANY(:scope)
         GROUP BY 1, 2, 3, 4"""), {"scope": scope}).mappings().all()
-    children: dict[str, list[str]] = {}
+    kids: dict[str, dict[str, None]] = {}  # each unit's children, in order, once each (a dict as an ordered set)
     for r in rows:
         for parent, child in ((r["district"], r["town"]), (r["town"], r["community"]), (r["community"], r["grid"])):
-            kids = children.setdefault(parent, [])
-            if not kids or kids[-1] != child:
-                kids.append(child)
+            kids.setdefault(parent, {})[child] = None
+    children = {parent: list(units) for parent, units in kids.items()}
     hidden = {}
     for colour in COLOURS:
         counts: dict[str, int] = {}
         for r in rows:
             for unit in (r["district"], r["town"], r["community"], r["grid"]):
                 counts[unit] = counts.get(unit, 0) + int(r[colour])
-        hidden[colour] = hidden_cells({p: list(dict.fromkeys(k)) for p, k in children.items()}, counts)
+        hidden[colour] = hidden_cells(children, counts)
     return hidden
 
 
