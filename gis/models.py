@@ -199,6 +199,8 @@ class SourceRecord(Base):
     crs: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(Text)
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # false: stored without an ID number, its person_key set by linkage (migration 0017)
+    identified: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class FeedRejection(Base):
@@ -254,6 +256,7 @@ class Person(Base):
     record_feed_file_id: Mapped[int | None] = mapped_column(Integer)
     record_row_number: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    provisional: Mapped[bool] = mapped_column(Boolean, server_default=false())  # known by no ID number yet (0017)
     # no index on grid_id (migration 0007): counts per grid are in grid_colour_counts
     __table_args__ = (CheckConstraint(f"colour IN {COLOUR_VALUES}", name="persons_colour_known"),
                       CheckConstraint("(grid_id IS NULL) = (unplaced_reason IS NOT NULL)",
@@ -586,6 +589,118 @@ class CodeAppeal(Base):
                       CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="code_appeals_decided_when"),
                       Index("ux_code_appeals_one_pending", "person_key", unique=True,
                             postgresql_where=text("status = 'pending'")))
+
+
+# -- record linkage and replays (migration 0017) ------------------------------------------------------------------
+class RecordLink(Base):
+    """How an unidentified source record was linked at the last match: to which person, in which band, with which
+    score and agreeing fields. No foreign key to ``source_records`` (see the migration): rewritten by each match."""
+
+    __tablename__ = "record_links"
+    feed_file_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    row_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, index=True)
+    band: Mapped[str] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    agreeing: Mapped[str] = mapped_column(Text, server_default="")
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("band IN ('auto','decided','review','new')", name="record_links_band_known"),)
+
+
+class LinkagePair(Base):
+    """A pair of records in the review band: the unidentified record and a candidate's record."""
+
+    __tablename__ = "linkage_pairs"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_feed_file_id: Mapped[int] = mapped_column(Integer)
+    record_row_number: Mapped[int] = mapped_column(Integer)
+    other_feed_file_id: Mapped[int] = mapped_column(Integer)
+    other_row_number: Mapped[int] = mapped_column(Integer)
+    other_person_key: Mapped[str] = mapped_column(PERSON_KEY)
+    score: Mapped[float] = mapped_column(Float)
+    agreeing: Mapped[str] = mapped_column(Text, server_default="")
+    disagreeing: Mapped[str] = mapped_column(Text, server_default="")
+    status: Mapped[str] = mapped_column(Text, server_default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (UniqueConstraint("record_feed_file_id", "record_row_number", "other_feed_file_id",
+                                       "other_row_number", name="linkage_pairs_records_unique"),
+                      CheckConstraint("status IN ('open','decided','gone')", name="linkage_pairs_status_known"),
+                      Index("ix_linkage_pairs_open", "status", "score"),
+                      Index("ix_linkage_pairs_other", "other_feed_file_id", "other_row_number"))
+
+
+class LinkageDecision(Base):
+    """A reviewer's decision on a pair of records (append-only; the newest for a pair holds at every match)."""
+
+    __tablename__ = "linkage_decisions"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_feed_file_id: Mapped[int] = mapped_column(Integer)
+    record_row_number: Mapped[int] = mapped_column(Integer)
+    other_feed_file_id: Mapped[int] = mapped_column(Integer)
+    other_row_number: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text, server_default="review")
+    pair_id: Mapped[int | None] = mapped_column(ForeignKey("linkage_pairs.id", ondelete="SET NULL"))
+    person_key: Mapped[str | None] = mapped_column(PERSON_KEY)
+    decided_by: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    __table_args__ = (CheckConstraint("decision IN ('same','different')", name="linkage_decisions_decision_known"),
+                      CheckConstraint("kind IN ('review','split')", name="linkage_decisions_kind_known"),
+                      Index("ix_linkage_decisions_record", "record_feed_file_id", "record_row_number"),
+                      Index("ix_linkage_decisions_other", "other_feed_file_id", "other_row_number"))
+
+
+class LinkageModel(Base):
+    """Match weights trained on the data (Splink's settings as JSON)."""
+
+    __tablename__ = "linkage_models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trained_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    records: Mapped[int] = mapped_column(Integer)
+    settings = mapped_column(JSONB, nullable=False)
+
+
+class Replay(Base):
+    """A named as-of run: the codes as they stood at ``as_of``, kept apart from today's picture."""
+
+    __tablename__ = "replays"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str | None] = mapped_column(Text)
+    stats = mapped_column(JSONB, nullable=False, server_default="{}")
+
+
+class ReplayPerson(Base):
+    __tablename__ = "replay_persons"
+    replay_id: Mapped[int] = mapped_column(ForeignKey("replays.id", ondelete="CASCADE"), primary_key=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, primary_key=True)
+    id_masked: Mapped[str] = mapped_column(Text)
+    name_masked: Mapped[str] = mapped_column(Text)
+    colour: Mapped[str] = mapped_column(String(6))
+    reason: Mapped[str] = mapped_column(Text)
+    rule_id: Mapped[str | None] = mapped_column(Text)
+    sources: Mapped[str | None] = mapped_column(Text)
+    set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    unplaced_reason: Mapped[str | None] = mapped_column(Text)
+    provisional: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class MatchRun(Base):
+    """One match run and the time its codes are as of (a replay's names the replay)."""
+
+    __tablename__ = "match_runs"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    replay_id: Mapped[int | None] = mapped_column(ForeignKey("replays.id", ondelete="SET NULL"))
+    stats = mapped_column(JSONB, nullable=False, server_default="{}")
 
 
 # a person's tasks (the look-up), and the audit log read by time, by user and by subject (migration 0013)
