@@ -42,6 +42,7 @@ from pages.field import create_field
 from pages.people import create_people
 from pages.plain import pages as plain_pages
 from pages.reports import create_reports
+from pages.review import create_review
 from pages.shell import WALL
 from pages.wall import create_wall
 from tasks.overview import version_stamp
@@ -127,7 +128,8 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     create_field(server, engine, clock)
     create_reports(server, engine, clock)
     dispatch = create_dispatch(server, engine, clock)
-    for create in (create_people, create_users, create_feeds, create_boundaries, create_rules, create_audit):
+    for create in (create_people, create_review, create_users, create_feeds, create_boundaries, create_rules,
+                   create_audit):
         create(server, engine, clock)
     # Dash registers the scripts it may serve on a process's first request (every Dash app's before_request),
     # raising its flag before it is done: the other threads of that first burst got 500. One request here, in

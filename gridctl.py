@@ -4,13 +4,14 @@
     gridctl seed nanhai [--seed N] [--force]
     gridctl grids import FILE [--layer L] [--crs CRS]
     gridctl grids check [--json] · grids preview FILE · grids apply FILE [--stamp S]
-    gridctl feed import --source S FILE · match · flags export|unplaced · codes override
+    gridctl feed import --source S FILE · match [--as-of T --name N] · replay list|export|delete
+    gridctl flags export|unplaced · codes override
     gridctl feed history · feed withdraw ID --reason R [--queue]
     gridctl rules list|show|save|rollback · people backfill-phones · purge [--older-than DAYS]
     gridctl users demo [--password P] · tasks sweep · demo activity [--seed N] · demo roster FILE [--rows N]
     gridctl users add|import|list|disable|enable|reset-password
     gridctl jobs worker [--once] · jobs import --source S FILE · jobs list · jobs show ID
-    gridctl bench locate|pipeline|updates|wall|stats|adminload|addresses
+    gridctl bench locate|pipeline|linkage|updates|wall|stats|adminload|addresses
     gridctl serve [--host H] [--port P] [--production] · backup FILE|--keep N DIR · restore FILE [--force]
 
 Every expected failure prints one clear message (Chinese, then English) and
@@ -34,6 +35,7 @@ from gis.errors import GridError, ImportRejected, user_message
 if TYPE_CHECKING:  # for annotations only: the commands import what they use when they run, to start fast
     from datetime import datetime
 
+    import pandas as pd
     from flask import Flask
     from sqlalchemy import Engine
 
@@ -354,10 +356,91 @@ def _sweep(engine: Engine) -> None:
 
 
 @main.command()
+@click.option("--as-of", "as_of", help="回放某一时刻的赋码（北京时间，如 \"2020-02-09 12:00\"），结果存为命名回放 / "
+                                       "replay the codes as they stood at this moment (Beijing time unless a zone is "
+                                       "given) into a named replay; today's codes are left alone")
+@click.option("--name", help="回放名称（默认“回放 <时刻>”）/ the replay's name (default: 回放 <moment>)")
 @_fail_cleanly
-def match() -> None:
-    """Re-run data collision, the risk rules and locating for everyone."""
-    _match(_engine())
+def match(as_of: str | None, name: str | None) -> None:
+    """Re-run data collision, the risk rules and locating for everyone (or, with --as-of, replay a past moment)."""
+    if as_of is None:
+        if name is not None:
+            raise click.UsageError("--name 只用于 --as-of / --name goes with --as-of")
+        _match(_engine())
+        return
+    from matching.pipeline import Replay, run_match
+
+    moment = _moment(as_of)
+    replay = Replay(name or f"回放 {moment.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M}", moment, _operator().username)
+    started = time.monotonic()
+    with _Bar("回放 / replay") as bar:
+        stats = run_match(_engine(), progress=bar, replay=replay)
+    click.echo(f"回放“{replay.name}”（截至 {moment.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M} 北京时间）：人员 "
+               f"{stats['persons']}，红 {stats['red']} 黄 {stats['yellow']} 蓝 {stats['blue']}，未定位 "
+               f"{stats['unplaced_flags']} / replay {replay.name!r} as of {moment.isoformat()}: persons "
+               f"{stats['persons']} (red {stats['red']}, yellow {stats['yellow']}, blue {stats['blue']}), "
+               f"{stats['unplaced_flags']} unplaced  ({time.monotonic() - started:.1f} s); today's codes unchanged")
+
+
+def _moment(value: str) -> pd.Timestamp:
+    """A moment typed by a person: Beijing time unless it names its zone."""
+    import pandas as pd
+
+    try:
+        moment = pd.Timestamp(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"无法解析时刻 {value!r}，例如 \"2020-02-09 12:00\" / cannot read the moment "
+                                 f"{value!r}; write e.g. \"2020-02-09 12:00\"", param_hint="--as-of") from None
+    if moment is pd.NaT:
+        raise click.BadParameter("时刻为空 / the moment is empty", param_hint="--as-of")
+    return (moment.tz_localize("Asia/Shanghai") if moment.tzinfo is None else moment).tz_convert("UTC")
+
+
+@main.group()
+def replay() -> None:
+    """Named replays of past moments (gridctl match --as-of)."""
+
+
+@replay.command("list")
+@_fail_cleanly
+def replay_list() -> None:
+    """List the stored replays, newest first."""
+    from matching.replay_repository import list_replays
+
+    with _engine().connect() as conn:
+        replays = list_replays(conn)
+    for item in replays:
+        stats = item["stats"]
+        click.echo(f"{item['name']}  截至 / as of {item['as_of'].isoformat()}  红 {stats.get('red', 0)} 黄 "
+                   f"{stats.get('yellow', 0)} 蓝 {stats.get('blue', 0)}  ({item['created_by'] or '-'}, "
+                   f"{item['created_at']:%Y-%m-%d %H:%M})")
+    click.echo(f"共 {len(replays)} 个回放 / {len(replays)} replays")
+
+
+@replay.command("export")
+@click.argument("name")
+@click.argument("path", type=click.Path(dir_okay=False))
+@_fail_cleanly
+def replay_export(name: str, path: str) -> None:
+    """Write a replay's risk-coded persons to FILE.csv or FILE.xlsx (personal data masked)."""
+    from matching.export import export_replay
+
+    count = export_replay(_engine(), name, path)
+    click.echo(f"已导出 {count} 人 / wrote {count} persons of {name!r} to {path}")
+
+
+@replay.command("delete")
+@click.argument("name")
+@_fail_cleanly
+def replay_delete(name: str) -> None:
+    """Delete a replay (today's codes are not touched)."""
+    from gis.errors import NotFound
+    from matching.replay_repository import delete_replay
+
+    with _engine().begin() as conn:
+        if not delete_replay(conn, name):
+            raise NotFound(f"没有名为“{name}”的回放 / no replay named {name!r}")
+    click.echo(f"已删除回放 / deleted the replay {name!r}")
 
 
 @main.group()
@@ -1023,8 +1106,11 @@ def bench_locate(points: int, repeat: int) -> None:
 
 @bench.command("pipeline")
 @click.option("--rows", default=1_000_000, show_default=True, type=int)
+@click.option("--id-less", "id_less", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.9),
+              help="a share of rows without ID numbers (second records of known people): the run is then made twice, "
+                   "with and without their ID numbers, and compared")
 @_fail_cleanly
-def bench_pipeline(rows: int) -> None:
+def bench_pipeline(rows: int, id_less: float) -> None:
     """Time feed import + match of a generated ROWS-row CSV end to end; last line is JSON."""
     import tempfile
 
@@ -1037,8 +1123,21 @@ def bench_pipeline(rows: int) -> None:
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with tempfile.TemporaryDirectory() as folder:
         result = pipeline_benchmark(admin, lambda db: url.set(database=db).render_as_string(hide_password=False),
-                                    rows, folder, echo=click.echo)
+                                    rows, folder, echo=click.echo, id_less=id_less)
     click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bench.command("linkage")
+@click.option("--records", default=1_000_000, show_default=True, type=int,
+              help="generated records, a fifth of them without an ID number")
+@click.option("--seed", default=2026, show_default=True, type=int, help="the same seed draws the same records")
+@_fail_cleanly
+def bench_linkage(records: int, seed: int) -> None:
+    """Link generated records without ID numbers (known truth) to the identified people: precision, recall and
+    review share against the exact ID join, training and linking time; last line is JSON."""
+    from benchmarks.linkage import linkage_benchmark
+
+    click.echo(json.dumps(linkage_benchmark(records, seed, echo=click.echo), ensure_ascii=False))
 
 
 @bench.command("updates")

@@ -14,6 +14,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import geopandas as gpd
@@ -94,15 +95,67 @@ def locate_benchmark(engine: Engine, points: int, repeat: int = 3, seed: int = 7
             "differences": differences, "unlocated": int(np.sum(ours == None))}  # noqa: E711
 
 
+def without_ids(path: Path, share: float, seed: int = 11) -> tuple[Path, Path]:
+    """Two variants of a generated feed for the linkage pipeline: its last ``share`` of rows made second records of
+    people of the first rows — once with the person's ID number (``*_ids.csv``: the exact join's case), once without
+    any (``*_noid.csv``: phone, name and address only, 10 % of phones with one digit wrong: linkage's case). The same
+    people, the same rows, the same categories: only the ID numbers differ."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    rng = np.random.default_rng(seed)
+    copies = int(len(frame) * share)
+    tail = np.arange(len(frame) - copies, len(frame))
+    people = rng.choice(len(frame) - copies, size=copies, replace=False)
+    for column in ("姓名", "手机号", "现住址", "经度", "纬度", "坐标系"):
+        frame.loc[tail, column] = frame[column].to_numpy()[people]
+    frame.loc[tail, "身份证号码"] = frame["身份证号码"].to_numpy()[people]
+    with_ids = path.with_name(path.stem + "_ids.csv")
+    frame.to_csv(with_ids, index=False)
+    frame.loc[tail, "身份证号码"] = ""
+    phones = frame.loc[tail, "手机号"].to_numpy(dtype=object)
+    typo = rng.random(copies) < 0.10
+    at = rng.integers(3, 11, size=copies)  # a digit after the 13x prefix
+    phones[typo] = [p[:i] + str((int(p[i]) + 1) % 10) + p[i + 1:] for p, i in zip(phones[typo], at[typo], strict=True)]
+    frame.loc[tail, "手机号"] = phones
+    no_ids = path.with_name(path.stem + "_noid.csv")
+    frame.to_csv(no_ids, index=False)
+    return with_ids, no_ids
+
+
 def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
-                       echo: Callable[[str], None] = print) -> dict:
+                       echo: Callable[[str], None] = print, id_less: float = 0.0) -> dict:
     """Time ``feed import`` + ``match`` of a generated ``rows``-row CSV in a fresh database.
 
     The database ``nanhai_bench`` is recreated, migrated and seeded with the reference district
     first (not timed); the locator tables are built once before timing, as a deployment has them.
+    With ``id_less`` (a share, e.g. 0.2), two runs in turn (:func:`without_ids`): the share of rows as second
+    records of known people with their ID numbers, then without (linked by :mod:`matching.linkage`), each in a
+    fresh database, and the ratio of the two.
     """
-    from pathlib import Path
+    if not id_less:
+        return _pipeline_run(admin_dsn, url_for, rows, folder, echo)
+    now = pd.Timestamp.now(tz="Asia/Shanghai").floor("min")
+    variants: dict[str, Path] = {}
 
+    def feed(path: Path, district: Any, book: pd.DataFrame) -> Path:
+        if not variants:
+            from demo.feeds import write_feed
+
+            write_feed(path, rows, district, book, now=now.tz_localize(None))
+            variants["ids"], variants["id_less"] = without_ids(path, id_less)
+        return variants["id_less" if "ids_done" in variants else "ids"]
+
+    exact = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now)
+    variants["ids_done"] = variants["ids"]
+    linked = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now)
+    return {"rows": rows, "id_less_share": id_less, "ids_total_s": exact["total_s"],
+            "id_less_total_s": linked["total_s"], "ratio": round(linked["total_s"] / exact["total_s"], 2),
+            "ids": exact, "id_less": linked}
+
+
+def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
+                  echo: Callable[[str], None], feed: Callable[[Path, Any, pd.DataFrame], Path] | None = None,
+                  now: pd.Timestamp | None = None) -> dict:
+    """One timed import + match in a fresh database, of the feed ``feed`` writes (default: a generated one)."""
     from demo.feeds import district_of, write_feed
     from gis import migrate
     from gis.db import engine_for
@@ -126,8 +179,11 @@ def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int,
     echo(f"生成 {rows} 行的数据文件 / writing a {rows}-row feed to {path}")
     # The feed's times and the match's clock are the same instant: which codes have expired (14 days, …) then
     # does not depend on how long the import took, and every run finds the same counts.
-    now = pd.Timestamp.now(tz="Asia/Shanghai").floor("min")
-    write_feed(path, rows, district_of(grids), book, now=now.tz_localize(None))
+    now = now if now is not None else pd.Timestamp.now(tz="Asia/Shanghai").floor("min")
+    if feed is None:
+        write_feed(path, rows, district_of(grids), book, now=now.tz_localize(None))
+    else:
+        path = feed(path, district_of(grids), book)
     size_mb = path.stat().st_size / 1e6
     timings = {}
     mark: list[Any] = [time.perf_counter(), ""]  # when the step began, and which step

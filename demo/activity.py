@@ -2,7 +2,9 @@
 
 A newcomer who runs ``make run`` should see a district at work, not an empty
 map. :func:`generate_activity` writes a synthetic department feed (people made
-by :mod:`demo.feeds`, sealed by the vault), imports and matches it
+by :mod:`demo.feeds`, sealed by the vault) and two lists about some of them
+without ID numbers (an operator's phones, the public's tip-offs: linked by the
+match, the uncertain pairs left in the review queue), imports and matches them
 through the real feed path, then plays the last 24 hours forward through the
 domain functions only: the matcher's requests become tasks
 (:func:`tasks.intake.take_requests`), the public sends leads, gates record
@@ -46,7 +48,7 @@ from accounts.actor import Actor
 from accounts.repository import load_actor
 from checkpoints.repository import record_scan
 from demo.accounts import demo_grid
-from demo.feeds import district_of, write_feed
+from demo.feeds import district_of, write_feed, write_linkage_lists
 from gis.errors import ConfigurationError, Conflict
 from grids.repository import load_grids
 from leads.reports import LeadReport
@@ -64,6 +66,7 @@ T = TypeVar("T")
 
 DEFAULT_SEED = 20200202
 DEMO_SOURCE = "演示数据"
+LIST_SOURCES = {"operator": f"{DEMO_SOURCE}·运营商", "tips": f"{DEMO_SOURCE}·群众举报"}
 MARK = "（演示数据）"
 MARKER_ACTION = "demo_activity"
 DEMO_LOCK = 4_242_002  # one generator at a time: the marker is checked and written under it
@@ -159,7 +162,11 @@ def generate_activity(engine: Engine, seed: int = DEFAULT_SEED, persons: int = 2
         with tempfile.TemporaryDirectory() as folder:
             path = write_feed(Path(folder) / feed_file_name(seed), persons, district_of(grids), book, seed=seed,
                               now=moment)
-            import_feed(engine, path, DEMO_SOURCE, vault=vault, progress=_scaled(progress, 0.05, 0.2))
+            import_feed(engine, path, DEMO_SOURCE, vault=vault, progress=_scaled(progress, 0.05, 0.15))
+            # lists without ID numbers (an operator's, the public's tip-offs): linked to these people by the match
+            for name, list_path in write_linkage_lists(path, folder, seed=seed, now=moment).items():
+                import_feed(engine, list_path, LIST_SOURCES[name], vault=vault,
+                            progress=_scaled(progress, 0.15, 0.2))
     stats = run_match(engine, now=pd.Timestamp(now), progress=_scaled(progress, 0.2, 0.35))
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DEMO_LOCK})

@@ -88,3 +88,37 @@ def write_feed(path: str | Path, rows: int, district: BaseGeometry, book: pd.Dat
 def district_of(grids: gpd.GeoDataFrame) -> BaseGeometry:
     """The area the residents live in: the union of the stored grids."""
     return shapely.union_all(np.asarray(grids.geometry.values))
+
+
+def write_linkage_lists(feed: str | Path, folder: str | Path, seed: int = 1,
+                        now: pd.Timestamp | None = None) -> dict[str, Path]:
+    """Two lists without ID numbers about the people of ``feed`` (a :func:`write_feed` file), as departments send
+    them, for linkage to work on: an operator's list keyed by phone only (``operator``: 1.5 % of the people, one
+    phone in twelve with a digit wrong, and a few phones of nobody in the feed), and a tip-off list with names and
+    phones (``tips``: 0.3 %, one name in twenty with a character wrong). Their categories make yellow and red codes."""
+    rng = np.random.default_rng(seed + 1000)
+    now = now or pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None)
+    people = pd.read_csv(feed, dtype=str, keep_default_na=False)
+    when = (now - pd.to_timedelta(rng.integers(0, 5 * 24 * 60, len(people)), unit="min")).strftime("%Y-%m-%d %H:%M")
+
+    def typo(text: str, alphabet: str) -> str:
+        at = int(rng.integers(len(text) // 2, len(text)))
+        return text[:at] + str(rng.choice(list(alphabet.replace(text[at], "")))) + text[at + 1:]
+
+    picked = rng.choice(len(people), size=max(1, len(people) * 15 // 1000), replace=False)
+    phones = [typo(p, "0123456789") if rng.random() < 1 / 12 else p for p in people["手机号"].to_numpy()[picked]]
+    phones += [f"137{n:08d}" for n in rng.integers(0, 10**8, size=max(1, len(picked) // 30))]
+    folder = Path(folder)
+    lists = {"operator": folder / "operator_list.csv", "tips": folder / "tip_off_list.csv"}
+    with lists["operator"].open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["手机号码", "人员类别", "登记时间"])
+        writer.writerows((phone, "重点地区返回（运营商漫游）", when[i]) for i, phone in enumerate(phones))
+    picked = rng.choice(len(people), size=max(1, len(people) * 3 // 1000), replace=False)
+    names = [typo(n, "".join(GIVEN)) if rng.random() < 0.05 else n for n in people["姓名"].to_numpy()[picked]]
+    with lists["tips"].open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["姓名", "联系电话", "人员类别", "登记时间"])
+        writer.writerows(zip(names, people["手机号"].to_numpy()[picked], ["密接（群众举报）"] * len(picked),
+                             np.asarray(when)[picked], strict=True))
+    return lists

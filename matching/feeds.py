@@ -7,12 +7,15 @@ Every non-empty row after the header is *read*, and is then either *accepted*
 or *rejected* with its row number (as the department sees it in Excel) and
 every reason: read = accepted + rejected, always.
 
-Only a row without a usable identity (ID number, name) or with a byte no field
-may hold (NUL) is rejected. A malformed phone, point (longitude, latitude,
-coordinate system) or registration time does not cost the person his place in
-the net: the row is accepted without that field (no phone, no point, no
-reported time: the import time counts) and a *field warning* names the row,
-the field and the reason, in the words a rejection would have used.
+A person is known by any of: his ID number, a phone, his name with a date of
+birth, his name with an address (issue 21). Only a row that carries none of
+these, or a byte no field may hold (NUL), is rejected. A malformed ID number,
+phone, point (longitude, latitude, coordinate system), date of birth or
+registration time does not cost the person his place in the net: the row is
+accepted without that field (no ID number: the row is linked by what remains,
+:mod:`matching.linkage`; no phone, no point, no reported time: the import time
+counts) and a *field warning* names the row, the field and the reason, in the
+words a rejection would have used.
 
 Checks run on whole columns at once (pyarrow / numpy), so a million-row feed
 takes seconds; :mod:`matching.identity` holds the same rules for one value.
@@ -44,6 +47,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "id_number": ("身份证号", "身份证号码", "公民身份号码", "证件号码", "身份证",
                   "id_number", "idnumber", "id_no", "idno"),
     "name": ("姓名", "name", "full_name"),
+    "birth_date": ("出生日期", "出生年月日", "出生年月", "生日", "birth_date", "date_of_birth", "dob", "birthday"),
     "phone": ("手机号", "手机号码", "联系电话", "电话", "手机", "phone", "mobile", "tel"),
     "address": ("现住址", "住址", "居住地址", "现居住地址", "地址", "address", "home_address"),
     "lon": ("经度", "lon", "lng", "longitude", "x"),
@@ -52,7 +56,9 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "category": ("类别", "人员类别", "类型", "category", "type"),
     "reported_at": ("登记时间", "报告时间", "上报时间", "reported_at", "report_time", "date"),
 }
-REQUIRED = ("id_number", "name")
+IDENTITY_COLUMNS = ("id_number", "phone", "name")  # a header names at least one of them
+NO_IDENTITY = ("无可用身份：须有身份证号，或手机号，或姓名加出生日期或住址 / no usable identity: an ID number, "
+               "a phone, or a name with a date of birth or an address is needed")
 HEADER_SCAN_ROWS = 20
 READ_PROGRESS_ROWS = 10_000  # an Excel sheet's reading is reported every so many rows
 # Limits on what a file may make of itself once opened (NANHAI_FEED_MAX_UNZIPPED_MB, NANHAI_FEED_MAX_ROWS): an
@@ -251,13 +257,10 @@ def _find_header(rows: list[tuple[int, list[str]]], name: str) -> tuple[int, dic
             known = ALIAS_INDEX.get(_header_key(cell))
             if known and known not in columns:
                 columns[known] = index
-        if "id_number" in columns:
-            missing = [f for f in REQUIRED if f not in columns]
-            if missing:
-                raise ImportRejected(f"{name}: 缺少必填列 / required column missing: {', '.join(missing)}")
+        if any(f in columns for f in IDENTITY_COLUMNS):
             return position, columns
-    raise ImportRejected(f"{name}: 前 {HEADER_SCAN_ROWS} 行中找不到表头（需含 身份证号 与 姓名）/ no header row "
-                         f"with an ID-number and a name column in the first {HEADER_SCAN_ROWS} rows")
+    raise ImportRejected(f"{name}: 前 {HEADER_SCAN_ROWS} 行中找不到表头（需含 身份证号、手机号 或 姓名 列）/ no header "
+                         f"row with an ID-number, phone or name column in the first {HEADER_SCAN_ROWS} rows")
 
 
 def _clean(values: pa.Array, keep_inner_spaces: bool = False) -> pa.Array:
@@ -410,6 +413,27 @@ def read_body(path: str | Path, progress: Callable[[float], None] | None = None)
     by_field = {name: cells[index] if isinstance(cells[index], pa.Array) else pa.array(cells[index], type=pa.string())
                 for name, index in columns.items()}
     return FeedBody(path, digest, numbers, by_field, header_warnings(header))
+
+
+def _birth_dates(values: pa.Array, today: date) -> tuple[np.ndarray, np.ndarray]:
+    """Dates of birth as 'YYYY-MM-DD' ("" where none), and which given ones are malformed or impossible: the
+    spellings officials use (1990-01-02, 1990/1/2, 1990.1.2, 19900102, 1990年1月2日) and Excel's day numbers."""
+    text = pc.utf8_trim_whitespace(values).to_pandas()
+    given = (text != "").to_numpy()
+    if not given.any():
+        return np.full(len(text), "", dtype=object), np.zeros(len(text), dtype=bool)
+    spelled = text.str.replace(r"[年月.]", "-", regex=True).str.replace("日", "", regex=False)
+    parsed = pd.to_datetime(spelled.where(given), format="%Y%m%d", errors="coerce")
+    retry = parsed.isna() & pd.Series(given)
+    if retry.any():
+        parsed[retry] = pd.to_datetime(spelled[retry], format="mixed", errors="coerce")
+        serial = pd.to_numeric(spelled[retry], errors="coerce")
+        excel = serial[serial.between(1, 60000)]
+        if len(excel):
+            parsed[excel.index] = pd.Timestamp("1899-12-30") + pd.to_timedelta(excel, unit="D")
+    parsed = parsed.where((parsed <= pd.Timestamp(today)) & (parsed.dt.year >= 1880))
+    bad = given & parsed.isna().to_numpy()
+    return parsed.dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object), bad
 
 
 def check_body(body: FeedBody, default_crs: str = "wgs84",
@@ -587,25 +611,43 @@ def _reported_at(values: pa.Array) -> tuple[np.ndarray, pd.Series]:
 
 def _check(data: dict[str, pa.Array], default_crs: str, today: date) -> tuple[list[Check], pd.DataFrame]:
     """Every check of every row, in the order a row's reasons are listed, and the rows normalised: a field that
-    fails a check that ignores it (phone, point, reported time) is already missing there."""
+    fails a check that ignores it (ID number, phone, date of birth, point, reported time) is already missing
+    there.
+
+    A row is identified by a valid ID number (``identified``); without one it must carry a valid phone, or a name
+    with a valid date of birth or an address, and is linked later. A malformed ID number on a row that has such
+    other identity is a field warning; on a row that has none, a rejection (with the ID number's reasons).
+    """
     id_checks, ids = _id_checks(data["id_number"], today)
     names = np.array(data["name"].to_pylist(), dtype=object)
     phone_bad, phones = _phone(data["phone"])
     phones[phone_bad] = ""  # as if no phone were given: none is keyed, sealed or masked
+    birth, birth_bad = _birth_dates(data["birth_date"], today)
+    addresses = np.array(data["address"].to_pylist(), dtype=object)
+    id_empty = id_checks[0][1]
+    id_bad = np.logical_or.reduce([mask for _message, mask in id_checks[1:]])
+    identified = ~id_empty & ~id_bad
+    has_name = names != ""
+    other_identity = (phones != "") | (has_name & ((birth != "") | (addresses != "")))
+    ids[~identified] = ""  # a malformed ID number keys nothing: the row is linked by what else it carries
+    birth[identified] = ""  # an identified row's date of birth is its ID number's (linkage reads it there)
     coordinate_checks, coordinates = _coordinates(data, default_crs)
     time_bad, reported = _reported_at(data["reported_at"])  # NaT where unparseable: the import time counts
     nul_checks: list[Check] = [(f"{name} 含空字符（NUL）/ {name} contains a NUL byte",
                                 pc.match_substring(values, "\x00").to_numpy(zero_copy_only=False), None)
                                for name, values in data.items() if _has_nul(values)]
     checks: list[Check] = [
-        *nul_checks, *((message, mask, None) for message, mask in id_checks),
-        ("姓名为空 / name is empty", names == "", None),
+        *nul_checks,
+        *((message, mask & ~other_identity, None) for message, mask in id_checks[1:]),
+        *((message, mask & other_identity, "id_number") for message, mask in id_checks[1:]),
+        (NO_IDENTITY, id_empty & ~other_identity, None),
         ("手机号格式错误 / phone malformed", phone_bad, "phone"),
+        ("出生日期无法解析或不合理 / date of birth unparseable or impossible", birth_bad & ~identified, "birth_date"),
         *coordinate_checks,
         ("登记时间无法解析 / reported_at unparseable", time_bad, "reported_at")]
     frame = pd.DataFrame({
-        "id_number": ids, "name": names, "phone": phones,
-        "address": data["address"].to_pylist(), "category": data["category"].to_pylist(),
+        "id_number": ids, "name": names, "phone": phones, "birth": birth, "identified": identified,
+        "address": addresses, "category": data["category"].to_pylist(),
         "reported_at": reported,
     })
     return checks, pd.concat([frame, coordinates], axis=1)

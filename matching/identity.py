@@ -24,6 +24,7 @@ CHECK_CHARS = "10X98765432"
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 LANDLINE = re.compile(r"^0[1-9][0-9]{1,2}-?[0-9]{7,8}$")
 SPACES = re.compile(r"\s+")
+NOT_GIVEN = "—"  # the masked form of a field a record does not have (a record without an ID number, or a name)
 
 
 def normalise_text(value: object) -> str:
@@ -87,8 +88,19 @@ def phone_problem(value: object) -> str | None:
     return "手机号格式错误 / phone malformed"
 
 
+PROVISIONAL = "~"  # the first character of a provisional person's key
+
+
+def provisional_key(feed_file_id: int, row_number: int) -> str:
+    """The person key of a record stored without an ID number until linkage links it (``~12-345``): its own, made
+    of where it is stored, never of what it says; ``~`` sorts after every HMAC's hex digits."""
+    return f"{PROVISIONAL}{feed_file_id}-{row_number}"
+
+
 def mask_id(id_number: str) -> str:
-    """440605********1234: region and last four only."""
+    """440605********1234: region and last four only (:data:`NOT_GIVEN` for none)."""
+    if not id_number:
+        return NOT_GIVEN
     return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:] if len(id_number) > 10 else "*" * len(id_number)
 
 
@@ -98,7 +110,9 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """张*明 for three characters or more, 张* for two."""
+    """张*明 for three characters or more, 张* for two (:data:`NOT_GIVEN` for none)."""
+    if not name:
+        return NOT_GIVEN
     if len(name) <= 1:
         return name
     if len(name) == 2:
@@ -111,11 +125,13 @@ def _stars(count: pa.Array) -> pa.Array:
 
 
 def mask_ids(ids: pa.Array) -> pa.Array:
-    """:func:`mask_id` of a whole column at once (an import masks a million records)."""
+    """:func:`mask_id` of a whole column at once (an import masks a million records); :data:`NOT_GIVEN` where a
+    record has none."""
     length = pc.utf8_length(ids)
     masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(ids, 0, 6), _stars(pc.subtract(length, 10)),
                                          pc.utf8_slice_codeunits(ids, -4), "")
-    return pc.if_else(pc.greater(length, 10), masked, _stars(length))
+    masked = pc.if_else(pc.greater(length, 10), masked, _stars(length))
+    return pc.if_else(pc.equal(length, 0), NOT_GIVEN, masked)
 
 
 def mask_phones(phones: pa.Array) -> pa.Array:
@@ -133,4 +149,4 @@ def mask_names(names: pa.Array) -> pa.Array:
     stars = pc.if_else(pc.equal(length, 2), "*", _stars(pc.subtract(length, 2)))
     tail = pc.if_else(pc.greater(length, 2), pc.utf8_slice_codeunits(names, -1), "")
     masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(names, 0, 1), stars, tail, "")
-    return pc.if_else(pc.less_equal(length, 1), names, masked)
+    return pc.if_else(pc.equal(length, 0), NOT_GIVEN, pc.if_else(pc.less_equal(length, 1), names, masked))

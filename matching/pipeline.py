@@ -27,14 +27,16 @@ from gis.config import data_dir
 from gis.errors import ConfigurationError, GridError, NoGrids
 from gis.pgbinary import encode_rows
 from grids import repository as grid_repository
-from matching import repository
+from matching import linkage_repository, replay_repository, repository
 from matching.addresses import NO_LOCATION, AddressMatcher, Placement
 from matching.feeds import FieldWarning, check_body, read_body
-from matching.identity import mask_ids, mask_names, mask_phones
+from matching.identity import NOT_GIVEN, PROVISIONAL, mask_ids, mask_names, mask_phones, provisional_key
+from matching.linkage import LinkResult
 from matching.locator import GridLocator
 from matching.lookup import phone_key_rows
 from matching.privacy import Vault, load_vault
-from matching.rule_versions import current_rules, follow_versions
+from matching.record_linking import link_unidentified
+from matching.rule_versions import current_rules, follow_versions, rules_as_of
 from matching.rules import evaluate, load_rules
 
 Progress = Callable[[str, float], None]
@@ -187,7 +189,11 @@ def _seal_chunk(job: tuple) -> SealedChunk:
     leave with no clear personal data."""
     body, default_crs, today, feed_id, source, types = job
     records, rejected, warned = check_body(body, default_crs, today)
-    keys, tokens = _VAULT[0].key_and_seal(records["id_number"], records["name"], records["phone"])
+    hashed, tokens = _VAULT[0].key_and_seal(records["id_number"], records["name"], records["phone"], records["birth"])
+    keys = np.asarray(hashed, dtype=object)
+    identified = records["identified"].to_numpy(dtype=bool)
+    # a record without an ID number is its own provisional person until linkage links it
+    keys[~identified] = [provisional_key(feed_id, row) for row in records["row"].to_numpy()[~identified]]
     masked = {column: mask(pa.array(records[field], type=pa.string()))
               for field, column, mask in (("id_number", "id_masked", mask_ids), ("name", "name_masked", mask_names),
                                           ("phone", "phone_masked", mask_phones))}
@@ -195,7 +201,7 @@ def _seal_chunk(job: tuple) -> SealedChunk:
                "source": pa.array(np.full(len(records), source, dtype=object), type=pa.string()),
                "person_key": pa.array(keys, type=pa.string()), "sealed": pa.array(tokens, type=pa.string()), **masked,
                "address_sealed": _sealed_addresses(_VAULT[0], records["address"]),
-               **{c: records[c] for c in ("lon", "lat", "crs", "category", "reported_at")}}
+               **{c: records[c] for c in ("lon", "lat", "crs", "category", "reported_at", "identified")}}
     rows = encode_rows({c: columns[c] for c in repository.SOURCE_RECORD_COLUMNS}, types)
     return SealedChunk(rows, len(records), [(r.row, r.reason) for r in rejected],
                        phone_key_rows(_VAULT[0], records["phone"], records["row"]), warned)
@@ -286,6 +292,21 @@ def _latest(person_of_record: np.ndarray, oldest_first: np.ndarray, people: int,
     return latest
 
 
+def _fallback(rows: np.ndarray, otherwise: np.ndarray) -> np.ndarray:
+    """``rows``, with ``otherwise`` where a row is -1 (a person none of whose records has the field)."""
+    return np.where(rows >= 0, rows, otherwise)
+
+
+def _linkage_counts(linking: LinkResult | None) -> dict[str, int]:
+    """How the run linked the records without ID numbers, by band, and the pairs it put up for review."""
+    if linking is None:
+        return {}
+    bands = linking.links["band"].value_counts()
+    return {"unidentified_records": len(linking.links),
+            **{f"linked_{band}": int(bands.get(band, 0)) for band in ("auto", "decided", "review", "new")},
+            "review_pairs": len(linking.pairs)}
+
+
 def _take(values: np.ndarray, rows: np.ndarray, missing: object) -> np.ndarray:
     """``values`` at ``rows``, ``missing`` where a row is -1."""
     taken = values[np.maximum(rows, 0)].copy()
@@ -294,31 +315,70 @@ def _take(values: np.ndarray, rows: np.ndarray, missing: object) -> np.ndarray:
 
 
 def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str | None = None,
-              progress: Progress = _quiet, vault: Vault | None = None) -> dict[str, int]:
+              progress: Progress = _quiet, vault: Vault | None = None, replay: Replay | None = None
+              ) -> dict[str, int]:
     """Recompute every person's code and place, then store persons, history, flags and task requests.
 
     The colour rules are the file ``rules_path`` if given, else those in force in the database (the newest saved
     version, else the rules file: :func:`matching.rule_versions.current_rules`). The process then also follows
     the database's task kinds in force (:func:`matching.rule_versions.follow_versions`), so that the sweep after
     a match creates its tasks with the time limits and priorities in force.
+
+    With ``replay``, the codes are those of ``replay.as_of``: only the records registered by then (their report
+    time, else their import time), the overrides set by then, the rules version in force then and the reviewers'
+    decisions made by then count, and expiries run against that moment. The result goes to the named replay
+    (:mod:`matching.replay_repository`), never over today's persons, flags, links or task requests. Every run is
+    recorded with the moment its codes are as of (``match_runs``).
     """
     with _bulk_work():
-        return _run_match(engine, now, rules_path, progress, vault)
+        return _run_match(engine, now, rules_path, progress, vault, replay)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """An as-of run's name, moment and who asked for it."""
+
+    name: str
+    as_of: pd.Timestamp
+    created_by: str | None = None
 
 
 def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
-               progress: Progress, vault: Vault | None) -> dict[str, int]:
-    now = now or pd.Timestamp.now(tz="UTC")
+               progress: Progress, vault: Vault | None, replay: Replay | None = None) -> dict[str, int]:
+    started = pd.Timestamp.now(tz="UTC")
+    now = replay.as_of if replay else (now or started)
     progress("读取记录 / loading records", 0.0)
+    linking: LinkResult | None = None
     with engine.connect() as conn:
+        if replay:
+            replay_repository.require_new_name(conn, replay.name)
         records = repository.load_records(conn)
         overrides = repository.load_overrides(conn)
         towns, communities, book = repository.load_places(conn)
-        rules = load_rules(rules_path) if rules_path else current_rules(conn)
+        if rules_path:
+            rules = load_rules(rules_path)
+        else:
+            rules = rules_as_of(conn, now.to_pydatetime()) if replay else current_rules(conn)
+        decisions = linkage_repository.load_decisions(conn, now.to_pydatetime() if replay else None)
+        if replay:  # what was registered by then, and the overrides set by then
+            records = records[(records["reported_at"] <= now).to_numpy()].reset_index(drop=True)
+            overrides = overrides[(overrides["set_at"] <= now).to_numpy()].reset_index(drop=True)
+        if not records["identified"].all():
+            progress("记录关联 / linking records without ID numbers", 0.05)
+            vault = vault or load_vault()
+            records, linking = link_unidentified(
+                records, repository.load_sealed(conn), vault, decisions,
+                linkage_repository.current_model(conn, len(records), started.to_pydatetime()))
     follow_versions(engine)
     if records.empty:
         with engine.begin() as conn:
-            return repository.store_match(conn, [_empty_persons()], now.to_pydatetime())
+            if replay:
+                return replay_repository.store_replay(conn, replay.name, now.to_pydatetime(), replay.created_by,
+                                                      _empty_persons(), started.to_pydatetime())
+            linkage_repository.clear_links(conn, now.to_pydatetime())
+            stats = repository.store_match(conn, [_empty_persons()], now.to_pydatetime())
+            replay_repository.record_run(conn, started.to_pydatetime(), now.to_pydatetime(), None, stats)
+            return stats
     progress("数据碰撞与赋码 / collision and rules", 0.2)
     person_of_record, keys = pd.factorize(records["person_key"], sort=True)  # persons in key order, as stored
     codes = evaluate(records[["person_key", "source", "category", "reported_at"]], rules, now,
@@ -328,12 +388,21 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
                                records["reported_at"].array.asi8))
     latest = _latest(person_of_record, oldest_first, len(codes))  # everyone has a record
     # the masks taken as they are stored (pyarrow), not as a million Python strings each
-    # a phone from the newest record that has one: a newer record's malformed phone was dropped, not replaced
+    # a phone from the newest record that has one: a newer record's malformed phone was dropped, not replaced;
+    # likewise the ID number and the name (a linked record may have neither), and unmasking opens the newest record
+    # that has an ID number
     with_phone = _latest(person_of_record, oldest_first, len(codes), records["phone_masked"].notna().to_numpy())
-    persons = codes.assign(**{c: records[c].array.take(latest) for c in ("id_masked", "name_masked")},
+    identified = records["identified"].to_numpy(dtype=bool)
+    with_id = latest if identified.all() else _fallback(
+        _latest(person_of_record, oldest_first, len(codes), identified), latest)
+    with_name = latest if identified.all() else _fallback(_latest(
+        person_of_record, oldest_first, len(codes), (records["name_masked"] != NOT_GIVEN).to_numpy()), latest)
+    persons = codes.assign(id_masked=records["id_masked"].array.take(with_id),
+                           name_masked=records["name_masked"].array.take(with_name),
                            phone_masked=records["phone_masked"].array.take(with_phone, allow_fill=True),
-                           record_feed_file_id=records["feed_file_id"].to_numpy()[latest],
-                           record_row_number=records["row_number"].to_numpy()[latest])
+                           record_feed_file_id=records["feed_file_id"].to_numpy()[with_id],
+                           record_row_number=records["row_number"].to_numpy()[with_id],
+                           provisional=pd.Index(keys).str.startswith(PROVISIONAL))
     with_point = _latest(person_of_record, oldest_first, len(codes), records["lon"].notna().to_numpy())
     with_address = _latest(person_of_record, oldest_first, len(codes), (records["address_sealed"] != "").to_numpy())
 
@@ -355,9 +424,26 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
             progress("定位与写入 / locating and storing", 0.4 + 0.5 * min(1.0, (start + PLACE_CHUNK) / len(persons)))
         progress("写入人员、历史、任务请求与标记 / storing persons, history, task requests and flags", 0.9)
 
+    if replay:  # kept apart from today's picture; trained weights are kept, as they are about the data, not a day
+        with engine.begin() as conn:
+            stats = replay_repository.store_replay(conn, replay.name, now.to_pydatetime(), replay.created_by,
+                                                   pd.concat(list(placed()), ignore_index=True),
+                                                   started.to_pydatetime(), _linkage_counts(linking))
+            if linking is not None and linking.trained:
+                linkage_repository.store_model(conn, linking.settings, len(records))
+        progress("完成 / done", 1.0)
+        return stats
     # the server stores each chunk of new persons while the next is placed
     with engine.begin() as conn:
         stats = repository.store_match(conn, placed(), now.to_pydatetime())
+        if linking is not None:  # in the same transaction: the records' person keys and the persons agree
+            linkage_repository.store_links(conn, linking.links, linking.pairs, now.to_pydatetime())
+            if linking.trained:
+                linkage_repository.store_model(conn, linking.settings, len(records))
+        else:
+            linkage_repository.clear_links(conn, now.to_pydatetime())
+        stats.update(_linkage_counts(linking))
+        replay_repository.record_run(conn, started.to_pydatetime(), now.to_pydatetime(), None, stats)
     progress("完成 / done", 1.0)
     return stats
 
@@ -413,11 +499,11 @@ class _Placing:
 def _empty_persons() -> pd.DataFrame:
     """A run with nobody in it, its columns typed as a real run's (they are compared with what is stored)."""
     dtypes = {"set_at": "datetime64[us, UTC]", "expires_at": "datetime64[us, UTC]", "grid_id": "Int64",
-              "record_feed_file_id": "Int64", "record_row_number": "Int64",
+              "provisional": bool, "record_feed_file_id": "Int64", "record_row_number": "Int64",
               **dict.fromkeys(("lon", "lat", "confidence"), float)}
     columns = ["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id", "sources",
                "set_at", "expires_at", "method", "confidence", "lon", "lat", "grid_id", "unplaced_reason",
-               "record_feed_file_id", "record_row_number"]
+               "record_feed_file_id", "record_row_number", "provisional"]
     return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, object)) for c in columns})
 
 

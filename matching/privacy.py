@@ -203,6 +203,13 @@ def open_many(fernet_key: bytes, tokens: Sequence[str]) -> list[str]:
     return texts
 
 
+def opened_fields(text: str) -> dict[str, str]:
+    """The fields of an opened record token: ID number, name, phone and the date of birth a record without an ID
+    number gave (``""`` when none: tokens sealed before issue 21 have three fields)."""
+    id_number, name, phone, *rest = text.split("\t")
+    return {"id_number": id_number, "name": name, "phone": phone, "birth": rest[0] if rest else ""}
+
+
 class Vault:
     """Person keys and encryption of personal data."""
 
@@ -236,19 +243,24 @@ class Vault:
         values (locating by address); it never writes them back."""
         return open_many(self._fernet_key, tokens)
 
-    def key_and_seal(self, ids: Iterable[str], names: Iterable[str],
-                     phones: Iterable[str]) -> tuple[list[str], list[str]]:
-        """Person keys and Fernet tokens (id, name, phone) of many records, in bulk (see :func:`seal_many`).
+    def key_and_seal(self, ids: Iterable[str], names: Iterable[str], phones: Iterable[str],
+                     births: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
+        """Person keys and Fernet tokens (id, name, phone and, for a record without an ID number, the date of birth
+        it gave) of many records, in bulk (see :func:`seal_many`).
 
         On one core: an import seals its records chunk by chunk while the database stores the previous
         chunk on the other (matching.pipeline).
         """
         ids, names, phones = (c.tolist() if hasattr(c, "tolist") else list(c) for c in (ids, names, phones))
         keys = [self.person_key(i) for i in ids]
-        texts = [f"{i}\t{n}\t{p}".encode() for i, n, p in zip(ids, names, phones, strict=True)]
+        if births is None:
+            texts = [f"{i}\t{n}\t{p}".encode() for i, n, p in zip(ids, names, phones, strict=True)]
+        else:
+            births = births.tolist() if hasattr(births, "tolist") else list(births)
+            texts = [f"{i}\t{n}\t{p}\t{b}".encode() if b else f"{i}\t{n}\t{p}".encode()
+                     for i, n, p, b in zip(ids, names, phones, births, strict=True)]
         return keys, seal_many(self._fernet_key, texts)
 
     def open(self, token: str) -> dict[str, str]:
         """Decrypt a token made by :meth:`seal`; callers must audit the read."""
-        id_number, name, phone = self._fernet.decrypt(token.encode()).decode().split("\t")
-        return {"id_number": id_number, "name": name, "phone": phone}
+        return opened_fields(self._fernet.decrypt(token.encode()).decode())

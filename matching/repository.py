@@ -25,12 +25,13 @@ if TYPE_CHECKING:
 
 PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, set_at, "
                   "expires_at, method, confidence, grid_id, unplaced_reason, record_feed_file_id, record_row_number, "
-                  "updated_at")
+                  "provisional, updated_at")
 SOURCE_RECORD_COLUMNS = ("feed_file_id", "row_number", "source", "person_key", "sealed", "id_masked", "name_masked",
-                         "phone_masked", "address_sealed", "lon", "lat", "crs", "category", "reported_at")
+                         "phone_masked", "address_sealed", "lon", "lat", "crs", "category", "reported_at",
+                         "identified")
 _MICROSECONDS = "(extract(epoch FROM {}) * 1000000)::int8"  # a time as whole microseconds since 1970
 RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat", "address_sealed", "id_masked",
-                  "name_masked", "phone_masked", "feed_file_id", "row_number")
+                  "name_masked", "phone_masked", "feed_file_id", "row_number", "identified")
 
 
 def find_feed_file(conn: Connection, source: str, sha256: str) -> dict[str, Any] | None:
@@ -100,16 +101,25 @@ def load_records(conn: Connection) -> pd.DataFrame:
     without Python objects per value, unlike pandas' reader (figures in benchmarks/RESULTS.md).
     """
     kinds = {name: "s" for name in RECORD_COLUMNS}
-    kinds.update(reported_at="t", lon="f", lat="f", feed_file_id="i", row_number="i")
+    kinds.update(reported_at="t", lon="f", lat="f", feed_file_id="i", row_number="i", identified="i")
     frame = _copy_out(conn, "SELECT r.person_key, r.source, coalesce(r.category, ''), "
                             f"{_MICROSECONDS.format('coalesce(r.reported_at, f.imported_at)')}, r.lon, r.lat, "
                             "coalesce(r.address_sealed, ''), r.id_masked, r.name_masked, r.phone_masked, "
-                            "r.feed_file_id, r.row_number "
+                            "r.feed_file_id, r.row_number, r.identified::int "
                             "FROM source_records r JOIN feed_files f ON f.id = r.feed_file_id "
                             "WHERE f.withdrawn_at IS NULL",  # a withdrawal's records, until it removes them
                       kinds, empty_text_is_null=False).to_pandas()
+    frame["identified"] = frame["identified"].astype(bool)
     frame["phone_masked"] = frame["phone_masked"].replace("", None)
     return frame
+
+
+def load_sealed(conn: Connection) -> pd.DataFrame:
+    """Every standing source record's sealed fields (feed_file_id, row_number, sealed): what linkage opens, in
+    memory only, when some records carry no ID number (:func:`matching.pipeline.link_unidentified`)."""
+    return _copy_out(conn, "SELECT r.feed_file_id, r.row_number, r.sealed FROM source_records r "
+                           "JOIN feed_files f ON f.id = r.feed_file_id WHERE f.withdrawn_at IS NULL",
+                     {"feed_file_id": "i", "row_number": "i", "sealed": "s"}).to_pandas()
 
 
 def load_overrides(conn: Connection) -> pd.DataFrame:

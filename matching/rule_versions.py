@@ -213,6 +213,14 @@ def current_rules(conn: Connection) -> RuleSet:
     return parse_rules(found.body, f"版本 #{found.id} / version #{found.id}") if found else load_rules()
 
 
+def rules_as_of(conn: Connection, moment: datetime) -> RuleSet:
+    """The colour rules that were in force at ``moment``: the newest version saved by then, else the rules file
+    (a replay of a day before any version was saved)."""
+    row = conn.execute(sql("SELECT id, body FROM rule_versions WHERE what = 'colour_rules' AND saved_at <= :at "
+                           "ORDER BY id DESC LIMIT 1"), {"at": moment}).first()
+    return parse_rules(row.body, f"版本 #{row.id} / version #{row.id}") if row else load_rules()
+
+
 def current_kinds(conn: Connection) -> dict[str, TaskKind]:
     """The task kinds in force in this database: the newest stored version, else the files."""
     found = newest(conn, TASK_KINDS)

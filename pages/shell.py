@@ -40,12 +40,13 @@ DISPATCH = Page("dispatch", "/dispatch/", (SUPERVISOR, COMMANDER, ADMIN))
 FIELD = Page("field", "/field/", (WORKER,))
 REPORTS = Page("reports", "/reports/", (REPORTER, SUPERVISOR, COMMANDER, ADMIN))
 PEOPLE = Page("people", "/people/", (SUPERVISOR, COMMANDER, ADMIN))
+REVIEW = Page("review", "/review/", (SUPERVISOR, COMMANDER, ADMIN))
 AUDIT = Page("audit", "/admin/audit/", (COMMANDER, ADMIN))
 USERS = Page("users", "/admin/users/", (ADMIN,))
 FEEDS = Page("feeds", "/admin/feeds/", (ADMIN,))
 BOUNDARIES = Page("boundaries", "/admin/boundaries/", (ADMIN,))
 RULES = Page("rules", "/admin/rules/", (ADMIN,))
-PAGES = (WALL, DISPATCH, FIELD, REPORTS, PEOPLE, USERS, FEEDS, BOUNDARIES, RULES, AUDIT)
+PAGES = (WALL, DISPATCH, FIELD, REPORTS, PEOPLE, REVIEW, USERS, FEEDS, BOUNDARIES, RULES, AUDIT)
 HOME = {COMMANDER: WALL, ADMIN: DISPATCH, SUPERVISOR: DISPATCH, WORKER: FIELD, REPORTER: REPORTS}
 
 

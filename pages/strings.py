@@ -36,6 +36,7 @@ STRINGS = {
     "nav.field": ("我的任务", "My tasks"),
     "nav.reports": ("统计报表", "Reports"),
     "nav.people": ("人员查询", "People"),
+    "nav.review": ("关联审核", "Linkage review"),
     "nav.audit": ("审计日志", "Audit"),
     "nav.users": ("账号管理", "Accounts"),
     "nav.feeds": ("数据导入", "Data imports"),

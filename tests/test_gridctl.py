@@ -74,7 +74,7 @@ def test_feed_import_match_override_and_export(run, tmp_path, own_copy):
     from tests.matching.feedfiles import valid_id, write_csv
 
     rows = [["1", "梁志伟", valid_id(901), "13800000001", "", "113.15", "23.03", "WGS84", "返岗人员", "2099-01-01"],
-            ["2", "何丽华", "123", "13800000002", "", "113.15", "23.03", "WGS84", "确诊", ""]]
+            ["2", "何丽华", "123", "", "", "113.15", "23.03", "WGS84", "确诊", ""]]  # no phone: nothing but the ID
     feed = write_csv(tmp_path / "feed.csv", rows)
     result = run("feed", "import", "--source", "人社局", str(feed))
     assert result.exit_code == 0
@@ -113,7 +113,7 @@ def test_feed_import_lists_field_warnings_and_the_history_and_export_carry_them(
 
     wrong = valid_id(904)[:-1] + ("0" if valid_id(904)[-1] != "0" else "1")
     rows = [["1", "梁志伟", valid_id(903), "1380000000", "", "113.15", "23.03", "WGS84", "确诊", "上周三"],
-            ["2", "何丽华", wrong, "13800000002", "", "113.15", "23.03", "WGS84", "确诊", ""]]
+            ["2", "何丽华", wrong, "", "", "113.15", "23.03", "WGS84", "确诊", ""]]  # no phone: the ID rejects him
     feed = write_csv(tmp_path / "feed.csv", rows)
     rejected, warned = tmp_path / "rejected.csv", tmp_path / "warned.csv"
     result = run("feed", "import", "--source", "卫健局", str(feed), "--rejections", str(rejected),

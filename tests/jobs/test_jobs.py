@@ -44,9 +44,8 @@ def url(engine):
     return engine.url.render_as_string(hide_password=False)
 
 
-def person(serial, category, lon="113.15", lat="23.03", id_number=None):
-    return [str(serial), "张小明", id_number or valid_id(serial), "13812345678", "", lon, lat, "WGS84", category,
-            TODAY]
+def person(serial, category, lon="113.15", lat="23.03", id_number=None, phone="13812345678"):
+    return [str(serial), "张小明", id_number or valid_id(serial), phone, "", lon, lat, "WGS84", category, TODAY]
 
 
 def wrong_check_digit(serial):
@@ -55,11 +54,12 @@ def wrong_check_digit(serial):
 
 def feed(tmp_path, name, first, count=3, bad=1, warned=0):
     """A small feed: ``count`` good rows from serial ``first``, then ``warned`` rows with unparseable coordinates
-    (stored without a point, with a field warning), then ``bad`` rows with a wrong ID number (rejected)."""
+    (stored without a point, with a field warning), then ``bad`` rows with a wrong ID number and no phone (nothing
+    else to link them by: rejected)."""
     rows = [person(first + i, "密切接触者") for i in range(count)]
     rows += [person(first + count + i, "确诊", lon="东经") for i in range(warned)]
     serial = first + count + warned
-    rows += [person(serial + i, "确诊", id_number=wrong_check_digit(serial + i)) for i in range(bad)]
+    rows += [person(serial + i, "确诊", id_number=wrong_check_digit(serial + i), phone="") for i in range(bad)]
     return write_csv(tmp_path / name, rows)
 
 

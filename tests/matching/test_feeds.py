@@ -46,27 +46,29 @@ def test_english_headers_full_width_and_stray_spaces(tmp_path):
 
 
 def test_every_rejection_and_field_warning_reason_is_named_with_its_row(tmp_path):
-    """A row without a usable identity is rejected; a malformed phone, point or time only costs that field
-    (issue 21): the row is stored without it and a warning names the row, the field and the reason."""
+    """A row without a usable identity is rejected; a malformed ID number, phone, point or time only costs that
+    field (issue 21): the row is stored without it and a warning names the row, the field and the reason. A row
+    whose ID number is malformed is stored when its phone (or name with birth date or address) can link it."""
     bad_check = valid_id(3)[:-1] + ("0" if valid_id(3)[-1] != "0" else "1")
     rows = [
         row(1),                                                     # row 3: fine
-        row(2, id_number=bad_check),                                # row 4
-        row(3, id_number="440605" + "19850230" + "0011"),           # row 5: 30 February
+        row(2, id_number=bad_check, phone=""),                      # row 4: nothing else to link him by
+        row(3, id_number="440605" + "19850230" + "0011", phone=""),  # row 5: 30 February
         row(4, phone="12345"),                                      # row 6
         row(5, lon="东经113度"),                                     # row 7
         row(6, lon="10.0", lat="10.0"),                             # row 8: the Atlantic is not plausible
         row(7, lat=""),                                             # row 9: one of two
         row(8, crs="火星2000"),                                      # row 10
-        row(9, name=""),                                            # row 11
-        row(10, id_number=""),                                      # row 12
+        row(9, name=""),                                            # row 11: the ID number alone identifies him
+        row(10, id_number="", phone=""),                            # row 12: a name and nothing else
         row(11, when="上周三"),                                      # row 13
         row(12, phone="1381234567", when="昨天", id_number=bad_check),  # row 14: rejected, every reason listed
+        row(13, id_number=bad_check),                               # row 15: stored, linked by his phone
     ]
     batch = read_feed(write_csv(tmp_path / "bad.csv", rows))
     reasons = {r.row: r.reason for r in batch.rejections}
-    assert batch.rows_read == 12 and len(batch.accepted) == 7 and batch.balanced
-    rejected = {4: "check digit wrong", 5: "date of birth impossible", 11: "name is empty", 12: "ID number is empty"}
+    assert batch.rows_read == 13 and len(batch.accepted) == 9 and batch.balanced
+    rejected = {4: "check digit wrong", 5: "date of birth impossible", 12: "no usable identity"}
     for line, words in rejected.items():
         assert words in reasons[line], (line, reasons.get(line))
     assert set(reasons) == {*rejected, 14}
@@ -78,16 +80,46 @@ def test_every_rejection_and_field_warning_reason_is_named_with_its_row(tmp_path
         (8, "lon, lat", "坐标超出合理范围 / coordinates outside any plausible range"),
         (9, "lon, lat", "经纬度只有一个 / only one of longitude and latitude"),
         (10, "crs", "坐标系无法识别 / coordinate system unknown (WGS84, GCJ02, BD09, CGCS2000)"),
-        (13, "reported_at", "登记时间无法解析 / reported_at unparseable")]
-    assert batch.rows_warned == 6
+        (13, "reported_at", "登记时间无法解析 / reported_at unparseable"),
+        (15, "id_number", "身份证校验位错误 / ID-card check digit wrong")]
+    assert batch.rows_warned == 7
     stored = batch.accepted.set_index("row")
-    assert list(stored.index) == [3, 6, 7, 8, 9, 10, 13]
+    assert list(stored.index) == [3, 6, 7, 8, 9, 10, 11, 13, 15]
     assert stored.loc[6, "phone"] == "" and stored.loc[3, "phone"] == "13812345678"  # the bad phone is left out
     for line in (7, 8, 9, 10):  # so is the bad point, and its coordinate system with it
         assert np.isnan(stored.loc[line, "lon"]) and np.isnan(stored.loc[line, "lat"]), line
         assert pd.isna(stored.loc[line, "crs"]), line
     assert stored.loc[3, "crs"] == "wgs84" and stored.loc[6, "lon"] == 113.15
     assert pd.isna(stored.loc[13, "reported_at"]) and not pd.isna(stored.loc[7, "reported_at"])
+    assert stored.loc[11, "identified"] and stored.loc[11, "id_number"] == valid_id(9)
+    assert not stored.loc[15, "identified"] and stored.loc[15, "id_number"] == ""  # the bad number keys nothing
+
+
+def test_rows_without_an_id_number_are_stored_when_they_can_be_linked(tmp_path):
+    """Phone only; name with date of birth; name with address: stored, unidentified. A name alone, or a name with
+    an unreadable date of birth and no address, is not enough: rejected, or stored with the date's warning when
+    something else identifies the row."""
+    header = ["姓名", "手机号码", "出生日期", "现住址", "人员类别"]
+    rows = [["", "13800001111", "", "", "密接"],                  # row 3: phone only
+            ["李雷", "", "1990年1月2日", "", "密接"],              # row 4: name + birth date
+            ["韩梅梅", "", "", "桂城街道桂一社区10号", "密接"],       # row 5: name + address
+            ["王五", "", "", "", "密接"],                          # row 6: a name alone
+            ["赵六", "", "1990-13-45", "", "密接"],                # row 7: a name and an impossible date
+            ["钱七", "13800002222", "明年", "", "密接"],            # row 8: phone, bad date: warned
+            ["孙八", "", "19850303", "", "密接"]]                  # row 9: name + birth date, digits only
+    batch = read_feed(write_csv(tmp_path / "noid.csv", rows, header=header))
+    stored = batch.accepted.set_index("row")
+    assert list(stored.index) == [3, 4, 5, 8, 9] and not stored["identified"].any()
+    assert {r.row: r.reason for r in batch.rejections} == {
+        6: "无可用身份：须有身份证号，或手机号，或姓名加出生日期或住址 / no usable identity: an ID number, a phone, "
+           "or a name with a date of birth or an address is needed",
+        7: "无可用身份：须有身份证号，或手机号，或姓名加出生日期或住址 / no usable identity: an ID number, a phone, "
+           "or a name with a date of birth or an address is needed；"
+           "出生日期无法解析或不合理 / date of birth unparseable or impossible"}
+    assert batch.field_warnings == [
+        (8, "birth_date", "出生日期无法解析或不合理 / date of birth unparseable or impossible")]
+    assert stored.loc[4, "birth"] == "1990-01-02" and stored.loc[9, "birth"] == "1985-03-03"
+    assert stored.loc[8, "birth"] == "" and stored.loc[3, "phone"] == "13800001111"
 
 
 def test_a_row_with_several_malformed_fields_is_stored_with_a_warning_for_each(tmp_path):
@@ -153,8 +185,11 @@ def test_a_large_excel_sheet_reports_how_far_it_is_read(tmp_path, monkeypatch):
 def test_files_that_cannot_be_used_store_nothing(tmp_path):
     with pytest.raises(ImportRejected, match="no header row"):
         read_feed(write_csv(tmp_path / "nohead.csv", [row(1)], header=["a", "b", "c"]))
-    with pytest.raises(ImportRejected, match="required column missing: name"):
-        read_feed(write_csv(tmp_path / "noname.csv", [row(1)[:2]], header=["序号", "身份证号码"]))
+    # an ID-number column alone is a header now (issue 21: the ID number identifies); a sequence alone is not
+    id_only = read_feed(write_csv(tmp_path / "idonly.csv", [row(1)[1:3]], header=["姓名", "身份证号码"]))
+    assert len(id_only.accepted) == 1
+    with pytest.raises(ImportRejected, match="no header row"):
+        read_feed(write_csv(tmp_path / "seq.csv", [["1", "x"]], header=["序号", "备注"]))
     (tmp_path / "feed.pdf").write_bytes(b"%PDF")
     with pytest.raises(ImportRejected, match="unsupported format"):
         read_feed(tmp_path / "feed.pdf")
@@ -166,13 +201,16 @@ def test_files_that_cannot_be_used_store_nothing(tmp_path):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet="0123456789Xx１２３ ", min_size=0, max_size=20))
 def test_column_checks_agree_with_the_single_value_rules(tmp_path_factory, raw):
-    path = write_csv(tmp_path_factory.mktemp("id") / "one.csv", [row(1, id_number=raw.replace(",", ""))])
-    batch = read_feed(path)
+    """Without anything else to link him by, a row stands or falls with its ID number; with a phone, it is always
+    stored, identified exactly when the ID number is valid."""
+    folder = tmp_path_factory.mktemp("id")
+    alone = read_feed(write_csv(folder / "one.csv", [row(1, id_number=raw.replace(",", ""), phone="")]))
+    linked = read_feed(write_csv(folder / "two.csv", [row(1, id_number=raw.replace(",", ""))]))
     single = id_number_problem(raw)
+    assert alone.rows_read == 1 and (len(alone.accepted) == 1) == (single is None)
+    assert len(linked.accepted) == 1 and bool(linked.accepted["identified"].iloc[0]) == (single is None)
     if normalise_id_number(raw) == "":
-        assert batch.rows_read == 1 and not len(batch.accepted)
-    else:
-        assert (len(batch.accepted) == 1) == (single is None)
+        assert not len(alone.accepted)
 
 
 cell = st.one_of(st.text(max_size=12), st.sampled_from(["", " ", "113.1", "23.0", "１", "X", "\t", '"', "\n"]))

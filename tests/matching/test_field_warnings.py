@@ -41,7 +41,8 @@ def key(serial):
 def imported(engine, tmp_path_factory):
     """The police list holds person 1 with his point; the health bureau's list reports him confirmed with a phone
     one digit short, person 2 with a point in the Atlantic but an address, person 3 with an unreadable time, and
-    two rows with no usable identity."""
+    two rows with no usable identity (a wrong check digit and nothing else to link by; no ID number, name or
+    phone at all)."""
     folder = tmp_path_factory.mktemp("feeds")
     police = import_feed(engine, write_csv(folder / "police.csv", [person(1, "")]), "公安")
     health = import_feed(engine, write_csv(folder / "health.csv", [
@@ -49,7 +50,7 @@ def imported(engine, tmp_path_factory):
         person(2, "确诊", lon="10.0", lat="10.0", address="九江镇沙头社区"),          # row 4
         person(3, "密切接触者", when="上周三"),                                       # row 5
         person(4, "确诊", id_number=wrong_check_digit(4), phone="123"),             # row 6: rejected
-        person(5, "确诊", name="")]), "卫健局")                                      # row 7: rejected
+        person(5, "确诊", name="", phone="", id_number=" ")]), "卫健局")             # row 7: rejected
     stats = run_match(engine)
     return police, health, stats
 
@@ -63,7 +64,8 @@ def test_the_rows_with_a_valid_identity_are_stored_and_warned_the_others_rejecte
         (5, "reported_at", "登记时间无法解析 / reported_at unparseable")]
     # a rejected row lists all its reasons, its field problems too: the department fixes it at once
     assert health.rejections == [(6, "身份证校验位错误 / ID-card check digit wrong；手机号格式错误 / phone malformed"),
-                                 (7, "姓名为空 / name is empty")]
+                                 (7, "无可用身份：须有身份证号，或手机号，或姓名加出生日期或住址 / no usable identity: "
+                                     "an ID number, a phone, or a name with a date of birth or an address is needed")]
     with engine.connect() as conn:
         feed_id = conn.execute(text("SELECT id FROM feed_files WHERE source = '卫健局'")).scalar_one()
         balance = conn.execute(text("SELECT rows_read, rows_stored, rows_rejected, rows_warned FROM feed_files "

@@ -48,9 +48,9 @@ def bad_id(serial):
 
 def test_import_accounts_for_every_row_and_twice_changes_nothing(engine, tmp_path):
     """A confirmed case whose longitude is garbled stays in the net, stored without a point and with a field
-    warning (issue 21); a row whose ID number is wrong is rejected."""
+    warning (issue 21); a row whose ID number is wrong, with nothing else to link him by, is rejected."""
     unknown = person(4, "")
-    unknown[2] = bad_id(4)
+    unknown[2], unknown[3] = bad_id(4), ""  # no phone, and a name without birth date or address: no identity
     rows = [person(1, "密切接触者"), person(2, "返岗人员"), person(3, "确诊", lon="东经"), unknown]
     path = write_csv(tmp_path / "health.csv", rows)
     first = import_feed(engine, path, "卫健")
@@ -81,7 +81,7 @@ def test_no_clear_personal_data_is_stored(engine):
         token, masked = conn.execute(text("SELECT sealed, id_masked FROM source_records ORDER BY row_number "
                                           "LIMIT 1")).one()
     assert masked == clear_id[:6] + "********" + clear_id[-4:]
-    assert load_vault().open(token) == {"id_number": clear_id, "name": "张小明", "phone": clear_phone}
+    assert load_vault().open(token) == {"id_number": clear_id, "name": "张小明", "phone": clear_phone, "birth": ""}
 
 
 def test_a_file_that_cannot_be_read_stores_nothing(engine, tmp_path):
@@ -254,7 +254,7 @@ def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(databas
     seed_nanhai(engine)
     people = list(zip(range(11, 18), "赵钱孙李周吴郑", strict=True))
     rows = [person(serial, "", name=name) for serial, name in people]
-    rows[3][2] = bad_id(14)  # file line 6 (title, header, then the rows) is rejected
+    rows[3][2], rows[3][3] = bad_id(14), ""  # file line 6 (title, header, then the rows) is rejected: no identity
     rows[5][3] = "1381234567"  # line 8 is stored without its phone, one digit short
     seen: list[float] = []
     result = import_feed(engine, write_csv(tmp_path / "chunks.csv", rows), "公安",
@@ -271,7 +271,8 @@ def test_import_in_chunks_stores_every_record_with_its_own_key_and_token(databas
     for record, (_, serial, name) in zip(stored, expected, strict=True):
         assert record.person_key == vault.person_key(valid_id(serial))
         phone = "" if record.row_number == 8 else "13812345678"
-        assert vault.open(record.sealed) == {"id_number": valid_id(serial), "name": name, "phone": phone}
+        assert vault.open(record.sealed) == {"id_number": valid_id(serial), "name": name, "phone": phone,
+                                             "birth": ""}  # identified: his date of birth is his ID number's
         assert record.id_masked == valid_id(serial)[:6] + "********" + valid_id(serial)[-4:]
         assert record.name_masked == name  # one character: nothing to hide behind a star
 

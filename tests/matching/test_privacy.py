@@ -86,8 +86,14 @@ def test_key_and_seal():
     assert keys == [hmac.new(b"s" * 32, i.encode(), hashlib.sha256).hexdigest() for i in ids]
     assert keys[0] == vault.person_key(ids[0])
     assert vault.tag("client", "10.0.0.1") == hmac.new(b"s" * 32, b"client:10.0.0.1", hashlib.sha256).hexdigest()[:32]
-    assert [vault.open(t) for t in tokens] == [{"id_number": i, "name": n, "phone": p}
+    # sealed without dates of birth (as before issue 21): three fields, opened with an empty birth
+    assert [vault.open(t) for t in tokens] == [{"id_number": i, "name": n, "phone": p, "birth": ""}
                                                for i, n, p in zip(ids, names, phones, strict=True)]
+    # a record without an ID number keeps the date of birth it gave (when it gave one); an identified one has none
+    some_ids, births = [""] * 20 + ids[20:], ["1990-01-02", ""] * 10 + [""] * 20
+    _, tokens = vault.key_and_seal(some_ids, names, phones, births)
+    assert [vault.open(t) for t in tokens] == [{"id_number": i, "name": n, "phone": p, "birth": b}
+                                               for i, n, p, b in zip(some_ids, names, phones, births, strict=True)]
 
 
 def test_open_many_reads_what_fernet_and_seal_many_made_of_every_length():

@@ -79,8 +79,9 @@ def imported(engine, tmp_path_factory):
     folder = tmp_path_factory.mktemp("feeds")
     police = write_csv(folder / "police.csv", [
         person(1, "确诊"), person(2, "密切接触者"), person(3, "确诊"),
-        person(5, "确诊", lon="东经", id_number=bad_id(5)),  # row 6: ID check digit and coordinates
-        person(6, "确诊", phone="12345", id_number=bad_id(6))])  # row 7: ID check digit and phone
+        # row 6: ID check digit and coordinates (no phone: nothing else to link him by, issue 21)
+        person(5, "确诊", lon="东经", phone="", id_number=bad_id(5)),
+        person(6, "确诊", phone="12345", id_number=bad_id(6))])  # row 7: ID check digit and phone (malformed)
     health = write_csv(folder / "health.csv", [person(2, "确诊"), person(4, "重点地区返回")])
     first = import_feed(engine, police, "公安", imported_by="demo_admin")
     second = import_feed(engine, health, "卫健", imported_by="demo_admin")

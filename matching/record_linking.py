@@ -1,0 +1,60 @@
+"""The matcher's linkage step: the stored records, some without an ID number, become records with a person each.
+
+A record that carried a valid ID number is its person (his key is the HMAC of the number). The others are
+linked by :func:`matching.linkage.link_records` on what they say — phone, name, date of birth, address —
+opened from their Fernet tokens here, in memory only, for this run (nothing clear is written back or logged).
+The result gives every record its person key: the identified person it was linked to, or the provisional person
+of its cluster (a review pair's record stays provisional until a reviewer decides).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from matching.identity import provisional_key
+from matching.linkage import LinkResult, link_records
+from matching.linkage_repository import record_ids
+from matching.privacy import Vault, opened_fields
+
+
+def linkage_frame(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault) -> pd.DataFrame:
+    """The input of :func:`matching.linkage.link_records` for ``records`` (as :func:`repository.load_records`
+    reads them) given their sealed fields (:func:`repository.load_sealed`): record_id, identified, person_key,
+    name, phone, birth, address — the clear values in memory only."""
+    ids = record_ids(records["feed_file_id"].to_numpy(), records["row_number"].to_numpy())
+    tokens = pd.Series(sealed["sealed"].to_numpy(dtype=object),
+                       index=record_ids(sealed["feed_file_id"].to_numpy(), sealed["row_number"].to_numpy()))
+    fields = [opened_fields(text) for text in vault.open_texts(tokens.reindex(ids).tolist())]
+    identified = records["identified"].to_numpy(dtype=bool)
+    id_numbers = np.array([f["id_number"] for f in fields], dtype=object)
+    births = np.array([f["birth"] or None for f in fields], dtype=object)
+    births[identified] = [f"{i[6:10]}-{i[10:12]}-{i[12:14]}" for i in id_numbers[identified]]
+    addresses = records["address_sealed"].to_numpy(dtype=object).copy()
+    given = np.flatnonzero(addresses != "")
+    addresses[given] = vault.open_texts(addresses[given].tolist())
+    # an unidentified record goes in under its own provisional key, not the person the last match linked it to
+    keys = records["person_key"].to_numpy(dtype=object).copy()
+    keys[~identified] = [provisional_key(f, r) for f, r in zip(records["feed_file_id"].to_numpy()[~identified],
+                                                               records["row_number"].to_numpy()[~identified],
+                                                               strict=True)]
+    return pd.DataFrame({
+        "record_id": ids, "identified": identified, "person_key": keys,
+        "name": [f["name"] for f in fields], "phone": [f["phone"] or None for f in fields], "birth": births,
+        "address": np.where(addresses == "", None, addresses)})
+
+
+def link_unidentified(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault, decisions: pd.DataFrame,
+                      settings: dict[str, Any] | None) -> tuple[pd.DataFrame, LinkResult]:
+    """``records`` with each unidentified record's ``person_key`` set by linkage, and the linkage's result (its
+    links, review pairs and, when ``settings`` was None, the weights trained now)."""
+    result = link_records(linkage_frame(records, sealed, vault), decisions, settings)
+    resolved = pd.Series(result.links["person_key"].to_numpy(dtype=object),
+                         index=result.links["record_id"].to_numpy())
+    ids = record_ids(records["feed_file_id"].to_numpy(), records["row_number"].to_numpy())
+    unidentified = ~records["identified"].to_numpy(dtype=bool)
+    keys = records["person_key"].to_numpy(dtype=object).copy()
+    keys[unidentified] = resolved.reindex(ids[unidentified]).to_numpy(dtype=object)
+    return records.assign(person_key=keys), result
