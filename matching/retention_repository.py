@@ -55,6 +55,8 @@ SELECT person_key, max(seen) AS seen, bool_or(held) AS held FROM (
 ) moments GROUP BY person_key
 """
 
+_EITHER_RECORD = ("((x.record_feed_file_id = r.feed_file_id AND x.record_row_number = r.row_number) OR "
+                  "(x.other_feed_file_id = r.feed_file_id AND x.other_row_number = r.row_number))")
 # (table, what is done to it, statement) in order: what points at a row goes before the row. ``retention_people``
 # holds the people past retention; :cutoff is the moment before which their data has expired.
 REMOVALS = (
@@ -81,6 +83,14 @@ REMOVALS = (
      "DELETE FROM risk_code_history h USING retention_people p WHERE h.person_key = p.person_key"),
     ("flags", "removed", "DELETE FROM flags f USING retention_people p WHERE f.person_key = p.person_key"),
     ("persons", "removed", "DELETE FROM persons x USING retention_people p WHERE x.person_key = p.person_key"),
+    # the records' links, review pairs and reviewers' decisions (migration 0017: no foreign key brings them along)
+    *((table, "removed",
+       f"DELETE FROM {table} x USING source_records r, feed_files f, retention_people p "
+       f"WHERE {match} AND f.id = r.feed_file_id AND r.person_key = p.person_key "
+       "AND coalesce(r.reported_at, f.imported_at) < :cutoff")
+      for table, match in (
+          ("record_links", "x.feed_file_id = r.feed_file_id AND x.row_number = r.row_number"),
+          ("linkage_decisions", _EITHER_RECORD), ("linkage_pairs", _EITHER_RECORD))),
     # the records' phone keys first (a trigger would remove them with the records, uncounted)
     ("source_record_phones", "removed",
      "DELETE FROM source_record_phones ph USING source_records r, feed_files f, retention_people p "

@@ -105,6 +105,20 @@ def world(env, database_factory, seeded_engine, tmp_path_factory):
                      {"a": keys["A"], "at": later, "until": later + timedelta(days=1)})
         record_read(conn, Actor(None, "auditor", ADMIN), "unmask", keys["A"], "核查 / check", None)
     run_match(engine, now=pd.Timestamp(NOW), vault=vault)
+    with engine.begin() as conn:  # A's record in linkage: its link, a review pair with D's and a decision on it
+        (af, ar), (df, dr) = (conn.execute(text("SELECT feed_file_id, row_number FROM source_records "
+                                                "WHERE person_key = :k LIMIT 1"), {"k": keys[who]}).one()
+                              for who in ("A", "D"))
+        conn.execute(text("INSERT INTO record_links VALUES (:af, :ar, :a, 'new', 0.1, '', :now)"),
+                     {"af": af, "ar": ar, "a": keys["A"], "now": NOW})
+        pair = conn.execute(text(
+            "INSERT INTO linkage_pairs (record_feed_file_id, record_row_number, other_feed_file_id, other_row_number, "
+            "other_person_key, score, status) VALUES (:af, :ar, :df, :dr, :d, 0.5, 'decided') RETURNING id"),
+            {"af": af, "ar": ar, "df": df, "dr": dr, "d": keys["D"]}).scalar_one()
+        conn.execute(text(
+            "INSERT INTO linkage_decisions (record_feed_file_id, record_row_number, other_feed_file_id, "
+            "other_row_number, decision, pair_id, decided_by) VALUES (:af, :ar, :df, :dr, 'different', :p, 't')"),
+            {"af": af, "ar": ar, "df": df, "dr": dr, "p": pair})
     return engine, keys, tasks
 
 
@@ -203,7 +217,7 @@ def test_the_people_past_retention_are_purged_from_every_personal_table(world, p
     assert report.people == len(PURGED)
     assert report.removed == {"persons": 2, "flags": 0, "risk_code_history": 2, "risk_overrides": 1,
                               "code_appeals": 1, "task_requests": 1, "task_photos": 1, "source_record_phones": 2,
-                              "source_records": 2}
+                              "source_records": 2, "record_links": 1, "linkage_decisions": 1, "linkage_pairs": 1}
     assert report.tombstoned == {"tasks": 1, "scans": 1}
     for who in PURGED:
         assert personal_hits(engine, keys[who]) == {}, who
