@@ -76,8 +76,10 @@ class Answer(BaseModel):
 # -- shared pieces ----------------------------------------------------------------------------------------------
 GridCode = Annotated[str, Field(description="15 位网格编码（区 6 + 镇街 3 + 村居 3 + 序号 3）/ 15-digit grid code",
                                 pattern="^[0-9]{15}$")]
-PersonKey = Annotated[str, Field(description="人员键：规范化身份证号的 HMAC / the person key, an HMAC of the ID number",
-                                 pattern="^[0-9a-f]{64}$")]
+PersonKey = Annotated[str, Field(description="人员键：规范化身份证号的 HMAC；尚无身份证号的临时人员为 ~文件-行 / the "
+                                             "person key, an HMAC of the ID number; ~file-row for a provisional "
+                                             "person known by no ID number yet",
+                                 pattern="^([0-9a-f]{64}|~[0-9]{1,10}-[0-9]{1,10})$")]
 Count = Annotated[int, Field(ge=0)]
 Rate = Annotated[float | None, Field(ge=0, le=1)]
 Hours = Annotated[float | None, Field(ge=0)]
@@ -344,9 +346,11 @@ class Unmask(Body):
 class UnmaskedPerson(Person):
     """人员及其完整证件号、姓名、电话（已审计）/ a person in clear, audited"""
 
-    id_number: str
+    id_number: str = Field(description="身份证号（临时人员为空）/ the ID number ('' for a provisional person)")
     name: str
     phone: str
+    birth: str = Field("", description="无身份证号的记录所给的出生日期（YYYY-MM-DD）/ the date of birth a record "
+                                       "without an ID number gave (YYYY-MM-DD), else ''")
 
 
 # -- leads ------------------------------------------------------------------------------------------------------

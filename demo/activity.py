@@ -73,6 +73,7 @@ DEMO_LOCK = 4_242_002  # one generator at a time: the marker is checked and writ
 DAY = timedelta(hours=24)
 SWEEP_EVERY = timedelta(minutes=15)
 MIN_PERSONS = 200
+HOUSEHOLD_SHARE = 0.05  # residents sharing a phone and a home with the one before: a phone-only list is unsure
 Progress = Callable[[str, float], None]
 
 # what becomes of a task; the state each one is in at "now" follows from the times drawn
@@ -161,7 +162,7 @@ def generate_activity(engine: Engine, seed: int = DEFAULT_SEED, persons: int = 2
         moment = pd.Timestamp(now).tz_convert("Asia/Shanghai").tz_localize(None)
         with tempfile.TemporaryDirectory() as folder:
             path = write_feed(Path(folder) / feed_file_name(seed), persons, district_of(grids), book, seed=seed,
-                              now=moment)
+                              now=moment, household_share=HOUSEHOLD_SHARE)
             import_feed(engine, path, DEMO_SOURCE, vault=vault, progress=_scaled(progress, 0.05, 0.15))
             # lists without ID numbers (an operator's, the public's tip-offs): linked to these people by the match
             for name, list_path in write_linkage_lists(path, folder, seed=seed, now=moment).items():

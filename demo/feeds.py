@@ -44,8 +44,10 @@ def id_numbers(rng: np.random.Generator, n: int, region: str = "440605") -> np.n
 
 
 def write_feed(path: str | Path, rows: int, district: BaseGeometry, book: pd.DataFrame | None = None, seed: int = 1,
-               address_share: float = 0.1, gcj_share: float = 0.2, now: pd.Timestamp | None = None) -> Path:
-    """Write a feed CSV of ``rows`` residents living in ``district`` (a polygon)."""
+               address_share: float = 0.1, gcj_share: float = 0.2, now: pd.Timestamp | None = None,
+               household_share: float = 0.0) -> Path:
+    """Write a feed CSV of ``rows`` residents living in ``district`` (a polygon); ``household_share`` of them live
+    with the resident on the row before and share his phone and home (a family's landline, as lists give it)."""
     rng = np.random.default_rng(seed)
     now = now or pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None)
     xy = NANHAI_POPULATION.sample(district, rows, rng)
@@ -73,6 +75,10 @@ def write_feed(path: str | Path, rows: int, district: BaseGeometry, book: pd.Dat
     if book is not None and by_address.any():
         picks = book.iloc[rng.integers(len(book), size=int(by_address.sum()))]
         address[by_address] = (picks["community_name"] + picks["text"]).to_numpy()
+    family = np.flatnonzero(rng.random(rows) < household_share)
+    family = family[family > 0]
+    for column in (phones, lon, lat, crs, address, by_address):
+        column[family] = column[family - 1]
     lon_text = np.where(by_address, "", np.char.mod("%.6f", lon))
     lat_text = np.where(by_address, "", np.char.mod("%.6f", lat))
     crs[by_address] = ""
@@ -95,7 +101,8 @@ def write_linkage_lists(feed: str | Path, folder: str | Path, seed: int = 1,
     """Two lists without ID numbers about the people of ``feed`` (a :func:`write_feed` file), as departments send
     them, for linkage to work on: an operator's list keyed by phone only (``operator``: 1.5 % of the people, one
     phone in twelve with a digit wrong, and a few phones of nobody in the feed), and a tip-off list with names and
-    phones (``tips``: 0.3 %, one name in twenty with a character wrong). Their categories make yellow and red codes."""
+    phones (``tips``: 0.3 %, and a tenth of a percent more by name, one character wrong, and home address: the
+    pairs a reviewer decides). Their categories make yellow and red codes."""
     rng = np.random.default_rng(seed + 1000)
     now = now or pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None)
     people = pd.read_csv(feed, dtype=str, keep_default_na=False)
@@ -115,10 +122,17 @@ def write_linkage_lists(feed: str | Path, folder: str | Path, seed: int = 1,
         writer.writerow(["手机号码", "人员类别", "登记时间"])
         writer.writerows((phone, "重点地区返回（运营商漫游）", when[i]) for i, phone in enumerate(phones))
     picked = rng.choice(len(people), size=max(1, len(people) * 3 // 1000), replace=False)
-    names = [typo(n, "".join(GIVEN)) if rng.random() < 0.05 else n for n in people["姓名"].to_numpy()[picked]]
+    # people known by an address, reported by a neighbour who got the name slightly wrong and gave no phone: the
+    # uncertain pairs a reviewer decides
+    housed = np.flatnonzero(people["现住址"].to_numpy() != "")
+    unsure = rng.choice(housed, size=min(len(housed), max(1, len(picked) // 3)), replace=False)
+    names = np.concatenate([people["姓名"].to_numpy()[picked],
+                            [typo(n, "".join(GIVEN)) for n in people["姓名"].to_numpy()[unsure]]])
+    tip_phones = np.concatenate([people["手机号"].to_numpy()[picked], np.full(len(unsure), "")])
+    tip_addresses = np.concatenate([np.full(len(picked), ""), people["现住址"].to_numpy()[unsure]])
     with lists["tips"].open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(["姓名", "联系电话", "人员类别", "登记时间"])
-        writer.writerows(zip(names, people["手机号"].to_numpy()[picked], ["密接（群众举报）"] * len(picked),
-                             np.asarray(when)[picked], strict=True))
+        writer.writerow(["姓名", "联系电话", "住址", "人员类别", "登记时间"])
+        writer.writerows(zip(names, tip_phones, tip_addresses, ["密接（群众举报）"] * len(names),
+                             np.asarray(when)[np.concatenate([picked, unsure])], strict=True))
     return lists
