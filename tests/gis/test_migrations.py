@@ -16,7 +16,7 @@ def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_f
     assert migrate.current_revision(engine) is None
 
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0016"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0017"
     assert TABLES <= set(inspect(engine).get_table_names())
     columns = {c["name"] for c in inspect(engine).get_columns("grids")}
     assert {"code", "geom", "community_id", "area_m2"} <= columns
@@ -189,5 +189,29 @@ def test_0016_counts_field_warnings_apart_from_the_balance_and_goes_back(databas
     migrate.downgrade(engine, "0015")
     assert "feed_field_warnings" not in inspect(engine).get_table_names()
     assert "rows_warned" not in {c["name"] for c in inspect(engine).get_columns("feed_files")}
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, "0016")
     assert migrate.current_revision(engine) == "0016"
+
+
+def test_0017_keeps_every_stored_record_identified_and_goes_back(database_factory):
+    """Records and persons stored before 0017 had valid ID numbers: identified, not provisional; the linkage and
+    replay tables come and go with the revision."""
+    engine = database_factory("nanhai_0017", upgrade=False)
+    migrate.upgrade(engine, "0016")
+    with engine.begin() as conn:
+        feed = conn.execute(text(
+            "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs) "
+            "VALUES ('a', 'a.csv', 'a', 1, 1, 0, 'wgs84') RETURNING id")).scalar_one()
+        conn.execute(text("INSERT INTO source_records (feed_file_id, row_number, source, person_key, sealed, "
+                          "id_masked, name_masked) VALUES (:f, 3, 'a', :k, 't', '440605********0010', '张*明')"),
+                     {"f": feed, "k": "a" * 64})
+    migrate.upgrade(engine, "0017")
+    added = {"record_links", "linkage_pairs", "linkage_decisions", "linkage_models", "replays", "replay_persons",
+             "match_runs"}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT identified FROM source_records")).scalar_one() is True
+    assert added <= set(inspect(engine).get_table_names())
+    migrate.downgrade(engine, "0016")
+    assert not added & set(inspect(engine).get_table_names())
+    assert "identified" not in {c["name"] for c in inspect(engine).get_columns("source_records")}
+    assert "provisional" not in {c["name"] for c in inspect(engine).get_columns("persons")}
