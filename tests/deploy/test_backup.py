@@ -81,7 +81,7 @@ def test_restore_into_an_empty_database_brings_back_every_row_and_the_keys(archi
         sealed = conn.execute(text("SELECT sealed FROM source_records WHERE source = :s ORDER BY row_number"),
                               {"s": SOURCE}).scalars().all()
     assert [vault.open(token) for token in sealed] == [
-        {"id_number": valid_id(n), "name": name, "phone": phone} for n, name, phone in PEOPLE]
+        {"id_number": valid_id(n), "name": name, "phone": phone, "birth": ""} for n, name, phone in PEOPLE]
 
     again = _gridctl(restored, "restore", str(archive), NANHAI_DATA_DIR=str(data), **NO_KEYS)
     assert again.exit_code == 1 and "is not empty" in again.stderr and "--force" in again.stderr
