@@ -41,10 +41,11 @@ STAGES = ("withdrawing", "matching", "cancelling", "sweeping")
 REASON_LIMIT = 200
 REASON_SEPARATOR = "；"  # matching.feeds.Rejection.reason joins a row's reasons with it
 # The field each of matching.feeds' row checks is about, by the start of its message (most specific first).
-_FIELDS = (("身份证", "id_number"), ("出生日期", "id_number"), ("姓名", "name"), ("手机号", "phone"),
+_FIELDS = (("身份证", "id_number"), ("出生日期无法解析", "birth_date"), ("出生日期", "id_number"), ("姓名", "name"),
+           ("手机号", "phone"),
            ("坐标系", "crs"), ("坐标", "lon, lat"), ("经纬度", "lon, lat"), ("登记时间", "reported_at"))
 FIELD_NAMES = {"id_number": "身份证号", "name": "姓名", "phone": "手机号", "crs": "坐标系", "lon, lat": "经度、纬度",
-               "reported_at": "登记时间", "": "整行"}
+               "reported_at": "登记时间", "birth_date": "出生日期", "": "整行"}
 
 
 def _quiet(stage: str, step: str, fraction: float) -> None:
@@ -56,6 +57,8 @@ def reason_field(reason: str) -> str:
 
     >>> reason_field("坐标系无法识别 / coordinate system unknown")
     'crs'
+    >>> reason_field("出生日期无法解析或不合理 / date of birth unparseable or impossible")
+    'birth_date'
     """
     text = reason.strip()
     return next((field for start, field in _FIELDS if text.startswith(start)), "")
