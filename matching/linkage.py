@@ -69,16 +69,16 @@ LOWER = 0.30
 # identified person is PRIOR_PEOPLE over the number of identified people. Taken per call, from the records at hand;
 # with it, the thresholds above were set on the benchmark (benchmarks/linkage.py, benchmarks/RESULTS.md).
 PRIOR_PEOPLE = 100.0
-# Random pairs of distinct identified people (known non-matches) for the u probabilities: a hundred per person,
-# within these bounds (two different people share an exact phone about 0.3 times per person, through families,
-# so the rarest exact levels are still seen some dozens of times); the seed makes training repeatable. With fewer
-# than MIN_U_PEOPLE identified people (no pair of them), pairs of any records.
-U_PAIRS_PER_PERSON = 100
-U_MIN_PAIRS, U_MAX_PAIRS = 1e6, 2e7
+# Random pairs of distinct identified people (known non-matches) for the u probabilities: twenty per person,
+# within these bounds; the seed makes training repeatable. Five times as many pairs (and five times the EM sample
+# below) gave the same precision and recall at 1M, for about twice the training time (benchmarks/RESULTS.md). With
+# fewer than MIN_U_PEOPLE identified people (no pair of them), pairs of any records.
+U_PAIRS_PER_PERSON = 20
+U_MIN_PAIRS, U_MAX_PAIRS = 1e6, 4e6
 MIN_U_PEOPLE = 2
 TRAIN_SEED = 21
 # EM on more ID-less records than this samples them (their identified candidates follow them).
-TRAIN_MAX_UNIDENTIFIED = 100_000
+TRAIN_MAX_UNIDENTIFIED = 20_000
 # Each comparison's m is learnt by EM on the pairs that two other fields make near-certain matches: blocking on
 # phone alone would mix families in, and EM would take a sibling for the same person with a typo in his name and
 # in his date of birth. Fewer pairs than MIN_EM_PAIRS teach nothing.
