@@ -341,6 +341,13 @@ def _match(engine: Engine) -> None:
                f"{stats['yellow']}, blue {stats['blue']}, green {stats['green']}); {stats['code_changes']} code "
                f"changes, {stats['task_requests']} task requests, {stats['unplaced_flags']} unplaced flags"
                f"  ({time.monotonic() - started:.1f} s)")
+    if stats.get("unidentified_records"):
+        click.echo(f"无身份证号记录 {stats['unidentified_records']}：自动链接 {stats['linked_auto']}，人工判定 "
+                   f"{stats['linked_decided']}，待审 {stats['linked_review']}（{stats['review_pairs']} 对），"
+                   f"新建临时人员 {stats['linked_new']} / records without ID numbers {stats['unidentified_records']}: "
+                   f"{stats['linked_auto']} linked automatically, {stats['linked_decided']} by reviewers, "
+                   f"{stats['linked_review']} in review ({stats['review_pairs']} pairs), {stats['linked_new']} new "
+                   f"provisional persons")
     _sweep(engine)
 
 

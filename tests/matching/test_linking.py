@@ -177,3 +177,15 @@ def test_reviewers_decisions_hold_at_every_later_match_and_a_split_takes_the_his
         reasons = conn.execute(text("SELECT reason FROM risk_code_history WHERE person_key = :k ORDER BY id"),
                                {"k": provisional_key(operator, 6)}).scalars().all()
     assert reasons and reasons[0].startswith("（拆分前 / before the split）")
+
+
+def test_gridctl_match_says_how_the_records_without_id_numbers_were_linked(engine, monkeypatch):
+    from click.testing import CliRunner
+
+    from gridctl import main
+
+    engine, _feeds, _stats = engine
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    done = CliRunner().invoke(main, ["match"])
+    assert done.exit_code == 0, done.output
+    assert "records without ID numbers 8:" in done.output and "linked automatically" in done.output
