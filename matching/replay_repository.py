@@ -16,6 +16,7 @@ from sqlalchemy import Connection, text
 
 from gis.errors import InvalidRequest, NotFound
 from grids.repository import copy_frame
+from matching.repository import run_counts
 
 REPLAY_COLUMNS = ("person_key", "id_masked", "name_masked", "colour", "reason", "rule_id", "sources", "set_at",
                   "expires_at", "grid_id", "unplaced_reason", "provisional")
@@ -44,10 +45,7 @@ def store_replay(conn: Connection, name: str, as_of: datetime, created_by: str |
                  started_at: datetime, extra: dict[str, int] | None = None) -> dict[str, int]:
     """Store an as-of run's persons as the replay ``name`` and record the run; return its counts as a match's."""
     require_new_name(conn, name)
-    colours = persons["colour"].value_counts()
-    risky = persons["colour"] != "green"
-    stats = {"persons": len(persons), **{c: int(colours.get(c, 0)) for c in ("red", "yellow", "blue", "green")},
-             "unplaced_flags": int((risky & persons["grid_id"].isna()).sum()), **(extra or {})}
+    stats = {**run_counts(persons), **(extra or {})}
     replay_id = conn.execute(text("INSERT INTO replays (name, as_of, created_by, stats) "
                                   "VALUES (:n, :a, :b, CAST(:s AS jsonb)) RETURNING id"),
                              {"n": name, "a": as_of, "b": created_by, "s": json.dumps(stats)}).scalar_one()

@@ -282,10 +282,14 @@ def store_match(conn: Connection, persons: Iterable[pd.DataFrame], now: datetime
         # persons took 106 s after a first 100,000-row feed: benchmarks/RESULTS.md, adminload). Taken in this
         # transaction, the new statistics come with the new rows.
         conn.execute(text("ANALYZE persons, flags, task_requests"))
+    return {**run_counts(run), "code_changes": len(changes.history), "task_requests": len(changes.requests)}
+
+
+def run_counts(run: pd.DataFrame) -> dict[str, int]:
+    """A run's persons (colour, grid_id) counted: all, by colour, and the risk-coded ones no grid holds."""
     colours = run["colour"].value_counts()
     risky = run["colour"] != "green"
     return {"persons": len(run), **{c: int(colours.get(c, 0)) for c in ("red", "yellow", "blue", "green")},
-            "code_changes": len(changes.history), "task_requests": len(changes.requests),
             "unplaced_flags": int((risky & run["grid_id"].isna()).sum())}
 
 
