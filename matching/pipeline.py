@@ -359,7 +359,6 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
             rules = load_rules(rules_path)
         else:
             rules = rules_as_of(conn, now.to_pydatetime()) if replay else current_rules(conn)
-        decisions = linkage_repository.load_decisions(conn, now.to_pydatetime() if replay else None)
         if replay:  # what was registered by then, and the overrides set by then
             records = records[(records["reported_at"] <= now).to_numpy()].reset_index(drop=True)
             overrides = overrides[(overrides["set_at"] <= now).to_numpy()].reset_index(drop=True)
@@ -367,7 +366,8 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
             progress("记录关联 / linking records without ID numbers", 0.05)
             vault = vault or load_vault()
             records, linking = link_unidentified(
-                records, repository.load_sealed(conn), vault, decisions,
+                records, repository.load_sealed(conn), vault,
+                linkage_repository.load_decisions(conn, now.to_pydatetime() if replay else None),
                 linkage_repository.current_model(conn, len(records), started.to_pydatetime()))
     follow_versions(engine)
     if records.empty:
