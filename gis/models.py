@@ -9,13 +9,14 @@ compares the two so they cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -201,6 +202,9 @@ class SourceRecord(Base):
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # false: stored without an ID number, its person_key set by linkage (migration 0017)
     identified: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    # where the person came from and the day he arrived, as travel lists give them (migration 0018)
+    origin: Mapped[str | None] = mapped_column(Text)
+    arrived_on: Mapped[date | None] = mapped_column(Date)
 
 
 class FeedRejection(Base):
@@ -257,6 +261,7 @@ class Person(Base):
     record_row_number: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     provisional: Mapped[bool] = mapped_column(Boolean, server_default=false())  # known by no ID number yet (0017)
+    explanation: Mapped[str | None] = mapped_column(Text)  # why his code: the rule's conditions and values (0018)
     # no index on grid_id (migration 0007): counts per grid are in grid_colour_counts
     __table_args__ = (CheckConstraint(f"colour IN {COLOUR_VALUES}", name="persons_colour_known"),
                       CheckConstraint("(grid_id IS NULL) = (unplaced_reason IS NOT NULL)",
@@ -275,6 +280,7 @@ class RiskCodeHistory(Base):
     set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    explanation: Mapped[str | None] = mapped_column(Text)
 
 
 class RiskOverride(Base):
@@ -303,7 +309,8 @@ class Flag(Base):
 
 
 class TaskRequest(Base):
-    """A new or raised red/yellow code asking the task workflow for field work."""
+    """A new or raised red/yellow code, or a rule's own request (``kind``, ``rule_id``: migration 0018), asking the
+    task workflow for field work."""
 
     __tablename__ = "task_requests"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -315,6 +322,20 @@ class TaskRequest(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), server_default="pending", index=True)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    rule_id: Mapped[str | None] = mapped_column(Text)
+
+
+class RuleHold(Base):
+    """A task-requesting rule holding for a person, since when and why: its task is requested once while it holds
+    (migration 0018)."""
+
+    __tablename__ = "rule_holds"
+    person_key: Mapped[str] = mapped_column(PERSON_KEY, primary_key=True)
+    rule_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    explanation: Mapped[str | None] = mapped_column(Text)
 
 
 
@@ -689,6 +710,7 @@ class ReplayPerson(Base):
     grid_id: Mapped[int | None] = mapped_column(Integer)
     unplaced_reason: Mapped[str | None] = mapped_column(Text)
     provisional: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    explanation: Mapped[str | None] = mapped_column(Text)
 
 
 class MatchRun(Base):

@@ -7,9 +7,9 @@ kernels: each field becomes a binary column of ``length + bytes`` and the fields
 a row are joined element-wise, so no Python runs per row.
 
 Values follow the format's send/receive forms: integers and floats big-endian,
-timestamps as microseconds since 2000-01-01 UTC, text as UTF-8, ``geometry`` as
-EWKB. Missing values (None, NaN, NaT) and empty strings are sent as NULL, as the
-CSV path did.
+timestamps as microseconds since 2000-01-01 UTC, dates as days since 2000-01-01,
+text as UTF-8, ``geometry`` as EWKB. Missing values (None, NaN, NaT) and empty
+strings are sent as NULL, as the CSV path did.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 EPOCH_2000_US = 946_684_800_000_000
+EPOCH_2000_DAYS = 10_957  # 2000-01-01 in days since 1970-01-01
 TEXT_TYPES = {"text", "character varying", "character", "name"}
 FIXED_TYPES = {"smallint": ">i2", "integer": ">i4", "bigint": ">i8", "real": ">f4", "double precision": ">f8",
                "boolean": "?"}
@@ -81,6 +82,12 @@ def _field(column: pd.Series | pa.Array, pg_type: str) -> tuple[np.ndarray, pa.A
         naive = stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps
         micros = naive.array.as_unit("ns").asi8 // 1000  # below a microsecond: floored
         return _fixed(np.where(missing, 0, micros - EPOCH_2000_US), missing, ">i8")
+    if base == "date":  # a time's wall date (a zone's time is not moved to UTC first): its day as written
+        stamps = pd.to_datetime(series)
+        naive = stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps
+        days = naive.to_numpy(dtype="datetime64[D]")
+        missing = np.isnat(days)
+        return _fixed(np.where(missing, 0, days.astype(np.int64) - EPOCH_2000_DAYS), missing, ">i4")
     raise TypeError(f"binary COPY cannot send a {pg_type} column")
 
 

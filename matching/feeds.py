@@ -15,7 +15,9 @@ registration time does not cost the person his place in the net: the row is
 accepted without that field (no ID number: the row is linked by what remains,
 :mod:`matching.linkage`; no phone, no point, no reported time: the import time
 counts) and a *field warning* names the row, the field and the reason, in the
-words a rejection would have used.
+words a rejection would have used. So do the optional travel columns (issue 22):
+where the person came from (``origin``) and the day he arrived (``arrival_date``,
+stored as ``arrived_on``), which the rules read.
 
 Checks run on whole columns at once (pyarrow / numpy), so a million-row feed
 takes seconds; :mod:`matching.identity` holds the same rules for one value.
@@ -30,7 +32,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -55,7 +57,14 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "crs": ("坐标系", "crs", "coordinate_system"),
     "category": ("类别", "人员类别", "类型", "category", "type"),
     "reported_at": ("登记时间", "报告时间", "上报时间", "reported_at", "report_time", "date"),
+    # travel (issue 22): where the person came from and the day he arrived, read by the rules
+    "origin": ("出发地", "来自", "来源地", "途经地", "出发地点", "旅居地", "origin", "from", "travel_from"),
+    "arrival_date": ("抵达日期", "返回日期", "到达日期", "抵达时间", "返回时间", "到达时间", "来南海日期", "返南日期",
+                     "arrival_date", "arrived_on", "return_date"),
 }
+TRAVEL_FIELDS = ("origin", "arrival_date")  # optional columns: a feed without them is checked as before
+MAX_ORIGIN_CHARS = 100
+EARLIEST_ARRIVAL = date(2000, 1, 1)
 IDENTITY_COLUMNS = ("id_number", "phone", "name")  # a header names at least one of them
 NO_IDENTITY = ("无可用身份：须有身份证号，或手机号，或姓名加出生日期或住址 / no usable identity: an ID number, "
                "a phone, or a name with a date of birth or an address is needed")
@@ -415,25 +424,147 @@ def read_body(path: str | Path, progress: Callable[[float], None] | None = None)
     return FeedBody(path, digest, numbers, by_field, header_warnings(header))
 
 
-def _birth_dates(values: pa.Array, today: date) -> tuple[np.ndarray, np.ndarray]:
-    """Dates of birth as 'YYYY-MM-DD' ("" where none), and which given ones are malformed or impossible: the
-    spellings officials use (1990-01-02, 1990/1/2, 1990.1.2, 19900102, 1990年1月2日) and Excel's day numbers."""
-    text = pc.utf8_trim_whitespace(values).to_pandas()
-    given = (text != "").to_numpy()
+# A date as officials write it: 2020-01-19, 2020/1/19, 2020.1.19, 2020年1月19日 or 20200119, maybe with a time
+# (2020-01-19 08:30, an Excel date cell's 2020-01-19 00:00:00, 8时30分), which is dropped. Whitespace is optional
+# between the parts: most fields lose theirs when cleaned.
+DATE_SPELLING = (r"^(?P<y>[0-9]{4})(?:\s*[-/.年]\s*(?P<m>[0-9]{1,2})\s*[-/.月]\s*(?P<d>[0-9]{1,2})\s*日?"
+                 r"|(?P<mm>[0-9]{2})(?P<dd>[0-9]{2}))"
+                 r"(?:\s*[T ]?\s*[0-9]{1,2}[:时][0-9]{1,2}(?:[:分][0-9]{1,2}(?:\.[0-9]+)?秒?)?分?"
+                 r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?$")
+EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
+
+
+def _dates(values: pa.Array, earliest: date, latest: date, serials: tuple[int, int] = (1, 80000),
+           guess: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Days (``datetime64[D]``, NaT where none) of a column of dates as officials write them, and which given ones
+    are unparseable or outside ``earliest`` … ``latest``.
+
+    2020-01-19 and 20200119, what most systems write, are read by C++ ``strptime``; the other spellings of
+    :data:`DATE_SPELLING` by one regular expression, then whole-array arithmetic (30 February is no date); the
+    few values left are tried as Excel day numbers within ``serials`` and, with ``guess``, by pandas' guessing
+    parser (which also reads "1990-01" or "Jan 2 1990", and "today": fine for a date of birth, too loose for a
+    day that rules count from)."""
+    text = pc.utf8_trim_whitespace(values)
+    given = pc.fill_null(pc.greater(pc.binary_length(text), 0), False).to_numpy(zero_copy_only=False)
+    days = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[D]")
     if not given.any():
-        return np.full(len(text), "", dtype=object), np.zeros(len(text), dtype=bool)
-    spelled = text.str.replace(r"[年月.]", "-", regex=True).str.replace("日", "", regex=False)
-    parsed = pd.to_datetime(spelled.where(given), format="%Y%m%d", errors="coerce")
-    retry = parsed.isna() & pd.Series(given)
-    if retry.any():
-        parsed[retry] = pd.to_datetime(spelled[retry], format="mixed", errors="coerce")
-        serial = pd.to_numeric(spelled[retry], errors="coerce")
-        excel = serial[serial.between(1, 60000)]
-        if len(excel):
-            parsed[excel.index] = pd.Timestamp("1899-12-30") + pd.to_timedelta(excel, unit="D")
-    parsed = parsed.where((parsed <= pd.Timestamp(today)) & (parsed.dt.year >= 1880))
-    bad = given & parsed.isna().to_numpy()
-    return parsed.dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object), bad
+        return days, np.zeros(len(text), dtype=bool)
+    read = _written_days(text, days)
+    rest = np.flatnonzero(given & ~read)
+    if len(rest):  # 20200119, the other common spelling, read the same way
+        written = text if len(rest) == len(text) else text.take(pa.array(rest))
+        found = np.full(len(rest), np.datetime64("NaT"), dtype="datetime64[D]")
+        compact = _written_days(written, found, compact=True)
+        days[rest[compact]] = found[compact]
+        rest = rest[~compact]
+    if len(rest):
+        written = text if len(rest) == len(text) else text.take(pa.array(rest))
+        found, spelled = _spelled_days(written)
+        days[rest] = found
+        other = rest[~spelled]  # 30 February stays unparseable: no guess reads it otherwise
+        if len(other):
+            unspelled = text.take(pa.array(other)).to_pandas()
+            if guess:
+                loose = unspelled.str.replace(r"[年月.]", "-", regex=True).str.replace("日", "", regex=False)
+                days[other] = _guessed_days(loose)
+            serial = pd.to_numeric(unspelled, errors="coerce").to_numpy(dtype=float)
+            excel = (serial >= serials[0]) & (serial <= serials[1])
+            days[other[excel]] = EXCEL_EPOCH + np.floor(serial[excel]).astype(np.int64)
+    days[(days < np.datetime64(earliest, "D")) | (days > np.datetime64(latest, "D"))] = np.datetime64("NaT")
+    return days, given & np.isnat(days)
+
+
+def _written_days(text: pa.Array, days: np.ndarray, compact: bool = False) -> np.ndarray:
+    """Read the values written 2020-01-19 (or 2020-1-19), or with ``compact`` 20200119, into ``days`` with C++
+    ``strptime``; returns which were. A year of other than four digits is left to the careful reading, and so
+    is 30 February, which ``strptime`` rolls over to 1 March: found by the day it wrote."""
+    stamps = pc.strptime(text, "%Y%m%d" if compact else "%Y-%m-%d", "s", error_is_null=True)
+    read = stamps.is_valid().to_numpy(zero_copy_only=False)
+    if not read.any():
+        return read
+    found = pc.cast(stamps, pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")[read]
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
+    first, last = offsets[:-1][read], offsets[1:][read]  # at least 5 bytes each ("Y-M-D")
+    shaped = (last - first == 8) if compact else (data[first + 4] == ord("-"))
+    written = (data[last - 2].astype(np.int64) - 48) * 10 + data[last - 1].astype(np.int64) - 48
+    good = shaped & (written == (found - found.astype("datetime64[M]")).astype(np.int64) + 1)
+    read[read] = good
+    days[read] = found[good]
+    return read
+
+
+def _spelled_days(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The days of the values spelled as :data:`DATE_SPELLING` describes (NaT where none, or where no such day
+    exists), and which values are so spelled."""
+    parts = pc.extract_regex(text, DATE_SPELLING)
+    spelled = parts.is_valid().to_numpy(zero_copy_only=False)
+    days = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[D]")
+    if not spelled.any():
+        return days, spelled
+
+    def number(*names: str) -> np.ndarray:
+        joined = pc.binary_join_element_wise(*(pc.struct_field(parts, name) for name in names), "")
+        return pc.cast(pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined),
+                       pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+
+    year, month, day = number("y"), number("m", "mm"), number("d", "dd")
+    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    found = months.astype("datetime64[D]") + (day - 1)
+    real = spelled & (month >= 1) & (month <= 12) & (day >= 1) & (found.astype("datetime64[M]") == months)
+    days[real] = found[real]
+    return days, spelled
+
+
+def _guessed_days(text: pd.Series) -> np.ndarray:
+    """The days pandas' guessing parser reads in ``text`` (the wall date where a zone is given), NaT where none:
+    all at once, or, when the values mix zones (which pandas refuses together), one by one."""
+    def day(stamp: pd.Timestamp) -> np.datetime64:
+        return np.datetime64("NaT") if pd.isna(stamp) else np.datetime64(stamp.tz_localize(None).date(), "D")
+
+    try:
+        guessed = pd.to_datetime(text, format="mixed", errors="coerce")
+    except (ValueError, OverflowError):
+        return np.array([day(pd.to_datetime(value, errors="coerce")) for value in text], dtype="datetime64[D]")
+    if guessed.dt.tz is not None:
+        guessed = guessed.dt.tz_localize(None)
+    return guessed.to_numpy(dtype="datetime64[D]")
+
+
+def _birth_dates(values: pa.Array, today: date) -> tuple[np.ndarray, np.ndarray]:
+    """Dates of birth as 'YYYY-MM-DD' ("" where none), and which given ones are malformed or impossible
+    (:func:`_dates`, Excel's day numbers from 1, a guess at other spellings; born from 1880 to today)."""
+    days, bad = _dates(values, date(1880, 1, 1), today, serials=(1, 60000), guess=True)
+    known = ~np.isnat(days)
+    text = np.full(len(days), "", dtype=object)
+    if known.any():
+        text[known] = np.datetime_as_string(days[known], unit="D").astype(object)
+    return text, bad
+
+
+def _arrival_dates(values: pa.Array, today: date) -> tuple[np.ndarray, np.ndarray]:
+    """Arrival days (``datetime64[ns]`` at midnight, NaT where none), and which given ones are unparseable or
+    impossible: before 2000, or more than a day after ``today`` (a list written abroad may be a day ahead)."""
+    days, bad = _dates(values, EARLIEST_ARRIVAL, today + timedelta(days=1))
+    return days.astype("datetime64[ns]"), bad
+
+
+def _origins(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Where each person came from, as written (NFKC, trimmed, runs of spaces made one: "湖北 武汉" and "New York"
+    keep theirs), null where none; and which are longer than :data:`MAX_ORIGIN_CHARS` (ignored: no place is)."""
+    if _needs_collapsing(values):  # most columns: the regex pass over a million values is skipped
+        values = pc.replace_substring_regex(values, r"\s+", " ")
+    length = pc.utf8_length(values)
+    long = pc.greater(length, MAX_ORIGIN_CHARS)
+    kept = pc.and_not(pc.greater(length, 0), long)
+    return pc.if_else(kept, values, pa.scalar(None, pa.string())), long.to_numpy(zero_copy_only=False)
+
+
+def _needs_collapsing(array: pa.Array) -> bool:
+    """Whether any value holds whitespace other than single spaces (a tab, a line break, two spaces running)."""
+    data = _text_bytes(array)
+    return bool(np.isin(data, np.frombuffer(b"\t\n\x0c\r", dtype=np.uint8)).any() or
+                ((data[:-1] == 32) & (data[1:] == 32)).any())
 
 
 def check_body(body: FeedBody, default_crs: str = "wgs84",
@@ -444,9 +575,10 @@ def check_body(body: FeedBody, default_crs: str = "wgs84",
     def column(name: str) -> pa.Array:
         if name not in body.cells:
             return pa.array([""] * len(body), type=pa.string())
-        return _clean(body.cells[name], keep_inner_spaces=name == "reported_at")
+        return _clean(body.cells[name], keep_inner_spaces=name in ("reported_at", *TRAVEL_FIELDS))
 
-    data = {name: column(name) for name in FIELD_ALIASES}
+    # a travel field the feed lacks is neither made nor checked: a feed without them costs what it did
+    data = {name: column(name) for name in FIELD_ALIASES if name not in TRAVEL_FIELDS or name in body.cells}
     checks, accepted = _check(data, default_crs, today or date.today())
     rejected = np.zeros(len(body), dtype=bool)
     for _message, mask, ignored in checks:
@@ -611,8 +743,8 @@ def _reported_at(values: pa.Array) -> tuple[np.ndarray, pd.Series]:
 
 def _check(data: dict[str, pa.Array], default_crs: str, today: date) -> tuple[list[Check], pd.DataFrame]:
     """Every check of every row, in the order a row's reasons are listed, and the rows normalised: a field that
-    fails a check that ignores it (ID number, phone, date of birth, point, reported time) is already missing
-    there.
+    fails a check that ignores it (ID number, phone, date of birth, point, reported time, origin, arrival) is
+    already missing there. The travel fields are checked only when the feed has them (``data`` then holds them).
 
     A row is identified by a valid ID number (``identified``); without one it must carry a valid phone, or a name
     with a valid date of birth or an address, and is linked later. A malformed ID number on a row that has such
@@ -633,6 +765,11 @@ def _check(data: dict[str, pa.Array], default_crs: str, today: date) -> tuple[li
     birth[identified] = ""  # an identified row's date of birth is its ID number's (linkage reads it there)
     coordinate_checks, coordinates = _coordinates(data, default_crs)
     time_bad, reported = _reported_at(data["reported_at"])  # NaT where unparseable: the import time counts
+    rows = len(names)
+    origins, origin_long = _origins(data["origin"]) if "origin" in data else \
+        (pa.nulls(rows, pa.string()), np.zeros(rows, dtype=bool))
+    arrived, arrival_bad = _arrival_dates(data["arrival_date"], today) if "arrival_date" in data else \
+        (np.full(rows, np.datetime64("NaT"), dtype="datetime64[ns]"), np.zeros(rows, dtype=bool))
     nul_checks: list[Check] = [(f"{name} 含空字符（NUL）/ {name} contains a NUL byte",
                                 pc.match_substring(values, "\x00").to_numpy(zero_copy_only=False), None)
                                for name, values in data.items() if _has_nul(values)]
@@ -644,10 +781,12 @@ def _check(data: dict[str, pa.Array], default_crs: str, today: date) -> tuple[li
         ("手机号格式错误 / phone malformed", phone_bad, "phone"),
         ("出生日期无法解析或不合理 / date of birth unparseable or impossible", birth_bad & ~identified, "birth_date"),
         *coordinate_checks,
-        ("登记时间无法解析 / reported_at unparseable", time_bad, "reported_at")]
+        ("登记时间无法解析 / reported_at unparseable", time_bad, "reported_at"),
+        (f"出发地超过 {MAX_ORIGIN_CHARS} 字 / origin longer than {MAX_ORIGIN_CHARS} characters", origin_long, "origin"),
+        ("抵达日期无法解析或不合理 / arrival date unparseable or impossible", arrival_bad, "arrival_date")]
     frame = pd.DataFrame({
         "id_number": ids, "name": names, "phone": phones, "birth": birth, "identified": identified,
         "address": addresses, "category": data["category"].to_pylist(),
-        "reported_at": reported,
+        "reported_at": reported, "origin": origins.to_pandas(), "arrived_on": arrived,
     })
     return checks, pd.concat([frame, coordinates], axis=1)

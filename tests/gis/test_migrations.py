@@ -16,7 +16,7 @@ def test_upgrade_creates_the_public_tables_and_downgrade_removes_them(database_f
     assert migrate.current_revision(engine) is None
 
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0017"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0018"
     assert TABLES <= set(inspect(engine).get_table_names())
     columns = {c["name"] for c in inspect(engine).get_columns("grids")}
     assert {"code", "geom", "community_id", "area_m2"} <= columns
@@ -215,3 +215,41 @@ def test_0017_keeps_every_stored_record_identified_and_goes_back(database_factor
     assert not added & set(inspect(engine).get_table_names())
     assert "identified" not in {c["name"] for c in inspect(engine).get_columns("source_records")}
     assert "provisional" not in {c["name"] for c in inspect(engine).get_columns("persons")}
+
+
+def test_0018_leaves_stored_records_without_travel_and_explanations_and_goes_back(database_factory):
+    """Records stored before 0018 have no origin or arrival day, and codes and requests made before it no
+    explanation; the rules' holds come and go with the revision."""
+    engine = database_factory("nanhai_0018", upgrade=False)
+    migrate.upgrade(engine, "0017")
+    with engine.begin() as conn:
+        feed = conn.execute(text(
+            "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs) "
+            "VALUES ('a', 'a.csv', 'a', 1, 1, 0, 'wgs84') RETURNING id")).scalar_one()
+        conn.execute(text("INSERT INTO source_records (feed_file_id, row_number, source, person_key, sealed, "
+                          "id_masked, name_masked) VALUES (:f, 3, 'a', :k, 't', '440605********0010', '张*明')"),
+                     {"f": feed, "k": "a" * 64})
+        conn.execute(text("INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, "
+                          "unplaced_reason) VALUES (:k, 'm', 'n', 'red', 'r', 0, 'x')"), {"k": "a" * 64})
+        conn.execute(text("INSERT INTO risk_code_history (person_key, colour, reason, changed_at) "
+                          "VALUES (:k, 'red', 'r', now())"), {"k": "a" * 64})
+        conn.execute(text("INSERT INTO task_requests (person_key, colour, reason, requested_at) "
+                          "VALUES (:k, 'red', 'r', now())"), {"k": "a" * 64})
+    migrate.upgrade(engine, "0018")
+    with engine.connect() as conn:
+        assert tuple(conn.execute(text("SELECT origin, arrived_on FROM source_records")).one()) == (None, None)
+        for table in ("persons", "risk_code_history", "task_requests"):
+            assert conn.execute(text(f"SELECT explanation FROM {table}")).scalar_one() is None, table
+        assert tuple(conn.execute(text("SELECT kind, rule_id FROM task_requests")).one()) == (None, None)
+    types = {c["name"]: str(c["type"]) for c in inspect(engine).get_columns("source_records")}
+    assert (types["origin"], types["arrived_on"]) == ("TEXT", "DATE")
+    assert "explanation" in {c["name"] for c in inspect(engine).get_columns("replay_persons")}
+    assert "rule_holds" in inspect(engine).get_table_names()
+    migrate.downgrade(engine, "0017")
+    assert "rule_holds" not in inspect(engine).get_table_names()
+    assert not {"origin", "arrived_on"} & {c["name"] for c in inspect(engine).get_columns("source_records")}
+    for table in ("persons", "risk_code_history", "replay_persons", "task_requests"):
+        assert "explanation" not in {c["name"] for c in inspect(engine).get_columns(table)}, table
+    assert not {"kind", "rule_id"} & {c["name"] for c in inspect(engine).get_columns("task_requests")}
+    with engine.connect() as conn:  # the records themselves stay
+        assert conn.execute(text("SELECT count(*) FROM source_records")).scalar_one() == 1

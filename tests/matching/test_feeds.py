@@ -264,3 +264,117 @@ def test_numbers_in_cpp_and_one_by_one_agree():
     mixed, given = _numbers(pa.array(["113.15", "", "113,15", "东经113"]))
     assert given.tolist() == [True, False, True, True]
     assert mixed[0] == 113.15 and np.isnan(mixed[1:]).all()
+
+
+# -- travel columns (issue 22): where a person came from and the day he arrived --------------------------------
+
+TRAVEL_HEADER = ["姓名", "手机号", "出发地", "抵达日期"]
+ARRIVAL_WARNING = "抵达日期无法解析或不合理 / arrival date unparseable or impossible"
+
+
+def test_every_travel_alias_names_its_field_and_no_other():
+    from matching.feeds import ALIAS_INDEX, FIELD_ALIASES, _header_key
+
+    keys = [_header_key(alias) for aliases in FIELD_ALIASES.values() for alias in aliases]
+    assert len(keys) == len(set(keys))  # no heading could be two fields
+    for name in ("origin", "arrival_date"):
+        assert all(ALIAS_INDEX[_header_key(alias)] == name for alias in FIELD_ALIASES[name])
+    assert {"出发地", "来自", "来源地", "途经地", "出发地点", "旅居地", "origin", "from", "travel_from"} == \
+        set(FIELD_ALIASES["origin"])
+    assert {"抵达日期", "返回日期", "到达日期", "抵达时间", "返回时间", "到达时间", "来南海日期", "返南日期",
+            "arrival_date", "arrived_on", "return_date"} == set(FIELD_ALIASES["arrival_date"])
+
+
+@pytest.mark.parametrize("header", [["姓名", "手机号", "途经地", "返南日期"], ["name", "Phone", "From", "Return_Date"],
+                                    ["姓名", "手机号", "旅居地（省市）", "到达时间*"]])
+def test_travel_columns_are_read_under_chinese_and_english_headings(tmp_path, header):
+    batch = read_feed(write_csv(tmp_path / "t.csv", [["张三", "13800001111", "湖北省武汉市", "2020/1/19"]],
+                                header=header), today=datetime(2020, 2, 1).date())
+    record = batch.accepted.iloc[0]
+    assert (record["origin"], record["arrived_on"]) == ("湖北省武汉市", pd.Timestamp("2020-01-19"))
+    assert batch.field_warnings == []
+
+
+def test_arrival_dates_in_the_spellings_people_write():
+    from matching.feeds import _arrival_dates
+
+    written = ["2020-01-19", "2020/1/19", "2020.1.19", "2020年1月19日", "20200119", "43849", "43849.75",
+               "2020-01-19 08:30", "2020-01-19 00:00:00", "2020-01-19T23:59:59+08:00", "2020年1月19日 8时30分",
+               " 2020 年 1 月 19 日 ", "", "2020-1-9"]
+    days, bad = _arrival_dates(pa.array(written), datetime(2020, 2, 1).date())
+    assert not bad.any()
+    assert days.dtype == np.dtype("datetime64[ns]")
+    assert [str(d)[:10] for d in days[:-2]] == ["2020-01-19"] * (len(written) - 2)
+    assert np.isnat(days[-2]) and str(days[-1])[:10] == "2020-01-09"
+
+
+def test_impossible_arrival_dates_are_warned_and_ignored():
+    from matching.feeds import _arrival_dates
+
+    written = ["2020-02-30", "2020-13-01", "1999-12-31", "2020-02-03", "2020-02-02", "明天", "2020-01", "today",
+               "19/1/2020", "2020年1月19日上午", "1"]
+    days, bad = _arrival_dates(pa.array(written), datetime(2020, 2, 1).date())
+    assert bad.tolist() == [True, True, True, True, False, True, True, True, True, True, True]
+    assert str(days[4])[:10] == "2020-02-02" and np.isnat(days[bad]).all()  # a day ahead: a list from abroad
+
+
+def test_travel_fields_are_checked_like_the_other_optional_fields(tmp_path):
+    """A bad arrival date or an overlong origin costs the row only that field, with a warning naming it; the
+    origin is kept as written (its spaces made single, full-width characters made plain)."""
+    rows = [["张三", "13800001111", "湖北省武汉市", "2020年1月19日"],          # row 3
+            ["李四", "13800002222", "New  York", "2020-02-30"],              # row 4: no such day
+            ["王五", "13800003333", "江" * 101, "2020-01-20 08:30"],         # row 5: no place is that long
+            ["赵六", "13800004444", "", ""],                                 # row 6: not given
+            ["孙八", "13800005555", "ＨＫ　香港 ", ""],                        # row 7: full-width
+            ["钱七", "", "香港", "明天"]]                                       # row 8: no identity
+    path = write_csv(tmp_path / "travel.csv", rows, header=TRAVEL_HEADER)
+    batch = read_feed(path, today=datetime(2020, 2, 1).date())
+    assert [(r.row, r.reasons[1:]) for r in batch.rejections] == [(8, [ARRIVAL_WARNING])]  # all at once
+    assert batch.field_warnings == [(4, "arrival_date", ARRIVAL_WARNING),
+                                    (5, "origin", "出发地超过 100 字 / origin longer than 100 characters")]
+    stored = batch.accepted.set_index("row")
+    assert list(stored.index) == [3, 4, 5, 6, 7]
+    assert stored.loc[3, "origin"] == "湖北省武汉市" and stored.loc[4, "origin"] == "New York"
+    assert stored.loc[7, "origin"] == "HK 香港"
+    assert pd.isna(stored.loc[5, "origin"]) and pd.isna(stored.loc[6, "origin"])
+    assert str(stored["arrived_on"].dtype).startswith("datetime64")
+    assert stored.loc[3, "arrived_on"] == pd.Timestamp("2020-01-19")
+    assert stored.loc[5, "arrived_on"] == pd.Timestamp("2020-01-20")  # the time is dropped, the day kept
+    assert pd.isna(stored.loc[4, "arrived_on"]) and pd.isna(stored.loc[6, "arrived_on"])
+
+
+def test_travel_fields_agree_in_the_fast_and_the_careful_reader_and_from_excel(tmp_path, monkeypatch):
+    import matching.feeds as feeds
+
+    rows = [["张三", "13800001111", "湖北 武汉", "2020-01-19"], ["李四", "13800002222", "", "2020/1/32"]]
+    path = write_csv(tmp_path / "plain.csv", rows, header=TRAVEL_HEADER)
+    fast = read_feed(path, today=datetime(2020, 2, 1).date())
+    monkeypatch.setattr(feeds, "_plain_body", lambda *args: None)
+    careful = read_feed(path, today=datetime(2020, 2, 1).date())
+    assert fast.accepted.equals(careful.accepted) and fast.field_warnings == careful.field_warnings
+    assert fast.field_warnings == [(4, "arrival_date", ARRIVAL_WARNING)]
+    book = Workbook()  # Excel: a real date cell, a date-and-time cell, a day number, a text
+    book.active.append(TRAVEL_HEADER)
+    for phone, arrived in (("13800001111", datetime(2020, 1, 19)), ("13800002222", datetime(2020, 1, 19, 8, 30)),
+                           ("13800003333", 43849), ("13800004444", "2020年1月19日")):
+        book.active.append(["张三", phone, "武汉", arrived])
+    book.save(tmp_path / "travel.xlsx")
+    excel = read_feed(tmp_path / "travel.xlsx", today=datetime(2020, 2, 1).date())
+    assert excel.field_warnings == [] and len(excel.accepted) == 4
+    assert set(excel.accepted["arrived_on"]) == {pd.Timestamp("2020-01-19")}
+
+
+def test_a_feed_without_travel_columns_has_none(tmp_path):
+    batch = read_feed(write_csv(tmp_path / "plain.csv", [row(1), row(2)]))
+    assert batch.accepted["origin"].isna().all() and batch.accepted["arrived_on"].isna().all()
+    assert str(batch.accepted["arrived_on"].dtype).startswith("datetime64")
+
+
+def test_dates_of_birth_read_as_before_by_the_shared_parser():
+    from matching.feeds import _birth_dates
+
+    written = ["1990-01-02", "1990/1/2", "1990.1.2", "1990年1月2日", "19900102", "32875", "1990-01-02 00:00:00",
+               "1990-01", "1990-02-30", "2030-01-01", "1879-12-31", "", "明年"]
+    text, bad = _birth_dates(pa.array(written), datetime(2026, 1, 1).date())
+    assert text.tolist() == ["1990-01-02"] * 7 + ["1990-01-01", "", "", "", "", ""]
+    assert bad.tolist() == [False] * 8 + [True, True, True, False, True]
