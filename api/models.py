@@ -332,6 +332,9 @@ class Person(Answer):
     confidence: float
     grid_code: GridCode | None
     unplaced_reason: str | None = Field(description="未落格原因 / why no grid")
+    explanation: str | None = Field(None, description="赋码依据：规则、成立的条件及其取值（脱敏）、计时起点 / why: the "
+                                                      "rule, the conditions that held with their values (masked), "
+                                                      "the date its days count from")
 
 
 class GridPersons(Answer):

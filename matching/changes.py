@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 COMPARED = ("colour", "reason", "rule_id", "sources", "expires_at", "method", "confidence", "grid_id",
             "unplaced_reason", "id_masked", "name_masked", "phone_masked", "record_feed_file_id",
-            "record_row_number", "lon", "lat")
+            "record_row_number", "lon", "lat", "explanation")
 CODE = ("colour", "rule_id", "expires_at")  # a change in any of these is a change of code, kept as history
 FLAGGED = ("colour", "grid_id", "unplaced_reason")
 RANK = {"red": 0, "yellow": 1, "blue": 2, "green": 3}
@@ -104,12 +104,12 @@ class Comparison:
         coded[known] = recoded
         coded[~known] = colour[~known] != "green"
         history = run.loc[coded, ["person_key", "colour", "reason", "rule_id", "sources", "set_at",
-                                  "expires_at"]].assign(previous_colour=previous[coded], changed_at=now)
+                                  "expires_at", "explanation"]].assign(previous_colour=previous[coded], changed_at=now)
 
         rank_now = pd.Series(colour, dtype=object).map(RANK).to_numpy()
         rank_before = pd.Series(previous, dtype=object).fillna("green").map(RANK).to_numpy()
         raised = (rank_now <= RANK["yellow"]) & (rank_now < rank_before)
-        requests = run.loc[raised, ["person_key", "grid_id", "colour", "reason"]].assign(
+        requests = run.loc[raised, ["person_key", "grid_id", "colour", "reason", "explanation"]].assign(
             previous_colour=previous[raised], requested_at=now)
 
         flag_at = self._flag_keys.get_indexer(keys)

@@ -1,5 +1,7 @@
-"""Export flags to CSV or Excel: one row per risk-coded person, personal data masked, with the field warnings of
-his records (a phone, point or registration time that was ignored at import: ``warnings``, empty when none)."""
+"""Export flags to CSV or Excel: one row per risk-coded person, and per person a rule asks a task for, personal
+data masked: why (``explanation``: the rule, the conditions that held and their values, the date the code's days
+count from; ``tasks``: the tasks rules ask for him, each explained), and the field warnings of his records (a
+phone, point or registration time that was ignored at import: ``warnings``). Empty when none."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from gis.errors import ConfigurationError
 from gis.spreadsheets import neutralised_frame
 from matching import repository
 
-COLUMNS = ["person_key", "masked_id", "name", "grid_code", "community", "town", "colour", "reason", "method",
-           "confidence", "unplaced_reason", "warnings"]
+COLUMNS = ["person_key", "masked_id", "name", "grid_code", "community", "town", "colour", "reason", "explanation",
+           "tasks", "method", "confidence", "unplaced_reason", "warnings"]
 
 
 def export_flags(engine: Engine, path: str | Path) -> int:

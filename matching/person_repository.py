@@ -13,7 +13,8 @@ from matching.privacy import Vault
 
 PERSON_COLUMNS = (
     "p.person_key, p.id_masked, p.name_masked, p.phone_masked, p.colour, p.reason, p.rule_id, p.sources, "
-    "p.set_at, p.expires_at, p.method, p.confidence, p.unplaced_reason, p.grid_id, g.code AS grid_code")
+    "p.set_at, p.expires_at, p.method, p.confidence, p.unplaced_reason, p.grid_id, g.code AS grid_code, "
+    "p.explanation")
 PERSONS = "FROM persons p LEFT JOIN grids g ON g.id = p.grid_id"
 PERSON_SELECT = f"SELECT {PERSON_COLUMNS} {PERSONS}"
 # with the sealed data of the record his masked fields come from (as the last match chose it)
@@ -26,7 +27,8 @@ def _view(row: Row[Any]) -> dict[str, Any]:
             "phone_masked": row.phone_masked, "colour": row.colour, "reason": row.reason, "rule_id": row.rule_id,
             "sources": row.sources, "set_at": row.set_at.isoformat() if row.set_at else None,
             "expires_at": row.expires_at.isoformat() if row.expires_at else None, "method": row.method,
-            "confidence": row.confidence, "grid_code": row.grid_code, "unplaced_reason": row.unplaced_reason}
+            "confidence": row.confidence, "grid_code": row.grid_code, "unplaced_reason": row.unplaced_reason,
+            "explanation": row.explanation}
 
 
 def _person_in_scope(conn: Connection, actor: Actor, person_key: str, select: str = PERSON_SELECT) -> Row[Any]:

@@ -35,9 +35,9 @@ from matching.linkage import LinkResult
 from matching.locator import GridLocator
 from matching.lookup import phone_key_rows
 from matching.privacy import Vault, load_vault
-from matching.record_linking import link_unidentified
+from matching.record_linking import link_unidentified, record_births
 from matching.rule_versions import current_rules, follow_versions, rules_as_of
-from matching.rules import evaluate, load_rules
+from matching.rules import REQUEST_COLUMNS, assess, load_rules
 
 Progress = Callable[[str, float], None]
 SEAL_CHUNK = 50_000  # rows checked, keyed, sealed and encoded, then copied, at a time
@@ -201,7 +201,8 @@ def _seal_chunk(job: tuple) -> SealedChunk:
                "source": pa.array(np.full(len(records), source, dtype=object), type=pa.string()),
                "person_key": pa.array(keys, type=pa.string()), "sealed": pa.array(tokens, type=pa.string()), **masked,
                "address_sealed": _sealed_addresses(_VAULT[0], records["address"]),
-               **{c: records[c] for c in ("lon", "lat", "crs", "category", "reported_at", "identified")}}
+               **{c: records[c] for c in ("lon", "lat", "crs", "category", "reported_at", "identified", "origin",
+                                          "arrived_on")}}
     rows = encode_rows({c: columns[c] for c in repository.SOURCE_RECORD_COLUMNS}, types)
     return SealedChunk(rows, len(records), [(r.row, r.reason) for r in rejected],
                        phone_key_rows(_VAULT[0], records["phone"], records["row"]), warned)
@@ -377,12 +378,17 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
                                                       _empty_persons(), started.to_pydatetime())
             linkage_repository.clear_links(conn, now.to_pydatetime())
             stats = repository.store_match(conn, [_empty_persons()], now.to_pydatetime())
+            repository.store_rule_requests(conn, pd.DataFrame(columns=list(REQUEST_COLUMNS)), now.to_pydatetime())
             replay_repository.record_run(conn, started.to_pydatetime(), now.to_pydatetime(), None, stats)
             return stats
     progress("数据碰撞与赋码 / collision and rules", 0.2)
     person_of_record, keys = pd.factorize(records["person_key"], sort=True)  # persons in key order, as stored
-    codes = evaluate(records[["person_key", "source", "category", "reported_at"]], rules, now,
-                     overrides, people=pd.Index(keys, name="person_key"))
+    if rules.reads("age"):  # dates of birth are sealed: opened for this run, in memory only
+        with engine.connect() as conn:
+            records = records.assign(birth=record_births(records, repository.load_sealed(conn), vault or load_vault()))
+    assessment = assess(records, rules, now, overrides, people=pd.Index(keys, name="person_key"),
+                        person=person_of_record)
+    codes = assessment.codes
     # the records' order of time (report, then file and row), without moving a million rows of text
     oldest_first = np.lexsort((records["row_number"].to_numpy(), records["feed_file_id"].to_numpy(),
                                records["reported_at"].array.asi8))
@@ -436,6 +442,8 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
     # the server stores each chunk of new persons while the next is placed
     with engine.begin() as conn:
         stats = repository.store_match(conn, placed(), now.to_pydatetime())
+        rule_requests = repository.store_rule_requests(conn, assessment.requests, now.to_pydatetime())
+        stats.update(task_requests=stats["task_requests"] + rule_requests, rule_task_requests=rule_requests)
         if linking is not None:  # in the same transaction: the records' person keys and the persons agree
             linkage_repository.store_links(conn, linking.links, linking.pairs, now.to_pydatetime())
             if linking.trained:
@@ -503,7 +511,7 @@ def _empty_persons() -> pd.DataFrame:
               **dict.fromkeys(("lon", "lat", "confidence"), float)}
     columns = ["person_key", "id_masked", "name_masked", "phone_masked", "colour", "reason", "rule_id", "sources",
                "set_at", "expires_at", "method", "confidence", "lon", "lat", "grid_id", "unplaced_reason",
-               "record_feed_file_id", "record_row_number", "provisional"]
+               "record_feed_file_id", "record_row_number", "provisional", "explanation"]
     return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, object)) for c in columns})
 
 

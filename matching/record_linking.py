@@ -27,9 +27,7 @@ def linkage_frame(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault) -> 
     reads them) given their sealed fields (:func:`repository.load_sealed`): record_id, identified, person_key,
     name, phone, birth, address — the clear values in memory only."""
     ids = record_ids(records["feed_file_id"].to_numpy(), records["row_number"].to_numpy())
-    tokens = pd.Series(sealed["sealed"].to_numpy(dtype=object),
-                       index=record_ids(sealed["feed_file_id"].to_numpy(), sealed["row_number"].to_numpy()))
-    fields = _opened_columns(vault.open_texts(tokens.reindex(ids).tolist()))
+    fields = _opened_fields(ids, sealed, vault)
     identified = records["identified"].to_numpy(dtype=bool)
     # an identified record's date of birth is its ID number's (digits 7 to 14)
     number = fields["id_number"]
@@ -49,6 +47,13 @@ def linkage_frame(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault) -> 
         "name": fields["name"].to_numpy(zero_copy_only=False), "phone": _none_if_empty(fields["phone"]),
         "birth": _none_if_empty(births),
         "address": np.where(addresses == "", None, addresses)})
+
+
+def _opened_fields(ids: np.ndarray, sealed: pd.DataFrame, vault: Vault) -> dict[str, pa.Array]:
+    """The opened fields (:func:`_opened_columns`) of the records ``ids``, from their sealed tokens."""
+    tokens = pd.Series(sealed["sealed"].to_numpy(dtype=object),
+                       index=record_ids(sealed["feed_file_id"].to_numpy(), sealed["row_number"].to_numpy()))
+    return _opened_columns(vault.open_texts(tokens.reindex(ids).tolist()))
 
 
 def _opened_columns(texts: list[str]) -> dict[str, pa.Array]:
@@ -79,3 +84,15 @@ def link_unidentified(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault,
     keys = records["person_key"].to_numpy(dtype=object).copy()
     keys[unidentified] = resolved.reindex(ids[unidentified]).to_numpy(dtype=object)
     return records.assign(person_key=keys), result
+
+
+def record_births(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault) -> np.ndarray:
+    """Each record's date of birth (datetime64, NaT when unknown): its ID number's digits 7 to 14, else the date
+    the record gave; opened from the sealed fields (:func:`repository.load_sealed`) in memory only, for the rules
+    that read an age."""
+    fields = _opened_fields(record_ids(records["feed_file_id"].to_numpy(), records["row_number"].to_numpy()),
+                            sealed, vault)
+    from_id = pc.utf8_slice_codeunits(fields["id_number"], 6, 14)
+    given = pc.replace_substring(fields["birth"], "-", "")
+    digits = pc.if_else(pc.equal(pc.utf8_length(fields["id_number"]), 18), from_id, given)
+    return pd.to_datetime(digits.to_pandas(), format="%Y%m%d", errors="coerce").to_numpy()

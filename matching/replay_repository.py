@@ -19,7 +19,7 @@ from grids.repository import copy_frame
 from matching.repository import run_counts
 
 REPLAY_COLUMNS = ("person_key", "id_masked", "name_masked", "colour", "reason", "rule_id", "sources", "set_at",
-                  "expires_at", "grid_id", "unplaced_reason", "provisional")
+                  "expires_at", "grid_id", "unplaced_reason", "provisional", "explanation")
 MAX_NAME = 100
 
 
@@ -68,7 +68,8 @@ def replay_rows(conn: Connection, name: str) -> pd.DataFrame:
         raise NotFound(f"没有名为“{name}”的回放 / no replay named {name!r}")
     return pd.read_sql(text(
         "SELECT p.person_key, p.id_masked AS masked_id, p.name_masked AS name, g.code AS grid_code, "
-        "  c.name AS community, t.name AS town, p.colour, p.reason, p.rule_id, p.sources, p.set_at, p.expires_at, "
+        "  c.name AS community, t.name AS town, p.colour, p.reason, p.explanation, p.rule_id, p.sources, p.set_at, "
+        "  p.expires_at, "
         "  p.unplaced_reason, p.provisional "
         "FROM replay_persons p LEFT JOIN grids g ON g.id = p.grid_id LEFT JOIN communities c ON c.id = g.community_id "
         "LEFT JOIN towns t ON t.id = c.town_id WHERE p.replay_id = :r AND p.colour <> 'green' "

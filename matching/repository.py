@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 
 PERSON_COLUMNS = ("person_key, id_masked, name_masked, phone_masked, colour, reason, rule_id, sources, set_at, "
                   "expires_at, method, confidence, grid_id, unplaced_reason, record_feed_file_id, record_row_number, "
-                  "provisional, updated_at")
+                  "provisional, explanation, updated_at")
 SOURCE_RECORD_COLUMNS = ("feed_file_id", "row_number", "source", "person_key", "sealed", "id_masked", "name_masked",
                          "phone_masked", "address_sealed", "lon", "lat", "crs", "category", "reported_at",
-                         "identified")
+                         "identified", "origin", "arrived_on")
 _MICROSECONDS = "(extract(epoch FROM {}) * 1000000)::int8"  # a time as whole microseconds since 1970
 RECORD_COLUMNS = ("person_key", "source", "category", "reported_at", "lon", "lat", "address_sealed", "id_masked",
-                  "name_masked", "phone_masked", "feed_file_id", "row_number", "identified")
+                  "name_masked", "phone_masked", "feed_file_id", "row_number", "identified", "origin", "arrived_at")
 
 
 def find_feed_file(conn: Connection, source: str, sha256: str) -> dict[str, Any] | None:
@@ -95,22 +95,35 @@ def finish_feed_file(conn: Connection, feed_id: int, rows_read: int, stored: int
 
 def load_records(conn: Connection) -> pd.DataFrame:
     """Every source record, without personal data in clear: what collision, rules and locating need (the home
-    address as its Fernet token, ``""`` when none: locating opens the few it uses, in memory).
+    address as its Fernet token, ``""`` when none: locating opens the few it uses, in memory), and where the
+    person came from (``origin``, None when not given) and when he arrived (``arrived_at``: the local midnight
+    that began his arrival day, in UTC, NaT when not given), which the rules read.
 
     Read with COPY … TO STDOUT as CSV and parsed by pyarrow's C++ reader, which builds typed columns
     without Python objects per value, unlike pandas' reader (figures in benchmarks/RESULTS.md).
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     kinds = {name: "s" for name in RECORD_COLUMNS}
-    kinds.update(reported_at="t", lon="f", lat="f", feed_file_id="i", row_number="i", identified="i")
-    frame = _copy_out(conn, "SELECT r.person_key, r.source, coalesce(r.category, ''), "
+    kinds.update(reported_at="t", lon="f", lat="f", feed_file_id="i", row_number="i", identified="i",
+                 arrived_at="t")
+    # the day is the district's: its midnight in Asia/Shanghai (the one zone Nanhai keeps) as a UTC instant
+    arrived_at = "(r.arrived_on::timestamp AT TIME ZONE 'Asia/Shanghai')"
+    table = _copy_out(conn, "SELECT r.person_key, r.source, coalesce(r.category, ''), "
                             f"{_MICROSECONDS.format('coalesce(r.reported_at, f.imported_at)')}, r.lon, r.lat, "
                             "coalesce(r.address_sealed, ''), r.id_masked, r.name_masked, r.phone_masked, "
-                            "r.feed_file_id, r.row_number, r.identified::int "
+                            "r.feed_file_id, r.row_number, r.identified::int, r.origin, "
+                            f"{_MICROSECONDS.format(arrived_at)} "
                             "FROM source_records r JOIN feed_files f ON f.id = r.feed_file_id "
                             "WHERE f.withdrawn_at IS NULL",  # a withdrawal's records, until it removes them
-                      kinds, empty_text_is_null=False).to_pandas()
+                      kinds, empty_text_is_null=False)
+    for name in ("phone_masked", "origin"):  # stored NULL (an empty text is stored NULL too): None, in C++
+        at = table.schema.get_field_index(name)
+        values = table.column(at)
+        table = table.set_column(at, name, pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values))
+    frame = table.to_pandas()
     frame["identified"] = frame["identified"].astype(bool)
-    frame["phone_masked"] = frame["phone_masked"].replace("", None)
     return frame
 
 
@@ -167,11 +180,11 @@ def load_stored_persons(conn: Connection) -> pd.DataFrame:
     table = _copy_out(conn, "SELECT person_key, colour, reason, rule_id, sources, "
                             f"{_MICROSECONDS.format('expires_at')}, method, confidence, grid_id, "
                             "unplaced_reason, id_masked, name_masked, phone_masked, record_feed_file_id, "
-                            "record_row_number, ST_X(geom), ST_Y(geom) FROM persons",
+                            "record_row_number, ST_X(geom), ST_Y(geom), explanation FROM persons",
                       {"person_key": "s", "colour": "s", "reason": "s", "rule_id": "s", "sources": "s",
                        "expires_at": "t", "method": "s", "confidence": "f", "grid_id": "i", "unplaced_reason": "s",
                        "id_masked": "s", "name_masked": "s", "phone_masked": "s", "record_feed_file_id": "i",
-                       "record_row_number": "i", "lon": "f", "lat": "f"})
+                       "record_row_number": "i", "lon": "f", "lat": "f", "explanation": "s"})
     return table.to_pandas()
 
 
@@ -285,6 +298,32 @@ def store_match(conn: Connection, persons: Iterable[pd.DataFrame], now: datetime
     return {**run_counts(run), "code_changes": len(changes.history), "task_requests": len(changes.requests)}
 
 
+def store_rule_requests(conn: Connection, requests: pd.DataFrame, now: datetime) -> int:
+    """Request each task a rule asks for, once while the rule holds for the person (``rule_holds``): a request
+    for every person and rule that holds now (``requests``: :data:`matching.rules.REQUEST_COLUMNS`) and did not
+    at the last run, in the person's grid, with his colour. Holds that ended are forgotten, so that the rule
+    requests again when it holds again, and their requests still pending are withdrawn (nobody is sent to
+    verify what no longer holds). Returns the requests made."""
+    conn.execute(text('CREATE TEMP TABLE rule_holding (person_key text COLLATE "C", rule_id text, kind text, '
+                      'reason text, explanation text, since timestamptz) ON COMMIT DROP'))
+    copy_frame(conn, "rule_holding", requests[["person_key", "rule_id", "kind", "reason", "explanation", "since"]])
+    held = "EXISTS (SELECT 1 FROM rule_holding h WHERE h.person_key = {0}.person_key AND h.rule_id = {0}.rule_id)"
+    conn.execute(text(f"UPDATE task_requests r SET status = 'withdrawn' WHERE r.status = 'pending' "
+                      f"AND r.rule_id IS NOT NULL AND NOT {held.format('r')}"))
+    conn.execute(text(f"DELETE FROM rule_holds o WHERE NOT {held.format('o')}"))
+    made = conn.execute(text(
+        "INSERT INTO task_requests (person_key, grid_id, colour, reason, requested_at, kind, rule_id, explanation) "
+        "SELECT h.person_key, p.grid_id, p.colour, h.reason, :now, h.kind, h.rule_id, h.explanation "
+        "FROM rule_holding h JOIN persons p USING (person_key) WHERE NOT EXISTS "
+        "(SELECT 1 FROM rule_holds o WHERE o.person_key = h.person_key AND o.rule_id = h.rule_id) "
+        "ORDER BY h.person_key, h.rule_id"), {"now": now}).rowcount
+    conn.execute(text("INSERT INTO rule_holds (person_key, rule_id, since, explanation) "
+                      "SELECT person_key, rule_id, since, explanation FROM rule_holding "
+                      "ON CONFLICT (person_key, rule_id) DO UPDATE SET explanation = EXCLUDED.explanation "
+                      "WHERE rule_holds.explanation IS DISTINCT FROM EXCLUDED.explanation"))
+    return made
+
+
 def run_counts(run: pd.DataFrame) -> dict[str, int]:
     """A run's persons (colour, grid_id) counted: all, by colour, and the risk-coded ones no grid holds."""
     colours = run["colour"].value_counts()
@@ -314,18 +353,23 @@ _FLAG_WARNINGS = (
 
 
 def flags_for_export(conn: Connection) -> pd.DataFrame:
-    """Every flag with its person (masked), grid, community and town, and the field warnings of his records
-    (``warnings``, "" when none): the export's rows."""
+    """Every flag, and every person a rule asks a task for (a verification keeps a green person green), with his
+    person (masked), grid, community and town, the explanation of his code, the tasks rules ask for him with
+    theirs (``tasks``), and the field warnings of his records (``warnings``); "" when none: the export's rows."""
     return pd.read_sql(text(
-        f"WITH warned AS ({_FLAG_WARNINGS}) "
+        f"WITH warned AS ({_FLAG_WARNINGS}), "
+        "tasked AS (SELECT person_key, string_agg(explanation, E'\\n' ORDER BY rule_id) AS tasks FROM rule_holds "
+        "  GROUP BY person_key), "
+        "listed AS (SELECT person_key FROM flags UNION SELECT person_key FROM tasked) "
         "SELECT p.person_key, p.id_masked AS masked_id, p.name_masked AS name, g.code AS grid_code, "
-        "  c.name AS community, t.name AS town, f.colour, p.reason, p.method, p.confidence, "
-        "  f.unplaced_reason, coalesce(w.warnings, '') AS warnings "
-        "FROM flags f JOIN persons p USING (person_key) LEFT JOIN grids g ON g.id = f.grid_id "
+        "  c.name AS community, t.name AS town, p.colour, p.reason, coalesce(p.explanation, '') AS explanation, "
+        "  coalesce(k.tasks, '') AS tasks, p.method, p.confidence, p.unplaced_reason, "
+        "  coalesce(w.warnings, '') AS warnings "
+        "FROM listed l JOIN persons p USING (person_key) LEFT JOIN grids g ON g.id = p.grid_id "
         "LEFT JOIN communities c ON c.id = g.community_id LEFT JOIN towns t ON t.id = c.town_id "
-        "LEFT JOIN warned w ON w.person_key = f.person_key "
-        "ORDER BY CASE f.colour WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END, g.code NULLS LAST, "
-        "  p.person_key"), conn)
+        "LEFT JOIN warned w ON w.person_key = l.person_key LEFT JOIN tasked k ON k.person_key = l.person_key "
+        "ORDER BY CASE p.colour WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 WHEN 'blue' THEN 2 ELSE 3 END, "
+        "  g.code NULLS LAST, p.person_key"), conn)
 
 
 # -- the import history and withdrawals (migration 0011; matching.withdrawal) -------------------------

@@ -82,6 +82,8 @@ REMOVALS = (
     ("risk_code_history", "removed",
      "DELETE FROM risk_code_history h USING retention_people p WHERE h.person_key = p.person_key"),
     ("flags", "removed", "DELETE FROM flags f USING retention_people p WHERE f.person_key = p.person_key"),
+    ("rule_holds", "removed",
+     "DELETE FROM rule_holds h USING retention_people p WHERE h.person_key = p.person_key"),
     ("persons", "removed", "DELETE FROM persons x USING retention_people p WHERE x.person_key = p.person_key"),
     # the records' links, review pairs and reviewers' decisions (migration 0017: no foreign key brings them along)
     *((table, "removed",

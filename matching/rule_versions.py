@@ -34,7 +34,9 @@ from gis.db import sql
 from gis.errors import ImportRejected, InvalidRequest, NotFound
 from matching import repository
 from matching.changes import compare
-from matching.rules import COLOURS, RuleSet, default_rules_path, evaluate, load_rules, parse_rules, rule_problems
+from matching.privacy import load_vault
+from matching.record_linking import record_births
+from matching.rules import COLOURS, RuleSet, assess, default_rules_path, load_rules, parse_rules, rule_problems
 from tasks import kinds as task_kinds
 from tasks.kinds import FIELDS, TaskKind, file_kinds, file_kinds_text, kind_problems, parse_kinds, shipped_codes
 from tasks.lifecycle import OPEN
@@ -334,7 +336,7 @@ class ColourPreview:
     new_persons: int  # persons of the records not matched yet (a match adds them whatever the rules)
     removed: int  # stored persons with no record any more (a match removes them whatever the rules)
     code_changes: int  # lines of code history a match would write
-    task_requests: int  # new task requests: new or raised red and yellow codes
+    task_requests: int  # new task requests: new or raised red and yellow codes, and the tasks rules newly ask for
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per colour: colour, now, after, change (signed, ``+0`` for none)."""
@@ -374,11 +376,14 @@ def preview_rules(conn: Connection, actor: Actor, body: str, now: pd.Timestamp) 
     if records.empty:  # nobody to code: a match would remove whoever is stored
         return ColourPreview({c: before.get(c, 0) for c in COLOURS}, dict.fromkeys(COLOURS, 0), 0, 0, len(stored),
                              0, 0)
-    codes = evaluate(records[["person_key", "source", "category", "reported_at"]], rules, now, overrides)
+    if rules.reads("age"):
+        records = records.assign(birth=record_births(records, repository.load_sealed(conn), load_vault()))
+    assessment = assess(records, rules, now, overrides)
+    codes = assessment.codes
     # each person as a match would write him: his stored place and masks (a match recomputes them, but the
     # rules change neither), his code from the proposed rules
     run = stored.set_index("person_key").reindex(codes.index)
-    for column in ("colour", "reason", "rule_id", "sources", "set_at", "expires_at"):
+    for column in ("colour", "reason", "rule_id", "sources", "set_at", "expires_at", "explanation"):
         if column in codes:
             run[column] = codes[column]
     run = run.reset_index()
@@ -389,7 +394,15 @@ def preview_rules(conn: Connection, actor: Actor, body: str, now: pd.Timestamp) 
                          after={c: int(after.get(c, 0)) for c in COLOURS},
                          recoloured=int((known.notna() & (known != codes["colour"])).sum()),
                          new_persons=int(known.isna().sum()), removed=len(changes.removed),
-                         code_changes=len(changes.history), task_requests=len(changes.requests))
+                         code_changes=len(changes.history),
+                         task_requests=len(changes.requests) + _new_holds(conn, assessment.requests))
+
+
+def _new_holds(conn: Connection, requests: pd.DataFrame) -> int:
+    """How many of a run's rule task requests would be new: the person and rule pairs that do not hold now
+    (:func:`matching.repository.store_rule_requests` requests only those)."""
+    held = {(row.person_key, row.rule_id) for row in conn.execute(sql("SELECT person_key, rule_id FROM rule_holds"))}
+    return sum((key, rule) not in held for key, rule in zip(requests["person_key"], requests["rule_id"], strict=True))
 
 
 def preview_kinds(conn: Connection, actor: Actor, body: str) -> KindsPreview:

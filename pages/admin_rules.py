@@ -34,6 +34,7 @@ from accounts.actor import Actor
 from gis.db import changing, reading
 from jobs.queue import enqueue_rematch
 from matching import rule_versions as versions
+from matching.conditions import HELP
 from matching.rule_versions import COLOUR_RULES, TASK_KINDS, ColourPreview, KindsPreview, Version
 from pages.shell import RULES, guarded, mount, nav_bar, refusal
 from pages.strings import add_strings, text
@@ -105,6 +106,17 @@ add_strings({
                                                            "new install"),
     "rules.rolled_back_file": ("已回滚：默认文件的内容另存为版本 #{new}，现已生效",
                                "Rolled back: the shipped file saved as version #{new}, in force now"),
+    "rules.help": ("条件写法", "How to write conditions"),
+    "rules.help_intro": ("每条规则用 keywords、all 或 any 之一写条件；clock = \"arrival\" 时天数从抵达日期起算"
+                         "（无则登记时间）；colour 设颜色，task 请求核查等任务，可同时设。"
+                         "[areas] 中的地区清单可在条件中按名称引用。",
+                         "Each rule gives its conditions with one of keywords, all or any; with clock = \"arrival\" "
+                         "its days count from the arrival date (else the registration); colour sets a colour, task "
+                         "requests a task (a verification, say), or both. The area lists of [areas] can be named in "
+                         "conditions."),
+    "rules.col.condition": ("条件", "Condition"),
+    "rules.col.example": ("示例", "Example"),
+    "rules.col.meaning": ("含义", "Meaning"),
     "rules.login_again": ("登录已失效，请重新登录", "Your login has expired: log in again"),
 })
 
@@ -198,11 +210,21 @@ def versions_shown(found: list[Version], lang: str) -> html.Table:
     return _table(["id", "what", "by", "at", "note", None], rows, "rules-versions-table", lang, classes)
 
 
+def conditions_help(lang: str) -> html.Details:
+    """How to write a rule's conditions (:data:`matching.conditions.HELP`), folded until asked for."""
+    rows = [[html.Code(key), html.Code(example), zh if lang == "zh" else en] for key, example, zh, en in HELP]
+    return html.Details(className="nh-rules-help", id="rules-colour-help", children=[
+        html.Summary(text("rules.help", lang)),
+        html.P(text("rules.help_intro", lang)),
+        _table(["condition", "example", "meaning"], rows, "rules-colour-help-table", lang)])
+
+
 def _editor(what: str, body: str, version: Version | None, lang: str) -> html.Section:
     key = KEYS[what]
     return html.Section(className="nh-rules-section", id=f"rules-{key}-section", children=[
         html.H2(text(f"rules.{what}", lang)),
         html.P(in_force_line(version, lang), id=f"rules-{key}-in-force", className="nh-rules-in-force-line"),
+        *([conditions_help(lang)] if what == COLOUR_RULES else []),
         dcc.Textarea(id=f"rules-{key}-text", value=body, rows=EDITOR_ROWS, spellCheck=False,
                      className="nh-rules-editor"),
         html.Div(id=f"rules-{key}-check", className="nh-rules-check"),

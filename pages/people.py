@@ -28,7 +28,7 @@ from matching.appeals import APPELLANTS, COLOURS, OVERRIDERS, decide_appeal, exp
 from matching.appeals import pending_appeals as waiting_appeals
 from matching.lookup import card_of, look_up, require_found
 from pages.shell import PEOPLE, data, guarded, mount, nav_bar, refusal
-from pages.strings import add_strings, text
+from pages.strings import add_strings, one_language, text
 from pages.task_panels import kind_name, label
 from tasks.overview import BEIJING
 from web.context import client_tag, vault
@@ -46,6 +46,7 @@ add_strings({
     "people.unplaced": ("未定位", "Not placed"),
     "people.reason_label": ("赋码原因", "Reason"),
     "people.rule": ("规则", "Rule"),
+    "people.explanation": ("赋码依据", "Why"),
     "people.sources": ("数据来源", "Sources"),
     "people.set_at": ("赋码时间", "Coded at"),
     "people.expires_at": ("有效至", "Holds until"),
@@ -115,7 +116,9 @@ def person_card(card: dict[str, Any], lang: str, pickable: bool) -> html.Article
     person, grid = card["person"], card["grid"]
     place = f"{grid['code']} {grid['name']}（{grid['community']}）" if grid else \
         f"{text('people.unplaced', lang)}：{person['unplaced_reason'] or ''}"
-    facts = [(text("people.reason_label", lang), person["reason"]), (text("people.rule", lang), person["rule_id"]),
+    facts = [(text("people.reason_label", lang), one_language(person["reason"], lang)),
+             (text("people.explanation", lang), one_language(person["explanation"], lang)),
+             (text("people.rule", lang), person["rule_id"]),
              (text("people.sources", lang), person["sources"]), (text("people.set_at", lang), _when(person["set_at"])),
              (text("people.expires_at", lang), _when(person["expires_at"])), (text("people.grid", lang), place)]
     tasks = html.Table(className="nh-table nh-people-tasks", children=[html.Tbody([html.Tr([

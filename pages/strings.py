@@ -52,6 +52,15 @@ def text(key: str, lang: str = "zh") -> str:
     return en if lang == "en" else zh
 
 
+def one_language(bilingual: str | None, lang: str = "zh") -> str | None:
+    """One side of a stored "中文 / English" text (a code's reason or explanation), as the page's language asks;
+    a text with no English side is shown whole."""
+    if not bilingual or " / " not in bilingual:
+        return bilingual
+    zh, _, en = bilingual.partition(" / ")
+    return en if lang == "en" else zh
+
+
 def add_strings(strings: dict[str, tuple[str, str]]) -> None:
     """Add a page's own strings (its module calls this at import); a key already taken is a mistake, refused."""
     taken = sorted(set(strings) & set(STRINGS))

@@ -14,7 +14,8 @@ def person(key: str, colour: str = "green", grid_id: int | None = 7, **fields) -
            "colour": colour, "reason": f"{colour} 规则", "rule_id": None if colour == "green" else f"r-{colour}",
            "sources": "卫健", "set_at": NOW, "expires_at": EXPIRES if colour == "yellow" else pd.NaT,
            "method": "point", "confidence": 1.0, "grid_id": grid_id, "unplaced_reason": None,
-           "record_feed_file_id": 1, "record_row_number": int(key[1:]), "lon": 113.1, "lat": 23.0}
+           "record_feed_file_id": 1, "record_row_number": int(key[1:]), "lon": 113.1, "lat": 23.0,
+           "explanation": None if colour == "green" else f"r-{colour}：类别「{colour}」"}
     row.update(fields)
     if row["grid_id"] is None and row["unplaced_reason"] is None:
         row["unplaced_reason"] = "无定位信息"

@@ -289,3 +289,35 @@ def test_a_sealing_process_that_dies_fails_the_import_and_stores_nothing(engine,
     assert scalar(engine, "SELECT count(*) FROM feed_files WHERE file_name = 'dies.csv'") == 0
     monkeypatch.undo()
     assert import_feed(engine, path, "卫健", workers=2).rows_stored == 5  # tried again, it goes through
+
+
+def test_travel_columns_are_stored_with_each_record_and_read_back_for_the_rules(engine, tmp_path):
+    """Where a person came from and the day he arrived (issue 22) are stored with his record, a bad arrival day
+    as missing with its warning; the match reads the day as its midnight in Nanhai, in UTC."""
+    header = ["序号", "姓名", "身份证号码", "手机号", "出发地", "返回日期", "登记时间"]
+
+    def traveller(serial, origin, arrived):
+        return [str(serial), "张小明", valid_id(serial), "13812345678", origin, arrived, "2026-11-24 09:00"]
+
+    rows = [traveller(71, "湖北省武汉市", "2020-01-19"), traveller(72, "", ""),
+            traveller(73, "New York", "2020年1月20日 08:30"), traveller(74, "武汉", "2020-02-30")]
+    import_feed(engine, write_csv(tmp_path / "plain.csv", [person(75, "密切接触者")]), "交通")  # no such columns
+    result = import_feed(engine, write_csv(tmp_path / "travel.csv", rows, header=header), "交通")
+    assert (result.rows_stored, result.rows_warned) == (4, 1)
+    assert result.field_warnings == [(6, "arrival_date", "抵达日期无法解析或不合理 / arrival date unparseable or "
+                                                         "impossible")]
+    with engine.connect() as conn:
+        feed = conn.execute(text("SELECT id FROM feed_files WHERE file_name = 'travel.csv'")).scalar_one()
+        stored = conn.execute(text("SELECT origin, arrived_on::text FROM source_records WHERE feed_file_id = :f "
+                                   "ORDER BY row_number"), {"f": feed}).all()
+        records = repository.load_records(conn)
+    assert [tuple(r) for r in stored] == [("湖北省武汉市", "2020-01-19"), (None, None), ("New York", "2020-01-20"),
+                                         ("武汉", None)]
+    ours = records[records["feed_file_id"] == feed].sort_values("row_number")
+    assert ours["origin"].tolist()[0::2] == ["湖北省武汉市", "New York"] and ours["origin"].iloc[[1]].isna().all()
+    assert ours["arrived_at"].tolist()[0::2] == [pd.Timestamp("2020-01-18 16:00", tz="UTC"),
+                                                 pd.Timestamp("2020-01-19 16:00", tz="UTC")]
+    assert ours["arrived_at"].iloc[[1, 3]].isna().all()
+    others = records[records["feed_file_id"] != feed]  # records of feeds without the columns: none
+    assert len(others) and others["origin"].isna().all() and others["arrived_at"].isna().all()
+    assert str(records["arrived_at"].dtype) == "datetime64[us, UTC]"

@@ -119,6 +119,9 @@ def world(env, database_factory, seeded_engine, tmp_path_factory):
             "INSERT INTO linkage_decisions (record_feed_file_id, record_row_number, other_feed_file_id, "
             "other_row_number, decision, pair_id, decided_by) VALUES (:af, :ar, :df, :dr, 'different', :p, 't')"),
             {"af": af, "ar": ar, "df": df, "dr": dr, "p": pair})
+        # a rule's task holding for A (a verification, issue 22)
+        conn.execute(text("INSERT INTO rule_holds VALUES (:a, 'verify-native-place', :now, '湖北省')"),
+                     {"a": keys["A"], "now": NOW})
     return engine, keys, tasks
 
 
@@ -217,7 +220,8 @@ def test_the_people_past_retention_are_purged_from_every_personal_table(world, p
     assert report.people == len(PURGED)
     assert report.removed == {"persons": 2, "flags": 0, "risk_code_history": 2, "risk_overrides": 1,
                               "code_appeals": 1, "task_requests": 1, "task_photos": 1, "source_record_phones": 2,
-                              "source_records": 2, "record_links": 1, "linkage_decisions": 1, "linkage_pairs": 1}
+                              "source_records": 2, "record_links": 1, "linkage_decisions": 1, "linkage_pairs": 1,
+                              "rule_holds": 1}
     assert report.tombstoned == {"tasks": 1, "scans": 1}
     for who in PURGED:
         assert personal_hits(engine, keys[who]) == {}, who

@@ -115,14 +115,14 @@ def test_every_problem_of_a_kinds_text_names_its_line_kind_and_field():
     escort_sla = next(i for i, line in enumerate(lines, start=1) if line.startswith("sla_minutes = 240"))
     broken = (body.replace("sla_minutes = 240", "sla_minutes = 0")
               .replace("[area_sweep]", "[tea_break]")
-              .replace("priority = 3", "priority = 9"))
+              .replace("priority = 3", "priority = 9", 1))  # area_sweep's (verification, after it, has 3 too)
     found = versions.check("task_kinds", broken)
     assert [(p.line, p.item, p.field) for p in found] == [
         (None, "任务类型 / kind area_sweep", None),  # missing: no line of its own (sorted first)
         (escort_sla, "任务类型 / kind escort", "sla_minutes"),
         (lines.index("[area_sweep]") + 1, "任务类型 / kind tea_break", None)]
     assert "sla_minutes must be 1 to 43200 minutes" in found[1].reason and "unknown task kind" in found[2].reason
-    only_priority = versions.check("task_kinds", body.replace("priority = 3", "priority = 9"))
+    only_priority = versions.check("task_kinds", body.replace("priority = 3", "priority = 9", 1))
     assert [p.field for p in only_priority] == ["priority"] and "1 = most urgent" in only_priority[0].reason
     wrong_type = versions.check("task_kinds", body.replace("needs_temperature = false", 'needs_temperature = "no"', 1))
     assert [(p.item, p.field) for p in wrong_type] == [("任务类型 / kind lead_verification", "needs_temperature")]
@@ -261,7 +261,8 @@ def test_the_preview_of_colour_rules_comes_true_after_saving_and_a_rematch(engin
                               "恢复默认 / the defaults again")
         assert versions.current_rules(conn).rules == load_rules().rules
         assert versions.rollback(conn, ADMIN_ACTOR, saved.id).rolled_back_from == saved.id
-        assert versions.current_rules(conn).rules[-1].colour == "yellow"
+        rules = {rule.id: rule for rule in versions.current_rules(conn).rules}
+        assert rules["blue-returning-worker"].colour == "yellow"
 
 
 def test_a_preview_before_any_match_counts_the_persons_a_match_would_add(database_factory, seeded_engine, tmp_path):
@@ -288,3 +289,22 @@ def test_a_preview_before_any_match_counts_the_persons_a_match_would_add(databas
     assert (stats["red"], stats["yellow"], stats["blue"], stats["green"]) == (3, 6, 0, 4)
     assert (stats["code_changes"], stats["task_requests"]) == (found.code_changes, found.task_requests)
     versions.follow_versions(None)
+
+
+def test_the_preview_counts_the_tasks_a_new_rule_would_ask_for(engine):
+    """A rule on the persons' age (their dates of birth are sealed: the preview opens them in memory) asks for a
+    verification of each of the 13 persons, aged 41 (born 1985-03-03); no colour changes for it."""
+    elderly = ('\n[[rule]]\nid = "verify-over-40"\ntask = "verification"\ndays = 14\n'
+               'all = [{ age_at_least = 40 }, { source = ["卫健"] }]\n')
+    with engine.connect() as conn:
+        base = versions.preview(conn, ADMIN_ACTOR, "colour_rules", versions.current_body(conn, "colour_rules")[0]
+                                + "\n", datetime.now(UTC))
+        found = versions.preview(conn, ADMIN_ACTOR, "colour_rules", versions.current_body(conn, "colour_rules")[0]
+                                 + elderly, datetime.now(UTC))
+    assert found.task_requests - base.task_requests == 13
+    assert (found.recoloured, found.code_changes) == (base.recoloured, base.code_changes)
+    too_old = elderly.replace("age_at_least = 40", "age_at_least = 42")
+    with engine.connect() as conn:
+        none = versions.preview(conn, ADMIN_ACTOR, "colour_rules", versions.current_body(conn, "colour_rules")[0]
+                                + too_old, datetime.now(UTC))
+    assert none.task_requests == base.task_requests

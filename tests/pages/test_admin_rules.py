@@ -22,7 +22,8 @@ from tests.matching.test_rule_versions import PROPOSED, district_with_persons, v
 
 PAGE = "/admin/rules/"
 NOT_ADMINS = ("demo_supervisor", "demo_commander", "demo_worker", "demo_reporter")
-BROKEN = PROPOSED.replace('colour = "red"', 'colour = "crimson"', 1)  # line 14, rule red-confirmed
+BROKEN = PROPOSED.replace('colour = "red"', 'colour = "crimson"', 1)  # rule red-confirmed
+BROKEN_LINE = PROPOSED.splitlines().index('colour = "red"') + 1
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,8 @@ def test_the_callbacks_check_preview_save_and_roll_back(server, engine):
     admin = signed_in(server.test_client(), "demo_admin")
     broken = answer(call(admin, "rules-colour-check.children",
                          {"rules-colour-text.value": BROKEN, "rules-lang.data": "en"}))
-    assert "第 14 行 / line 14 · 规则 / rule red-confirmed · colour" in broken and '"disabled": true' in broken
+    assert f"第 {BROKEN_LINE} 行 / line {BROKEN_LINE} · 规则 / rule red-confirmed · colour" in broken
+    assert '"disabled": true' in broken
     valid = answer(call(admin, "rules-colour-check.children",
                         {"rules-colour-text.value": PROPOSED, "rules-lang.data": "en"}))
     assert "✓ Valid" in valid and '"disabled": true' in valid, "valid, but not previewed yet"
@@ -172,7 +174,8 @@ def test_the_callbacks_check_preview_save_and_roll_back(server, engine):
 
 def test_the_kinds_editor_previews_and_saves_time_limits_that_new_tasks_take(server, engine):
     admin = signed_in(server.test_client(), "demo_admin")
-    body = DEFAULT_FILE.read_text(encoding="utf-8").replace("sla_minutes = 1440", "sla_minutes = 2880")
+    # area_sweep's limit (the first of the two kinds with a day: verification, after it, keeps its own)
+    body = DEFAULT_FILE.read_text(encoding="utf-8").replace("sla_minutes = 1440", "sla_minutes = 2880", 1)
     shown = answer(call(admin, "rules-kinds-preview-out.children",
                         {"rules-kinds-preview.n_clicks": 1, "rules-kinds-text.value": body, "rules-lang.data": "en"}))
     assert "片区排查 (area_sweep)" in shown and "sla_minutes" in shown and '"1440"' in shown and '"2880"' in shown
@@ -218,6 +221,10 @@ def test_an_administrator_edits_previews_saves_and_rolls_back_in_the_browser(ser
         wait = waiting(browser, 60)
         editor = wait.until(lambda d: d.find_element(By.ID, "rules-colour-text"))
         wait.until(lambda d: "✓" in d.find_element(By.ID, "rules-colour-check").text)
+        # how to write conditions, folded until asked for, in the page's language only
+        browser.find_element(By.CSS_SELECTOR, "#rules-colour-help summary").click()
+        help_text = wait.until(lambda d: d.find_element(By.ID, "rules-colour-help-table")).text
+        assert "id_region" in help_text and "身份证号地区码" in help_text and "native place" not in help_text
         _set_text(browser, editor, pasted)
         wait.until(lambda d: "TOML" in d.find_element(By.ID, "rules-colour-check").text)
         assert f"第 {len(pasted.splitlines())} 行" in browser.find_element(By.ID, "rules-colour-check").text

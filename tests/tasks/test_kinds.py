@@ -6,10 +6,10 @@ from gis.errors import ConfigurationError, InvalidRequest
 from tasks.kinds import load_kinds, task_kind
 
 
-def test_defaults_cover_the_six_kinds_with_a_two_hour_lead_verification():
+def test_defaults_cover_the_seven_kinds_with_a_two_hour_lead_verification():
     kinds = load_kinds()
     assert set(kinds) == {"lead_verification", "home_visit", "isolation_check", "escort", "checkpoint_alert",
-                          "area_sweep"}
+                          "area_sweep", "verification"}  # the rules' 排查核实 (issue 22)
     assert kinds["lead_verification"].sla_minutes == 120 and kinds["lead_verification"].priority == 1
     with pytest.raises(InvalidRequest, match="lead_verification"):
         task_kind("picnic")
