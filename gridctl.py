@@ -1116,9 +1116,14 @@ def bench_locate(points: int, repeat: int) -> None:
 @click.option("--id-less", "id_less", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.9),
               help="a share of rows without ID numbers (second records of known people): the run is then made twice, "
                    "with and without their ID numbers, and compared")
+@click.option("--travel", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.9),
+              help="a share of rows giving 出发地 and 抵达日期: the run is then made twice, the rules before issue 22 "
+                   "on the feed without travel columns, then the default rules on it with them, and compared")
 @_fail_cleanly
-def bench_pipeline(rows: int, id_less: float) -> None:
+def bench_pipeline(rows: int, id_less: float, travel: float) -> None:
     """Time feed import + match of a generated ROWS-row CSV end to end; last line is JSON."""
+    if id_less and travel:
+        raise click.UsageError("--id-less 与 --travel 只能选一 / give --id-less or --travel, not both")
     import tempfile
 
     from sqlalchemy.engine import make_url
@@ -1130,7 +1135,7 @@ def bench_pipeline(rows: int, id_less: float) -> None:
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with tempfile.TemporaryDirectory() as folder:
         result = pipeline_benchmark(admin, lambda db: url.set(database=db).render_as_string(hide_password=False),
-                                    rows, folder, echo=click.echo, id_less=id_less)
+                                    rows, folder, echo=click.echo, id_less=id_less, travel=travel)
     click.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -122,17 +122,25 @@ def without_ids(path: Path, share: float, seed: int = 11) -> tuple[Path, Path]:
 
 
 def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
-                       echo: Callable[[str], None] = print, id_less: float = 0.0) -> dict:
+                       echo: Callable[[str], None] = print, id_less: float = 0.0, travel: float = 0.0,
+                       database: str = "nanhai_bench", template: str | None = None) -> dict:
     """Time ``feed import`` + ``match`` of a generated ``rows``-row CSV in a fresh database.
 
-    The database ``nanhai_bench`` is recreated, migrated and seeded with the reference district
-    first (not timed); the locator tables are built once before timing, as a deployment has them.
+    The database ``database`` is recreated, migrated and seeded with the reference district
+    first (not timed; as a copy of ``template``, a seeded database, when given: the tests' seconds instead of a
+    seeding); the locator tables are built once before timing, as a deployment has them.
     With ``id_less`` (a share, e.g. 0.2), two runs in turn (:func:`without_ids`): the share of rows as second
     records of known people with their ID numbers, then without (linked by :mod:`matching.linkage`), each in a
-    fresh database, and the ratio of the two.
+    fresh database, and the ratio of the two. With ``travel`` (a share, e.g. 0.3), two runs in turn
+    (:func:`travel_benchmark`): the rules before issue 22 on a feed without travel columns, then the default
+    rules on the same residents with that share of rows giving 出发地 and 抵达日期.
     """
+    if id_less and travel:
+        raise ValueError("id_less 与 travel 只能选一 / id_less and travel are separate benchmarks: give one")
+    if travel:
+        return travel_benchmark(admin_dsn, url_for, rows, folder, travel, echo, database, template)
     if not id_less:
-        return _pipeline_run(admin_dsn, url_for, rows, folder, echo)
+        return _pipeline_run(admin_dsn, url_for, rows, folder, echo, database=database, template=template)
     now = pd.Timestamp.now(tz="Asia/Shanghai").floor("min")
     variants: dict[str, Path] = {}
 
@@ -144,18 +152,85 @@ def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int,
             variants["ids"], variants["id_less"] = without_ids(path, id_less)
         return variants["id_less" if "ids_done" in variants else "ids"]
 
-    exact = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now)
+    exact = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now, database=database, template=template)
     variants["ids_done"] = variants["ids"]
-    linked = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now)
+    linked = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now, database=database, template=template)
     return {"rows": rows, "id_less_share": id_less, "ids_total_s": exact["total_s"],
             "id_less_total_s": linked["total_s"], "ratio": round(linked["total_s"] / exact["total_s"], 2),
             "ids": exact, "id_less": linked}
 
 
+RULES_BEFORE_ISSUE22 = Path(__file__).with_name("rules_before_issue22.toml")
+NATIVE_SHARE = 0.02  # residents whose ID numbers were issued in Hubei
+# travellers who came from Hubei: a tenth, so that about as many people are coded yellow by arrival as today's
+# category keywords code (the issue's figure is the rules' cost, not that of coding more people)
+BENCH_HUBEI_SHARE = 0.1
+
+
+def travel_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
+                     travel: float, echo: Callable[[str], None] = print, database: str = "nanhai_bench",
+                     template: str | None = None, hubei_share: float = BENCH_HUBEI_SHARE) -> dict:
+    """The pipeline before and after issue 22's rules, side by side in one run, each in a fresh database.
+
+    One feed (:func:`demo.feeds.write_feed`): ``travel`` of the rows give 出发地 and 抵达日期
+    (:data:`BENCH_HUBEI_SHARE` of them from Hubei, or ``hubei_share``), :data:`NATIVE_SHARE` of the residents have
+    Hubei ID numbers. BEFORE: the rules of :data:`RULES_BEFORE_ISSUE22` (category keywords only: they read
+    neither). AFTER: the default rules (``matching/rules.toml``: arrival from a key area counted from the arrival,
+    native-place verification). The answer holds both runs (timings, colours, persons coded yellow by arrival,
+    verification requests) and ``ratio``, AFTER's total over BEFORE's (issue 22 asks for at most 1.10).
+    """
+    from demo.feeds import write_feed
+
+    now = pd.Timestamp.now(tz="Asia/Shanghai").floor("min")
+
+    def feed(share: float) -> Callable[[Path, Any, pd.DataFrame], Path]:
+        def write(path: Path, district: Any, book: pd.DataFrame) -> Path:
+            path = path.with_name(f"{path.stem}_travel{share:g}.csv")
+            return write_feed(path, rows, district, book, now=now.tz_localize(None), travel_share=share,
+                              native_share=NATIVE_SHARE, hubei_share=hubei_share)
+        return write
+
+    echo(f"BEFORE: {RULES_BEFORE_ISSUE22.name}, {travel:.0%} of rows with 出发地 / 抵达日期 "
+         f"({hubei_share:.0%} of them from Hubei)")
+    before = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed(travel), now, str(RULES_BEFORE_ISSUE22),
+                           census=True, database=database, template=template)
+    echo(f"AFTER: matching/rules.toml, {travel:.0%} of rows with 出发地 / 抵达日期")
+    after = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed(travel), now, census=True, database=database,
+                          template=template)
+    return {"rows": rows, "travel_share": travel, "native_share": NATIVE_SHARE, "hubei_share": hubei_share,
+            "before_total_s": before["total_s"],
+            "after_total_s": after["total_s"], "ratio": round(after["total_s"] / before["total_s"], 2),
+            "before": before, "after": after}
+
+
+def _checkpoint(engine: Engine) -> None:
+    """Write the server's dirty pages out before timing (seeding, the run before): the second of two runs in one
+    command otherwise pays the first one's checkpoint. Needs a superuser, as the embedded server's user is."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CHECKPOINT"))
+
+
+def _census(engine: Engine) -> dict:
+    """What the rules made of a run (not timed): persons by rule, those coded yellow counting from their arrival
+    date, and the rules' task requests by kind."""
+    with engine.connect() as conn:
+        by_rule: dict[str, int] = dict(conn.execute(text(
+            "SELECT rule_id, count(*) FROM persons WHERE rule_id IS NOT NULL GROUP BY rule_id ORDER BY rule_id")).all())
+        # the explanation names the date the rule's days count from (matching.rules._explanations)
+        by_arrival = conn.execute(text("SELECT count(*) FROM persons WHERE colour = 'yellow' "
+                                       "AND explanation LIKE '%days from arrival on%'")).scalar_one()
+        kinds: dict[str, int] = dict(conn.execute(text(
+            "SELECT kind, count(*) FROM task_requests WHERE kind IS NOT NULL GROUP BY kind ORDER BY kind")).all())
+    return {"persons_by_rule": by_rule, "yellow_by_arrival": by_arrival, "rule_requests_by_kind": kinds,
+            "verification_requests": kinds.get("verification", 0)}
+
+
 def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
                   echo: Callable[[str], None], feed: Callable[[Path, Any, pd.DataFrame], Path] | None = None,
-                  now: pd.Timestamp | None = None) -> dict:
-    """One timed import + match in a fresh database, of the feed ``feed`` writes (default: a generated one)."""
+                  now: pd.Timestamp | None = None, rules_path: str | None = None, census: bool = False,
+                  database: str = "nanhai_bench", template: str | None = None) -> dict:
+    """One timed import + match in a fresh database, of the feed ``feed`` writes (default: a generated one), with
+    the rules of ``rules_path`` (default: those in force); ``census`` adds :func:`_census`'s counts."""
     from demo.feeds import district_of, write_feed
     from gis import migrate
     from gis.db import engine_for
@@ -164,10 +239,10 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
     from matching import repository
     from matching.pipeline import grid_locator, import_feed, run_match
 
-    drop_database(admin_dsn, "nanhai_bench")
-    create_database(admin_dsn, "nanhai_bench")
-    engine = engine_for(url_for("nanhai_bench"))
-    migrate.upgrade(engine)
+    drop_database(admin_dsn, database)
+    create_database(admin_dsn, database, template=template or "template0")
+    engine = engine_for(url_for(database))
+    migrate.upgrade(engine)  # on a seeded copy, nothing to do
     seed_nanhai(engine)
     grid_locator(engine)
     with engine.connect() as conn:
@@ -185,8 +260,10 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
     else:
         path = feed(path, district_of(grids), book)
     size_mb = path.stat().st_size / 1e6
+    _checkpoint(engine)
     timings = {}
     mark: list[Any] = [time.perf_counter(), ""]  # when the step began, and which step
+    step_times: dict[str, float] = {}  # seconds by step, the import's and the match's
 
     def steps(step: str, fraction: float) -> None:
         if step == mark[1]:  # the same step going on (the import reports each chunk)
@@ -194,22 +271,26 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
         now = time.perf_counter()
         if mark[1]:
             echo(f"  {now - mark[0]:6.2f} s  {mark[1]}")
+            step_times[mark[1]] = round(step_times.get(mark[1], 0.0) + now - mark[0], 2)
         mark[0], mark[1] = now, step
 
     started = time.perf_counter()
     result = import_feed(engine, path, "bench", progress=steps)
     timings["import_s"] = time.perf_counter() - started
+    steps("", 1.0)  # the import's last step ends with it
     echo(f"feed import: {timings['import_s']:.1f} s (read {result.rows_read}, stored {result.rows_stored}, "
          f"rejected {result.rows_rejected})")
     started = time.perf_counter()
-    mark[1] = ""
-    stats = run_match(engine, now=now.tz_convert("UTC"), progress=steps)
+    stats = run_match(engine, now=now.tz_convert("UTC"), rules_path=rules_path, progress=steps)
     timings["match_s"] = time.perf_counter() - started
+    steps("", 1.0)
     echo(f"match: {timings['match_s']:.1f} s")
+    counts = _census(engine) if census else {}
     engine.dispose()
-    drop_database(admin_dsn, "nanhai_bench")
+    drop_database(admin_dsn, database)
     return {"rows": rows, "file_mb": round(size_mb, 1), "import_s": round(timings["import_s"], 2),
             "match_s": round(timings["match_s"], 2), "total_s": round(timings["import_s"] + timings["match_s"], 2),
             "rows_read": result.rows_read, "rows_stored": result.rows_stored, "rows_rejected": result.rows_rejected,
             **{k: stats[k] for k in ("persons", "red", "yellow", "blue", "green", "unplaced_flags",
-                                     "task_requests")}}
+                                     "task_requests")},
+            **({"steps_s": step_times, **counts} if census else {})}

@@ -74,6 +74,8 @@ DAY = timedelta(hours=24)
 SWEEP_EVERY = timedelta(minutes=15)
 MIN_PERSONS = 200
 HOUSEHOLD_SHARE = 0.05  # residents sharing a phone and a home with the one before: a phone-only list is unsure
+TRAVEL_SHARE = 0.1  # rows saying where the resident came from and when: arrivals from Hubei are coded yellow
+NATIVE_SHARE = 0.02  # residents with Hubei ID numbers: those who have not travelled get a verification task
 Progress = Callable[[str, float], None]
 
 # what becomes of a task; the state each one is in at "now" follows from the times drawn
@@ -86,6 +88,7 @@ RESULTS = {
     "lead_verification": ("经核实，情况属实，已劝散并登记", "经核实，未发现相关情况"),
     "checkpoint_alert": ("已劝返并通知社区跟进", "已核实身份，护送返回居住地"),
     "area_sweep": ("已完成片区排查，未发现异常", "已排查出租屋，新登记流动人员"),
+    "verification": ("已电话核实，近期未离开南海，无外出史", "已入户核实，近 14 天在本地居住，已登记"),
 }
 DECLINES = ("本人今日轮休，请改派", "地址不在本人负责片区", "正在处置紧急任务，无法前往")
 REWORKS = ("体温记录不完整，请重新核实", "反馈过于简单，请补充处置情况", "请补充现场情况说明")
@@ -162,7 +165,8 @@ def generate_activity(engine: Engine, seed: int = DEFAULT_SEED, persons: int = 2
         moment = pd.Timestamp(now).tz_convert("Asia/Shanghai").tz_localize(None)
         with tempfile.TemporaryDirectory() as folder:
             path = write_feed(Path(folder) / feed_file_name(seed), persons, district_of(grids), book, seed=seed,
-                              now=moment, household_share=HOUSEHOLD_SHARE)
+                              now=moment, household_share=HOUSEHOLD_SHARE, travel_share=TRAVEL_SHARE,
+                              native_share=NATIVE_SHARE)
             import_feed(engine, path, DEMO_SOURCE, vault=vault, progress=_scaled(progress, 0.05, 0.15))
             # lists without ID numbers (an operator's, the public's tip-offs): linked to these people by the match
             for name, list_path in write_linkage_lists(path, folder, seed=seed, now=moment).items():

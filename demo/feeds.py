@@ -4,7 +4,10 @@ Residents are drawn from the reference population surface; ID numbers are
 valid GB 11643 numbers with Nanhai's region code and plausible birth dates;
 categories follow a chosen mix of risk types. Most rows carry coordinates
 (some in GCJ-02, as phones report them); the rest carry only an address
-from the standard address table.
+from the standard address table. On request, a share of rows says where the
+person came from and when he arrived (出发地, 抵达日期: a third of them from
+Hubei, written as lists write it), and a share of residents hold ID numbers
+issued in Hubei (native place): what the travel and native-place rules read.
 """
 
 from __future__ import annotations
@@ -30,6 +33,17 @@ CATEGORIES = (("确诊", 0.002), ("疑似", 0.003), ("密切接触者", 0.015), 
 SURNAMES = list("陈李黄梁何罗冯林张王吴邓潘谭关麦杨刘周叶郭谢苏钟曾区蔡卢余")
 GIVEN = list("志伟嘉欣俊杰丽华建国敏婷文强海燕家明淑芬振宇晓峰美玲子健泽锦荣秀英永康佩仪")
 HEADER = ["序号", "姓名", "身份证号码", "手机号", "现住址", "经度", "纬度", "坐标系", "人员类别", "登记时间"]
+TRAVEL_HEADER = ["出发地", "抵达日期"]
+# where travellers came from, as lists write it (province or not, city or county, with or without 市): a third
+# from Hubei, the key area of the default rules
+HUBEI_ORIGINS = ("湖北省武汉市", "武汉", "湖北宜昌", "湖北省宜昌市夷陵区", "孝感市", "武汉市洪山区", "湖北黄冈",
+                 "十堰市", "湖北省荆州市沙市区", "恩施州")
+OTHER_ORIGINS = ("广州市", "深圳", "湖南省长沙市", "北京市朝阳区", "江西赣州", "上海市", "浙江省温州市", "广西南宁",
+                 "东莞市", "四川省成都市", "河南省信阳市", "重庆市渝北区", "佛山市顺德区", "江门")
+HUBEI_SHARE = 1 / 3
+ARRIVAL_DAYS = 30  # arrivals within the last 30 days: about half of them still inside a 14-day rule
+# county-level region codes in Hubei (武汉江岸, 武昌, 洪山; 宜昌夷陵; 孝感孝南; 荆州沙市; 黄冈黄州; 恩施市)
+HUBEI_COUNTIES = ("420102", "420106", "420111", "420506", "420902", "421002", "421102", "422801")
 
 
 def id_numbers(rng: np.random.Generator, n: int, region: str = "440605") -> np.ndarray:
@@ -45,9 +59,19 @@ def id_numbers(rng: np.random.Generator, n: int, region: str = "440605") -> np.n
 
 def write_feed(path: str | Path, rows: int, district: BaseGeometry, book: pd.DataFrame | None = None, seed: int = 1,
                address_share: float = 0.1, gcj_share: float = 0.2, now: pd.Timestamp | None = None,
-               household_share: float = 0.0) -> Path:
+               household_share: float = 0.0, travel_share: float = 0.0, native_share: float = 0.0,
+               hubei_share: float = HUBEI_SHARE) -> Path:
     """Write a feed CSV of ``rows`` residents living in ``district`` (a polygon); ``household_share`` of them live
-    with the resident on the row before and share his phone and home (a family's landline, as lists give it)."""
+    with the resident on the row before and share his phone and home (a family's landline, as lists give it).
+
+    With ``travel_share``, the columns 出发地 and 抵达日期 follow the others, filled on that share of rows
+    (:data:`HUBEI_SHARE` of them from Hubei, :data:`HUBEI_ORIGINS`; arrived in the last :data:`ARRIVAL_DAYS`
+    days); with ``native_share``, that share of residents hold ID numbers issued in a Hubei county
+    (:data:`HUBEI_COUNTIES`). Both are drawn apart from the rest, so the same ``seed`` gives the same residents
+    with or without them, and the defaults write the feed written before they existed.
+
+    >>> write_feed("feed.csv", 1000, district, travel_share=0.3, native_share=0.02)  # doctest: +SKIP
+    """
     rng = np.random.default_rng(seed)
     now = now or pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None)
     xy = NANHAI_POPULATION.sample(district, rows, rng)
@@ -58,6 +82,10 @@ def write_feed(path: str | Path, rows: int, district: BaseGeometry, book: pd.Dat
         dup = np.setdiff1d(np.arange(rows), first)
         ids[dup] = id_numbers(rng, len(dup))
         _, first = np.unique(ids, return_index=True)
+    # travel and native place from a generator of their own: the draws above, and so the residents, stay the same
+    extra = np.random.default_rng([seed, 22])
+    if native_share > 0:
+        _native_ids(extra, ids, native_share)
     names = (np.array(SURNAMES)[rng.integers(len(SURNAMES), size=rows)]
              + np.array(GIVEN)[rng.integers(len(GIVEN), size=rows)]
              + np.array(GIVEN)[rng.integers(len(GIVEN), size=rows)])
@@ -82,13 +110,45 @@ def write_feed(path: str | Path, rows: int, district: BaseGeometry, book: pd.Dat
     lon_text = np.where(by_address, "", np.char.mod("%.6f", lon))
     lat_text = np.where(by_address, "", np.char.mod("%.6f", lat))
     crs[by_address] = ""
+    columns = [range(1, rows + 1), names, ids, phones, address, lon_text, lat_text, crs, category, reported]
+    if travel_share > 0:
+        columns += _travel(extra, rows, travel_share, now, hubei_share)
     path = Path(path)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(HEADER)
-        writer.writerows(zip(range(1, rows + 1), names, ids, phones, address, lon_text, lat_text, crs, category,
-                             reported, strict=True))
+        writer.writerow(HEADER + TRAVEL_HEADER if travel_share > 0 else HEADER)
+        writer.writerows(zip(*columns, strict=True))
     return path
+
+
+def _native_ids(rng: np.random.Generator, ids: np.ndarray, share: float) -> None:
+    """Give ``share`` of the residents (in place) ID numbers issued in a Hubei county, still distinct."""
+    natives = np.sort(rng.choice(len(ids), size=round(len(ids) * share), replace=False))
+    county = rng.integers(len(HUBEI_COUNTIES), size=len(natives))
+    todo = np.arange(len(natives))
+    while len(todo):  # the first time all of them, then the rare numbers drawn twice
+        for c in np.unique(county[todo]):
+            at = todo[county[todo] == c]
+            ids[natives[at]] = id_numbers(rng, len(at), region=HUBEI_COUNTIES[c])
+        _, first = np.unique(ids[natives], return_index=True)
+        todo = np.setdiff1d(np.arange(len(natives)), first)
+
+
+def _travel(rng: np.random.Generator, rows: int, share: float, now: pd.Timestamp,
+            hubei_share: float = HUBEI_SHARE) -> list[np.ndarray]:
+    """The 出发地 and 抵达日期 columns: filled on ``share`` of the rows (``hubei_share`` of those from Hubei),
+    empty on the others."""
+    travelled = rng.choice(rows, size=round(rows * share), replace=False)
+    hubei = rng.random(len(travelled)) < hubei_share
+    origin = np.full(rows, "", dtype=object)
+    origin[travelled] = np.where(hubei, np.array(HUBEI_ORIGINS, dtype=object)[rng.integers(len(HUBEI_ORIGINS),
+                                                                                         size=len(travelled))],
+                                 np.array(OTHER_ORIGINS, dtype=object)[rng.integers(len(OTHER_ORIGINS),
+                                                                                    size=len(travelled))])
+    arrived = np.full(rows, "", dtype=object)
+    days = pd.to_timedelta(rng.integers(0, ARRIVAL_DAYS, len(travelled)), unit="D")
+    arrived[travelled] = (now.normalize() - days).strftime("%Y-%m-%d").to_numpy(dtype=object)
+    return [origin, arrived]
 
 
 def district_of(grids: gpd.GeoDataFrame) -> BaseGeometry:

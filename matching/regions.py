@@ -212,13 +212,14 @@ def _common_prefix(codes: Iterable[str]) -> str:
 
 def _strings(values: Any) -> pa.Array:
     """A column (list, numpy array, pandas Series, pyarrow array) as one pyarrow string array, nulls kept."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if not isinstance(values, pa.Array):
+    if not isinstance(values, pa.Array | pa.ChunkedArray):
         try:
             values = pa.array(values, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # mixed objects: read each as text
             values = pa.array([None if v is None or v != v else str(v) for v in values], type=pa.string())
+    # a pandas column of several Arrow chunks (a large load) converts to a chunked array: one array, here
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
     if pa.types.is_null(values.type):

@@ -307,6 +307,8 @@ def store_rule_requests(conn: Connection, requests: pd.DataFrame, now: datetime)
     conn.execute(text('CREATE TEMP TABLE rule_holding (person_key text COLLATE "C", rule_id text, kind text, '
                       'reason text, explanation text, since timestamptz) ON COMMIT DROP'))
     copy_frame(conn, "rule_holding", requests[["person_key", "rule_id", "kind", "reason", "explanation", "since"]])
+    # its size known, the join below looks up each person by key rather than reading all the persons
+    conn.execute(text("ANALYZE rule_holding"))
     held = "EXISTS (SELECT 1 FROM rule_holding h WHERE h.person_key = {0}.person_key AND h.rule_id = {0}.rule_id)"
     conn.execute(text(f"UPDATE task_requests r SET status = 'withdrawn' WHERE r.status = 'pending' "
                       f"AND r.rule_id IS NOT NULL AND NOT {held.format('r')}"))

@@ -136,3 +136,16 @@ def test_the_same_seed_makes_the_same_day(demo_day, database_factory, seeded_eng
     assert twin_counts == counts
     window = {"since": NOW - DAY, "now": NOW}
     assert _all(twin, query, **window) == _all(engine, query, **window)
+
+
+def test_the_day_shows_arrivals_from_hubei_and_native_place_verifications(demo_day):
+    """A tenth of the feed's rows give 出发地 / 抵达日期 and 2 % of residents hold Hubei ID numbers: the default
+    rules code arrivals from Hubei yellow from their arrival date and ask to verify the natives who did not travel."""
+    engine, _ = demo_day
+    assert _one(engine, "SELECT count(*) FROM persons WHERE colour = 'yellow' AND rule_id = 'yellow-key-area' "
+                        "AND explanation LIKE '%days from arrival on%'") >= 5
+    assert _one(engine, "SELECT count(*) FROM source_records WHERE origin IS NOT NULL AND arrived_on IS NOT NULL") \
+        >= PERSONS * 0.09
+    assert _one(engine, "SELECT count(*) FROM tasks WHERE kind = 'verification' AND source = 'matcher'") >= 5
+    assert _one(engine, "SELECT count(*) FROM task_events e JOIN tasks t ON t.id = e.task_id "
+                        "WHERE t.kind = 'verification' AND e.action = 'accept'") >= 1

@@ -296,3 +296,11 @@ def test_divisions_read_from_given_files(tmp_path):
     assert own.region("襄樊").code == "4206"
     with pytest.raises(ConfigurationError):
         own.region("莱芜市")
+
+
+def test_a_column_of_several_arrow_chunks_is_placed_whole():
+    """A large load gives pandas columns of several Arrow chunks (the matcher's million records)."""
+    import pyarrow as pa
+
+    column = pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array([["湖北宜昌", None], ["北京"]])))
+    assert list(divisions().place_all(column)) == ["4205", None, "11"]
