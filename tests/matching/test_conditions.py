@@ -104,7 +104,8 @@ def test_age_rules_need_the_dates_of_birth():
 
 
 def test_arrival_conditions():
-    recs = records(("a", "s", "", "2026-12-01", "武汉", "2026-11-30"), ("b", "s", "", "2026-12-01", "武汉", "2026-11-10"),
+    recs = records(("a", "s", "", "2026-12-01", "武汉", "2026-11-30"),
+                   ("b", "s", "", "2026-12-01", "武汉", "2026-11-10"),
                    ("c", "s", "", "2026-12-01", "武汉"))
     assert coded("all = [{ arrived_within_days = 14 }]", recs) == {"a": "yellow", "b": "green", "c": "green"}
     assert coded("all = [{ arrived_after = 2026-11-10 }]", recs) == {"a": "yellow", "b": "yellow", "c": "green"}
@@ -245,10 +246,11 @@ def test_a_rule_sets_a_colour_or_a_task_of_a_known_kind():
 
 
 def test_area_lists_resolve_and_are_not_named_like_regions():
+    rule = '[[rule]]\nid = "r"\ncolour = "red"\ndays = 1\nkeywords = ["a"]\n'
     with pytest.raises(ConfigurationError, match="named like a region"):
-        parse_rules('[areas]\n"湖北" = ["湖北省"]\n[[rule]]\nid = "r"\ncolour = "red"\ndays = 1\nkeywords = ["a"]\n', "t")
+        parse_rules('[areas]\n"湖北" = ["湖北省"]\n' + rule, "t")
     with pytest.raises(ConfigurationError, match="火星"):
-        parse_rules('[areas]\n"重点" = ["火星"]\n[[rule]]\nid = "r"\ncolour = "red"\ndays = 1\nkeywords = ["a"]\n', "t")
+        parse_rules('[areas]\n"重点" = ["火星"]\n' + rule, "t")
 
 
 LEAF = st.one_of(
