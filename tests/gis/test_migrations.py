@@ -193,18 +193,23 @@ def test_0016_counts_field_warnings_apart_from_the_balance_and_goes_back(databas
     assert migrate.current_revision(engine) == "0016"
 
 
+def _one_stored_record(conn) -> None:
+    """A feed file and one record of it, as the revisions before 0017 stored them."""
+    feed = conn.execute(text(
+        "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs) "
+        "VALUES ('a', 'a.csv', 'a', 1, 1, 0, 'wgs84') RETURNING id")).scalar_one()
+    conn.execute(text("INSERT INTO source_records (feed_file_id, row_number, source, person_key, sealed, "
+                      "id_masked, name_masked) VALUES (:f, 3, 'a', :k, 't', '440605********0010', '张*明')"),
+                 {"f": feed, "k": "a" * 64})
+
+
 def test_0017_keeps_every_stored_record_identified_and_goes_back(database_factory):
     """Records and persons stored before 0017 had valid ID numbers: identified, not provisional; the linkage and
     replay tables come and go with the revision."""
     engine = database_factory("nanhai_0017", upgrade=False)
     migrate.upgrade(engine, "0016")
     with engine.begin() as conn:
-        feed = conn.execute(text(
-            "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs) "
-            "VALUES ('a', 'a.csv', 'a', 1, 1, 0, 'wgs84') RETURNING id")).scalar_one()
-        conn.execute(text("INSERT INTO source_records (feed_file_id, row_number, source, person_key, sealed, "
-                          "id_masked, name_masked) VALUES (:f, 3, 'a', :k, 't', '440605********0010', '张*明')"),
-                     {"f": feed, "k": "a" * 64})
+        _one_stored_record(conn)
     migrate.upgrade(engine, "0017")
     added = {"record_links", "linkage_pairs", "linkage_decisions", "linkage_models", "replays", "replay_persons",
              "match_runs"}
@@ -223,12 +228,7 @@ def test_0018_leaves_stored_records_without_travel_and_explanations_and_goes_bac
     engine = database_factory("nanhai_0018", upgrade=False)
     migrate.upgrade(engine, "0017")
     with engine.begin() as conn:
-        feed = conn.execute(text(
-            "INSERT INTO feed_files (source, file_name, sha256, rows_read, rows_stored, rows_rejected, default_crs) "
-            "VALUES ('a', 'a.csv', 'a', 1, 1, 0, 'wgs84') RETURNING id")).scalar_one()
-        conn.execute(text("INSERT INTO source_records (feed_file_id, row_number, source, person_key, sealed, "
-                          "id_masked, name_masked) VALUES (:f, 3, 'a', :k, 't', '440605********0010', '张*明')"),
-                     {"f": feed, "k": "a" * 64})
+        _one_stored_record(conn)
         conn.execute(text("INSERT INTO persons (person_key, id_masked, name_masked, colour, reason, confidence, "
                           "unplaced_reason) VALUES (:k, 'm', 'n', 'red', 'r', 0, 'x')"), {"k": "a" * 64})
         conn.execute(text("INSERT INTO risk_code_history (person_key, colour, reason, changed_at) "
