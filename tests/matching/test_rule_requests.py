@@ -6,7 +6,6 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from grids.seeding import seed_nanhai
 from matching.export import export_flags
 from matching.pipeline import Replay, import_feed, run_match
 from matching.privacy import load_vault
@@ -34,13 +33,11 @@ def key(serial: int, region: str = "440605") -> str:
 
 
 @pytest.fixture(scope="module")
-def engine(database_factory):
+def engine(database_factory, seeded_engine):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NANHAI_PERSON_KEY_SECRET", "test-secret")
         patch.setenv("NANHAI_FERNET_KEY", Fernet.generate_key().decode())
-        engine = database_factory("nanhai_rule_requests")
-        seed_nanhai(engine)
-        yield engine
+        yield database_factory("nanhai_rule_requests", copy_of=seeded_engine)
 
 
 def rows_of(engine, sql: str, **params):
