@@ -158,6 +158,8 @@ def test_a_supervisor_appeals_and_a_commander_approves_in_the_browser(engine, br
         card = browser.find_element(By.CSS_SELECTOR, ".nh-people-card")
         shown = browser.find_element(By.ID, "people-result").get_attribute("innerHTML")
         assert "陈*红" in card.text and RED not in shown and "13800000501" not in shown
+        # why he is red, in the page's language only: the rule's conditions and the date its days count from
+        assert "赋码依据" in card.text and "自登记时间" in card.text and "days from" not in card.text
         wait.until(lambda d: "陈*红" in d.find_element(By.ID, "people-selected").text)
         _type(browser, "people-change-reason", "核酸两次阴性，申请转绿")
         browser.find_element(By.ID, "people-change").click()
