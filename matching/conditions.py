@@ -54,7 +54,6 @@ DATES = ("arrived_after", "arrived_before")
 GROUPS = ("all", "any")
 LEAVES = (*TEXT_LISTS, *REGION_LISTS, *DAY_COUNTS, *DATES, "travel", "rule")
 KINDS = (*LEAVES, *GROUPS, "not")
-PERSON_LEVEL = ("id_region", "age_at_least", "age_below", "travel", "rule")
 MAX_AGE = 150
 MAX_WITHIN_DAYS = 366
 MAX_DEPTH = 8

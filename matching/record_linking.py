@@ -29,11 +29,7 @@ def linkage_frame(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault) -> 
     ids = record_ids(records["feed_file_id"].to_numpy(), records["row_number"].to_numpy())
     fields = _opened_fields(ids, sealed, vault)
     identified = records["identified"].to_numpy(dtype=bool)
-    # an identified record's date of birth is its ID number's (digits 7 to 14)
-    number = fields["id_number"]
-    from_id = pc.binary_join_element_wise(*(pc.utf8_slice_codeunits(number, start, stop)
-                                            for start, stop in ((6, 10), (10, 12), (12, 14))), "-")
-    births = pc.if_else(pa.array(identified), from_id, fields["birth"])
+    births = _births(fields, identified)
     addresses = records["address_sealed"].to_numpy(dtype=object).copy()
     given = np.flatnonzero(addresses != "")
     addresses[given] = vault.open_texts(addresses[given].tolist())
@@ -54,6 +50,15 @@ def _opened_fields(ids: np.ndarray, sealed: pd.DataFrame, vault: Vault) -> dict[
     tokens = pd.Series(sealed["sealed"].to_numpy(dtype=object),
                        index=record_ids(sealed["feed_file_id"].to_numpy(), sealed["row_number"].to_numpy()))
     return _opened_columns(vault.open_texts(tokens.reindex(ids).tolist()))
+
+
+def _births(fields: dict[str, pa.Array], identified: np.ndarray) -> pa.Array:
+    """Each record's date of birth, 'YYYY-MM-DD' ("" when none): an identified record's is its ID number's (digits
+    7 to 14), another's the date it gave."""
+    number = fields["id_number"]
+    from_id = pc.binary_join_element_wise(*(pc.utf8_slice_codeunits(number, start, stop)
+                                            for start, stop in ((6, 10), (10, 12), (12, 14))), "-")
+    return pc.if_else(pa.array(identified), from_id, fields["birth"])
 
 
 def _opened_columns(texts: list[str]) -> dict[str, pa.Array]:
@@ -92,7 +97,5 @@ def record_births(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault) -> 
     that read an age."""
     fields = _opened_fields(record_ids(records["feed_file_id"].to_numpy(), records["row_number"].to_numpy()),
                             sealed, vault)
-    from_id = pc.utf8_slice_codeunits(fields["id_number"], 6, 14)
-    given = pc.replace_substring(fields["birth"], "-", "")
-    digits = pc.if_else(pc.equal(pc.utf8_length(fields["id_number"]), 18), from_id, given)
-    return pd.to_datetime(digits.to_pandas(), format="%Y%m%d", errors="coerce").to_numpy()
+    births = _births(fields, records["identified"].to_numpy(dtype=bool))
+    return pd.to_datetime(births.to_pandas(), format="%Y-%m-%d", errors="coerce").to_numpy()
