@@ -25,30 +25,12 @@ from gis.db import changing
 from gis.errors import InvalidRequest
 from pages.admin_parts import pager, rows_table
 from pages.shell import AUDIT, guarded, mount, nav_bar, refusal
-from pages.strings import add_strings, text
+from pages.strings import text
 from tasks.overview import BEIJING
 from web.context import client_tag, vault
 from web.errors import refusals_shown
 from web.session import page_actor
 
-add_strings({
-    "audit.title": ("审计日志", "Audit log"),
-    "audit.user": ("用户名", "Username"),
-    "audit.person": ("人员身份证号或对象片段", "Person's ID number, or part of a subject"),
-    "audit.kind": ("类别", "Kind"),
-    "audit.any": ("全部", "Any"),
-    "audit.dates": ("日期", "Days"),
-    "audit.search": ("查询", "Search"),
-    "audit.export": ("导出 Excel", "Export to Excel"),
-    "audit.count": ("共 {total} 条，第 {page}/{pages} 页", "{total} entries, page {page} of {pages}"),
-    "audit.exported": ("已导出（最多 10 万条）", "Exported (at most 100,000 entries)"),
-    "audit.col.at": ("时间", "At"),
-    "audit.col.username": ("用户", "User"),
-    "audit.col.action": ("操作", "Action"),
-    "audit.col.subject": ("对象", "Subject"),
-    "audit.col.person": ("人员（脱敏）", "Person (masked)"),
-    "audit.col.reason": ("理由 / 内容", "Reason / what"),
-})
 COLUMNS = ("at", "username", "action", "subject", "person", "reason")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

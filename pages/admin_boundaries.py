@@ -37,7 +37,7 @@ from layers.basemap import basemap_layers
 from layers.wall import OUTLINE_URLS, map_view
 from pages.admin_parts import bind_upload, rows_table, upload_box
 from pages.shell import BOUNDARIES, guarded, mount, nav_bar, refusal
-from pages.strings import add_strings, text
+from pages.strings import text
 from web.context import client_tag
 from web.errors import refusals_shown
 from web.session import page_actor
@@ -53,90 +53,6 @@ LABEL = re.compile(r"#(\d+)")
 POINT = re.compile(r"^\((-?[0-9.]+), (-?[0-9.]+)\)$")
 Shown = tuple[Any, ...]
 
-add_strings({
-    "boundaries.title": ("网格边界调整", "Grid boundary changes"),
-    "boundaries.intro": ("上传边界文件（GeoPackage、GeoJSON、压缩的 Shapefile）：文件中的社区（网格编码前 12 位）"
-                         "换成文件中的网格，其他社区不变。先看检查结果与变更预览，再应用或取消。",
-                         "Upload a boundary file (GeoPackage, GeoJSON, zipped Shapefile): the communities it names "
-                         "(the first 12 digits of its grid codes) get exactly its grids, the others keep theirs. "
-                         "Read the check and the preview of the change, then apply it or cancel."),
-    "boundaries.crs": ("坐标系", "CRS"),
-    "boundaries.crs_file": ("按文件声明", "as the file declares"),
-    "boundaries.layer": ("图层（多图层文件）", "Layer (multi-layer files)"),
-    "boundaries.check": ("检查结果", "Check"),
-    "boundaries.check_line": ("{name}（{crs}）：{features} 个网格，社区 {communities}；"
-                              "{errors} 个错误，{warnings} 个警告",
-                              "{name} ({crs}): {features} grids, communities {communities}; {errors} errors, "
-                              "{warnings} warnings"),
-    "boundaries.check_ok": ("检查通过：无错误、无警告", "The check passes: no errors, no warnings"),
-    "boundaries.severity": ("级别", "Severity"),
-    "boundaries.kind": ("问题", "Problem"),
-    "boundaries.feature": ("要素", "Feature"),
-    "boundaries.reason": ("说明", "Reason"),
-    "boundaries.area": ("面积 m²", "Area m²"),
-    "boundaries.map_legend": ("地图：红色有错误，黄色有警告，绿色新增，蓝色调整，灰色虚线为将删除的网格",
-                              "Map: red has errors, yellow warnings, green added, blue reshaped, grey dashed "
-                              "removed"),
-    "boundaries.preview": ("变更预览", "Preview of the change"),
-    "boundaries.blocked": ("文件有错误，不能应用；请修正后重新上传",
-                           "The file has errors and cannot be applied: fix them and upload it again"),
-    "boundaries.nothing": ("文件与现有网格相同，无需应用", "The file changes nothing"),
-    "boundaries.what": ("项目", "What"),
-    "boundaries.count": ("数量", "Count"),
-    "boundaries.added": ("新增网格", "Grids added"),
-    "boundaries.removed": ("删除网格", "Grids removed"),
-    "boundaries.reshaped": ("调整网格", "Grids reshaped"),
-    "boundaries.renamed": ("改名网格", "Grids renamed"),
-    "boundaries.unchanged": ("不变网格", "Grids unchanged"),
-    "boundaries.persons_moving": ("换网格的人员", "Persons moving to another grid"),
-    "boundaries.persons_unplaced": ("其中将未落位", "of whom unplaced"),
-    "boundaries.tasks_moving": ("换网格的未结任务", "Open tasks moving"),
-    "boundaries.tasks_back": ("其中退回重新派遣", "of which back to dispatch"),
-    "boundaries.assignments_lost": ("失去的网格分配", "Grid assignments lost"),
-    "boundaries.checkpoints_moving": ("换网格的卡口", "Checkpoints moving"),
-    "boundaries.leads_moving": ("换网格的线索", "Leads moving"),
-    "boundaries.grids": ("网格", "Grids"),
-    "boundaries.code": ("网格编码", "Grid code"),
-    "boundaries.name": ("名称", "Name"),
-    "boundaries.change": ("变更", "Change"),
-    "boundaries.change.added": ("新增", "added"),
-    "boundaries.change.removed": ("删除", "removed"),
-    "boundaries.change.reshaped": ("调整", "reshaped"),
-    "boundaries.change.renamed": ("改名", "renamed"),
-    "boundaries.before": ("原面积 m²", "Area before m²"),
-    "boundaries.after": ("新面积 m²", "Area after m²"),
-    "boundaries.moved_m2": ("变动面积 m²", "Area changing hands m²"),
-    "boundaries.persons": ("人员流向", "Persons, from → to"),
-    "boundaries.from": ("原网格", "From"),
-    "boundaries.to": ("新网格", "To"),
-    "boundaries.unplaced": ("未落位", "unplaced"),
-    "boundaries.tasks": ("换网格的未结任务", "Open tasks moving"),
-    "boundaries.task": ("任务", "Task"),
-    "boundaries.task_kind": ("类型", "Kind"),
-    "boundaries.status": ("状态", "Status"),
-    "boundaries.why": ("依据", "Because of"),
-    "boundaries.why.person": ("人员位置", "the person"),
-    "boundaries.why.location": ("任务位置", "its location"),
-    "boundaries.why.area": ("原网格的大部分区域", "most of the old grid"),
-    "boundaries.assignee": ("网格员", "Worker"),
-    "boundaries.back": ("重新派遣", "Dispatched again"),
-    "boundaries.yes": ("是", "yes"),
-    "boundaries.workers": ("将失去网格的人员", "Staff who lose a grid"),
-    "boundaries.username": ("用户名", "Username"),
-    "boundaries.role": ("角色", "Role"),
-    "boundaries.grids_left": ("剩余网格", "Grids left"),
-    "boundaries.open_tasks": ("该网格在办任务", "Open tasks there"),
-    "boundaries.apply": ("应用变更", "Apply the change"),
-    "boundaries.cancel": ("取消", "Cancel"),
-    "boundaries.cancelled": ("已取消，未作任何更改", "Cancelled: nothing was changed"),
-    "boundaries.applied": ("已应用：", "Applied: "),
-    "boundaries.history": ("最近的边界调整", "Recent boundary changes"),
-    "boundaries.at": ("时间", "When"),
-    "boundaries.by": ("操作人", "By"),
-    "boundaries.file": ("文件（社区）", "File (communities)"),
-    "boundaries.result": ("结果", "Result"),
-    "action.regrid": ("调整网格", "Grid changed"),  # the task timeline's name of the event this page causes
-})
 
 
 def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:

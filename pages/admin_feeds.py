@@ -36,7 +36,7 @@ from matching import repository
 from matching.withdrawal import FIELD_NAMES, REASON_LIMIT, rejection_lines, rejection_report
 from pages.admin_parts import bind_upload, excel_bytes, progress_bar, upload_box
 from pages.shell import FEEDS, data, guarded, mount, nav_bar, refusal
-from pages.strings import add_strings, text
+from pages.strings import text
 from web.context import client_tag
 from web.errors import refusals_shown
 from web.session import page_actor
@@ -66,85 +66,6 @@ SPANS = {"feed_import": {"queued": (0.0, 0.0), "reading": (0.0, 0.1), "storing":
 CRS_NAMES = {"wgs84": "WGS84 (GPS)", "gcj02": "GCJ-02（高德、腾讯 / Amap, Tencent）", "bd09": "BD-09（百度 / Baidu）",
              "cgcs2000": "CGCS2000"}
 
-add_strings({
-    "feeds.title": ("数据导入", "Data imports"),
-    "feeds.import": ("导入部门数据", "Import a department's feed"),
-    "feeds.help": ("CSV 或 Excel（.xlsx），每行一人，表头如 姓名、身份证号码、手机号、现住址、经度、纬度、坐标系、"
-                   "人员类别、登记时间。上传后在后台导入并重新匹配，每一行入库或被拒收（附原因）；身份有效但手机号、"
-                   "坐标或登记时间有误的行照常入库，该字段不用，并记字段警告。",
-                   "CSV or Excel (.xlsx), one person a row, with headers such as 姓名, 身份证号码, 手机号, 现住址, "
-                   "经度, 纬度, 坐标系, 人员类别, 登记时间. Once uploaded it is imported and matched in the "
-                   "background: every row is stored or rejected, with its reasons; a row whose identity is valid "
-                   "but whose phone, coordinates or time is malformed is stored without that field, with a field "
-                   "warning."),
-    "feeds.source": ("来源部门", "Source department"),
-    "feeds.source_placeholder": ("如 公安、卫健、通信", "e.g. 公安, 卫健, 通信"),
-    "feeds.crs": ("坐标系（无坐标系列的行）", "CRS (rows without a 坐标系 column)"),
-    "feeds.start": ("开始导入", "Start the import"),
-    "feeds.need_source": ("请填写来源部门 / name the source department", "Name the source department"),
-    "feeds.need_upload": ("请先上传文件", "Upload a file first"),
-    "feeds.queued": ("已排队：任务 {job}", "Queued as job {job}"),
-    "feeds.stage.reading": ("读取", "Reading"),
-    "feeds.stage.checking": ("校验", "Checking"),
-    "feeds.stage.sealing": ("加密", "Sealing"),
-    "feeds.stage.storing": ("写入", "Storing"),
-    "feeds.stage.matching": ("匹配", "Matching"),
-    "feeds.stage.sweeping": ("派发任务", "Dispatching"),
-    "feeds.stage.withdrawing": ("标记撤回", "Marking withdrawn"),
-    "feeds.stage.rematching": ("重新匹配", "Matching again"),
-    "feeds.stage.cancelling": ("撤销任务、删除记录", "Cancelling tasks, removing records"),
-    "feeds.state.queued": ("排队中，等待后台任务进程", "Queued, waiting for the job worker"),
-    "feeds.state.running": ("进行中", "Running"),
-    "feeds.state.succeeded": ("已完成", "Done"),
-    "feeds.state.failed": ("失败", "Failed"),
-    "feeds.job": ("任务 {job}", "Job {job}"),
-    "feeds.balance": ("读取 {read} 行 = 入库 {stored} + 拒收 {rejected}",
-                      "Read {read} = stored {stored} + rejected {rejected}"),
-    "feeds.already": ("此文件已由该部门导入过，未作更改", "This file was imported from this source before: nothing "
-                                                "changed"),
-    "feeds.matched": ("匹配人员 {persons}：红 {red}，黄 {yellow}；新任务 {tasks}",
-                      "Matched {persons} persons: red {red}, yellow {yellow}; new tasks {tasks}"),
-    "feeds.rejections": ("拒收行", "Rejected rows"),
-    "feeds.warned": ("字段警告 {warned} 行：已入库，有误的字段未用", "Rows with field warnings: {warned} (stored, "
-                     "without the malformed field)"),
-    "feeds.field_warnings": ("字段警告", "Field warnings"),
-    "feeds.more_field_warnings": ("另有 {more} 行有字段警告，见报告", "More rows with field warnings: {more} (see "
-                                  "the report)"),
-    "feeds.report": ("下载拒收与字段警告报告（Excel）", "Download the rejections and field warnings (Excel)"),
-    "feeds.more_rejections": ("另有 {more} 行，见拒收报告", "{more} more rows: see the rejection report"),
-    "feeds.withdrawn_result": ("已撤回：删除记录 {records} 条，撤销任务 {tasks} 个，重新匹配人员 {persons}",
-                               "Withdrawn: {records} records removed, {tasks} tasks cancelled, {persons} persons "
-                               "matched again"),
-    "feeds.history": ("导入记录", "Import history"),
-    "feeds.col.id": ("编号", "No."),
-    "feeds.col.when": ("导入时间", "When"),
-    "feeds.col.who": ("导入人", "Who"),
-    "feeds.col.source": ("来源", "Source"),
-    "feeds.col.file": ("文件", "File"),
-    "feeds.col.sha": ("SHA-256", "SHA-256"),
-    "feeds.col.counts": ("读取 = 入库 + 拒收（字段警告）", "Read = stored + rejected (field warnings)"),
-    "feeds.col.duration": ("耗时", "Duration"),
-    "feeds.col.status": ("状态", "Status"),
-    "feeds.col.actions": ("操作", "Actions"),
-    "feeds.col.row": ("行号", "Row"),
-    "feeds.col.field": ("字段", "Field"),
-    "feeds.col.reason": ("原因", "Reason"),
-    "feeds.status.active": ("有效", "In force"),
-    "feeds.status.withdrawing": ("撤回中", "Being withdrawn"),
-    "feeds.status.withdrawn": ("已撤回", "Withdrawn"),
-    "feeds.withdraw": ("撤回", "Withdraw"),
-    "feeds.report_short": ("拒收与警告", "Rejections and warnings"),
-    "feeds.warned_short": ("字段警告 {warned} 行", "rows with field warnings: {warned}"),
-    "feeds.confirm": ("撤回导入 #{id}（{source}，{file}，入库 {stored} 条）？其记录将被删除，所有人员重新匹配，"
-                      "仅由其记录支持的在办任务将被撤销。",
-                      "Withdraw import #{id} ({source}, {file}, {stored} records)? Its records are removed, "
-                      "everyone is matched again, and the open tasks only its records justified are cancelled."),
-    "feeds.reason": ("撤回原因（必填）", "Reason (required)"),
-    "feeds.confirm_button": ("确认撤回", "Withdraw it"),
-    "feeds.cancel_button": ("取消", "Cancel"),
-    "feeds.withdraw_queued": ("已排队撤回：任务 {job}", "Withdrawal queued as job {job}"),
-    "feeds.none": ("还没有导入记录", "No imports yet"),
-})
 
 
 def _when(moment: datetime | None) -> str:

@@ -18,16 +18,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from gis.spreadsheets import neutralised_row
 from pages.shell import data
-from pages.strings import add_strings, text
-
-add_strings({
-    "admin.upload": ("上传", "Upload"),
-    "admin.choose_file": ("选择文件", "Choose a file"),
-    "admin.uploaded": ("已上传", "Uploaded"),
-    "admin.empty": ("（无）", "(none)"),
-    "admin.prev": ("上一页", "Previous"),
-    "admin.next": ("下一页", "Next"),
-})
+from pages.strings import text
 
 
 def upload_box(prefix: str, purpose: str, lang: str, accept: str) -> html.Div:

@@ -37,7 +37,7 @@ from matching import rule_versions as versions
 from matching.conditions import HELP
 from matching.rule_versions import COLOUR_RULES, TASK_KINDS, ColourPreview, KindsPreview, Version
 from pages.shell import RULES, guarded, mount, nav_bar, refusal
-from pages.strings import add_strings, text
+from pages.strings import text
 from web.context import client_tag
 from web.errors import refusals_shown
 from web.session import page_actor
@@ -46,79 +46,6 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 KEYS = {COLOUR_RULES: "colour", TASK_KINDS: "kinds"}  # the editors' id parts
 EDITOR_ROWS = 26
 
-add_strings({
-    "rules.title": ("研判规则与任务时限", "Rules and time limits"),
-    "rules.intro": ("修改后先预览，再保存为新版本；每个版本都保留，可随时回滚。"
-                    "未保存过版本时，以程序自带的 TOML 文件为准。",
-                    "Preview a change, then save it as a new version; every version is kept and can be rolled "
-                    "back. Until a version is saved, the TOML files shipped with the platform are in force."),
-    "rules.colour_rules": ("四色码研判规则", "Colour rules"),
-    "rules.task_kinds": ("任务类型：时限与优先级", "Task kinds: time limits and priorities"),
-    "rules.in_force_version": ("当前生效：版本 #{id}（{by}，{at}）", "In force: version #{id} ({by}, {at})"),
-    "rules.in_force_file": ("当前生效：默认文件（未保存过版本）", "In force: the shipped file (no version saved)"),
-    "rules.valid": ("✓ 格式正确", "✓ Valid"),
-    "rules.problems": ("{n} 处错误：", "{n} problems:"),
-    "rules.preview": ("预览", "Preview"),
-    "rules.default": ("载入默认文件", "Load the shipped file"),
-    "rules.note": ("修改说明（必填）", "Note (why; required)"),
-    "rules.save": ("保存", "Save"),
-    "rules.save_hint": ("先预览当前内容，才能保存", "Preview the text as it is before saving"),
-    "rules.col.colour": ("颜色", "Colour"),
-    "rules.col.now": ("现在", "Now"),
-    "rules.col.after": ("保存并重新匹配后", "After saving and re-matching"),
-    "rules.col.change": ("变化", "Change"),
-    "rules.colour.red": ("红码", "Red"),
-    "rules.colour.yellow": ("黄码", "Yellow"),
-    "rules.colour.blue": ("蓝码", "Blue"),
-    "rules.colour.green": ("绿码", "Green"),
-    "rules.colour_summary": ("改变颜色 {recoloured} 人 · 赋码变更 {code_changes} 条 · 新任务请求 {task_requests} 个",
-                             "{recoloured} persons change colour · {code_changes} code changes · {task_requests} "
-                             "new task requests"),
-    "rules.new_persons": ("另有尚未匹配的新人员 {n} 人，重新匹配时一并赋码", "and {n} persons not matched yet, coded "
-                                                                        "by the re-match as well"),
-    "rules.removed": ("已无记录的 {n} 人将被移除", "{n} persons with no record left will be removed"),
-    "rules.col.kind": ("任务类型", "Task kind"),
-    "rules.col.field": ("字段", "Field"),
-    "rules.col.open": ("在办任务", "Open tasks"),
-    "rules.kinds_summary": ("{n} 项变更；这些类型的 {open} 个在办任务保留原时限与优先级，新建任务按新设置",
-                            "{n} changes; the {open} open tasks of these kinds keep their time limits and priorities, "
-                            "new tasks take the new ones"),
-    "rules.no_change": ("与当前生效的内容没有差别", "No difference from what is in force"),
-    "rules.saved": ("已保存版本 #{id}，现已生效", "Saved version #{id}: in force now"),
-    "rules.rematch_queued": ("重新匹配已排队（后台任务 #{job}），完成后预览中的数字生效",
-                             "Re-match queued (job #{job}): the preview's numbers come true when it is done"),
-    "rules.rematch_after_rollback": ("重新匹配已排队（后台任务 #{job}），完成后按回滚后的规则赋码",
-                                     "Re-match queued (job #{job}): the codes follow the rules brought back once it is "
-                                     "done"),
-    "rules.kinds_apply": ("新建任务即按新设置", "New tasks take the new settings from now on"),
-    "rules.versions": ("版本记录", "Versions"),
-    "rules.col.id": ("版本", "Version"),
-    "rules.col.what": ("内容", "What"),
-    "rules.col.by": ("保存人", "Saved by"),
-    "rules.col.at": ("时间（北京）", "When (Beijing)"),
-    "rules.col.note": ("说明", "Note"),
-    "rules.in_force": ("生效中", "In force"),
-    "rules.rollback": ("回滚到此版本", "Roll back to this"),
-    "rules.rolled_back": ("已回滚：版本 #{id} 的内容另存为版本 #{new}，现已生效",
-                          "Rolled back: version #{id} saved again as version #{new}, in force now"),
-    "rules.file": ("默认文件", "Shipped file"),
-    "rules.file_note": ("程序自带的 TOML 文件，新安装时生效", "The TOML file shipped with the platform, in force on a "
-                                                           "new install"),
-    "rules.rolled_back_file": ("已回滚：默认文件的内容另存为版本 #{new}，现已生效",
-                               "Rolled back: the shipped file saved as version #{new}, in force now"),
-    "rules.help": ("条件写法", "How to write conditions"),
-    "rules.help_intro": ("每条规则用 keywords、all 或 any 之一写条件；clock = \"arrival\" 时天数从抵达日期起算"
-                         "（无则登记时间）；colour 设颜色，task 请求核查等任务，可同时设。"
-                         "[areas] 中的地区清单可在条件中按名称引用。",
-                         "Each rule gives its conditions with one of keywords, all or any; with clock = \"arrival\" "
-                         "its days count from the arrival date (else the registration); colour sets a colour, task "
-                         "requests a task (a verification, say), or both. The area lists of [areas] can be named in "
-                         "conditions."),
-    "rules.col.condition": ("条件", "Condition"),
-    "rules.col.example": ("示例", "Example"),
-    "rules.col.meaning": ("含义", "Meaning"),
-    "rules.login_again": ("登录已失效，请重新登录", "Your login has expired: log in again"),
-})
 
 
 def _when(moment: datetime) -> str:

@@ -39,7 +39,7 @@ from gis.errors import GridError, InvalidRequest
 from matching.identity import mask_name
 from pages.admin_parts import bind_upload, pager, rows_table, upload_box
 from pages.shell import USERS, guarded, mount, nav_bar, refusal
-from pages.strings import add_strings, text
+from pages.strings import text
 from web.context import vault
 from web.errors import refusals_shown
 from web.session import page_actor
@@ -51,93 +51,6 @@ ROSTER = "users-roster"  # the upload box's prefix
 ACTIONS = ("disable", "enable", "reset", "duty_on", "duty_off", "assign", "unassign", "scope")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-add_strings({
-    "users.title": ("账号管理", "Accounts"),
-    "users.find": ("查找账号", "Find accounts"),
-    "users.search": ("姓名、用户名、完整手机号或网格编码", "Name, username, whole phone number or grid code"),
-    "users.role": ("角色", "Role"),
-    "users.status": ("状态", "Status"),
-    "users.any": ("全部", "Any"),
-    "users.generated": ("含示例区生成的人员", "Include the reference district's generated staff"),
-    "users.count": ("共 {total} 个账号，显示第 {first}–{last} 个", "{total} accounts, showing {first}–{last}"),
-    "users.none_found": ("没有符合条件的账号", "No account matches"),
-    "users.pick": ("选择", "Select"),
-    "users.username": ("用户名", "Username"),
-    "users.name": ("姓名", "Name"),
-    "users.phone": ("手机", "Phone"),
-    "users.scope": ("范围", "Scope"),
-    "users.duty": ("在岗", "Duty"),
-    "users.open_tasks": ("在办任务", "Open tasks"),
-    "users.on_duty": ("在岗", "On duty"),
-    "users.off_duty": ("离岗", "Off duty"),
-    "users.status.active": ("正常", "Active"),
-    "users.status.pending_activation": ("待激活", "Awaiting activation"),
-    "users.status.no_password": ("无密码", "No password"),
-    "users.status.disabled": ("已停用", "Disabled"),
-    "users.selected": ("所选账号", "Selected account"),
-    "users.pick_one": ("在列表中选择一个账号", "Select an account in the list"),
-    "users.disable": ("停用账号", "Disable"),
-    "users.enable": ("启用账号", "Enable"),
-    "users.reset": ("重置密码", "Reset password"),
-    "users.duty_on": ("设为在岗", "Put on duty"),
-    "users.duty_off": ("设为离岗", "Put off duty"),
-    "users.grids": ("网格", "Grids"),
-    "users.grid_codes": ("网格编码（网格员；多个用、分隔）", "Grid codes (a worker's; separate with 、 or spaces)"),
-    "users.community_code": ("村居编码（网格长）", "Community code (a supervisor's)"),
-    "users.town_code": ("镇街编码（指挥中心、统计员；空为全区）",
-                        "Town code (a commander's or reporter's; empty: district)"),
-    "users.more_grids": ("网格编码（分配或移除）", "Grid codes (to assign or take)"),
-    "users.assign": ("分配网格", "Assign grids"),
-    "users.unassign": ("移除网格", "Take grids"),
-    "users.role_scope": ("角色与范围", "Role and scope"),
-    "users.save_scope": ("保存角色与范围", "Save role and scope"),
-    "users.disabled_at": ("停用于", "Disabled at"),
-    "users.create": ("新建账号", "New account"),
-    "users.create_button": ("创建并生成激活码", "Create and issue an activation code"),
-    "users.created": ("已创建账号", "Created the account"),
-    "users.code": ("激活码", "Activation code"),
-    "users.code_once": ("只显示这一次：请当面交给本人，在 /activate 页面激活；有效期至 {until}（北京时间）",
-                        "Shown only this once: hand it to its owner, who activates the account at /activate; "
-                        "valid until {until} (Beijing time)"),
-    "users.done.disable": ("已停用 {user}，其会话已全部结束", "Disabled {user}: every session of his has ended"),
-    "users.done.enable": ("已启用 {user}", "Enabled {user}"),
-    "users.done.reset": ("已重置 {user} 的密码，其会话已结束", "Reset {user}'s password: his sessions have ended"),
-    "users.done.duty_on": ("{user} 已在岗", "{user} is on duty"),
-    "users.done.duty_off": ("{user} 已离岗", "{user} is off duty"),
-    "users.done.assign": ("已更新 {user} 的网格", "Updated {user}'s grids"),
-    "users.done.unassign": ("已更新 {user} 的网格", "Updated {user}'s grids"),
-    "users.done.scope": ("已保存 {user} 的角色与范围", "Saved {user}'s role and scope"),
-    "users.unchanged": ("（未作更改）", "(nothing changed)"),
-    "users.recalled": ("收回并重新派遣任务 {count} 个：{ids}",
-                       "{count} open tasks recalled and dispatched again: {ids}"),
-    "users.roster": ("导入花名册", "Import a staff roster"),
-    "users.roster_help": ("Excel（.xlsx）或 CSV，表头：姓名、手机号、角色、网格编码、村居编码、镇街编码、"
-                          "用户名（可空）。先预览每一行的结果，无错误时方可导入，全部导入或全部不导入。",
-                          "Excel (.xlsx) or CSV with the headers 姓名 (name), 手机号 (phone), 角色 (role), "
-                          "网格编码 (grid codes), 村居编码 (community), 镇街编码 (town), 用户名 (username, "
-                          "optional). Every row's outcome is previewed first; it can be applied only without "
-                          "errors, all or nothing."),
-    "users.apply": ("确认导入", "Apply"),
-    "users.preview_counts": ("{file}：共 {rows} 行，新建 {create}，更新 {update}，不变 {unchanged}，错误 {error}",
-                             "{file}: {rows} rows: {create} to create, {update} to update, {unchanged} unchanged, "
-                             "{error} with errors"),
-    "users.preview_errors": ("有错误的行已标红，请改正后重新上传；有错误时不能导入",
-                             "Rows with errors are marked: correct the file and upload it again; nothing can be "
-                             "applied while any row has an error"),
-    "users.preview_clean": ("没有错误，可以导入", "No errors: ready to apply"),
-    "users.applied": ("已导入：新建 {create}，更新 {update}，不变 {unchanged}",
-                      "Imported: {create} created, {update} updated, {unchanged} unchanged"),
-    "users.codes_sheet": ("{count} 个激活码已下载为 Excel 表（只下载这一次）：逐一交给本人后销毁此文件",
-                          "{count} activation codes downloaded as an Excel sheet (only this once): hand each to its "
-                          "owner, then destroy the file"),
-    "users.row": ("行", "Row"),
-    "users.outcome": ("结果", "Outcome"),
-    "users.notes": ("说明", "Notes"),
-    "users.outcome.create": ("新建", "Create"),
-    "users.outcome.update": ("更新", "Update"),
-    "users.outcome.unchanged": ("不变", "Unchanged"),
-    "users.outcome.error": ("错误", "Error"),
-})
 
 
 # -- reading -------------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from accounts.actor import Actor
 from gis.db import reading
 from grids.proximity import FAR_FROM_GRID_M, distance_to_grid_m, far_from_grid
 from pages.shell import FIELD, data, guarded, mount, nav_bar
-from pages.strings import STRINGS, text
+from pages.strings import catalog, text
 from tasks.kinds import load_kinds
 from tasks.overview import BEIJING
 from tasks.repository import TaskFilter, get_task, list_tasks
@@ -121,7 +121,7 @@ def distance_warning(conn: Connection, actor: Actor, task_id: int, lon: float, l
 
 
 def _client_strings(lang: str) -> dict[str, str]:
-    wanted = [key for key in STRINGS if key.startswith("field.")]
+    wanted = [key for key in catalog("zh") if key.startswith("field.")]
     return {key[len("field."):]: text(key, lang) for key in wanted}
 
 

@@ -28,59 +28,13 @@ from matching.appeals import APPELLANTS, COLOURS, OVERRIDERS, decide_appeal, exp
 from matching.appeals import pending_appeals as waiting_appeals
 from matching.lookup import card_of, look_up, require_found
 from pages.shell import PEOPLE, data, guarded, mount, nav_bar, refusal
-from pages.strings import add_strings, one_language, text
+from pages.strings import one_language, text
 from pages.task_panels import kind_name, label
 from tasks.overview import BEIJING
 from web.context import client_tag, vault
 from web.errors import refusals_shown
 from web.session import page_actor
 
-add_strings({
-    "people.title": ("人员查询", "Find a person"),
-    "people.query": ("身份证号或手机号", "ID number or phone"),
-    "people.reason": ("查询理由（必填，如：热线来电）", "Reason (required, e.g. a hotline call)"),
-    "people.search": ("查询", "Look up"),
-    "people.found": ("找到 {n} 人", "{n} found"),
-    "people.pick": ("调整此人赋码", "Change this person's code"),
-    "people.grid": ("所在网格", "Grid"),
-    "people.unplaced": ("未定位", "Not placed"),
-    "people.reason_label": ("赋码原因", "Reason"),
-    "people.rule": ("规则", "Rule"),
-    "people.explanation": ("赋码依据", "Why"),
-    "people.sources": ("数据来源", "Sources"),
-    "people.set_at": ("赋码时间", "Coded at"),
-    "people.expires_at": ("有效至", "Holds until"),
-    "people.timeline": ("赋码时间线", "Code timeline"),
-    "people.tasks": ("相关任务", "Tasks"),
-    "people.none": ("无", "None"),
-    "people.kind.code": ("赋码", "Code"),
-    "people.kind.override": ("人工调整", "Override"),
-    "people.kind.appeal": ("申诉", "Appeal"),
-    "people.kind.decision": ("申诉处理", "Decision"),
-    "people.approved": ("批准", "approved"),
-    "people.rejected": ("驳回", "rejected"),
-    "people.until": ("至", "until"),
-    "people.override": ("人工调整赋码", "Override the code"),
-    "people.appeal": ("申诉（由指挥中心审批）", "Appeal (a commander decides)"),
-    "people.colour": ("颜色", "Colour"),
-    "people.change_reason": ("理由", "Reason"),
-    "people.days": ("有效天数", "Days"),
-    "people.until_date": ("或截止日期", "or until"),
-    "people.override_button": ("保存调整", "Save the override"),
-    "people.appeal_button": ("提交申诉", "File the appeal"),
-    "people.pick_first": ("请先查询并选择一个人", "Look a person up and pick him first"),
-    "people.selected": ("当前人员", "Selected"),
-    "people.overridden": ("已调整，重新研判已排队（作业 #{job}），完成后生效",
-                          "Saved; a re-match is queued (job #{job}) and applies it"),
-    "people.appealed": ("已提交申诉 #{id}，等待指挥中心审批", "Appeal #{id} filed: a commander will decide"),
-    "people.pending": ("待审批的申诉", "Appeals waiting"),
-    "people.note": ("处理意见", "Note"),
-    "people.approve": ("批准", "Approve"),
-    "people.reject": ("驳回", "Reject"),
-    "people.decided": ("申诉 #{id} 已{what}", "Appeal #{id} {what}"),
-    "people.requested": ("申请", "asks"),
-    "people.now": ("现为", "now"),
-})
 DATE_TIME = "%Y-%m-%d %H:%M"
 
 

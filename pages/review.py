@@ -30,56 +30,12 @@ from jobs.queue import enqueue_rematch
 from matching.review_repository import PAGE_SIZE, decide_pair, linked_records, open_pairs, split_record
 from pages.admin_parts import pager
 from pages.shell import REVIEW, data, guarded, mount, nav_bar, refusal
-from pages.strings import add_strings, text
+from pages.strings import text
 from tasks.overview import BEIJING
 from web.context import client_tag
 from web.errors import refusals_shown
 from web.session import page_actor
 
-add_strings({
-    "review.title": ("记录关联审核", "Record linkage review"),
-    "review.tab.queue": ("待审", "To review"),
-    "review.tab.linked": ("已链接", "Linked"),
-    "review.count": ("共 {n} 对待审，第 {page}/{pages} 页", "{n} pairs to review, page {page} of {pages}"),
-    "review.linked_page": ("已链接记录，第 {page} 页（匹配度最低的在前）",
-                           "Linked records, page {page} (weakest first)"),
-    "review.empty": ("没有待审的记录对", "No pairs to review"),
-    "review.linked_empty": ("没有链接到已识别人员的无身份证记录", "No record without an ID number is linked to anyone"),
-    "review.record": ("无身份证记录", "Record without an ID number"),
-    "review.other": ("候选人员的记录", "The candidate's record"),
-    "review.score": ("匹配度", "Score"),
-    "review.agree": ("一致", "Agree"),
-    "review.disagree": ("不一致", "Disagree"),
-    "review.no_id": ("无身份证", "no ID"),
-    "review.id": ("身份证号", "ID number"),
-    "review.name": ("姓名", "Name"),
-    "review.phone": ("手机号", "Phone"),
-    "review.source": ("来源部门", "Source"),
-    "review.file": ("文件", "File"),
-    "review.row": ("{file} 第 {row} 行", "{file}, row {row}"),
-    "review.category": ("人员类别", "Category"),
-    "review.reported": ("登记时间", "Reported"),
-    "review.grid": ("网格", "Grid"),
-    "review.unplaced": ("未定位", "Not placed"),
-    "review.field.phone": ("手机号", "phone"),
-    "review.field.name": ("姓名", "name"),
-    "review.field.birth": ("出生日期", "date of birth"),
-    "review.field.address": ("地址", "address"),
-    "review.field.id": ("身份证号", "ID number"),
-    "review.reason_optional": ("理由（可选）", "Reason (optional)"),
-    "review.same": ("同一人", "Same person"),
-    "review.different": ("不同的人", "Different people"),
-    "review.decided": ("记录对 #{id}：{what}。重新研判已排队（作业 #{job}），完成后生效",
-                       "Pair #{id}: {what}. A re-match is queued (job #{job}) and applies it"),
-    "review.linked_to": ("链接到", "linked to"),
-    "review.band.auto": ("自动链接", "linked automatically"),
-    "review.band.decided": ("人工判定", "decided by a reviewer"),
-    "review.split_reason": ("拆分理由（必填）", "Reason for the split (required)"),
-    "review.split": ("拆分", "Split"),
-    "review.split_waiting": ("已拆分，等待重新研判生效", "Split: the re-match will apply it"),
-    "review.split_done": ("记录 {record} 已从 {name} 拆分。重新研判已排队（作业 #{job}），完成后生效",
-                          "Record {record} split from {name}. A re-match is queued (job #{job}) and applies it"),
-})
 DATE_TIME = "%Y-%m-%d %H:%M"
 AGREE_STYLE = {"color": "#2b8a3e", "fontWeight": "bold"}
 DISAGREE_STYLE = {"color": "#c92a2a", "fontWeight": "bold"}

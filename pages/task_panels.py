@@ -12,7 +12,7 @@ from datetime import datetime
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from pages.strings import STRINGS, text
+from pages.strings import has_text, text
 from tasks.kinds import load_kinds
 from tasks.lifecycle import NEEDS_REASON, available_actions
 from tasks.overview import BEIJING
@@ -27,7 +27,7 @@ def local_time(iso: str | None) -> str:
 
 def label(prefix: str, key: str, lang: str) -> str:
     """The shown name of a status or an action (the raw key when the strings do not know it)."""
-    return text(f"{prefix}.{key}", lang) if f"{prefix}.{key}" in STRINGS else key
+    return text(f"{prefix}.{key}", lang) if has_text(f"{prefix}.{key}") else key
 
 
 def kind_name(code: str, lang: str) -> str:
