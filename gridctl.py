@@ -11,7 +11,7 @@
     gridctl users demo [--password P] · tasks sweep · demo activity [--seed N] · demo roster FILE [--rows N]
     gridctl users add|import|list|disable|enable|reset-password
     gridctl jobs worker [--once] · jobs import --source S FILE · jobs list · jobs show ID
-    gridctl bench locate|pipeline|linkage|updates|wall|stats|adminload|addresses
+    gridctl bench locate|pipeline|linkage|updates|wall|stats|replay|adminload|addresses
     gridctl serve [--host H] [--port P] [--production] · backup FILE|--keep N DIR · restore FILE [--force]
 
 Every expected failure prints one clear message (Chinese, then English) and
@@ -1198,6 +1198,29 @@ def bench_wall(repeat: int) -> None:
     click.echo(json.dumps(wall_benchmark(_engine(), repeat, echo=click.echo), ensure_ascii=False))
 
 
+def _bench_database(name: str, seeded: bool = True) -> Engine:
+    """The benchmark's own database ``name`` on the configured server, made if missing and kept afterwards (so a
+    second run reuses its data); ``seeded``: migrated and holding the reference district."""
+    from sqlalchemy.engine import make_url
+
+    from gis.db import database_url, engine_for
+    from gis.embedded import create_database
+
+    url = make_url(database_url())
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    created = create_database(admin, name)
+    click.echo(f"{'新建' if created else '复用'}压测数据库 / {'created' if created else 'reusing'} the benchmark "
+               f"database {name} (kept afterwards)")
+    engine = engine_for(url.set(database=name).render_as_string(hide_password=False))
+    if seeded:
+        from gis import migrate
+        from grids.seeding import seed_nanhai
+
+        migrate.upgrade(engine)
+        click.echo(seed_nanhai(engine, progress=click.echo).message)
+    return engine
+
+
 @bench.command("stats")
 @click.option("--persons", default=1_000_000, show_default=True, type=int)
 @click.option("--tasks", "task_count", default=100_000, show_default=True, type=int)
@@ -1205,24 +1228,28 @@ def bench_wall(repeat: int) -> None:
 @_fail_cleanly
 def bench_stats(persons: int, task_count: int, repeat: int) -> None:
     """Time the evaluation of all 1042 grids (and towns, district) over generated data; last line is JSON."""
-    from sqlalchemy.engine import make_url
-
     from benchmarks.stats import BENCH_DATABASE, stats_benchmark
-    from gis import migrate
-    from gis.db import database_url, engine_for
-    from gis.embedded import create_database
-    from grids.seeding import seed_nanhai
 
-    url = make_url(database_url())
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    created = create_database(admin, BENCH_DATABASE)
-    click.echo(f"{'新建' if created else '复用'}压测数据库 / {'created' if created else 'reusing'} the benchmark "
-               f"database {BENCH_DATABASE} (kept afterwards)")
-    engine = engine_for(url.set(database=BENCH_DATABASE).render_as_string(hide_password=False))
-    migrate.upgrade(engine)
-    click.echo(seed_nanhai(engine, progress=click.echo).message)
+    engine = _bench_database(BENCH_DATABASE)
     result = stats_benchmark(engine, persons, task_count, repeat, echo=click.echo)
     click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bench.command("replay")
+@click.option("--events", default=5000, show_default=True, type=int, help="task events in the replayed day")
+@click.option("--persons", default=20000, show_default=True, type=int)
+@click.option("--code-changes", "code_changes", default=1000, show_default=True, type=int,
+              help="code changes during the day")
+@click.option("--moves", default=200, show_default=True, type=int, help="random minutes timed")
+@_fail_cleanly
+def bench_replay(events: int, persons: int, code_changes: int, moves: int) -> None:
+    """The wall's replay moving to random minutes of a day of EVENTS task events (first load, later moves, the
+    Dash callback) against the live wall_summary; last line is JSON."""
+    from benchmarks.replay import BENCH_DATABASE, replay_benchmark
+
+    engine = _bench_database(BENCH_DATABASE)
+    click.echo(json.dumps(replay_benchmark(engine, events, persons, code_changes, moves, echo=click.echo),
+                          ensure_ascii=False))
 
 
 @bench.command("adminload")
@@ -1232,18 +1259,9 @@ def bench_stats(persons: int, task_count: int, repeat: int) -> None:
 def bench_adminload(rows: int, samples: int) -> None:
     """A supervisor's dispatch refresh while a ROWS-row feed imports (then is withdrawn) under gridctl serve;
     last line is JSON."""
-    from sqlalchemy.engine import make_url
-
     from benchmarks.adminload import BENCH_DATABASE, adminload_benchmark
-    from gis.db import database_url, engine_for
-    from gis.embedded import create_database
 
-    url = make_url(database_url())
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    created = create_database(admin, BENCH_DATABASE)
-    click.echo(f"{'新建' if created else '复用'}压测数据库 / {'created' if created else 'reusing'} the benchmark "
-               f"database {BENCH_DATABASE} (kept afterwards)")
-    engine = engine_for(url.set(database=BENCH_DATABASE).render_as_string(hide_password=False))
+    engine = _bench_database(BENCH_DATABASE, seeded=False)
     click.echo(json.dumps(adminload_benchmark(engine, rows, samples, echo=click.echo), ensure_ascii=False))
 
 

@@ -40,7 +40,7 @@ KIND_NAMES = {"login": ("登录", "Logins"), "unmask": ("查看完整信息", "U
               "grids.apply": ("边界变更", "Boundary changes"), "user.": ("账号变更", "Account changes"),
               "code.": ("赋码调整与申诉", "Code overrides, appeals"), "audit.": ("审计日志查阅", "Audit log reads"),
               "retention.": ("到期数据清除", "Retention purges"),
-              "linkage.": ("记录关联审核", "Linkage reviews")}
+              "linkage.": ("记录关联审核", "Linkage reviews"), "reports.": ("报表导出", "Report exports")}
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000  # rows in one export (an Excel sheet holds a million; a month of a district is far less)
 EXPORT_COLUMNS = (("at", "时间 / at"), ("username", "用户 / user"), ("action", "操作 / action"),

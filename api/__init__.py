@@ -13,6 +13,8 @@ def register_api(server: Flask) -> None:
     """Mount /api/v1 and its OpenAPI document on ``server`` (configured by :func:`web.context.configure`)."""
     from api.openapi import openapi
     from api.routes import api
+    from web.language import install
 
+    install(server)  # refusals answered in the language of Accept-Language (Flask-Babel's locale selector)
     server.register_blueprint(api)
     server.register_blueprint(openapi)

@@ -186,6 +186,7 @@ class Task(Answer):
     detail: str | None
     source: Annotated[str, Field(json_schema_extra=enum(SOURCES))]
     grid_code: GridCode
+    grid_name: str | None = Field(description="网格名称 / the grid's name")
     person: PersonRef | None
     lead_id: int | None
     checkpoint_id: int | None
@@ -223,6 +224,7 @@ class TaskEvent(Answer):
     from_status: Status | None
     to_status: Status
     actor: str = Field(description="用户名或 system / username or system")
+    actor_name: str | None = Field(description="操作人姓名（系统为空）/ the actor's display name (none for the system)")
     actor_role: Annotated[str, Field(json_schema_extra=enum((*STAFF, SYSTEM)))]
     at: datetime
     note: str | None
@@ -231,10 +233,27 @@ class TaskEvent(Answer):
     location: Location | None
 
 
+class TaskReport(Answer):
+    """网格员最近一次反馈：照片、位置及其离网格的距离 / the worker's latest report: photos, position and its
+    distance from the grid"""
+
+    event_id: int
+    at: datetime
+    by: str = Field(description="反馈人姓名或用户名 / who reported, by name")
+    result: str | None
+    temperature: float | None = Field(description="体温 ℃")
+    photos: list[int] = Field(description="照片编号（GET /photos/{id}）/ photo ids")
+    note: str | None
+    location: Location | None
+    distance_m: float | None = Field(description="反馈位置离任务网格的距离（米）/ metres from the task's grid")
+    far: bool = Field(description="离网格过远，结案须确认 / far from the grid: closing asks for confirm_far")
+
+
 class TaskWithEvents(Task):
     """任务及其完整时间线 / a task with its timeline"""
 
     events: list[TaskEvent] = Field(description="最早的在前 / oldest first")
+    report: TaskReport | None = Field(description="已反馈时，最近一次反馈 / the latest report, once handled")
 
 
 class TaskList(Answer):
@@ -272,6 +291,8 @@ class Transition(Body):
                               json_schema_extra={"format": "date-time"})
     assignee_id: int | None = None
     location: Location | None = None
+    confirm_far: bool | None = Field(None, description="结案时确认已核实离网格过远的反馈 / close: the far-from-grid "
+                                                       "report was checked")
 
 
 class TransitionResult(Answer):
@@ -385,6 +406,7 @@ class Lead(Answer):
     address: str | None
     location: Location | None
     grid_code: GridCode | None
+    grid_name: str | None = Field(description="网格名称 / the grid's name")
     report_count: int = Field(description="合并的举报数 / reports merged into it", ge=1)
     first_reported_at: datetime
     last_reported_at: datetime
@@ -507,7 +529,8 @@ class Error(Answer):
 
     error: str = Field(description="错误代码：异常名，或冲突代码 stale_version、illegal_transition、no_worker_on_duty、"
                                    "extension_pending、no_extension_pending、lead_not_open / error code")
-    message: str = Field(description="中文 / English 说明 / message")
+    message: str = Field(description="说明，语言按 Accept-Language（默认中文，可选 en）/ message, in the language of "
+                                     "Accept-Language (Chinese by default, or en)")
     field: str = Field(None, description="出错的字段 / the offending field (422)",  # type: ignore[assignment]
                        json_schema_extra=sometimes_absent)
     current: Task | Lead = Field(None, description="冲突时对象的当前状态 / the object as it is now (409)",  # type: ignore[assignment]

@@ -59,7 +59,8 @@ INTRO = f"""南海区网格指挥平台的 JSON API / the JSON API of the Nanhai
   之后每个 POST/DELETE 须带 `{CSRF_HEADER}`（若发送 Origin，须为本站）。
 - **重试 / retries**：变更请求可带 `{IDEMPOTENCY_HEADER}`（1–128 字符）；同一键的重试返回第一次的应答
   （`Idempotent-Replayed: true`）且不重复执行；同一键用于不同请求返回 422。
-- **错误 / errors**：一律为 `Error`：`error` 代码、`message`（中文 / English）、`field`（422）、`current`（409）。
+- **错误 / errors**：一律为 `Error`：`error` 代码、`message`、`field`（422）、`current`（409）。
+- **语言 / language**：`message` 按 `Accept-Language` 选择中文（默认）或英文（`en`），`Content-Language` 注明。
 - **数据范围 / scope**：网格员限本人网格，网格长限本村居，指挥中心与管理员全区；统计员只读汇总。
   范围外的对象与不存在的对象一样返回 404。
 - **x-roles**：可调用的角色，示例按第一个角色编写；`anonymous` 表示无需登录。

@@ -41,6 +41,7 @@ from tasks.sla import escalate_overdue
 from web import errors
 from web.context import client_tag, engine, now, vault
 from web.errors import error_response, json_response
+from web.language import one_side, reply_language
 from web.session import SESSION_COOKIE, activate_account, clear_session_cookie, end_session, set_session_cookie
 from web.session import log_in as open_login
 
@@ -430,9 +431,11 @@ def no_such_endpoint(unknown: str) -> Response:
     ``Allow`` for a path that exists under other methods, else 404."""
     allowed = _methods_of(request.path)
     if allowed:
-        return json_response({"error": "MethodNotAllowed", "message": f"{request.method} 不适用于此接口，可用："
-                              f"{', '.join(allowed)} / {request.method} is not allowed here: use {', '.join(allowed)}"},
-                             405, {"Allow": ", ".join(allowed)})
+        message = (f"{request.method} 不适用于此接口，可用：{', '.join(allowed)} / {request.method} is not allowed "
+                   f"here: use {', '.join(allowed)}")
+        lang = reply_language()
+        return json_response({"error": "MethodNotAllowed", "message": one_side(message, lang)}, 405,
+                             {"Allow": ", ".join(allowed), "Content-Language": lang})
     return error_response(NotFound(f"没有这个接口 {request.method} /api/v1/{unknown}（见 /api/v1/openapi.json）/ "
                                    f"no such endpoint or method"))
 

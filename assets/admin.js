@@ -3,7 +3,8 @@
    window.nanhai.admin.upload(inputId, purpose, storeId, barId) sends the chosen file as multipart to
    /admin/uploads with the session's CSRF token, moves the bar <barId> as the bytes leave, and hands the
    answer ({id, name, bytes, sha256} or {error, message}) to the Dash store <storeId> with set_props. A
-   clientside callback calls it from a button (dash_clientside.nanhai_admin.upload). */
+   clientside callback calls it from a button (dash_clientside.nanhai_admin.upload). Its own words come from the
+   catalogs, in the page's language: the holder's data-strings (pages.admin_parts.upload_box). */
 window.nanhai = window.nanhai || {};
 window.nanhai.admin = (function () {
   var csrfToken = null;
@@ -26,6 +27,13 @@ window.nanhai.admin = (function () {
     if (fill) { fill.style.width = Math.round(fraction * 100) + "%"; }
     var text = bar.querySelector(".nh-bar-text");
     if (text && label) { text.textContent = label; }
+  }
+
+  function say(inputId, key) {
+    var holder = document.getElementById(inputId);
+    var strings = {};
+    try { strings = JSON.parse((holder && holder.getAttribute("data-strings")) || "{}"); } catch (e) { strings = {}; }
+    return strings[key] || key;
   }
 
   function hand(storeId, body) {
@@ -52,8 +60,7 @@ window.nanhai.admin = (function () {
     var input = document.getElementById(inputId + "-input");
     var file = input && input.files && input.files[0];
     if (!file) {
-      hand(storeId, { error: "InvalidRequest", message: document.documentElement.lang === "en"
-        ? "Choose a file first" : "请先选择文件" });
+      hand(storeId, { error: "InvalidRequest", message: say(inputId, "choose_first") });
       return;
     }
     csrf().then(function (token) {
@@ -75,7 +82,7 @@ window.nanhai.admin = (function () {
         show(barId, 1, xhr.status === 201 ? "100%" : "");
         hand(storeId, body);
       };
-      xhr.onerror = function () { hand(storeId, { error: "Network", message: "网络中断，请重试 / the upload was cut off: retry" }); };
+      xhr.onerror = function () { hand(storeId, { error: "Network", message: say(inputId, "cut_off") }); };
       xhr.send(form);
     }).catch(function (error) { hand(storeId, { error: "Session", message: String(error.message || error) }); });
   }

@@ -141,9 +141,11 @@ window.nanhai.field = (function () {
 
   /* -- sending ------------------------------------------------------------------------------------------- */
   function request(method, url, body, headers) {
+    /* the API answers its refusals in the language asked for: the page's */
+    headers = Object.assign({ "Accept-Language": (config() || {}).lang === "en" ? "en" : "zh" }, headers || {});
     var controller = window.AbortController ? new AbortController() : null;
     var timer = controller ? setTimeout(function () { controller.abort(); }, TIMEOUT_MS) : null;
-    return fetch(url, { method: method, body: body, headers: headers || {}, credentials: "same-origin",
+    return fetch(url, { method: method, body: body, headers: headers, credentials: "same-origin",
                         cache: "no-store", signal: controller ? controller.signal : undefined })
       .then(function (response) {
         return response.text().then(function (raw) {

@@ -41,7 +41,8 @@ def refresh_payload(known: str | None) -> dict:
                        {"id": "wall-url", "property": "search", "value": ""}],
             "changedPropIds": ["wall-tick.n_intervals"],
             "state": [{"id": "wall-version", "property": "data", "value": known},
-                      {"id": "wall-lang", "property": "data", "value": "zh"}]}
+                      {"id": "wall-lang", "property": "data", "value": "zh"},
+                      {"id": "wall-replay-at", "property": "data", "value": None}]}  # live, not replaying
 
 
 def _idle_refresh_ms(client: FlaskClient, repeat: int) -> tuple[float, str]:

@@ -1,14 +1,20 @@
-"""The statistics as files: CSV (UTF-8 with a BOM) and Excel (.xlsx), each stamped with its data time and query.
+"""The statistics as files: CSV (UTF-8 with a BOM) and Excel (.xlsx), each stamped with its data time and query;
+and the one-click daily report (日报) as Excel and PDF.
 
-One writer for every export — the JSON API's ``Accept: text/csv`` and the reports page's download links — so
-the figures in a file are exactly those of :func:`evaluation.indicators.evaluate`, to the last digit:
+Two families of files:
 
-- CSV: a first line ``# 数据时间 <as_of>; 查询 <query>``, then a header of the column keys and one line per
-  unit; a missing rate (no denominator) and a suppressed count (a reporter's persons 1–4) are empty cells;
-- Excel: one sheet 统计 with the stamp on top (数据时间, 查询, 生成时间), Chinese column headers, counts as
-  integers, rates as the same numbers shown with a percent format (never rounded text), hours as numbers;
-  a missing rate is an empty cell and a suppressed count reads ``*`` (1 to 4 persons, or a count from which one
-  could be computed: :mod:`evaluation.disclosure`; so not "<5", which a complementary cell may well not be).
+- the JSON API's ``Accept: text/csv`` (:func:`stats_csv`): a first line ``# 数据时间 <as_of>; 查询 <query>``, a
+  header of the column keys, one line per unit; a missing rate and a suppressed count are empty cells;
+- the reports page's downloads (:func:`report_sheet`, then :func:`sheet_csv` or :func:`sheet_xlsx`): one grid of
+  cells written twice, so the CSV and the Excel file agree cell for cell — the stamp rows on top (data time,
+  query, generated, scope), the header in the page's language on row 5, one row per unit below (the unplaced
+  row last where there is one). Counts are integers, rates are percentages rounded to two decimals (22.22 under
+  a "(%)" header: a number in both files, never text), hours numbers with two decimals, a missing rate an empty
+  cell, and a suppressed person count (a reporter's 1 to 4, or a count from which one could be computed:
+  :mod:`evaluation.disclosure`) reads :data:`SUPPRESSED_TEXT`, "<5", as on the page.
+
+The texts of a page file (headers, level names, stamp labels) come from the caller (``say``: a key to its text
+in the chosen language), so this module stays free of the pages' catalogs.
 
 >>> stamp = Stamp(datetime(2025, 3, 3, tzinfo=UTC), "/api/v1/stats?level=town")
 >>> stats_csv([{"level": "town", "code": "1", "name": "x"}], stamp, ("level", "code", "name")).splitlines()[0]
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,25 +34,14 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from evaluation.daily import Daily
 from evaluation.indicators import BEIJING, COLOURS, COLUMNS
 from gis.spreadsheets import neutralised
-from tasks.lifecycle import STATUS_NAMES
 
-HEADERS = {
-    "level": "层级", "code": "代码", "name": "名称", "tasks": "任务数", "cancelled": "已撤销",
-    "closed": "已结案", "closed_on_time": "按期结案", "open_overdue": "在办超时", "handled": "已反馈",
-    "reworked": "返工", "extended": "延期", "closure_rate": "结案率", "on_time_rate": "按期结案率",
-    "rework_rate": "返工率", "extension_rate": "延期率", "median_handling_hours": "处置时长中位数（小时）",
-    "p90_handling_hours": "处置时长90分位（小时）",
-    **{f"persons_{c}": f"{n}码人数" for c, n in zip(COLOURS, ("红", "黄", "蓝", "绿"), strict=True)},
-    **{f"status_{s}": f"状态：{n}" for s, n in STATUS_NAMES.items()},
-}
-LEVEL_NAMES = {"district": "区", "town": "镇街", "community": "村（社区）", "grid": "网格"}
 RATES = ("closure_rate", "on_time_rate", "rework_rate", "extension_rate")
 HOURS = ("median_handling_hours", "p90_handling_hours")
 SUPPRESSED = tuple(f"persons_{c}" for c in COLOURS)  # the only columns a reporter sees suppressed
-PERCENT = "0.00%"
-SUPPRESSED_TEXT = "*"
+SUPPRESSED_TEXT = "<5"  # the page, the CSV and the Excel file say the same
 CSV_MEDIA = "text/csv"
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -80,35 +75,201 @@ def stats_csv(rows: Sequence[dict[str, Any]], stamp: Stamp, columns: Sequence[st
     return buffer.getvalue()
 
 
-def stats_xlsx(rows: Sequence[dict[str, Any]], stamp: Stamp, columns: Sequence[str] = COLUMNS) -> bytes:
-    """The rows as an Excel workbook: sheet 统计, stamp rows 1–3, the header on row 5, one row per unit below."""
-    book = Workbook()
-    sheet = book.worksheets[0]  # a new workbook's one sheet
-    sheet.title = "统计"
+# -- the reports page's files: one grid of cells, as CSV and as Excel ------------------------------------------
+Say = Callable[[str], str]
+HEADER_ROW = 5  # the stamp on rows 1-4, the header on row 5: the same in both files
+SHEET_TITLE = "stats"
+
+
+def percent(rate: float | None) -> float | None:
+    """A rate (0.2222) as the files and the page show it: percent, rounded to two decimals (22.22)."""
+    return None if rate is None else round(rate * 100, 2)
+
+
+def shown(column: str, value: Any, say: Say) -> Any:
+    """One figure of a report row as the page, the CSV and the Excel file show it: a suppressed person count
+    :data:`SUPPRESSED_TEXT`, a rate in percent, a level by its name, anything else as it is."""
+    if column == "level":
+        return say(f"level.{value}")
+    if value is None:
+        return SUPPRESSED_TEXT if column in SUPPRESSED else None
+    if column in RATES:
+        value = percent(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # as a workbook stores and gives back 100.0: 100, so the CSV says the same
+    return value
+
+
+def header(column: str, say: Say) -> str:
+    """A column's header in the files: its name, "(%)" after a rate, "状态：" before a status."""
+    if column.startswith("status_"):
+        return say("col.status_prefix") + say(f"col.{column}")
+    return say(f"col.{column}") + (say("col.percent") if column in RATES else "")
+
+
+def report_sheet(rows: Sequence[dict[str, Any]], columns: Sequence[str], stamp: Stamp, scope: str,
+                 say: Say) -> list[list[Any]]:
+    """The cells of a report file, row by row: the stamp (data time, query, generated, scope) on rows 1-4, the
+    header on row :data:`HEADER_ROW`, then one row per unit. Every row as wide as the header."""
+    width = len(columns)
     generated = beijing_time(stamp.generated_at or datetime.now(UTC))
-    for number, (label, shown) in enumerate((("数据时间", beijing_time(stamp.as_of)), ("查询", stamp.query),
-                                             ("生成时间", generated)), start=1):
-        sheet.cell(number, 1, label).font = Font(bold=True)
-        sheet.cell(number, 2, shown)
-    header_row = 5
-    for index, column in enumerate(columns, start=1):
-        sheet.cell(header_row, index, HEADERS.get(column, column)).font = Font(bold=True)
-        sheet.column_dimensions[get_column_letter(index)].width = max(10, 2 * len(HEADERS.get(column, column)) + 2)
-    for offset, row in enumerate(rows, start=1):
-        for index, column in enumerate(columns, start=1):
-            value: Any = row.get(column)
-            if column == "level":
-                value = LEVEL_NAMES.get(value, value)
-            elif value is None and column in SUPPRESSED:
-                value = SUPPRESSED_TEXT
-            cell = sheet.cell(header_row + offset, index, neutralised(value))
-            if column in RATES and value is not None:
-                cell.number_format = PERCENT
-            elif column in HOURS and value is not None:
-                cell.number_format = "0.00"
-            elif column == "code":
+    top = [[say("as_of"), beijing_time(stamp.as_of)], [say("query"), stamp.query], [say("generated"), generated],
+           [say("scope"), scope]]
+    cells = [row + [None] * (width - len(row)) for row in top]
+    cells.append([header(c, say) for c in columns])
+    cells.extend([neutralised(shown(c, row.get(c), say)) for c in columns] for row in rows)
+    return cells
+
+
+def sheet_csv(cells: Sequence[Sequence[Any]]) -> str:
+    """The cells as CSV text with a BOM (Excel reads Chinese right only with it): an empty cell for None, a
+    number as Python writes it — so each cell reads back as the Excel file's value written as text."""
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(["" if value is None else value for value in row] for row in cells)
+    return buffer.getvalue()
+
+
+def sheet_xlsx(cells: Sequence[Sequence[Any]], title: str = SHEET_TITLE, header_row: int = HEADER_ROW) -> bytes:
+    """The cells as a one-sheet workbook: the labels of the stamp and the header bold, codes as text, the
+    panes frozen under the header and after the name."""
+    book = Workbook()
+    sheet = book.worksheets[0]
+    sheet.title = title
+    for number, row in enumerate(cells, start=1):
+        for index, value in enumerate(row, start=1):
+            cell = sheet.cell(number, index, value)
+            if number == header_row or (number < header_row and index == 1):
+                cell.font = Font(bold=True)
+            if isinstance(value, str) and value.isdigit():
                 cell.number_format = "@"  # a 15-digit code stays text, not a rounded number
+    for index, value in enumerate(cells[header_row - 1] if len(cells) >= header_row else [], start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = max(10, 2 * len(str(value or "")) + 2)
     sheet.freeze_panes = f"{get_column_letter(4)}{header_row + 1}"
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+# -- the daily report (日报): one fixed layout, as Excel and as PDF --------------------------------------------
+DAILY_PERSONS = tuple(f"persons_{c}" for c in COLOURS)
+DAILY_NEW = ("new_red", "new_yellow")
+DAILY_WORK = ("opened", "closed", "closed_on_time", "open_overdue", "on_time_rate")
+PDF_MEDIA = "application/pdf"
+PDF_FONT = "STSong-Light"  # a CID font every PDF reader has: no font file travels with the PDF
+
+
+@dataclass(frozen=True)
+class Block:
+    """One section of the 日报: a heading, and a table (its header first) or a line saying why there is none."""
+
+    heading: str
+    rows: list[list[Any]]
+    note: str | None = None
+
+
+def _daily_row(row: dict[str, Any], name: str, columns: Sequence[str]) -> list[Any]:
+    return [name, row["code"], *(shown(c, row.get(c), lambda key: key) for c in columns)]
+
+
+def daily_blocks(report: Daily, stamp: Stamp, say: Say) -> tuple[str, list[list[str]], list[Block]]:
+    """The 日报's title, its stamp lines (label, value) and its sections, in the order both files print them:
+    persons by colour, persons turned red or yellow that day, the day's tasks, follow-ups (absent: not recorded
+    yet). Each table: one row per unit, then the unplaced row, then the total."""
+    title = f"{report.scope['name']} {say('daily.title')} {report.day.isoformat()}"
+    lines = [[say("daily.day"), report.day.isoformat()], [say("scope"), report.scope["name"]],
+             [say("as_of"), beijing_time(report.as_of)], [say("query"), stamp.query],
+             [say("generated"), beijing_time(stamp.generated_at or datetime.now(UTC))]]
+    unit = say(f"level.{report.level}")
+    blocks = []
+    for key, columns in (("daily.persons", DAILY_PERSONS), ("daily.new", DAILY_NEW), ("daily.tasks", DAILY_WORK)):
+        table = [[unit, say("col.code"), *(header(c, say) for c in columns)]]
+        table += [_daily_row(r, r["name"], columns) for r in report.units]
+        if report.unplaced is not None:
+            table.append(_daily_row(report.unplaced, say("unplaced"), columns))
+        table.append(_daily_row(report.total, say("daily.total"), columns))
+        blocks.append(Block(say(key), table))
+    if report.follow_ups is None:
+        blocks.append(Block(say("daily.follow_ups"), [], say("daily.follow_ups_absent")))
+    return title, lines, blocks
+
+
+def daily_xlsx(report: Daily, stamp: Stamp, say: Say) -> bytes:
+    """The 日报 as a workbook of one sheet: the title, the stamp lines, then each section under its heading."""
+    title, lines, blocks = daily_blocks(report, stamp, say)
+    book = Workbook()
+    sheet = book.worksheets[0]
+    sheet.title = say("daily.sheet")
+    sheet.cell(1, 1, neutralised(title)).font = Font(bold=True, size=14)
+    number = 2
+    for label, value in lines:
+        sheet.cell(number, 1, label).font = Font(bold=True)
+        sheet.cell(number, 2, neutralised(value))
+        number += 1
+    for block in blocks:
+        number += 1
+        sheet.cell(number, 1, block.heading).font = Font(bold=True, size=12)
+        number += 1
+        if block.note:
+            sheet.cell(number, 1, block.note)
+            number += 1
+        for offset, row in enumerate(block.rows):
+            for index, value in enumerate(row, start=1):
+                cell = sheet.cell(number, index, neutralised(value))
+                if offset == 0 or row is block.rows[-1]:
+                    cell.font = Font(bold=True)
+                if index == 2:
+                    cell.number_format = "@"
+            number += 1
+    for index, width in enumerate((22, 16, 12, 12, 12, 12, 12), start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def daily_pdf(report: Daily, stamp: Stamp, say: Say) -> bytes:
+    """The 日报 as an A4 PDF in reportlab's built-in Chinese CID font (STSong-Light): the same title, stamp and
+    sections as :func:`daily_xlsx`, each table's header repeated on a new page."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    if PDF_FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(PDF_FONT))
+    title, lines, blocks = daily_blocks(report, stamp, say)
+    big = ParagraphStyle("title", fontName=PDF_FONT, fontSize=16, leading=22, spaceAfter=6)
+    heading = ParagraphStyle("heading", fontName=PDF_FONT, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
+    plain = ParagraphStyle("plain", fontName=PDF_FONT, fontSize=9, leading=13)
+    story: list[Any] = [Paragraph(_escaped(title), big)]
+    story += [Paragraph(_escaped(f"{label}: {value}"), plain) for label, value in lines]
+    for block in blocks:
+        story.append(Paragraph(_escaped(block.heading), heading))
+        if block.note:
+            story.append(Paragraph(_escaped(block.note), plain))
+        if block.rows:
+            cells = [[Paragraph(_escaped("" if v is None else str(v)), plain) for v in row] for row in block.rows]
+            widths = [42 * mm, 30 * mm] + [(180 - 72) / max(1, len(block.rows[0]) - 2) * mm] * (len(block.rows[0]) - 2)
+            table = Table(cells, colWidths=widths, repeatRows=1)
+            table.setStyle(TableStyle([
+                ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9fb3c8")),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6eef5")),
+                ("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#f0f4f8")),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
+            story.append(table)
+        story.append(Spacer(1, 4 * mm))
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
+                                 bottomMargin=15 * mm, title=title, author="Nanhai grid platform")
+    document.build(story)
+    return buffer.getvalue()
+
+
+def _escaped(value: str) -> str:
+    """Text for a reportlab Paragraph (a small markup language: &, < and > are markup)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -23,6 +23,10 @@ the task counts in full (``closed`` and ``cancelled`` equal their status columns
 cancelled add up to ``tasks``), so hiding small status counts would protect nothing. Only persons are.
 
 Scope: a supervisor sees his community's grids, a worker his grids; the others the whole district.
+:func:`scope_unit` names the unit a report covers (a supervisor's community, not the district), and
+:func:`report_rows` — what the reports page and its files show — never gives a scoped reader a row above his
+unit, and adds for a district-wide reader other than the reporter the row of the persons in no grid and the
+tasks whose grid is gone (:func:`unplaced_row`), so that the rows add up to the wall's counters.
 
 >>> Period.of_days(date(2025, 3, 1), date(2025, 3, 2)).until.isoformat()
 '2025-03-03T00:00:00+08:00'
@@ -31,14 +35,15 @@ Scope: a supervisor sees his community's grids, a worker his grids; the others t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, SupportsFloat
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, RowMapping, text
+from sqlalchemy import Connection, text
 
-from accounts.actor import REPORTER, Actor
+from accounts.actor import REPORTER, SUPERVISOR, WORKER, Actor
 from evaluation.disclosure import hidden_cells
 from gis.db import custom_plans
 from gis.errors import InvalidRequest
@@ -223,7 +228,7 @@ def _evaluate(conn: Connection, actor: Actor, level: str, period: Period, now: d
              **{f"status_{s}": int(r[f"status_{s}"] or 0) for s in statuses}} for r in rows]
 
 
-def _row(level: str, r: RowMapping, hidden: dict[str, set[str]] | None) -> dict[str, Any]:
+def _row(level: str, r: Mapping[Any, Any], hidden: dict[str, set[str]] | None) -> dict[str, Any]:
     count = {k: int(r[k] or 0) for k in _COUNTS}
     row = {"level": level, "code": r["code"], "name": r["name"], **count,
            "closure_rate": _rate(count["closed"], count["tasks"]),
@@ -273,3 +278,76 @@ def areas(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
             found.append({"level": "town", "code": r["town_code"], "name": r["town_name"]})
         found.append({"level": "community", "code": r["community_code"], "name": r["community_name"]})
     return found
+
+
+UNPLACED = "unplaced"  # the level of the row of persons and tasks in no grid
+_SCOPE_LEVELS = {12: "community", 9: "town"}
+
+
+def scope_unit(conn: Connection, actor: Actor, area: str | None = None) -> dict[str, str]:
+    """The unit a report covers, to name it (``level``, ``code``, ``name``): ``area`` when given, narrowed to the
+    actor's own unit — a supervisor's community, the town of a town's commander or reporter — else the district.
+
+    So a supervisor's report says his community, not 南海区, even when he picks his community's town.
+    """
+    own: str | None = None
+    if actor.role in (SUPERVISOR, WORKER) and actor.community_id is not None:
+        own = conn.execute(text("SELECT code FROM communities WHERE id = :id"), {"id": actor.community_id}).scalar()
+    elif actor.town_id is not None:
+        own = conn.execute(text("SELECT code FROM towns WHERE id = :id"), {"id": actor.town_id}).scalar()
+    code = own if own is not None and (area is None or own.startswith(area)) else area
+    if code is None:
+        row = conn.execute(text("SELECT code, name FROM districts ORDER BY code LIMIT 1")).one()
+        return {"level": "district", "code": row.code, "name": row.name}
+    for level, table in UNIT_TABLES.items():
+        name = conn.execute(text(f"SELECT name FROM {table} WHERE code = :c"), {"c": code}).scalar()
+        if name is not None:
+            return {"level": level, "code": code, "name": name}
+    raise InvalidRequest(f"没有代码为 {code} 的单位 / there is no unit {code}", "area")
+
+
+def has_unplaced_row(actor: Actor, area: str | None) -> bool:
+    """Whether a report carries the row of the persons and tasks placed in no grid: for a reader of the whole
+    district (not a reporter: his figures are suppressed and follow the units' sums) with no area picked."""
+    return actor.role != REPORTER and actor.aggregate_scope() is None and area is None
+
+
+def unplaced_row(conn: Connection, period: Period, now: datetime) -> dict[str, Any]:
+    """The row of the persons placed in no grid (today's codes) and of the tasks of the period whose grid is
+    gone, with the columns of :func:`report` (``level`` :data:`UNPLACED`, empty code and name): with it, the rows
+    of a district-wide report add up to the wall's counters."""
+    as_of = min(period.until, now)
+    r = conn.execute(text(f"""
+        SELECT count(*) FILTER (WHERE status <> 'cancelled') AS tasks,
+               count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+               count(*) FILTER (WHERE status = 'closed') AS closed,
+               count(*) FILTER (WHERE status = 'closed' AND closed_at <= due_at) AS closed_on_time,
+               count(*) FILTER (WHERE status IN {OPEN_SQL} AND due_at < :as_of) AS open_overdue,
+               count(*) FILTER (WHERE status <> 'cancelled' AND handled_at IS NOT NULL) AS handled,
+               count(*) FILTER (WHERE status <> 'cancelled' AND rework_count > 0) AS reworked,
+               count(*) FILTER (WHERE status <> 'cancelled' AND extension_count > 0) AS extended,
+               {", ".join(f"count(*) FILTER (WHERE status = '{s}') AS status_{s}" for s in STATUSES)},
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', closed_at - created_at))
+                   FILTER (WHERE status = 'closed') AS median_s,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY date_part('epoch', closed_at - created_at))
+                   FILTER (WHERE status = 'closed') AS p90_s,
+               min(p.red) AS red, min(p.yellow) AS yellow, min(p.blue) AS blue, min(p.green) AS green
+        FROM (SELECT {", ".join(f"count(*) FILTER (WHERE colour = '{c}') AS {c}" for c in COLOURS)}
+              FROM persons WHERE grid_id IS NULL) p  -- one pass over the persons, as the wall's counters
+        LEFT JOIN tasks ON tasks.grid_id IS NULL AND tasks.created_at >= :since AND tasks.created_at < :until"""),
+        {"since": period.since, "until": period.until, "as_of": as_of}).mappings().one()
+    row = _row(UNPLACED, {**r, "code": "", "name": ""}, None)
+    return {**row, **{f"status_{s}": int(r[f"status_{s}"] or 0) for s in STATUSES}}
+
+
+def report_rows(conn: Connection, actor: Actor, level: str, period: Period, now: datetime,
+                area: str | None = None) -> list[dict[str, Any]]:
+    """What the reports page and its files show: :func:`report`'s rows (never of a level above the actor's own
+    unit: :func:`scope_unit`), then the unplaced row where :func:`has_unplaced_row` says so."""
+    if actor.aggregate_scope() is not None:
+        # a reader of one community or town: rows never of a unit above his (a district or town row would
+        # carry that unit's name over his community's figures)
+        own = scope_unit(conn, actor, area)
+        area = None if own["level"] == "district" else own["code"]
+    rows = report(conn, actor, level, period, now, area)
+    return rows + ([unplaced_row(conn, period, now)] if has_unplaced_row(actor, area) else [])

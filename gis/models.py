@@ -407,7 +407,8 @@ class LeadReport(Base):
     client: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     reported_by: Mapped[int | None] = mapped_column(Integer)
-    __table_args__ = (Index("ix_lead_reports_client_at", "client", "received_at"),)
+    __table_args__ = (Index("ix_lead_reports_client_at", "client", "received_at"),
+                      Index("ix_lead_reports_received_at", "received_at"))  # the alerts of a window (0019)
 
 
 class Task(Base):
@@ -471,7 +472,10 @@ class TaskEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
-    __table_args__ = (UniqueConstraint("task_id", "seq", name="task_events_one_per_seq"),)
+    __table_args__ = (UniqueConstraint("task_id", "seq", name="task_events_one_per_seq"),
+                      # the extension requests of a window, for the alerts (migration 0019)
+                      Index("ix_task_events_extension_requests", "at",
+                            postgresql_where=text("action = 'request_extension'")))
 
 
 class TaskPhoto(Base):
@@ -730,3 +734,39 @@ Index("ix_tasks_person_key", Task.person_key, postgresql_where=text("person_key 
 Index("ix_audit_log_at", AuditEntry.at)
 Index("ix_audit_log_username_at", AuditEntry.username, AuditEntry.at)
 Index("ix_audit_log_subject", AuditEntry.subject)
+
+
+class AlertWebhook(Base):
+    """A group-chat robot the alerts are posted to (migration 0019), known by its URL's SHA-256 (the URL holds
+    the robot's key), with the moment up to which every alert has reached it."""
+
+    __tablename__ = "alert_webhooks"
+    url_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(Text)
+    delivered_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (CheckConstraint("kind IN ('wecom','dingtalk')", name="alert_webhooks_kind_known"),)
+
+
+class AlertDelivery(Base):
+    """One message of alerts for a robot (``jobs.webhook``): pending while posted, sent, or failed awaiting its
+    retry; its text names kinds, grids and times only."""
+
+    __tablename__ = "alert_deliveries"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    url_hash: Mapped[str] = mapped_column(String(64), ForeignKey("alert_webhooks.url_hash", ondelete="CASCADE"))
+    window_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_to: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    alerts: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("status IN ('pending','sent','failed')", name="alert_deliveries_status_known"),
+                      CheckConstraint("window_from < window_to", name="alert_deliveries_window"),
+                      Index("ix_alert_deliveries_webhook", "url_hash", "id"))

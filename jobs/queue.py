@@ -4,10 +4,13 @@ A job is deferred in the caller's own transaction, together with its ``job_progr
 neither. Feed imports and re-matches share one procrastinate lock, so they run one at a time, in the order
 they were queued, however many workers there are. Every night at 03:30 Beijing time the workers defer the
 retention purge (:func:`jobs.tasks.purge`, procrastinate's periodic tasks): once, however many workers there are.
+When group-chat robots are configured (``NANHAI_ALERT_WEBHOOK``, :mod:`jobs.webhook`), they also defer the alerts'
+delivery every minute (:func:`jobs.tasks.deliver_alerts`), beside the other jobs rather than behind their lock.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import procrastinate
@@ -17,7 +20,9 @@ from sqlalchemy.engine import make_url
 
 from gis.db import driver_connection, sql
 from gis.errors import ConfigurationError
-from jobs import progress, tasks
+from jobs import progress, tasks, webhook
+
+log = logging.getLogger(__name__)
 
 QUEUE = "nanhai"
 FEED_IMPORT = "nanhai.feed_import"
@@ -25,6 +30,9 @@ REMATCH = "nanhai.rematch"
 FEED_WITHDRAW = "nanhai.feed_withdraw"
 PURGE = "nanhai.purge"
 PURGE_CRON = "30 19 * * *"  # 03:30 Beijing time (UTC+8, no summer time): procrastinate reads cron in UTC
+ALERTS = "nanhai.alerts"
+ALERTS_CRON = "* * * * *"  # every minute: a new tip-off reaches the group chat within a minute or so
+ALERTS_LOCK = "alerts"  # one delivery at a time, never behind an import (MATCHING_LOCK)
 MATCHING_LOCK = "matching"  # held by every job that writes persons: never two at a time
 REMATCH_QUEUEING_LOCK = "rematch"  # at most one re-match waiting: a second request joins it
 CRS_CHOICES = ("wgs84", "gcj02", "bd09", "cgcs2000")
@@ -37,15 +45,27 @@ def conninfo(url: str) -> str:
 
 def make_app(connector: procrastinate.BaseConnector, periodic: bool = True) -> procrastinate.App:
     """A procrastinate app with our tasks, on ``connector``; with ``periodic``, its workers also defer the
-    nightly purge (a worker run only until the queue is empty has no need to)."""
+    nightly purge and, when robots are configured (``NANHAI_ALERT_WEBHOOK``, read now: a worker started before
+    it was set must be restarted), the alerts' delivery every minute (a worker run only until the queue is empty
+    has no need to)."""
     app = procrastinate.App(connector=connector)
     app.task(name=FEED_IMPORT, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK)(tasks.feed_import)
     app.task(name=REMATCH, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK,
              queueing_lock=REMATCH_QUEUEING_LOCK)(tasks.rematch)
     app.task(name=FEED_WITHDRAW, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK)(tasks.feed_withdraw)
     purge = app.task(name=PURGE, pass_context=True, queue=QUEUE, lock=MATCHING_LOCK)(tasks.purge)
+    # queueing_lock: a run still waiting when the next minute comes is enough (the deferrer skips the new one)
+    alerts = app.task(name=ALERTS, pass_context=True, queue=QUEUE, lock=ALERTS_LOCK,
+                      queueing_lock=ALERTS_LOCK)(tasks.deliver_alerts)
     if periodic:
         app.periodic(cron=PURGE_CRON, periodic_id="nightly")(purge)
+        try:
+            robots = webhook.configured_webhooks()
+        except ConfigurationError as exc:  # said in the log; the imports and matches still run
+            log.error("群聊提醒未启用 / alerts to the group chat are off: %s", exc)
+            robots = []
+        if robots:
+            app.periodic(cron=ALERTS_CRON, periodic_id="alerts")(alerts)
     return app
 
 
@@ -55,7 +75,7 @@ def worker_app(url: str, periodic: bool = True) -> procrastinate.App:
 
 
 # Deferring needs no pool of its own: every job is deferred on the caller's connection (see _defer).
-_DEFERRING = make_app(procrastinate.SyncPsycopgConnector())
+_DEFERRING = make_app(procrastinate.SyncPsycopgConnector(), periodic=False)
 
 
 def _defer(conn: Connection, task: str, **kwargs: str | bool | int | None) -> int:

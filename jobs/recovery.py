@@ -76,10 +76,11 @@ def _doing(engine: Engine, job_ids: list[int]) -> dict[int, tuple[str, int]]:
     return {job_id: (task_name, attempts) for job_id, task_name, attempts in rows}
 
 
-def _kind(task_name: str) -> str:
-    """The job_progress kind of a procrastinate task name (``nanhai.feed_withdraw`` → ``feed_withdraw``)."""
+def _kind(task_name: str) -> str | None:
+    """The job_progress kind of a procrastinate task name (``nanhai.feed_withdraw`` → ``feed_withdraw``); None for
+    a task that keeps no progress (the alerts' periodic delivery): it is retried, with no progress row to mend."""
     kind = task_name.rsplit(".", 1)[-1]
-    return kind if kind in progress.KINDS else "feed_import"
+    return kind if kind in progress.KINDS else None
 
 
 async def recover_stalled(app: procrastinate.App, engine: Engine, stalled_after: float,
@@ -112,7 +113,9 @@ async def recover_stalled(app: procrastinate.App, engine: Engine, stalled_after:
             reason = f"{reasons[job_id]}；第 {runs} 次运行中断，已重新排队 / run {runs} cut short: queued again"
         else:
             reason = f"{reasons[job_id]}；已中断 {runs} 次，不再重试 / cut short {runs} times: not run again"
-        await asyncio.to_thread(progress.interrupted, engine, job_id, _kind(task_name), reason, retried)
+        kind = _kind(task_name)
+        if kind is not None:
+            await asyncio.to_thread(progress.interrupted, engine, job_id, kind, reason, retried)
         log.warning("job %s (%s): %s", job_id, task_name, reason)
         recovered.append(Recovered(job_id, task_name, retried, reason))
     return recovered

@@ -202,3 +202,26 @@ def purge(context: JobContext, timestamp: int) -> dict[str, object]:
         outcome = purge_expired(engine, days).as_dict()
         progress.succeeded(engine, _job_id(context), outcome)
     return outcome
+
+
+def deliver_alerts(context: JobContext, timestamp: int) -> dict[str, object]:
+    """Post the new alerts to the office's group-chat robots (``NANHAI_ALERT_WEBHOOK``; :mod:`jobs.webhook`),
+    deferred every minute by the workers' periodic deferrer (:data:`jobs.queue.ALERTS_CRON`). It asks up to
+    :data:`jobs.webhook.SETTLE` behind the clock, not the scheduled ``timestamp``: a run held up behind an import
+    takes everything since. A robot that fails is recorded and tried again later, and the job still succeeds: it
+    is the next run's to retry, never procrastinate's. Not recorded in ``job_progress`` (a run a minute is not a
+    job anyone asked for); its result is the figures of the run, and its earlier finished runs are removed."""
+    from datetime import UTC, datetime
+
+    from jobs.webhook import SETTLE, configured_webhooks
+    from jobs.webhook import deliver_alerts as deliver
+
+    engine = _engine(context)
+    hooks = configured_webhooks()
+    report = deliver(engine, hooks, datetime.now(UTC) - SETTLE).as_dict() if hooks else {"webhooks": []}
+    with engine.begin() as conn:  # one row a minute otherwise: keep only the latest runs of this task
+        conn.execute(sql(
+            "DELETE FROM procrastinate_jobs j WHERE j.task_name = :task AND j.status = 'succeeded' AND j.id < :me "
+            "AND NOT EXISTS (SELECT FROM procrastinate_periodic_defers d WHERE d.job_id = j.id)"),
+            {"task": context.job.task_name, "me": _job_id(context)})
+    return report

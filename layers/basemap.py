@@ -41,7 +41,8 @@ def basemap_crs() -> str:
 def to_basemap_crs(geojson: dict, crs: str, decimals: int = 7) -> dict:
     """``geojson`` (WGS84) shifted to the basemap's datum, rounded to ``decimals``; as is for WGS84.
 
-    Each vertex is shifted on its own, so vertices shared by two grids stay shared.
+    Each vertex is shifted on its own, so vertices shared by two grids stay shared; a feature's ``label`` point
+    ([lon, lat], see :func:`layers.wall.outline_geojson`) is shifted with it.
     """
     if crs != "gcj02":
         return geojson
@@ -53,7 +54,10 @@ def to_basemap_crs(geojson: dict, crs: str, decimals: int = 7) -> dict:
     features = []
     for feature in geojson["features"]:
         geometry = shapely.transform(shapely.geometry.shape(feature["geometry"]), shift)
-        features.append({**feature, "geometry": shapely.geometry.mapping(geometry)})
+        properties = feature.get("properties") or {}
+        if properties.get("label"):
+            properties = {**properties, "label": shift(np.array([properties["label"]], dtype=float))[0].tolist()}
+        features.append({**feature, "properties": properties, "geometry": shapely.geometry.mapping(geometry)})
     return {**geojson, "features": features}
 
 

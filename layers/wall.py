@@ -1,10 +1,16 @@
 """The wall map's layers: grids coloured by a measure, town and community outlines, checkpoints, H3 density.
 
 Geometry travels once, by URL; colours follow ``hideout`` (per-grid figures)
-through ``nanhai.wall.*`` in ``assets/nanhai.js``. The density layer shows
-red and yellow persons per H3 cell (resolution 8, about 0.7 km²) and leaves
-out every cell with fewer than 5 of them: a count that small could point at
-a person.
+through ``nanhai.wall.*`` in ``assets/nanhai.js``, in the colours of
+:mod:`layers.palette`. The density layer shows red and yellow persons per H3
+cell (resolution 8, about 0.7 km²) and leaves out every cell with fewer than 5
+of them: a count that small could point at a person.
+
+Each kind of layer has its own Leaflet pane (:data:`PANES`), so that the
+checkpoints and the outlines are drawn above the grid fill whatever order the
+layers arrive in. The outlines carry their names and a label point (inside the
+shape), fetched once with the outlines: the browser labels the towns from the
+district's zoom and the communities from :data:`COMMUNITY_LABEL_ZOOM`.
 """
 
 from __future__ import annotations
@@ -29,16 +35,27 @@ DENSITY_RESOLUTION = 8
 SUPPRESS_BELOW = 5
 OUTLINE_SIMPLIFY_DEG = 5e-5
 MEASURES = ("risk", "work")
+# Leaflet panes, bottom to top (Leaflet's own: tiles 200, overlays 400, markers 600, tooltips 650).
+PANES = {"nh-grids": 410, "nh-density": 420, "nh-outlines": 430, "nh-checkpoints": 440, "nh-labels": 450}
+# Labels from these zooms, at the wall's size of 1920 x 1080; a larger wall draws the district a zoom level or
+# so closer with text as much larger, and the browser subtracts that (nanhai.wall.scale) before comparing.
+TOWN_LABEL_ZOOM = 9
+COMMUNITY_LABEL_ZOOM = 13
+LABEL_DECIMALS = 5
 
 
 def outline_geojson(conn: Connection, level: str) -> dict:
-    """Town or community outlines, coverage-simplified (about 5 m), with code and name."""
+    """Town or community outlines, coverage-simplified (about 5 m), with code, name and ``label``: [lon, lat] of a
+    point inside the shape, where its name is written (a centroid can fall outside a bent one)."""
     if level not in OUTLINE_URLS:
         raise ValueError(f"no outline level {level}")
-    frame = gpd.read_postgis(text(f"SELECT code, name, geom FROM {level} WHERE geom IS NOT NULL ORDER BY code"),
-                             conn, geom_col="geom")
+    frame = gpd.read_postgis(text(f"SELECT code, name, ST_X(ST_PointOnSurface(geom)) AS lx, "
+                                  f"ST_Y(ST_PointOnSurface(geom)) AS ly, geom FROM {level} "
+                                  "WHERE geom IS NOT NULL ORDER BY code"), conn, geom_col="geom")
+    frame["label"] = [[round(x, LABEL_DECIMALS), round(y, LABEL_DECIMALS)] for x, y in zip(frame.lx, frame.ly,
+                                                                                          strict=True)]
     frame = frame.set_geometry(simplify_coverage(frame.geometry.values, OUTLINE_SIMPLIFY_DEG), crs=4326)
-    return feature_collection(frame, ["code", "name"], precision=6)
+    return feature_collection(frame, ["code", "name", "label"], precision=6)
 
 
 def checkpoints_geojson(conn: Connection) -> dict:
@@ -87,18 +104,32 @@ def density_url(version: str | None) -> str:
     return f"{DENSITY_URL}?v={version}" if version else DENSITY_URL
 
 
+def _pane(name: str, *layers: dl.GeoJSON) -> dl.Pane:
+    return dl.Pane(name=name, style={"zIndex": PANES[name]}, children=list(layers))
+
+
 def wall_layers(measure: str, values: dict | None = None, version: str | None = None) -> list:
-    """The wall's overlay layers, bottom to top; ``values`` are the grids' figures the page opens with, taken at
-    ``version`` (:func:`tasks.overview.version_stamp`)."""
+    """The wall's overlay layers, each in its pane (:data:`PANES`, bottom to top: grids, density, outlines,
+    checkpoints; labels are drawn in ``nh-labels``); ``values`` are the grids' figures the page opens with, taken
+    at ``version`` (:func:`tasks.overview.version_stamp`)."""
+    def outline(level: str, symbol: str, label_zoom: int) -> dl.GeoJSON:
+        return dl.GeoJSON(id=f"wall-{level}", url=OUTLINE_URLS[level], format="geojson", zoomToBounds=False,
+                          interactive=False, hideout={"symbol": symbol, "labelZoom": label_zoom,
+                                                      "labelPane": "nh-labels"},
+                          style={"variable": "nanhai.wall.outlineStyle"},
+                          onEachFeature={"variable": "nanhai.wall.outlineLabel"})
+
     return [
-        grid_layer("wall-grids", "nanhai.wall.gridStyle", {"measure": measure, "values": values or {}},
-                   tooltip=None),
-        dl.GeoJSON(id="wall-density", url=density_url(version), format="geojson", zoomToBounds=False,
-                   style={"variable": "nanhai.wall.densityStyle"}),
-        dl.GeoJSON(id="wall-communities", url=OUTLINE_URLS["communities"], format="geojson", zoomToBounds=False,
-                   style={"color": "#5c7c99", "weight": 0.6, "fill": False}),
-        dl.GeoJSON(id="wall-towns", url=OUTLINE_URLS["towns"], format="geojson", zoomToBounds=False,
-                   style={"color": "#e3eef8", "weight": 2.2, "fill": False}),
-        dl.GeoJSON(id="wall-checkpoints", url=CHECKPOINTS_URL, format="geojson", zoomToBounds=False,
-                   pointToLayer={"variable": "nanhai.wall.checkpoint"}),
+        _pane("nh-grids", grid_layer("wall-grids", "nanhai.wall.gridStyle", {"measure": measure,
+                                                                              "values": values or {}},
+                                     tooltip=None)),
+        _pane("nh-density", dl.GeoJSON(id="wall-density", url=density_url(version), format="geojson",
+                                       zoomToBounds=False, interactive=False,
+                                       style={"variable": "nanhai.wall.densityStyle"})),
+        _pane("nh-outlines", outline("communities", "community", COMMUNITY_LABEL_ZOOM),
+              outline("towns", "town", TOWN_LABEL_ZOOM)),
+        _pane("nh-checkpoints", dl.GeoJSON(id="wall-checkpoints", url=CHECKPOINTS_URL, format="geojson",
+                                           zoomToBounds=False, hideout={"pane": "nh-checkpoints"},
+                                           pointToLayer={"variable": "nanhai.wall.checkpoint"})),
+        dl.Pane(name="nh-labels", style={"zIndex": PANES["nh-labels"]}),
     ]

@@ -26,6 +26,10 @@ from tasks.repository import NewTask, create_task
 
 LEAD_LOCK = 4_242_001  # serialises merging: two reports of the same place at once still make one lead
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+LEAD_COLUMNS = ("l.id, l.status, l.summary, l.address, ST_X(l.geom) AS lon, ST_Y(l.geom) AS lat, l.grid_id, "
+                "g.code AS grid_code, g.name AS grid_name, l.report_count, l.first_reported_at, l.last_reported_at")
+REASON_LIMIT = 1000
+DISMISS = "lead.dismiss"  # the audit log's action for a dismissal; its reason is the log line's reason
 
 
 @lru_cache(maxsize=2)
@@ -114,9 +118,8 @@ def lead_summary(conn: Connection, lead_id: int) -> dict[str, Any]:
 def _lead_row(conn: Connection, actor: Actor, lead_id: int, lock: bool = False) -> Row[Any]:
     actor.require_rows()
     row = conn.execute(text(
-        "SELECT l.id, l.status, l.summary, l.address, ST_X(l.geom) AS lon, ST_Y(l.geom) AS lat, l.grid_id, g.code "
-        "AS grid_code, l.report_count, l.first_reported_at, l.last_reported_at FROM leads l "
-        "LEFT JOIN grids g ON g.id = l.grid_id WHERE l.id = :id" + (" FOR UPDATE OF l" if lock else "")),
+        f"SELECT {LEAD_COLUMNS} FROM leads l LEFT JOIN grids g ON g.id = l.grid_id WHERE l.id = :id"
+        + (" FOR UPDATE OF l" if lock else "")),
         {"id": lead_id}).one_or_none()
     if row is None or not actor.sees_grid(row.grid_id):
         raise NotFound(f"线索 {lead_id} 不存在或不在您的范围内 / no lead {lead_id} in your scope")
@@ -126,7 +129,8 @@ def _lead_row(conn: Connection, actor: Actor, lead_id: int, lock: bool = False) 
 def _lead_view(row: Row[Any], reports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     view = {"id": row.id, "status": row.status, "summary": row.summary, "address": row.address,
             "location": None if row.lon is None else {"lon": row.lon, "lat": row.lat}, "grid_code": row.grid_code,
-            "report_count": row.report_count, "first_reported_at": row.first_reported_at.isoformat(),
+            "grid_name": row.grid_name, "report_count": row.report_count,
+            "first_reported_at": row.first_reported_at.isoformat(),
             "last_reported_at": row.last_reported_at.isoformat()}
     if reports is not None:
         view["reports"] = reports
@@ -134,30 +138,46 @@ def _lead_view(row: Row[Any], reports: list[dict[str, Any]] | None = None) -> di
 
 
 def get_lead(conn: Connection, actor: Actor, lead_id: int) -> dict[str, Any]:
-    """A lead in scope with every report (contacts masked)."""
+    """A lead in scope with every report merged into it (contacts masked), oldest first; a dismissed lead also
+    says who dismissed it, when and why (``dismissal``, from the audit log)."""
     row = _lead_row(conn, actor, lead_id)
     reports = [{"id": r.id, "received_at": r.received_at.isoformat(), "description": r.description,
                 "address": r.address, "contact": r.contact_masked, "channel": r.channel}
                for r in conn.execute(text("SELECT id, received_at, description, address, contact_masked, channel "
                                           "FROM lead_reports WHERE lead_id = :id ORDER BY received_at, id"),
                                      {"id": lead_id})]
-    return _lead_view(row, reports)
+    view = _lead_view(row, reports)
+    if row.status == "dismissed":
+        said = conn.execute(text(
+            "SELECT a.at, a.username, u.display_name, a.reason FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
+            "WHERE a.action = :action AND a.subject = :subject ORDER BY a.id DESC LIMIT 1"),
+            {"action": DISMISS, "subject": f"lead:{lead_id}"}).one_or_none()
+        view["dismissal"] = None if said is None else {
+            "at": said.at.isoformat(), "by": said.display_name or said.username, "reason": said.reason}
+    return view
 
 
 def list_leads(conn: Connection, actor: Actor, status: str | None = "open", limit: int = 200,
-               grid_code: str | None = None) -> list[dict[str, Any]]:
-    """Leads in scope (of ``grid_code`` when given), newest report first. Unplaced leads are seen district-wide
-    only."""
+               grid_code: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    """Leads in scope (of ``grid_code`` when given), newest report first; ``limit``/``offset`` page through them.
+    Unplaced leads are seen district-wide only."""
     scope = actor.grid_scope()
     rows = conn.execute(text(
-        "SELECT l.id, l.status, l.summary, l.address, ST_X(l.geom) AS lon, ST_Y(l.geom) AS lat, l.grid_id, "
-        "g.code AS grid_code, l.report_count, l.first_reported_at, l.last_reported_at FROM leads l "
+        f"SELECT {LEAD_COLUMNS} FROM leads l "
         "LEFT JOIN grids g ON g.id = l.grid_id WHERE (CAST(:status AS text) IS NULL OR l.status = :status) "
         "AND (CAST(:scope AS int[]) IS NULL OR l.grid_id = ANY(:scope)) "
         "AND (CAST(:grid AS text) IS NULL OR g.code = :grid) "
-        "ORDER BY l.last_reported_at DESC LIMIT :limit"),
-        {"status": status, "scope": scope, "limit": limit, "grid": grid_code})
+        "ORDER BY l.last_reported_at DESC, l.id DESC LIMIT :limit OFFSET :offset"),
+        {"status": status, "scope": scope, "limit": limit, "grid": grid_code, "offset": offset})
     return [_lead_view(r) for r in rows]
+
+
+def count_leads(conn: Connection, actor: Actor, status: str | None = "open") -> int:
+    """How many leads :func:`list_leads` would list in all (for paging)."""
+    return conn.execute(text(
+        "SELECT count(*) FROM leads l WHERE (CAST(:status AS text) IS NULL OR l.status = :status) "
+        "AND (CAST(:scope AS int[]) IS NULL OR l.grid_id = ANY(:scope))"),
+        {"status": status, "scope": actor.grid_scope()}).scalar_one()
 
 
 def triage_lead(conn: Connection, actor: Actor, lead_id: int, kind: str, now: datetime,
@@ -181,11 +201,22 @@ def triage_lead(conn: Connection, actor: Actor, lead_id: int, kind: str, now: da
     return task
 
 
-def dismiss_lead(conn: Connection, actor: Actor, lead_id: int) -> dict[str, Any]:
-    """Close an open lead without a task (a duplicate, a prank)."""
+def dismiss_lead(conn: Connection, actor: Actor, lead_id: int, reason: str | None = None,
+                 required: bool = False) -> dict[str, Any]:
+    """Close an open lead without a task (a duplicate, a prank). Who did it and why go to the audit log (the
+    lead's detail shows them); ``required``: refuse a dismissal without a reason (the console asks for one)."""
     actor.require_role(SUPERVISOR, COMMANDER)
+    said = (reason or "").strip()
+    if required and not said:
+        raise InvalidRequest("请填写关闭线索的原因 / give a reason to dismiss the lead", "reason")
+    if len(said) > REASON_LIMIT:
+        raise InvalidRequest(f"原因过长（最多 {REASON_LIMIT} 字）/ the reason is longer than {REASON_LIMIT} "
+                             "characters", "reason")
     row = _lead_row(conn, actor, lead_id, lock=True)
     if row.status != "open":
         raise Conflict(f"线索 {lead_id} 已处理 / lead {lead_id} is already {row.status}", "lead_not_open")
     conn.execute(text("UPDATE leads SET status = 'dismissed' WHERE id = :id"), {"id": lead_id})
+    conn.execute(text("INSERT INTO audit_log (user_id, username, action, subject, reason) "
+                      "VALUES (:uid, :u, :a, :s, :r)"),
+                 {"uid": actor.user_id, "u": actor.username, "a": DISMISS, "s": f"lead:{lead_id}", "r": said or None})
     return {**_lead_view(row), "status": "dismissed"}

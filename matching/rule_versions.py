@@ -14,7 +14,7 @@ which kinds' fields change and how many open tasks each has (they keep the limit
 
 >>> problem, = check(COLOUR_RULES, '[[rule]]\\nid = "r"\\ncolour = "red"\\nkeywords = ["确诊"]\\ndays = 0\\n')
 >>> problem.feature, problem.reason.split(" / ")[1]
-('第 5 行 / line 5 · 规则 / rule r · days', 'days must be a positive whole number, at most 366')
+('第 5 行 / line 5 · 规则 r / rule r · days', 'days must be a positive whole number, at most 366')
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _rule_problems(body: str, raw: dict[str, Any]) -> list[Problem]:
             continue
         block = rules[p.number - 1] if p.number <= len(rules) else None
         line = (_field_line(lines, block[1], block[2], p.field) or block[1]) if block else None
-        name = f"规则 / rule {p.rule}" if p.rule else f"第 {p.number} 条规则 / rule #{p.number}"
+        name = f"规则 {p.rule} / rule {p.rule}" if p.rule else f"第 {p.number} 条规则 / rule #{p.number}"
         problems.append(Problem(line, name, p.field, p.reason))
     return problems
 

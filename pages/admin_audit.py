@@ -24,8 +24,8 @@ from accounts.audit import KIND_NAMES, KINDS, PAGE_SIZE, AuditFilter, action_lab
 from gis.db import changing
 from gis.errors import InvalidRequest
 from pages.admin_parts import pager, rows_table
-from pages.shell import AUDIT, guarded, mount, nav_bar, refusal
-from pages.strings import text
+from pages.shell import AUDIT, date_picker, guarded, mount, name, nav_bar, refusal, use_mantine
+from pages.strings import one_language, text
 from tasks.overview import BEIJING
 from web.context import client_tag, vault
 from web.errors import refusals_shown
@@ -51,9 +51,7 @@ def _layout(actor: Actor, lang: str) -> html.Div:
                 html.Label([text("audit.kind", lang), dcc.Dropdown(id="audit-kind", options=kinds,
                                                                    placeholder=text("audit.any", lang),
                                                                    className="nh-audit-kind")]),
-                html.Label([text("audit.dates", lang), dcc.DatePickerRange(id="audit-dates",
-                                                                           display_format="YYYY-MM-DD",
-                                                                           first_day_of_week=1, clearable=True)]),
+                html.Label([text("audit.dates", lang), date_picker("audit-dates", lang, span=True, clearable=True)]),
                 html.Button(text("audit.search", lang), id="audit-search", className="nh-button"),
                 html.Button(text("audit.export", lang), id="audit-export", className="nh-button nh-secondary"),
             ]),
@@ -70,6 +68,26 @@ def _day(value: str | None, field: str) -> date | None:
         return date.fromisoformat(value[:10]) if value else None
     except ValueError:
         raise InvalidRequest(f"日期无效 / invalid date: {value}", field) from None
+
+
+def _span(value: list[str | None] | str | None) -> tuple[str | None, str | None]:
+    """(first, last) day of the date picker's span (either may be missing while it is being picked)."""
+    if not value:
+        return None, None
+    if isinstance(value, str):
+        return value, value
+    days = [*value, None, None]
+    return days[0], days[1]
+
+
+def shown_row(row: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A log line as the page shows it: the action's kind in ``lang`` with its code, names and codes as data
+    (``nh-name``), the stored "中文 / English" reason in ``lang``."""
+    label = action_label(row["action"], lang)
+    kind, _, code = label.rpartition(" · ")
+    return {**row, "action": [kind, " · ", name(code)] if kind else name(code),
+            **{key: name(None if row.get(key) is None else str(row[key])) for key in ("username", "subject", "person")},
+            "reason": name(one_language(row.get("reason"), lang))}
 
 
 def audit_filter(user: str | None, person: str | None, kind: str | None, start: str | None, end: str | None,
@@ -89,19 +107,20 @@ def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
 def create_audit(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the audit page on ``server`` at /admin/audit/."""
     app = mount(server, AUDIT, text("nav.audit"))
+    use_mantine(app)  # its date picker
     app.layout = lambda: guarded(engine, clock, AUDIT, _layout)
 
     @app.callback(Output("audit-table", "children"), Output("audit-count", "children"),
                   Output("audit-page", "data"), Output("audit-prev", "disabled"), Output("audit-next", "disabled"),
                   Input("audit-search", "n_clicks"), Input("audit-prev", "n_clicks"), Input("audit-next", "n_clicks"),
                   State("audit-user", "value"), State("audit-person", "value"), State("audit-kind", "value"),
-                  State("audit-dates", "start_date"), State("audit-dates", "end_date"), State("audit-page", "data"),
-                  State("audit-lang", "data"))
+                  State("audit-dates", "value"), State("audit-page", "data"), State("audit-lang", "data"))
     @refusals_shown(lambda exc: (refusal(exc), "", dash.no_update, True, True))
     def show(_search: int | None, _prev: int | None, _next: int | None, user: str | None, person: str | None,
-             kind: str | None, start: str | None, end: str | None, page: int | None,
+             kind: str | None, dates: list[str | None] | None, page: int | None,
              lang: str) -> tuple[html.Table, str, int, bool, bool]:
         actor = _acting(engine, clock)
+        start, end = _span(dates)
         step = {"audit-prev": -1, "audit-next": 1}.get(str(ctx.triggered_id), 0)
         page = max(1, (page or 1) + step) if step else 1
         with changing(engine) as conn:  # a read of the log is written to it
@@ -109,7 +128,7 @@ def create_audit(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
                                    client_tag())
         pages = max(1, -(-total // PAGE_SIZE))
         columns = [(c, text(f"audit.col.{c}", lang)) for c in COLUMNS]
-        rows = [{**row, "action": action_label(row["action"], lang)} for row in rows]
+        rows = [shown_row(row, lang) for row in rows]
         return (rows_table(columns, rows, "audit-rows", row_class="nh-audit-row", lang=lang),
                 text("audit.count", lang).format(total=total, page=page, pages=pages), page, page <= 1,
                 page >= pages)
@@ -117,12 +136,12 @@ def create_audit(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
     @app.callback(Output("audit-download", "data"), Output("audit-message", "children"),
                   Input("audit-export", "n_clicks"),
                   State("audit-user", "value"), State("audit-person", "value"), State("audit-kind", "value"),
-                  State("audit-dates", "start_date"), State("audit-dates", "end_date"), State("audit-lang", "data"),
-                  prevent_initial_call=True)
+                  State("audit-dates", "value"), State("audit-lang", "data"), prevent_initial_call=True)
     @refusals_shown(lambda exc: (dash.no_update, refusal(exc)))
-    def export(_clicks: int | None, user: str | None, person: str | None, kind: str | None, start: str | None,
-               end: str | None, lang: str) -> tuple[dict[str, Any], html.P]:
+    def export(_clicks: int | None, user: str | None, person: str | None, kind: str | None,
+               dates: list[str | None] | None, lang: str) -> tuple[dict[str, Any], html.P]:
         actor = _acting(engine, clock)
+        start, end = _span(dates)
         with changing(engine) as conn:
             body = export_log(conn, actor, audit_filter(user, person, kind, start, end), vault(), client_tag())
         stamp = clock().astimezone(BEIJING).strftime("%Y%m%d-%H%M")

@@ -9,6 +9,7 @@ changed since (:func:`grids.changes.apply_change`). Every callback asks who is a
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -36,8 +37,8 @@ from grids.importing import GridFile, read_grid_file
 from layers.basemap import basemap_layers
 from layers.wall import OUTLINE_URLS, map_view
 from pages.admin_parts import bind_upload, rows_table, upload_box
-from pages.shell import BOUNDARIES, guarded, mount, nav_bar, refusal
-from pages.strings import text
+from pages.shell import BOUNDARIES, data, guarded, kind_name, label, mount, name, nav_bar, refusal, role_name
+from pages.strings import one_language, text
 from web.context import client_tag
 from web.errors import refusals_shown
 from web.session import page_actor
@@ -65,11 +66,19 @@ def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
 def _history(engine: Engine, lang: str) -> html.Div:
     with reading(engine) as conn:
         rows = applied_changes(conn)
-    shown = [{**row, "at": row["at"].astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")} for row in rows]
+    shown = [{**row, "at": row["at"].astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"), "username": name(row["username"]),
+              "subject": name(row["subject"]), "reason": one_language(row["reason"], lang)} for row in rows]
     return html.Div([html.H2(text("boundaries.history", lang)), rows_table(
         [("at", text("boundaries.at", lang)), ("username", text("boundaries.by", lang)),
          ("subject", text("boundaries.file", lang)), ("reason", text("boundaries.result", lang))],
         shown, "boundaries-history-table", lang=lang)])
+
+
+def _map_strings(lang: str) -> dict[str, str]:
+    """The words of the map's tooltips (assets/admin_boundaries.js) in ``lang``."""
+    return {f"change.{c}": text(f"boundaries.change.{c}", lang)
+            for c in ("added", "removed", "reshaped", "renamed", "unchanged")} | \
+        {f"status.{s}": text(f"boundaries.status.{s}", lang) for s in ("error", "warning")}
 
 
 def _layout(actor: Actor, lang: str, engine: Engine) -> html.Div:
@@ -78,6 +87,7 @@ def _layout(actor: Actor, lang: str, engine: Engine) -> html.Div:
         nav_bar(actor, lang, BOUNDARIES),
         dcc.Store(id="boundaries-lang", data=lang),
         dcc.Store(id="boundaries-preview"),
+        html.Div(id="boundaries-strings", hidden=True, **data(strings=json.dumps(_map_strings(lang)))),
         html.Div(className="nh-admin nh-boundaries", children=[
             html.H1(text("boundaries.title", lang)),
             html.P(text("boundaries.intro", lang)),
@@ -108,7 +118,9 @@ def check_section(preview: BoundaryPreview, lang: str) -> html.Div:
     line = text("boundaries.check_line", lang).format(
         name=preview.file_name, crs=preview.crs, features=preview.features,
         communities=", ".join(preview.communities) or "—", errors=counts["errors"], warnings=counts["warnings"])
-    rows = [{"severity": p.severity, "kind": p.kind, "feature": p.feature, "reason": p.reason,
+    rows = [{"severity": label("boundaries.severity", p.severity, lang),
+             "kind": label("boundaries.problem", p.kind, lang),
+             "feature": name(p.feature), "reason": one_language(p.reason, lang),
              "area": None if p.area_m2 is None else f"{p.area_m2:,.1f}",
              "_class": "nh-row-error" if p.severity == "error" else "nh-row-warning"} for p in preview.problems]
     columns = [("severity", text("boundaries.severity", lang)), ("kind", text("boundaries.kind", lang)),
@@ -143,7 +155,7 @@ def map_features(grid_file: GridFile, preview: BoundaryPreview, removed: gpd.Geo
     return shapes
 
 
-def problem_points(preview: BoundaryPreview) -> list[dl.CircleMarker]:
+def problem_points(preview: BoundaryPreview, lang: str = "zh") -> list[dl.CircleMarker]:
     """A marker at each finding that has a place but no feature (a gap, an uncovered edge)."""
     markers = []
     for problem in preview.problems:
@@ -153,7 +165,8 @@ def problem_points(preview: BoundaryPreview) -> list[dl.CircleMarker]:
             markers.append(dl.CircleMarker(center=[float(where.group(2)), float(where.group(1))], radius=8,
                                            color=colour, fillColor=colour, fillOpacity=0.6,
                                            className="nh-boundaries-problem",
-                                           children=dl.Tooltip(f"{problem.kind}: {problem.reason}")))
+                                           children=dl.Tooltip(f"{label('boundaries.problem', problem.kind, lang)}: "
+                                                               f"{one_language(problem.reason, lang)}")))
     return markers
 
 
@@ -173,7 +186,7 @@ def boundary_map(grid_file: GridFile, preview: BoundaryPreview, removed: gpd.Geo
                          dl.GeoJSON(id="boundaries-shapes", data=shapes, zoomToBounds=False,
                                     style={"variable": "nanhai.boundaries.style"},
                                     onEachFeature={"variable": "nanhai.boundaries.tooltip"}),
-                         *problem_points(preview)]),
+                         *problem_points(preview, lang)]),
     ])
 
 
@@ -203,22 +216,23 @@ def preview_section(preview: BoundaryPreview, lang: str) -> html.Div:
         [("code", text("boundaries.code", lang)), ("name", text("boundaries.name", lang)),
          ("change", text("boundaries.change", lang)), ("before", text("boundaries.before", lang)),
          ("after", text("boundaries.after", lang)), ("moved", text("boundaries.moved_m2", lang))],
-        [{"code": g.code, "name": g.name, "change": text(f"boundaries.change.{g.change}", lang),
+        [{"code": name(g.code), "name": name(g.name), "change": text(f"boundaries.change.{g.change}", lang),
           "before": _area(g.area_before_m2), "after": _area(g.area_after_m2), "moved": _area(g.moved_m2),
           "_class": f"nh-change-{g.change}"} for g in preview.grids], "boundaries-grids", lang=lang)]
     if preview.person_flows:
         parts += [html.H3(text("boundaries.persons", lang)), rows_table(
             [("from", text("boundaries.from", lang)), ("to", text("boundaries.to", lang)),
              ("count", text("boundaries.count", lang))],
-            [{"from": a, "to": b or text("boundaries.unplaced", lang), "count": n}
+            [{"from": name(a), "to": name(b) if b else text("boundaries.unplaced", lang), "count": n}
              for a, b, n in preview.person_flows], "boundaries-flows", lang=lang)]
     parts += [html.H3(text("boundaries.tasks", lang)), rows_table(
         [("id", text("boundaries.task", lang)), ("kind", text("boundaries.task_kind", lang)),
          ("status", text("boundaries.status", lang)), ("from", text("boundaries.from", lang)),
          ("to", text("boundaries.to", lang)), ("why", text("boundaries.why", lang)),
          ("assignee", text("boundaries.assignee", lang)), ("back", text("boundaries.back", lang))],
-        [{"id": f"#{t.task_id} {t.title}", "kind": t.kind, "status": text(f"status.{t.status}", lang),
-          "from": t.from_code, "to": t.to_code, "why": text(f"boundaries.why.{t.why}", lang), "assignee": t.assignee,
+        [{"id": [f"#{t.task_id} ", name(t.title)], "kind": kind_name(t.kind, lang),
+          "status": text(f"status.{t.status}", lang), "from": name(t.from_code), "to": name(t.to_code),
+          "why": text(f"boundaries.why.{t.why}", lang), "assignee": name(t.assignee),
           "back": text("boundaries.yes", lang) if t.back_to_dispatch else ""} for t in preview.tasks],
         "boundaries-tasks", lang=lang)]
     if preview.workers:
@@ -226,7 +240,8 @@ def preview_section(preview: BoundaryPreview, lang: str) -> html.Div:
             [("username", text("boundaries.username", lang)), ("name", text("boundaries.name", lang)),
              ("role", text("boundaries.role", lang)), ("grid", text("boundaries.code", lang)),
              ("left", text("boundaries.grids_left", lang)), ("open", text("boundaries.open_tasks", lang))],
-            [{"username": w.username, "name": w.display_name, "role": w.role, "grid": w.grid_code,
+            [{"username": name(w.username), "name": name(w.display_name), "role": role_name(w.role, lang),
+              "grid": name(w.grid_code),
               "left": w.grids_left, "open": w.open_tasks, "_class": "nh-row-warning" if w.grids_left == 0 else None}
              for w in preview.workers], "boundaries-workers", lang=lang)]
     return html.Div(parts)
@@ -297,7 +312,7 @@ def create_boundaries(server: Flask, engine: Engine, clock: Callable[[], datetim
         if not clicks or not store:
             raise PreventUpdate
         done = apply_preview(engine, actor, store, clock(), client_tag())
-        message = html.P(f"{text('boundaries.applied', lang)}{summary(done)}", className="nh-ok",
+        message = html.P(f"{text('boundaries.applied', lang)}{one_language(summary(done), lang)}", className="nh-ok",
                          id="boundaries-applied")
         return message, None, hidden, None, _history(engine, lang)
 

@@ -35,8 +35,8 @@ from jobs.queue import CRS_CHOICES, enqueue_feed_import, enqueue_feed_withdrawal
 from matching import repository
 from matching.withdrawal import FIELD_NAMES, REASON_LIMIT, rejection_lines, rejection_report
 from pages.admin_parts import bind_upload, excel_bytes, progress_bar, upload_box
-from pages.shell import FEEDS, data, guarded, mount, nav_bar, refusal
-from pages.strings import text
+from pages.shell import FEEDS, data, guarded, label, marked, mount, name, nav_bar, refusal
+from pages.strings import one_language, text
 from web.context import client_tag
 from web.errors import refusals_shown
 from web.session import page_actor
@@ -63,8 +63,6 @@ SPANS = {"feed_import": {"queued": (0.0, 0.0), "reading": (0.0, 0.1), "storing":
                          "matching": (0.55, 0.95), "sweeping": (0.95, 1.0), "done": (1.0, 1.0)},
          "feed_withdraw": {"queued": (0.0, 0.0), "reading": (0.0, 0.05), "matching": (0.05, 0.85),
                            "storing": (0.85, 0.95), "sweeping": (0.95, 1.0), "done": (1.0, 1.0)}}
-CRS_NAMES = {"wgs84": "WGS84 (GPS)", "gcj02": "GCJ-02（高德、腾讯 / Amap, Tencent）", "bd09": "BD-09（百度 / Baidu）",
-             "cgcs2000": "CGCS2000"}
 
 
 
@@ -102,11 +100,11 @@ def history_table(rows: list[dict[str, Any]], lang: str) -> html.Table | html.P:
         if status == "active":
             actions.append(html.Button(text("feeds.withdraw", lang), id={"type": "feeds-withdraw", "id": row["id"]},
                                        className="nh-button nh-secondary nh-feeds-withdraw"))
-        note = f"{row['withdrawn_by']} · {_when(row['withdrawn_at'])} · {row['withdraw_reason']}" \
-            if row["withdrawn_at"] is not None else None
+        note: list[Component | str] | None = [name(row["withdrawn_by"]), f" · {_when(row['withdrawn_at'])} · ",
+                name(one_language(row["withdraw_reason"], lang))] if row["withdrawn_at"] is not None else None
         lines.append(html.Tr(className=f"nh-feeds-{status}", id=f"feeds-row-{row['id']}", children=[
-            html.Td(str(row["id"])), html.Td(_when(row["imported_at"])), html.Td(row["imported_by"] or "—"),
-            html.Td(row["source"]), html.Td(row["file_name"]),
+            html.Td(str(row["id"])), html.Td(_when(row["imported_at"])), html.Td(name(row["imported_by"] or "—")),
+            html.Td(name(row["source"])), html.Td(name(row["file_name"])),
             html.Td(html.Code(row["sha256"][:16] + "…", title=row["sha256"])),
             html.Td([f"{row['rows_read']} = {row['rows_stored']} + {row['rows_rejected']}",
                      *([html.Br(), html.Small(text("feeds.warned_short", lang).format(warned=row["rows_warned"]),
@@ -154,7 +152,8 @@ def _result(view: JobView, lang: str, feed_id: int | None) -> list[Component]:
         className="nh-ok", id="feeds-balance")]
     if result.get("already_imported"):
         shown.append(html.P(text("feeds.already", lang), className="nh-note"))
-    shown += [html.P(warning, className="nh-warning feeds-warning") for warning in result.get("warnings") or []]
+    shown += [html.P(one_language(warning, lang), className="nh-warning feeds-warning")
+              for warning in result.get("warnings") or []]
     match, tasks = result.get("match"), result.get("tasks") or {}
     if isinstance(match, dict):
         shown.append(html.P(text("feeds.matched", lang).format(
@@ -168,7 +167,8 @@ def _result(view: JobView, lang: str, feed_id: int | None) -> list[Component]:
         shown.append(html.Table(className="nh-table nh-feeds-rejections", children=[
             html.Thead(html.Tr([html.Th(text(key, lang)) for key in ("feeds.col.row", "feeds.col.field",
                                                                         "feeds.col.reason")])),
-            html.Tbody([html.Tr([html.Td(str(row)), html.Td(field), html.Td(reason)], className="nh-row-error")
+            html.Tbody([html.Tr([html.Td(str(row)), html.Td(one_language(field, lang)),
+                                 html.Td(one_language(reason, lang))], className="nh-row-error")
                         for row, field, reason in lines])]))
         more = int(result.get("rows_rejected") or 0) - min(len(rejected), PREVIEW_REJECTIONS)
         if more > 0:
@@ -180,9 +180,9 @@ def _result(view: JobView, lang: str, feed_id: int | None) -> list[Component]:
     return shown
 
 
-def _field_label(field: str) -> str:
-    """A field as the rejection report names it: "手机号 / phone"."""
-    return f"{FIELD_NAMES.get(field, field)} / {field}"
+def _field_label(field: str, lang: str = "zh") -> str:
+    """A field as the page names it in ``lang``: 手机号, or phone (the file's header, or the field's key)."""
+    return field if lang == "en" else FIELD_NAMES.get(field, field)
 
 
 def _field_warnings(result: dict[str, Any], lang: str) -> list[Component]:
@@ -197,7 +197,8 @@ def _field_warnings(result: dict[str, Any], lang: str) -> list[Component]:
         html.Table(className="nh-table nh-feeds-field-warnings", id="feeds-field-warnings", children=[
             html.Thead(html.Tr([html.Th(text(key, lang)) for key in ("feeds.col.row", "feeds.col.field",
                                                                         "feeds.col.reason")])),
-            html.Tbody([html.Tr([html.Td(str(row)), html.Td(_field_label(field)), html.Td(reason)],
+            html.Tbody([html.Tr([html.Td(str(row)), html.Td(_field_label(field, lang)),
+                                 html.Td(one_language(reason, lang))],
                                 className="nh-row-warning")
                         for row, field, reason in listed[:PREVIEW_FIELD_WARNINGS]])])]
     more = warned - len({row for row, _field, _reason in listed[:PREVIEW_FIELD_WARNINGS]})
@@ -220,7 +221,7 @@ def job_panel(engine: Engine, job_id: int | None, lang: str) -> tuple[list[Compo
         html.Div(className="nh-feeds-job", id=f"feeds-job-{view.kind}", **data(state=view.state, job=str(view.job_id)),
                  children=[_stage_list(view, lang), progress_bar(f"feeds-bar-{view.kind}", fraction, label)])]
     if view.state == "failed":
-        panel.append(html.P(view.error or "", className="nh-error", id="feeds-job-error"))
+        panel.append(html.P(one_language(view.error, lang) or "", className="nh-error", id="feeds-job-error"))
     elif view.state == "succeeded":
         feed_id = None
         if view.kind == "feed_import":
@@ -248,16 +249,16 @@ def _layout(actor: Actor, lang: str, engine: Engine) -> html.Div:
         html.H1(text("feeds.title", lang)),
         html.Section(children=[
             html.H2(text("feeds.import", lang)),
-            html.P(text("feeds.help", lang), className="nh-help"),
+            html.P(marked(text("feeds.help", lang)), className="nh-help"),
             html.Div(className="nh-form", children=[
                 html.Label([text("feeds.source", lang),
                             dcc.Input(id="feeds-source", type="text", list="feeds-sources", debounce=False,
                                       placeholder=text("feeds.source_placeholder", lang), maxLength=60,
                                       className="nh-input", style={"minWidth": "220px"})]),
                 html.Datalist(id="feeds-sources", children=[html.Option(value=source) for source in sources]),
-                html.Label([text("feeds.crs", lang),
+                html.Label([*marked(text("feeds.crs", lang)),
                             dcc.Dropdown(id="feeds-crs", value="wgs84", clearable=False, className="nh-feeds-crs",
-                                         options=[{"label": CRS_NAMES.get(crs, crs), "value": crs}
+                                         options=[{"label": label("feeds.crs", crs, lang), "value": crs}
                                                   for crs in CRS_CHOICES])]),
             ]),
             upload_box("feeds", "feed", lang, ".csv,.xlsx"),
@@ -302,7 +303,8 @@ def rejections_workbook(engine: Engine, feed_id: int) -> bytes:
     warning``), in row order (a row is either rejected or stored: its lines stay together)."""
     with reading(engine) as conn:
         report = [line | {"kind": REJECTED_KIND} for line in rejection_report(conn, feed_id)]
-        report += [{"row": row, "field": _field_label(field), "reason": reason, "kind": WARNING_KIND}
+        report += [{"row": row, "field": f"{FIELD_NAMES.get(field, field)} / {field}", "reason": reason,
+                    "kind": WARNING_KIND}
                    for row, field, reason in repository.feed_field_warnings(conn, feed_id)]
     report.sort(key=lambda line: line["row"])  # stable: each row's lines keep their order
     columns = [("row", "行号 / row"), ("field", "字段 / field"), ("reason", "原因 / reason"), ("kind", "类别 / kind")]

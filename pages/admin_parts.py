@@ -10,11 +10,13 @@ or the refusal — into the box's store. The page's callbacks take the id from t
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html
+from dash.development.base_component import Component
 
 from gis.spreadsheets import neutralised_row
 from pages.shell import data
@@ -30,7 +32,8 @@ def upload_box(prefix: str, purpose: str, lang: str, accept: str) -> html.Div:
         html.Label(text("admin.choose_file", lang), htmlFor=f"{prefix}-file", className="nh-upload-label"),
         # Dash has no file <input> of its own (dcc.Upload sends base64 through callbacks): admin.js puts a plain
         # one into this holder, and reads the file from it when the button is pressed
-        html.Div(id=f"{prefix}-file", className="nh-upload-holder", **data(accept=accept)),
+        html.Div(id=f"{prefix}-file", className="nh-upload-holder", **data(accept=accept, strings=json.dumps(
+            {key: text(f"admin.{key}", lang) for key in ("choose_first", "cut_off")}, ensure_ascii=False))),
         html.Button(text("admin.upload", lang), id=f"{prefix}-send", className="nh-button"),
         progress_bar(f"{prefix}-bar", hidden=True),
     ])
@@ -57,14 +60,22 @@ def bind_upload(app: dash.Dash, prefix: str) -> None:
 
 def rows_table(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]], table_id: str | None = None,
                row_class: str | None = None, lang: str = "zh") -> html.Table:
-    """A plain table: ``columns`` as (key, heading); a row's ``_class`` (or ``row_class``) styles its line."""
+    """A plain table: ``columns`` as (key, heading); a row's ``_class`` (or ``row_class``) styles its line. A value
+    may be a component (a name in ``nh-name``), else it is shown as text."""
     head = html.Thead(html.Tr([html.Th(heading) for _key, heading in columns]))
-    body = html.Tbody([html.Tr([html.Td("" if row.get(key) is None else str(row.get(key))) for key, _ in columns],
+    body = html.Tbody([html.Tr([html.Td(_cell(row.get(key))) for key, _ in columns],
                                className=row.get("_class") or row_class)
                        for row in rows] or [html.Tr(html.Td(text("admin.empty", lang), colSpan=len(columns)))])
     if table_id:
         return html.Table(className="nh-table", id=table_id, children=[head, body])
     return html.Table(className="nh-table", children=[head, body])
+
+
+def _cell(value: Any) -> Any:
+    """A table cell's content: a component (or a list of them) as it is, anything else as text."""
+    if value is None:
+        return ""
+    return value if isinstance(value, Component | list) else str(value)
 
 
 def pager(prefix: str, lang: str) -> html.Div:

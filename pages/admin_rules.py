@@ -32,12 +32,13 @@ from sqlalchemy import Engine
 
 from accounts.actor import Actor
 from gis.db import changing, reading
+from gis.errors import GridError
 from jobs.queue import enqueue_rematch
 from matching import rule_versions as versions
 from matching.conditions import HELP
 from matching.rule_versions import COLOUR_RULES, TASK_KINDS, ColourPreview, KindsPreview, Version
-from pages.shell import RULES, guarded, mount, nav_bar, refusal
-from pages.strings import text
+from pages.shell import RULES, guarded, kind_name, mount, name, nav_bar, page_language
+from pages.strings import one_language, text
 from web.context import client_tag
 from web.errors import refusals_shown
 from web.session import page_actor
@@ -47,6 +48,16 @@ KEYS = {COLOUR_RULES: "colour", TASK_KINDS: "kinds"}  # the editors' id parts
 EDITOR_ROWS = 26
 
 
+
+
+def refusal(exc: GridError) -> html.P:
+    """A refusal in the page's language. The rules' refusals name the text they are about by its
+    "中文 / English" name inside the message (versions.WHAT_NAMES): that name goes first to one language, so
+    that the message splits into its two sides."""
+    lang, said = page_language(), str(exc)
+    for both in versions.WHAT_NAMES.values():
+        said = said.replace(both, one_language(both, lang) or both)
+    return html.P(one_language(said, lang), className="nh-error")
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
@@ -77,7 +88,7 @@ def check_shown(problems: list[versions.Problem], lang: str) -> html.Div:
         return html.Div(html.P(text("rules.valid", lang), className="nh-ok nh-rules-valid"))
     return html.Div(className="nh-error nh-rules-problems", children=[
         html.P(text("rules.problems", lang).format(n=len(problems))),
-        html.Ul([html.Li(str(p), className="nh-rules-problem") for p in problems])])
+        html.Ul([html.Li(one_language(str(p), lang), className="nh-rules-problem") for p in problems])])
 
 
 def _table(columns: list[str | None], rows: list[list[Any]], table_id: str, lang: str,
@@ -106,7 +117,8 @@ def preview_shown(found: ColourPreview | KindsPreview, lang: str, key: str) -> h
             html.P(" · ".join(notes), id=f"rules-{key}-preview-summary", className="nh-rules-summary")])
     if not found.changes:
         return html.Div(html.P(text("rules.no_change", lang), id=f"rules-{key}-preview-summary"))
-    rows = [[f"{c.name} ({c.code})", c.field, str(c.before), str(c.after), c.open_tasks] for c in found.changes]
+    rows = [[[kind_name(c.code, lang), " (", name(c.code), ")"], name(c.field), name(str(c.before)), name(str(c.after)),
+             c.open_tasks] for c in found.changes]
     return html.Div(className="nh-rules-preview", children=[
         _table(["kind", "field", "now", "after", "open"], rows, f"rules-{key}-preview-table", lang),
         html.P(text("rules.kinds_summary", lang).format(n=len(found.changes), open=found.open_tasks),
@@ -126,7 +138,7 @@ def versions_shown(found: list[Version], lang: str) -> html.Table:
     rows, classes = [], []
     for v in found:
         note = (v.note or "") + (f" (← #{v.rolled_back_from})" if v.rolled_back_from else "")
-        rows.append([f"#{v.id}", text(f"rules.{v.what}", lang), v.saved_by, _when(v.saved_at), note,
+        rows.append([f"#{v.id}", text(f"rules.{v.what}", lang), name(v.saved_by), _when(v.saved_at), name(note),
                      _rollback_cell(v.id, v.in_force, lang)])
         classes.append("nh-row-ok" if v.in_force else "")
     for what in KEYS:

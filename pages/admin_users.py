@@ -32,14 +32,15 @@ from sqlalchemy import Connection, Engine
 
 from accounts import staff
 from accounts.activation import Activation
-from accounts.actor import ROLE_NAMES, WORKER, Actor
+from accounts.actor import WORKER, Actor
 from accounts.roster import IssuedCode, Outcome, import_roster, preview_roster, read_roster, split_codes, write_codes
 from gis.db import changing, reading
 from gis.errors import GridError, InvalidRequest
 from matching.identity import mask_name
 from pages.admin_parts import bind_upload, pager, rows_table, upload_box
-from pages.shell import USERS, guarded, mount, nav_bar, refusal
-from pages.strings import text
+from pages.shell import USERS, guarded, marked, mount, nav_bar, page_language, refusal, role_name
+from pages.shell import name as as_name
+from pages.strings import one_language, text
 from web.context import vault
 from web.errors import refusals_shown
 from web.session import page_actor
@@ -62,7 +63,29 @@ def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
 
 
 def _role_options(lang: str) -> list[dict[str, str]]:
-    return [{"label": ROLE_NAMES[role] if lang == "zh" else role, "value": role} for role in staff.ROLES]
+    return [{"label": role_name(role, lang), "value": role} for role in staff.ROLES]
+
+
+SCOPE_WORDS = {"网格": "grid", "村居": "community", "镇街": "town"}  # accounts.staff.placement_text's first word
+
+
+def scope_shown(scope: str | None, lang: str) -> list[Any]:
+    """Where an account answers (:func:`accounts.staff.placement_text`: 网格 …, 村居 …, 镇街 … or 全区) in
+    ``lang``, its codes as data."""
+    word, _, codes = (scope or "").partition(" ")
+    if word in SCOPE_WORDS:
+        return [text(f"users.scope.{SCOPE_WORDS[word]}", lang), " ", as_name(codes)]
+    if (scope or "").startswith("全区"):
+        return [text("users.scope.district", lang)]
+    return [as_name(scope)]
+
+
+def notes_shown(outcome: Outcome, lang: str) -> str:
+    """A roster row's problems (field: message) or changes, in ``lang``."""
+    if outcome.problems:
+        return "；".join(f"{p.field if lang == 'en' else staff.FIELD_NAMES.get(p.field, p.field)}: "
+                        f"{one_language(p.message, lang)}" for p in outcome.problems)
+    return "；".join(one_language(change, lang) or "" for change in outcome.changes)
 
 
 def _beijing(moment: datetime | str | None) -> str:
@@ -82,9 +105,10 @@ def user_table(users: Sequence[dict[str, Any]], lang: str) -> html.Table:
         duty = text("users.on_duty" if user["on_duty"] else "users.off_duty", lang) if user["role"] == WORKER else ""
         rows.append(html.Tr(className="nh-user-row" + (" nh-row-warning" if not user["active"] else ""),
                             **{"data-username": user["username"]}, children=[
-            html.Td(user["username"]), html.Td(mask_name(user["display_name"] or "")),
-            html.Td(ROLE_NAMES[user["role"]] if lang == "zh" else user["role"]), html.Td(user["phone_masked"] or ""),
-            html.Td(text(f"users.status.{user['status']}", lang)), html.Td(duty), html.Td(user["scope"]),
+            html.Td(as_name(user["username"])), html.Td(as_name(mask_name(user["display_name"] or ""))),
+            html.Td(role_name(user["role"], lang)), html.Td(user["phone_masked"] or ""),
+            html.Td(text(f"users.status.{user['status']}", lang)), html.Td(duty),
+            html.Td(scope_shown(user["scope"], lang)),
             html.Td(str(user["open_tasks"])),
             html.Td(html.Button(text("users.pick", lang), id={"type": "users-pick", "username": user["username"]},
                                 className="nh-button nh-secondary nh-users-pick"))]))
@@ -105,17 +129,18 @@ def _act(action: str, username: str, lang: str, secondary: bool = False, disable
 def user_detail(user: dict[str, Any], lang: str) -> html.Div:
     """The selected account's facts and what the administrator may do to it."""
     username = user["username"]
-    facts = [("users.username", username), ("users.name", mask_name(user["display_name"] or "")),
-             ("users.role", ROLE_NAMES[user["role"]] if lang == "zh" else user["role"]),
+    facts: list[tuple[str, Any]] = [
+             ("users.username", as_name(username)), ("users.name", as_name(mask_name(user["display_name"] or ""))),
+             ("users.role", role_name(user["role"], lang)),
              ("users.phone", user["phone_masked"] or "-"),
              ("users.status", text(f"users.status.{user['status']}", lang)),
-             ("users.scope", user["scope"]), ("users.open_tasks", str(user["open_tasks"]))]
+             ("users.scope", scope_shown(user["scope"], lang)), ("users.open_tasks", str(user["open_tasks"]))]
     if user["disabled_at"]:
-        facts.append(("users.disabled_at", f"{_beijing(user['disabled_at'])} · {user['disabled_by'] or ''}"))
+        facts.append(("users.disabled_at", [f"{_beijing(user['disabled_at'])} · ", as_name(user["disabled_by"])]))
     if user["role"] == WORKER:
         facts.append(("users.duty", text("users.on_duty" if user["on_duty"] else "users.off_duty", lang)))
     children: list[Component] = [
-        html.H3(username, id="users-detail-username"),
+        html.H3(as_name(username), id="users-detail-username"),
         html.Dl(className="nh-facts", children=[part for key, value in facts
                                                 for part in (html.Dt(text(key, lang)), html.Dd(value))]),
         html.Div(className="nh-buttons", children=[
@@ -152,7 +177,7 @@ def user_detail(user: dict[str, Any], lang: str) -> html.Div:
 def code_shown(activation: Activation, lang: str) -> html.Div:
     """A one-time activation code, shown in this answer only."""
     return html.Div(className="nh-users-code", children=[
-        html.Span(f"{text('users.code', lang)} · {activation.username}："),
+        html.Span([f"{text('users.code', lang)} · ", as_name(activation.username), "：" if lang == "zh" else ": "]),
         html.Code(activation.code, id="users-code", className="nh-code"),
         html.P(text("users.code_once", lang).format(until=_beijing(activation.expires_at))),
     ])
@@ -206,9 +231,10 @@ def preview_table(outcomes: Sequence[Outcome], lang: str) -> html.Table:
                ("name", text("users.name", lang)), ("phone", text("users.phone", lang)),
                ("scope", text("users.scope", lang)), ("notes", text("users.notes", lang))]
     classes = {"error": "nh-row-error", "create": "nh-row-ok", "update": "nh-row-update", "unchanged": None}
-    rows = [{"row": o.row, "outcome": text(f"users.outcome.{o.action}", lang), "username": o.username,
-             "role": (ROLE_NAMES.get(o.role, o.role) if lang == "zh" else o.role) or "-", "name": o.name_masked,
-             "phone": o.phone_masked or "-", "scope": o.scope, "notes": o.notes(), "_class": classes[o.action]}
+    rows = [{"row": o.row, "outcome": text(f"users.outcome.{o.action}", lang), "username": as_name(o.username),
+             "role": role_name(o.role, lang) or "-", "name": as_name(o.name_masked),
+             "phone": o.phone_masked or "-", "scope": scope_shown(o.scope, lang), "notes": notes_shown(o, lang),
+             "_class": classes[o.action]}
             for o in outcomes]
     return rows_table(columns, rows, "users-roster-table", lang=lang)
 
@@ -231,7 +257,9 @@ def rejected(exc: GridError) -> html.Div:
     """A refusal with every problem it lists (a roster's, row by row)."""
     problems = getattr(exc, "problems", None) or []
     return html.Div(className="nh-error", children=[
-        html.P(str(exc)), *([html.Ul([html.Li(f"{p.feature}: {p.reason}") for p in problems])] if problems else [])])
+        html.P(one_language(str(exc), page_language())),
+        *([html.Ul([html.Li([as_name(p.feature), f": {one_language(p.reason, page_language())}"]) for p in problems])]
+          if problems else [])])
 
 
 # -- the page --------------------------------------------------------------------------------------------------------
@@ -293,7 +321,7 @@ def _layout(actor: Actor, lang: str) -> html.Div:
             ]),
             html.Section(className="nh-users-roster", children=[
                 html.H2(text("users.roster", lang)),
-                html.P(text("users.roster_help", lang), className="nh-note"),
+                html.P(marked(text("users.roster_help", lang)), className="nh-note"),
                 upload_box(ROSTER, "roster", lang, ".csv,.xlsx"),
                 html.Div(id="users-roster-preview"),
                 html.Button(text("users.apply", lang), id="users-roster-apply", className="nh-button", disabled=True),
@@ -390,7 +418,8 @@ def create_users(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
             activation = staff.add_user(conn, actor, username or "", name or "", role or "", vault(), clock(),
                                         phone or None, split_codes(grids or ""), community or None, town or None)
             user = staff.get_user(conn, actor, activation.username)
-        return ([html.P(f"{text('users.created', lang)} {user['username']} · {user['role_name']} · {user['scope']}",
+        return ([html.P([f"{text('users.created', lang)} ", as_name(user["username"]),
+                         f" · {role_name(user['role'], lang)} · ", *scope_shown(user["scope"], lang)],
                         className="nh-ok"), code_shown(activation, lang)], (changed or 0) + 1, user["username"])
 
     @app.callback(Output("users-roster-preview", "children"), Output("users-roster-apply", "disabled"),

@@ -28,8 +28,8 @@ from sqlalchemy import Connection, Engine
 from accounts.actor import Actor
 from gis.db import reading
 from grids.proximity import FAR_FROM_GRID_M, distance_to_grid_m, far_from_grid
-from pages.shell import FIELD, data, guarded, mount, nav_bar
-from pages.strings import catalog, text
+from pages.shell import FIELD, data, guarded, kind_name, mount, name, nav_bar, page_language
+from pages.strings import catalog, one_language, text
 from tasks.kinds import load_kinds
 from tasks.overview import BEIJING
 from tasks.repository import TaskFilter, get_task, list_tasks
@@ -62,11 +62,10 @@ def _due_label(due_at: str | None, now: datetime, lang: str) -> str:
 def task_card(task: dict, lang: str, now: datetime) -> html.Article:
     """One task as a card: kind, status, title, countdown, and the action buttons of every state."""
     kind = load_kinds().get(task["kind"])
-    kind_name = (kind.name_en if lang == "en" else kind.name) if kind else task["kind"]
     person = task.get("person") or {}
-    facts = [f"{text('field.grid', lang)} {task['grid_code']}"]
+    facts: list[Any] = [f"{text('field.grid', lang)} ", name(task["grid_code"])]
     if person.get("name_masked"):
-        facts.append(f"{text('field.person', lang)} {person['name_masked']}")
+        facts += [f" · {text('field.person', lang)} ", name(person["name_masked"])]
     buttons: list[Component] = [
         html.Button(text(f"field.{action}", lang), type="button", id=f"field-{action}-{task['id']}",
                     className="nh-field-btn " + ("nh-field-primary" if primary else "nh-field-secondary"),
@@ -80,17 +79,17 @@ def task_card(task: dict, lang: str, now: datetime) -> html.Article:
                temperature="1" if kind and kind.needs_temperature else "0", title=task["title"]),
         children=[
             html.Div(className="nh-field-card-top", children=[
-                html.Span(kind_name, className="nh-field-kind"),
+                html.Span(kind_name(task["kind"], lang), className="nh-field-kind"),
                 html.Span(text(f"field.status.{task['status']}", lang), className="nh-field-status"),
             ]),
-            html.H2(task["title"], className="nh-field-title"),
+            html.H2(name(task["title"]), className="nh-field-title"),
             html.Div(className="nh-field-due-row", children=[
                 html.Span("", className="nh-field-countdown" + (" nh-field-overdue" if task["overdue"] else ""),
                           **data(due=task["due_at"] or "")),
                 html.Span(_due_label(task["due_at"], now, lang), className="nh-field-due"),
             ]),
-            html.Div(" · ".join(facts), className="nh-field-facts"),
-            *([html.P(task["detail"], className="nh-field-detail")] if task.get("detail") else []),
+            html.Div(facts, className="nh-field-facts"),
+            *([html.P(name(task["detail"]), className="nh-field-detail")] if task.get("detail") else []),
             html.Div(buttons, className="nh-field-actions"),
             html.Div("", className="nh-field-sync", role="status"),
         ])
@@ -208,7 +207,7 @@ def create_field(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
 
     @app.callback(Output("field-distance", "children"), Output("field-distance", "className"),
                   Input("field-position", "data"), State("field-lang", "data"), prevent_initial_call=True)
-    @refusals_shown(lambda exc: (str(exc), "nh-field-distance nh-field-far"))
+    @refusals_shown(lambda exc: (one_language(str(exc), page_language()), "nh-field-distance nh-field-far"))
     def distance(position: dict[str, Any] | None, lang: str) -> tuple[str, str]:
         now = clock()
         actor = page_actor(engine, now, ROLES)

@@ -27,7 +27,7 @@ from jobs.queue import enqueue_rematch
 from matching.appeals import APPELLANTS, COLOURS, OVERRIDERS, decide_appeal, expiry, file_appeal, override_code
 from matching.appeals import pending_appeals as waiting_appeals
 from matching.lookup import card_of, look_up, require_found
-from pages.shell import PEOPLE, data, guarded, mount, nav_bar, refusal
+from pages.shell import PEOPLE, data, date_picker, guarded, mount, name, nav_bar, refusal, use_mantine
 from pages.strings import one_language, text
 from pages.task_panels import kind_name, label
 from tasks.overview import BEIJING
@@ -52,14 +52,16 @@ def _entry(entry: dict[str, Any], lang: str) -> html.Li:
     said: list[Any]
     if kind == "code":
         said = [_chip(entry["previous_colour"], lang) if entry["previous_colour"] else "—", " → ",
-                _chip(entry["colour"], lang), f" {entry['reason']}"]
+                _chip(entry["colour"], lang), " ", name(one_language(entry["reason"], lang))]
     elif kind in ("override", "appeal"):
-        said = [f"{entry['by']} ", _chip(entry["colour"], lang),
-                f" {text('people.until', lang)} {_when(entry['until'])[:10]}：{entry['reason']}"]
+        said = [name(entry["by"]), " ", _chip(entry["colour"], lang),
+                f" {text('people.until', lang)} {_when(entry['until'])[:10]}{text('people.colon', lang)}",
+                name(one_language(entry["reason"], lang))]
         if kind == "appeal":
             said.insert(0, f"#{entry['id']} ")
     else:
-        said = [f"#{entry['id']} {entry['by']} {text('people.' + entry['status'], lang)}：{entry['note'] or ''}"]
+        said = [f"#{entry['id']} ", name(entry["by"]), f" {text('people.' + entry['status'], lang)}"
+                f"{text('people.colon', lang)}", name(entry["note"] or "")]
     return html.Li(className=f"nh-event nh-people-at-{kind}", children=[
         html.Span(_when(entry["at"]), className="nh-time"),
         html.Strong(text(f"people.kind.{kind}", lang) + " "), *said])
@@ -68,22 +70,23 @@ def _entry(entry: dict[str, Any], lang: str) -> html.Li:
 def person_card(card: dict[str, Any], lang: str, pickable: bool) -> html.Article:
     """A person as the page shows him: masked identity, code and why, grid, timeline, tasks."""
     person, grid = card["person"], card["grid"]
-    place = f"{grid['code']} {grid['name']}（{grid['community']}）" if grid else \
-        f"{text('people.unplaced', lang)}：{person['unplaced_reason'] or ''}"
-    facts = [(text("people.reason_label", lang), one_language(person["reason"], lang)),
-             (text("people.explanation", lang), one_language(person["explanation"], lang)),
-             (text("people.rule", lang), person["rule_id"]),
-             (text("people.sources", lang), person["sources"]), (text("people.set_at", lang), _when(person["set_at"])),
-             (text("people.expires_at", lang), _when(person["expires_at"])), (text("people.grid", lang), place)]
+    place: Any = [name(grid["code"]), " ", name(grid["name"]), " · ", name(grid["community"])] if grid else \
+        [text("people.unplaced", lang), text("people.colon", lang), name(one_language(person["unplaced_reason"], lang))]
+    facts: list[tuple[str, Any]] = [
+        (text("people.reason_label", lang), name(one_language(person["reason"], lang))),
+        (text("people.explanation", lang), name(one_language(person["explanation"], lang))),
+        (text("people.rule", lang), name(person["rule_id"])),
+        (text("people.sources", lang), name(person["sources"])), (text("people.set_at", lang), _when(person["set_at"])),
+        (text("people.expires_at", lang), _when(person["expires_at"])), (text("people.grid", lang), place)]
     tasks = html.Table(className="nh-table nh-people-tasks", children=[html.Tbody([html.Tr([
-        html.Td(f"#{t['id']}"), html.Td(kind_name(t["kind"], lang)), html.Td(t["title"]),
+        html.Td(f"#{t['id']}"), html.Td(kind_name(t["kind"], lang)), html.Td(name(t["title"])),
         html.Td(html.Span(label("status", t["status"], lang), className=f"nh-status nh-status-{t['status']}")),
         html.Td(_when(t["due_at"]))]) for t in card["tasks"]])]) if card["tasks"] \
         else html.P(text("people.none", lang), className="nh-empty")
     return html.Article(className="nh-people-card", **data(key=person["person_key"]), children=[
-        html.H3([_chip(person["colour"], lang), f" {person['name_masked']} · {person['id_masked']} · "
-                                                f"{person['phone_masked'] or ''}"], className="nh-people-who"),
-        html.Dl([part for name, value in facts for part in (html.Dt(name), html.Dd(value or "—"))],
+        html.H3([_chip(person["colour"], lang), " ", name(person["name_masked"]),
+                 f" · {person['id_masked']} · {person['phone_masked'] or ''}"], className="nh-people-who"),
+        html.Dl([part for term, value in facts for part in (html.Dt(term), html.Dd(value or "—"))],
                 className="nh-facts"),
         *([html.Button(text("people.pick", lang), className="nh-button nh-secondary",
                        id={"type": "people-pick", "key": person["person_key"]})] if pickable else []),
@@ -109,11 +112,12 @@ def appeal_list(appeals: list[dict[str, Any]], lang: str, deciding: bool) -> htm
                             html.Button(text("people.reject", lang), className="nh-button nh-action-cancel",
                                         id={"type": "people-decide", "id": a["id"], "approve": 0})])]
         items.append(html.Li(className="nh-lead nh-people-appeal", id=f"people-appeal-{a['id']}", children=[
-            html.Div([html.Strong(f"#{a['id']} "), f"{a.get('name_masked') or ''} {a.get('id_masked') or ''} "
-                      f"{a.get('grid_code') or ''} · {text('people.now', lang)} ",
-                      _chip(a.get("current_colour"), lang), f" · {a['requested_by']} {text('people.requested', lang)} ",
+            html.Div([html.Strong(f"#{a['id']} "), name(a.get("name_masked")), f" {a.get('id_masked') or ''} ",
+                      name(a.get("grid_code")), f" · {text('people.now', lang)} ",
+                      _chip(a.get("current_colour"), lang), " · ", name(a["requested_by"]),
+                      f" {text('people.requested', lang)} ",
                       _chip(a["colour"], lang), f" {text('people.until', lang)} {_when(a['expires_at'])[:10]}"]),
-            html.Div(a["reason"], className="nh-event-said"), *controls]))
+            html.Div(name(one_language(a["reason"], lang)), className="nh-event-said"), *controls]))
     return html.Div(html.Ul(items))
 
 
@@ -131,7 +135,7 @@ def _change_form(actor: Actor, lang: str) -> html.Section:
             html.Label([text("people.days", lang), dcc.Input(id="people-days", type="number", min=1, max=365, value=7,
                                                              className="nh-input")]),
             html.Label([text("people.until_date", lang),
-                        dcc.DatePickerSingle(id="people-until", display_format="YYYY-MM-DD", clearable=True)]),
+                        date_picker("people-until", lang, clearable=True)]),
             html.Button(text("people.override_button" if overriding else "people.appeal_button", lang),
                         id="people-change", className="nh-button")]),
     ])
@@ -177,7 +181,7 @@ def change_code(engine: Engine, actor: Actor, person_key: str | None, colour: st
     try:
         whole_days = None if days in (None, "") else int(days)  # a number, or the text of one
     except ValueError:
-        raise InvalidRequest("有效天数须为整数 / days must be a whole number", "days") from None
+        raise InvalidRequest(text("people.days_whole", lang), "days") from None
     ends = expiry(now, whole_days if not until else None, date.fromisoformat(until[:10]) if until else None)
     if actor.role in OVERRIDERS:
         with changing(engine) as conn:
@@ -193,6 +197,7 @@ def change_code(engine: Engine, actor: Actor, person_key: str | None, colour: st
 def create_people(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the people page on ``server`` at /people/."""
     app = mount(server, PEOPLE, text("nav.people"))
+    use_mantine(app)  # its date picker
     app.layout = lambda: guarded(engine, clock, PEOPLE, _layout)
 
     @app.callback(Output("people-result", "children"), Output("people-key", "data"),
@@ -221,20 +226,20 @@ def create_people(server: Flask, engine: Engine, clock: Callable[[], datetime]) 
 
     @app.callback(Output("people-selected", "children"), Input("people-key", "data"), State("people-lang", "data"))
     @refusals_shown(refusal)
-    def selected(person_key: str | None, lang: str) -> str:
+    def selected(person_key: str | None, lang: str) -> str | list[Any]:
         actor = _acting(engine, clock)
         if not person_key:
             return text("people.pick_first", lang)
         with reading(engine) as conn:
             person = card_of(conn, actor, person_key, clock())["person"]
-        return f"{text('people.selected', lang)}：{person['name_masked']} · {person['id_masked']} · " \
-               f"{text('wall.' + person['colour'], lang)}"
+        return [f"{text('people.selected', lang)}{text('people.colon', lang)}", name(person["name_masked"]),
+                f" · {person['id_masked']} · {text('wall.' + person['colour'], lang)}"]
 
     @app.callback(Output("people-message", "children", allow_duplicate=True),
                   Output("people-changed", "data"),
                   Input("people-change", "n_clicks"),
                   State("people-key", "data"), State("people-colour", "value"), State("people-change-reason", "value"),
-                  State("people-days", "value"), State("people-until", "date"), State("people-changed", "data"),
+                  State("people-days", "value"), State("people-until", "value"), State("people-changed", "data"),
                   State("people-lang", "data"), prevent_initial_call=True)
     @refusals_shown(lambda exc: (refusal(exc), dash.no_update))
     def change(_clicks: int | None, person_key: str | None, colour: str, reason: str | None,

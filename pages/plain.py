@@ -21,7 +21,7 @@ from gis.errors import GridError, InvalidRequest
 from leads.reports import parse_report
 from leads.repository import submit_report
 from pages.shell import home_for
-from pages.strings import LANGUAGES
+from pages.strings import LANGUAGES, language, one_language, text
 from web.context import client_tag, engine, now, vault
 from web.errors import as_refusal, retry_headers, status_of
 from web.session import (
@@ -42,13 +42,27 @@ def _form_token() -> str:
     return request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
 
 
-def _render(template: str, status: int = 200, **context: Any) -> Response:
-    token = _form_token()
-    response = make_response(render_template(template, form_token=token, **context), status)
+def _lang() -> str:
+    return language(request.cookies.get("nanhai_lang"))
+
+
+def _render(template: str, status: int = 200, error: str | None = None, **context: Any) -> Response:
+    """``template`` in the reader's language (``t`` is its strings; ``error``, a "中文 / English" refusal, is
+    shown in that language only), with a fresh form token."""
+    token, lang = _form_token(), _lang()
+    response = make_response(render_template(
+        template, form_token=token, t=lambda key: text(key, lang), error=one_language(error, lang),
+        html_lang="en" if lang == "en" else "zh-CN", other_lang="zh" if lang == "en" else "en",
+        here=request.full_path.rstrip("?"), **context), status)
     response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure)
     response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; " \
                                                   "script-src 'self'; img-src 'self' data:; form-action 'self'"
     return response
+
+
+def _bilingual(key: str) -> str:
+    """A catalog string as a "中文 / English" text (``_render`` shows the reader's side)."""
+    return f"{text(key, 'zh')} / {text(key, 'en')}"
 
 
 def _refused(response: Response, refusal: GridError) -> Response:
@@ -76,7 +90,7 @@ def login_page() -> Response:
 def login_submit() -> BaseResponse:
     target = _safe_next(request.form.get("next"))
     if not _form_token_ok():
-        return _render("login.html", 400, next=target, error="页面已过期，请重新提交 / the form expired; submit again")
+        return _render("login.html", 400, next=target, error=_bilingual("plain.expired"))
     try:
         token, actor, _csrf, expires = log_in(request.form.get("username", "").strip(),
                                               request.form.get("password", ""))
@@ -98,11 +112,11 @@ def activate_submit() -> BaseResponse:
     username = request.form.get("username", "").strip()
     if not _form_token_ok():
         return _render("activate.html", 400, username=username,
-                       error="页面已过期，请重新提交 / the form expired; submit again")
+                       error=_bilingual("plain.expired"))
     password = request.form.get("password", "")
     if password != request.form.get("password2", ""):
         return _render("activate.html", 422, username=username, field="password2",
-                       error="两次输入的新密码不一致 / the two new passwords differ")
+                       error=_bilingual("plain.passwords_differ"))
     try:
         token, actor, _csrf, expires = activate_account(username, request.form.get("code", ""), password)
     except (GridError, OperationalError) as exc:
@@ -124,7 +138,7 @@ def logout() -> BaseResponse:
     """Log out from a page's menu. A cross-site form cannot do it: the SameSite=Lax cookie is not sent along,
     and a foreign ``Origin`` is refused."""
     if not same_origin():
-        return make_response("跨站请求被拒绝 / cross-site request refused", 403)
+        return make_response(text("plain.cross_site", _lang()), 403)
     with engine().begin() as conn:
         end_session(conn)
     return clear_session_cookie(redirect("/login", 303))
@@ -148,7 +162,7 @@ def lead_form() -> Response:
 def lead_submit() -> Response:
     values = {k: request.form.get(k, "") for k in ("description", "address", "lon", "lat", "contact")}
     if not _form_token_ok():
-        return _render("lead_form.html", 400, values=values, error="页面已过期，请重新提交 / the form expired")
+        return _render("lead_form.html", 400, values=values, error=_bilingual("plain.expired"))
     payload: dict[str, Any] = {"description": values["description"], "address": values["address"] or None,
                                "contact": values["contact"] or None, "crs": "wgs84"}
     if values["lon"] or values["lat"]:

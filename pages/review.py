@@ -29,7 +29,7 @@ from gis.db import changing, reading
 from jobs.queue import enqueue_rematch
 from matching.review_repository import PAGE_SIZE, decide_pair, linked_records, open_pairs, split_record
 from pages.admin_parts import pager
-from pages.shell import REVIEW, data, guarded, mount, nav_bar, refusal
+from pages.shell import REVIEW, data, guarded, mount, name, nav_bar, refusal
 from pages.strings import text
 from tasks.overview import BEIJING
 from web.context import client_tag
@@ -72,25 +72,31 @@ def _id_shown(record: dict[str, Any], lang: str) -> str:
     return record["id_masked"] or text("review.no_id", lang)
 
 
+def _row(record: dict[str, Any], lang: str) -> list[Any]:
+    """Which file and row a record came from: the file's name as data, the words around it in ``lang``."""
+    before, _, after = text("review.row", lang).partition("{file}")
+    return [before, name(record["file_name"]), after.format(row=record["row_number"])]
+
+
 def record_side(record: dict[str, Any], title: str, agreeing: list[str], disagreeing: list[str],
                 lang: str) -> html.Section:
     """One record of a pair, masked: what identifies him (the compared fields coloured), where it came from."""
     def style(field: str) -> dict[str, str] | None:
         return AGREE_STYLE if field in agreeing else DISAGREE_STYLE if field in disagreeing else None
 
-    facts: list[tuple[str, str, dict[str, str] | None]] = [
+    facts: list[tuple[str, Any, dict[str, str] | None]] = [
         (text("review.id", lang), _id_shown(record, lang), None),
-        (text("review.name", lang), record["name_masked"] or "—", style("name")),
+        (text("review.name", lang), name(record["name_masked"] or "—"), style("name")),
         (text("review.phone", lang), record["phone_masked"] or "—", style("phone")),
-        (text("review.source", lang), record["source"] or "—", None),
-        (text("review.file", lang), text("review.row", lang).format(file=record["file_name"],
-                                                                     row=record["row_number"]), None),
-        (text("review.category", lang), record["category"] or "—", None),
+        (text("review.source", lang), name(record["source"] or "—"), None),
+        (text("review.file", lang), _row(record, lang), None),
+        (text("review.category", lang), name(record["category"] or "—"), None),
         (text("review.reported", lang), _when(record["reported_at"]), None),
-        (text("review.grid", lang), record.get("grid_code") or text("review.unplaced", lang), None)]
+        (text("review.grid", lang), name(record["grid_code"]) if record.get("grid_code")
+         else text("review.unplaced", lang), None)]
     return html.Section(className="nh-people-card nh-review-side", children=[
         html.H4(title),
-        html.Dl([part for name, value, shown in facts for part in (html.Dt(name), html.Dd(value, style=shown))],
+        html.Dl([part for term, value, shown in facts for part in (html.Dt(term), html.Dd(value, style=shown))],
                 className="nh-facts")])
 
 
@@ -122,11 +128,11 @@ def link_item(link: dict[str, Any], lang: str) -> html.Li:
     record, person = link["record"], link["person"]
     file, row = record["feed_file_id"], record["row_number"]
     said: list[Any] = [
-        f"{_id_shown(record, lang)} · {record['name_masked']} · {record['phone_masked'] or '—'} · "
-        f"{record['source']} · " + text("review.row", lang).format(file=record["file_name"], row=row),
+        f"{_id_shown(record, lang)} · ", name(record["name_masked"]), f" · {record['phone_masked'] or '—'} · ",
+        name(record["source"]), " · ", *_row(record, lang),
         html.Strong(f" → {text('review.linked_to', lang)} "),
-        f"{person['name_masked']} · {person['id_masked']} · {person['phone_masked'] or '—'} · "
-        f"{person['grid_code'] or text('review.unplaced', lang)}"]
+        name(person["name_masked"]), f" · {person['id_masked']} · {person['phone_masked'] or '—'} · ",
+        name(person["grid_code"]) if person["grid_code"] else text("review.unplaced", lang)]
     band = text(f"review.band.{link['band']}", lang)
     how: list[Any] = [f"{band} · {text('review.score', lang)} {_score(link['score'])} ",
                       *field_chips(link["agreeing"], [], lang)]

@@ -8,20 +8,26 @@ with :func:`web.session.page_actor`; the layout is not the only gate.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import dash
+import dash_mantine_components as dmc
 from dash import dcc, html
+from dash.development.base_component import ComponentRegistry
 from flask import Flask, Response, has_request_context, request
 from sqlalchemy import Engine
 
-from accounts.actor import ADMIN, COMMANDER, REPORTER, ROLE_NAMES, SUPERVISOR, WORKER, Actor
+from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, WORKER, Actor
 from gis.errors import GridError, InvalidRequest
-from pages.strings import language, text
+from pages.strings import catalog, has_text, language, one_language, text
+from tasks.kinds import load_kinds
 from web.errors import error_response
 from web.session import page_actor
 
@@ -51,8 +57,9 @@ HOME = {COMMANDER: WALL, ADMIN: DISPATCH, SUPERVISOR: DISPATCH, WORKER: FIELD, R
 
 
 def refusal(exc: GridError) -> html.P:
-    """A refusal as every page shows it: one line in the error style with its Chinese / English message."""
-    return html.P(str(exc), className="nh-error")
+    """A refusal as every page shows it: one line in the error style, its "中文 / English" message in the page's
+    language."""
+    return html.P(one_language(str(exc), page_language()), className="nh-error")
 
 
 def data(**attributes: str) -> dict[str, Any]:
@@ -76,6 +83,77 @@ def page_language() -> str:
     return language(request.cookies.get("nanhai_lang")) if has_request_context() else "zh"
 
 
+def role_name(role: str | None, lang: str) -> str:
+    """A role's name in ``lang`` (the role's code when the catalogs do not name it)."""
+    return text(f"role.{role}", lang) if role and has_text(f"role.{role}") else role or ""
+
+
+NAMED = re.compile(r"\[\[(.+?)\]\]")
+
+
+def marked(value: str) -> list[Any]:
+    """A catalog string whose ``[[…]]`` parts are names kept as they are (a file's Chinese column headers on
+    an English page) as text and ``nh-name`` spans.
+
+    >>> marked("headers such as [[姓名]] (name)")
+    ['headers such as ', Span(children='姓名', className='nh-name'), ' (name)']
+    """
+    parts = NAMED.split(value)
+    return [name(part) if index % 2 else part for index, part in enumerate(parts) if part]
+
+
+def label(prefix: str, key: str | None, lang: str) -> str:
+    """The shown name of a code (a status, an action, a problem: the string ``<prefix>.<key>``), the code itself
+    when the catalogs do not name it."""
+    return text(f"{prefix}.{key}", lang) if key and has_text(f"{prefix}.{key}") else key or ""
+
+
+def kind_name(code: str | None, lang: str) -> str:
+    """A task kind's name in ``lang`` (tasks/kinds.toml's name or name_en), the code when it is not a kind."""
+    kind = load_kinds().get(code or "")
+    return code or "" if kind is None else (kind.name_en if lang == "en" else kind.name)
+
+
+def name(value: str | None, **attributes: Any) -> html.Span:
+    """A person's, place's or user's name as the pages show it: as it is, in either language (the language
+    check leaves ``nh-name`` alone)."""
+    return html.Span(value or "", className="nh-name", **attributes)
+
+
+def use_mantine(app: dash.Dash) -> None:
+    """Serve dash-mantine-components' scripts (about 1 MB) with ``app``, a page that draws one of its components
+    (a :func:`date_picker`). Dash serves every component library imported in the process with every Dash app,
+    the wall and the phone page too: the library leaves Dash's registry (once, whoever asks first) and joins the
+    scripts of the pages that use it. Safe to call for several pages and several apps in one process."""
+    if dmc.__name__ in ComponentRegistry.registry:
+        ComponentRegistry.registry.discard(dmc.__name__)
+    for resource in dmc._js_dist:
+        script = {**resource, "namespace": dmc.__name__}
+        if script not in app.scripts._resources._resources:
+            app.scripts.append_script(script)
+
+
+DAYJS_LOCALE = {"zh": "zh-cn", "en": "en"}  # zh-cn: assets/dayjs-locale-zh-cn.js; en is dayjs's own
+
+
+def date_picker(component_id: str, lang: str, span: bool = False, value: str | list[str] | None = None,
+                **props: Any) -> dmc.MantineProvider:
+    """A date picker (a day, or a span of days when ``span``) whose calendar, placeholder and controls are in the
+    page's language: Mantine's, with dayjs's Chinese locale vendored under assets/ (no CDN). Its ``value`` is
+    "YYYY-MM-DD" (a list of two for a span). The page's app must serve Mantine's scripts: :func:`use_mantine`."""
+    labels = {"nextMonth": "next_month", "previousMonth": "previous_month", "nextYear": "next_year",
+              "previousYear": "previous_year", "nextDecade": "next_decade", "previousDecade": "previous_decade",
+              "monthLevelControl": "month_level", "yearLevelControl": "year_level"}
+    picker = dmc.DatePickerInput(
+        id=component_id, type="range" if span else "default", value=value, valueFormat="YYYY-MM-DD",
+        placeholder=text("date.pick_range" if span else "date.pick", lang), allowSingleDateInRange=span,
+        ariaLabels={key: text(f"date.{word}", lang) for key, word in labels.items()},
+        nextLabel=text("date.next_month", lang), previousLabel=text("date.previous_month", lang),
+        clearButtonProps={"aria-label": text("date.clear", lang)}, className="nh-date", size="sm", **props)
+    return dmc.MantineProvider(dmc.DatesProvider(picker, settings={"locale": DAYJS_LOCALE.get(lang, "zh-cn"),
+                                                                   "firstDayOfWeek": 1}))
+
+
 def nav_bar(actor: Actor, lang: str, current: Page) -> html.Nav:
     """The top bar: the platform's name, the pages this role may open, who is logged in, language, log out."""
     other = "en" if lang == "zh" else "zh"
@@ -84,10 +162,10 @@ def nav_bar(actor: Actor, lang: str, current: Page) -> html.Nav:
         *[html.A(text(f"nav.{page.key}", lang), href=page.path,
                  className="nh-nav-link nh-nav-current" if page == current else "nh-nav-link")
           for page in pages_for(actor.role)],
-        html.Span(f"{actor.display_name or actor.username} · {ROLE_NAMES.get(actor.role, actor.role)}",
+        html.Span([name(actor.display_name or actor.username), f" · {role_name(actor.role, lang)}"],
                   className="nh-nav-user", id="nav-user"),
         html.A(text("page.other_language", lang), href=f"/lang/{other}?next={current.path}",
-               className="nh-nav-link"),
+               className="nh-nav-link", lang=other),
         html.Form(method="post", action="/logout", className="nh-nav-logout",
                   children=html.Button(text("nav.logout", lang), type="submit", id="nav-logout")),
     ])
@@ -134,8 +212,31 @@ def mount(server: Flask, page: Page, title: str) -> dash.Dash:
     return app
 
 
+class _Page(dash.Dash):
+    """A Dash app whose HTML page says its language and has its title in it (Dash's are fixed at start-up)."""
+
+    def interpolate_index(self, metas: Any = "", title: Any = "", css: Any = "", config: Any = "",
+                          scripts: Any = "", app_entry: Any = "", favicon: Any = "", renderer: Any = "") -> Any:
+        lang = page_language()
+        key = _title_keys().get(str(title))
+        # what assets/lang.js puts into Leaflet's controls, which draw their titles in English
+        strings = json.dumps({word: text(f"map.{word}", lang) for word in ("zoom_in", "zoom_out", "leaflet")},
+                             ensure_ascii=False).replace("</", "<\\/")
+        page: str = super().interpolate_index(
+            metas=f'{metas}\n<script type="application/json" id="nh-page-strings">{strings}</script>',
+            title=text(key, lang) if key is not None else title, css=css, config=config, scripts=scripts,
+            app_entry=app_entry, favicon=favicon, renderer=renderer)
+        return page.replace("<html>", f'<html lang="{"en" if lang == "en" else "zh-CN"}">', 1)
+
+
+@cache
+def _title_keys() -> dict[str, str]:
+    """The Chinese text of every string -> its key (a page's title is given in Chinese)."""
+    return {value: key for key, value in catalog("zh").items()}
+
+
 def _dash_app(server: Flask, page: Page, title: str) -> dash.Dash:
-    return dash.Dash(f"nanhai_{page.key}",
+    return _Page(f"nanhai_{page.key}",
                      server=server,  # type: ignore[arg-type]  # stub says bool|callable; documented: a Flask server
                      url_base_pathname=page.path, title=title, serve_locally=True,
                      update_title=None,  # type: ignore[arg-type]  # stub says str; documented: None disables it

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.pofile import read_po
 
-LANGUAGES = ("zh", "en")
+from web.language import LANGUAGES, one_side
+
+__all__ = ["LANGUAGES", "catalog", "graph_config", "has_text", "language", "missing_translations", "one_language",
+           "text"]
 LOCALE_DIR = Path(__file__).with_name("locale")
 
 
@@ -61,13 +65,22 @@ def missing_translations() -> dict[str, list[str]]:
 def one_language(bilingual: str | None, lang: str = "zh") -> str | None:
     """One side of a stored "中文 / English" text (a code's reason or explanation), as the page's language asks;
     a text with no English side is shown whole."""
-    if not bilingual or " / " not in bilingual:
-        return bilingual
-    zh, _, en = bilingual.partition(" / ")
-    return en if lang == "en" else zh
+    return one_side(bilingual, lang)
 
 
 def language(cookie: str | None) -> str:
     """The page language from the ``nanhai_lang`` cookie (set by /lang/<code>), else Chinese."""
     chosen = (cookie or "").lower()
     return chosen if chosen in LANGUAGES else "zh"
+
+
+def graph_config(lang: str) -> dict[str, Any]:
+    """A ``dcc.Graph``'s ``config`` for a page in ``lang``: Plotly's toolbar and date axes in that language (the
+    Chinese locale is vendored as ``assets/plotly-locale-zh-cn.js``), no Plotly logo, and no "Share chart"
+    button (plotly.js 4 offers to upload the chart's data to Plotly's cloud: the district's figures stay here).
+
+    >>> graph_config("zh")
+    {'locale': 'zh-CN', 'displaylogo': False, 'modeBarButtonsToRemove': ['sendChartToCloud']}
+    """
+    return {"locale": "en" if lang == "en" else "zh-CN", "displaylogo": False,
+            "modeBarButtonsToRemove": ["sendChartToCloud"]}

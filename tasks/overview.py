@@ -13,13 +13,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from gis.db import sql
-from tasks.kinds import load_kinds
-from tasks.lifecycle import ACTIONS, STATUS_NAMES
 from tasks.repository import OPEN_SQL
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 TICKER_LENGTH = 12
-EVENT_NAMES = {**{name: action.label for name, action in ACTIONS.items()}, "create": "新建", "escalate": "超时升级"}
 
 
 def version_stamp(conn: Connection) -> str:
@@ -75,16 +72,23 @@ def grid_figures(conn: Connection, now: datetime, scope: list[int] | None = None
     return values
 
 
-def _ticker(conn: Connection, scope: list[int] | None = None) -> list[dict]:
-    kinds = load_kinds()
+def ticker(conn: Connection, scope: list[int] | None = None, until: datetime | None = None) -> list[dict]:
+    """The latest :data:`TICKER_LENGTH` task events (of the grids in ``scope`` when given), newest first; with
+    ``until``, the latest up to that moment (the replay shows the ticker as it stood).
+
+    Codes, not words: ``action`` (an event name, ``create`` included), ``status`` and ``kind`` are codes that
+    the page names in its language; ``grid`` is the grid's name (its code when unnamed). No titles, no persons.
+    """
+    conditions = ([] if scope is None else ["t.grid_id = ANY(:scope)"]) + ([] if until is None else ["e.at <= :until"])
+    # newest first by time when replaying (the index on at), by id when live (the same order, cheaper)
+    order = "e.id DESC" if until is None else "e.at DESC, e.id DESC"
     rows = conn.execute(sql(
         "SELECT e.at, e.action, e.to_status, t.kind, t.grid_code, g.name AS grid_name FROM task_events e "
         "JOIN tasks t ON t.id = e.task_id LEFT JOIN grids g ON g.id = t.grid_id "
-        + ("" if scope is None else "WHERE t.grid_id = ANY(:scope) ")
-        + "ORDER BY e.id DESC LIMIT :n"), {"n": TICKER_LENGTH, "scope": scope})
-    return [{"at": r.at.astimezone(BEIJING).strftime("%H:%M"), "action": EVENT_NAMES.get(r.action, r.action),
-             "status": STATUS_NAMES.get(r.to_status, r.to_status),
-             "kind": kinds[r.kind].name if r.kind in kinds else r.kind, "grid": r.grid_name or r.grid_code}
+        + (f"WHERE {' AND '.join(conditions)} " if conditions else "")
+        + f"ORDER BY {order} LIMIT :n"), {"n": TICKER_LENGTH, "scope": scope, "until": until})
+    return [{"at": r.at.astimezone(BEIJING).strftime("%H:%M"), "time": r.at.isoformat(), "action": r.action,
+             "status": r.to_status, "kind": r.kind, "grid": r.grid_name or r.grid_code, "grid_code": r.grid_code}
             for r in rows]
 
 
@@ -93,6 +97,6 @@ def wall_summary(conn: Connection, now: datetime, scope: list[int] | None = None
     town's commander)."""
     fed = conn.execute(sql("SELECT max(imported_at) FROM feed_files")).scalar()
     return {"counters": _counters(conn, now, scope), "grids": grid_figures(conn, now, scope),
-            "ticker": _ticker(conn, scope),
+            "ticker": ticker(conn, scope),
             "feed_at": fed.isoformat() if fed else None, "as_of": now.isoformat(),
             "feed_stale": fed is None or now - fed > timedelta(hours=24)}

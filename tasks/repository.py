@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Row
 from accounts.actor import COMMANDER, SUPERVISOR, SYSTEM, WORKER, Actor
 from gis.db import NamedRow, run, sql
 from gis.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from grids.proximity import far_from_grid
 from tasks import lifecycle
 from tasks.kinds import load_kinds, task_kind
 
@@ -29,8 +30,9 @@ SELECT t.id, t.kind, t.status, t.priority, t.title, t.detail, t.source, t.grid_i
        t.created_by, t.created_at, t.dispatched_at, t.handled_at, t.closed_at, t.cancelled_at, t.sla_minutes,
        t.due_at, t.escalation_level, t.rework_count, t.extension_count, t.extension_requested_until, t.version,
        ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, p.id_masked, p.name_masked, p.colour,
-       t.status IN {OPEN_SQL} AND t.due_at < :now AS overdue
+       t.status IN {OPEN_SQL} AND t.due_at < :now AS overdue, g.name AS grid_name
 FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id LEFT JOIN persons p ON p.person_key = t.person_key
+LEFT JOIN grids g ON g.id = t.grid_id
 """
 # what a change can alter: returned by the UPDATE, so the answer needs no second read of the task
 RETURNED = ("status, version, assignee_id, dispatched_at, handled_at, closed_at, cancelled_at, due_at, "
@@ -53,7 +55,8 @@ def task_view(row: Row[Any] | NamedRow | SimpleNamespace) -> dict[str, Any]:
     return {
         "id": row.id, "kind": row.kind, "kind_name": kind.name if kind else row.kind, "status": row.status,
         "status_name": lifecycle.STATUS_NAMES[row.status], "priority": row.priority, "title": row.title,
-        "detail": row.detail, "source": row.source, "grid_code": row.grid_code, "person": person,
+        "detail": row.detail, "source": row.source, "grid_code": row.grid_code,
+        "grid_name": getattr(row, "grid_name", None), "person": person,
         "lead_id": row.lead_id, "checkpoint_id": row.checkpoint_id, "assignee_id": row.assignee_id,
         "assignee": row.assignee, "assignee_name": row.assignee_name, "created_by": row.created_by,
         "created_at": _iso(row.created_at), "dispatched_at": _iso(row.dispatched_at),
@@ -67,8 +70,10 @@ def task_view(row: Row[Any] | NamedRow | SimpleNamespace) -> dict[str, Any]:
 
 
 def event_view(row: Row[Any] | NamedRow) -> dict[str, Any]:
+    """An event as the API shows it; ``actor_name`` (the account's display name) where the read joined it."""
     return {"id": row.id, "task_id": row.task_id, "seq": row.seq, "action": row.action,
             "from_status": row.from_status, "to_status": row.to_status, "actor": row.actor,
+            "actor_name": getattr(row, "actor_name", None),
             "actor_role": row.actor_role, "at": _iso(row.at), "note": row.note, "detail": row.detail,
             "location": None if row.lon is None else {"lon": row.lon, "lat": row.lat}}
 
@@ -83,27 +88,99 @@ def task_row(conn: Connection, actor: Actor, task_id: int, now: datetime, lock: 
     return row
 
 
+# an event's columns (prefixed ``e.``), who did it by name, and how far from the task's grid it was done
+EVENT_READ = ("e.id, e.task_id, e.seq, e.action, e.from_status, e.to_status, e.actor, e.actor_role, e.at, e.note, "
+              "e.detail, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, a.display_name AS actor_name")
+
+
 def get_task(conn: Connection, actor: Actor, task_id: int, now: datetime) -> dict[str, Any]:
-    """One task with its timeline (oldest event first)."""
+    """One task with its timeline (oldest event first; who acted by name) and ``report``: the worker's latest
+    report (result, temperature, photos, position and its distance from the grid in metres, whether that is far),
+    what a supervisor checks before closing; None before any report."""
     task = task_view(task_row(conn, actor, task_id, now))
-    task["events"] = [event_view(e) for e in conn.execute(sql(
-        f"SELECT {EVENT_COLUMNS} FROM task_events WHERE task_id = :id ORDER BY seq"), {"id": task_id})]
+    rows = conn.execute(sql(
+        f"SELECT {EVENT_READ}, CASE WHEN e.geom IS NOT NULL THEN ST_Distance(e.geom::geography, g.geom::geography) "
+        "END AS distance_m FROM task_events e JOIN tasks t ON t.id = e.task_id LEFT JOIN grids g ON g.id = t.grid_id "
+        "LEFT JOIN users a ON a.id = e.actor_id WHERE e.task_id = :id ORDER BY e.seq"), {"id": task_id}).all()
+    task["events"] = [event_view(e) for e in rows]
+    handled = [e for e in rows if e.action == "handle"]
+    task["report"] = _report(handled[-1]) if handled else None
     return task
+
+
+def _report(event: Row[Any]) -> dict[str, Any]:
+    detail = event.detail or {}
+    metres = None if event.distance_m is None else round(float(event.distance_m), 1)
+    return {"event_id": event.id, "at": _iso(event.at), "by": event.actor_name or event.actor,
+            "result": detail.get("result"), "temperature": detail.get("temperature"),
+            "photos": list(detail.get("photos") or []), "note": event.note,
+            "location": None if event.lon is None else {"lon": event.lon, "lat": event.lat},
+            "distance_m": metres, "far": metres is not None and far_from_grid(metres)}
+
+
+def task_place(conn: Connection, actor: Actor, task_id: int, now: datetime) -> dict[str, Any]:
+    """Where a task is, as a GeoJSON FeatureCollection (WGS84) for a map: its grid's outline (``role`` grid) and,
+    once reported, the worker's position (``report``, with ``distance_m``) and the shortest line from it to the
+    grid (``gap``, when outside). NotFound outside the actor's scope."""
+    row = task_row(conn, actor, task_id, now)
+    shapes = conn.execute(sql(
+        "SELECT ST_AsGeoJSON(g.geom, 7) AS grid, ST_AsGeoJSON(e.geom, 7) AS report, "
+        "ST_Distance(e.geom::geography, g.geom::geography) AS metres, "
+        "ST_AsGeoJSON(ST_ShortestLine(e.geom, g.geom), 7) AS gap FROM grids g "
+        "LEFT JOIN LATERAL (SELECT geom FROM task_events WHERE task_id = :task AND action = 'handle' "
+        "ORDER BY seq DESC LIMIT 1) e ON true WHERE g.id = :grid"),
+        {"task": task_id, "grid": row.grid_id}).one_or_none()
+    features: list[dict[str, Any]] = []
+    if shapes is not None:
+        features.append({"type": "Feature", "geometry": json.loads(shapes.grid),
+                         "properties": {"role": "grid", "code": row.grid_code}})
+        if shapes.report is not None:
+            metres = float(shapes.metres)
+            features.append({"type": "Feature", "geometry": json.loads(shapes.report),
+                             "properties": {"role": "report", "distance_m": round(metres, 1),
+                                            "far": far_from_grid(metres)}})
+            if metres > 0:
+                features.append({"type": "Feature", "geometry": json.loads(shapes.gap),
+                                 "properties": {"role": "gap", "distance_m": round(metres, 1)}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def report_distance_m(conn: Connection, task_id: int) -> float | None:
+    """Metres between the task's grid and where its latest report was made (None: no report, or no position)."""
+    return conn.execute(sql(
+        "SELECT ST_Distance(e.geom::geography, g.geom::geography) FROM task_events e JOIN tasks t ON t.id = e.task_id "
+        "JOIN grids g ON g.id = t.grid_id WHERE e.task_id = :id AND e.action = 'handle' ORDER BY e.seq DESC "
+        "LIMIT 1"), {"id": task_id}).scalar()
 
 
 @dataclass
 class TaskFilter:
+    """Which tasks to list (every field optional, all given ones must hold), and which page of them."""
+
     grid_code: str | None = None
     statuses: tuple[str, ...] = ()
     overdue: bool | None = None
-    assignee: str | None = None
+    assignee: str | None = None  # a username
     due_before: datetime | None = None  # open work due before this time (the overdue and about-to-be queue)
     limit: int = 200
     offset: int = 0
+    search: str | None = None  # a piece of the grid's code or name, or of the title
+    assignee_id: int | None = None
+    kinds: tuple[str, ...] = ()
+    extension_pending: bool | None = None
+
+
+def _like(fragment: str) -> str:
+    """``fragment`` as an ILIKE pattern matching it anywhere, its own % and _ taken literally."""
+    return "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def list_tasks(conn: Connection, actor: Actor, where: TaskFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
-    """Tasks in scope matching ``where``: open work first, the most urgent first; returns (page, total)."""
+    """Tasks in scope matching ``where``: open work first, the most urgent first; returns (page, total).
+
+    The filters are those of the dispatch console's search: a grid's code or name (or the title), a worker,
+    kinds, statuses, overdue, an extension waiting for a decision; ``limit``/``offset`` page through them.
+    """
     scope = actor.grid_scope()
     clauses, params = [], {"now": now, "limit": where.limit, "offset": where.offset}
     if scope is not None:
@@ -119,17 +196,29 @@ def list_tasks(conn: Connection, actor: Actor, where: TaskFilter, now: datetime)
             raise InvalidRequest(f"未知状态 {', '.join(sorted(unknown))} / unknown status", "status")
         clauses.append("t.status = ANY(:statuses)")
         params["statuses"] = list(where.statuses)
+    if where.kinds:
+        clauses.append("t.kind = ANY(:kinds)")
+        params["kinds"] = list(where.kinds)
     if where.overdue is not None:
         clauses.append(("" if where.overdue else "NOT ") + f"(t.status IN {OPEN_SQL} AND t.due_at < :now)")
+    if where.extension_pending is not None:
+        clauses.append(f"t.extension_requested_until IS {'NOT ' if where.extension_pending else ''}NULL")
     if where.due_before is not None:
         clauses.append(f"t.status IN {OPEN_SQL} AND t.due_at < :due_before")
         params["due_before"] = where.due_before
     if where.assignee:
         clauses.append("u.username = :assignee")
         params["assignee"] = where.assignee
+    if where.assignee_id is not None:
+        clauses.append("t.assignee_id = :assignee_id")
+        params["assignee_id"] = where.assignee_id
+    search = (where.search or "").strip()
+    if search:
+        clauses.append("(t.grid_code LIKE :search OR g.name ILIKE :search OR t.title ILIKE :search)")
+        params["search"] = _like(search[:100])
     condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    total = conn.execute(sql("SELECT count(*) FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id" + condition),
-                         params).scalar_one()
+    total = conn.execute(sql("SELECT count(*) FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id "
+                             "LEFT JOIN grids g ON g.id = t.grid_id" + condition), params).scalar_one()
     rows = conn.execute(sql(TASK_SELECT + condition + f" ORDER BY t.status NOT IN {OPEN_SQL}, t.due_at, t.priority, "
                                                        "t.id LIMIT :limit OFFSET :offset"), params)
     return [task_view(r) for r in rows], total
@@ -263,6 +352,19 @@ def _attach_photos(conn: Connection, actor: Actor, task_id: int, event_id: int, 
                              "photos")
 
 
+def _check_far_report(conn: Connection, row: NamedRow, payload: dict[str, Any], change: lifecycle.Plan) -> None:
+    """A report made far from the task's grid is closed only when the closer says he saw it (``confirm_far``):
+    the console shows the distance and asks; a close sent without that is refused, whatever the client."""
+    metres = report_distance_m(conn, row.id)
+    if metres is None or not far_from_grid(metres):
+        return
+    if payload.get("confirm_far") is not True:
+        raise Conflict(f"反馈位置距任务网格 {metres:,.0f} 米，请核实后确认结案 / the report was made {metres:,.0f} m "
+                       "from the task's grid: confirm that you checked it (confirm_far)", "far_from_grid",
+                       task_view(row))
+    change.detail["far_from_grid_m"] = round(metres)
+
+
 def transition(conn: Connection, actor: Actor, task_id: int, action: str, version: int, payload: dict[str, Any],
                now: datetime, avoid: int | None = None) -> dict[str, Any]:
     """Apply ``action`` to task ``task_id`` if it is still at ``version``; returns the task and its new event.
@@ -281,6 +383,8 @@ def transition(conn: Connection, actor: Actor, task_id: int, action: str, versio
                        task_view(row))
     state = lifecycle.TaskState(row.status, row.kind, row.assignee_id, row.due_at, row.extension_requested_until)
     change = lifecycle.plan(state, action, actor, payload, now)
+    if action == "close":
+        _check_far_report(conn, row, payload, change)
     updates = change.updates.copy()
     if action in ("dispatch", "reassign"):
         if updates["assignee_id"] is None:
@@ -319,9 +423,9 @@ def grid_timeline(conn: Connection, actor: Actor, grid_code: str, limit: int = 1
     if grid is None or not actor.sees_grid(grid.id):
         raise NotFound(f"网格 {grid_code} 不存在或不在您的范围内 / no grid {grid_code} in your scope")
     rows = conn.execute(sql(
-        "SELECT e.id, e.task_id, e.seq, e.action, e.from_status, e.to_status, e.actor, e.actor_role, e.at, e.note, "
-        "e.detail, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, t.kind, t.title FROM task_events e "
-        "JOIN tasks t ON t.id = e.task_id WHERE t.grid_id = :g AND (CAST(:before AS bigint) IS NULL OR e.id < :before) "
+        f"SELECT {EVENT_READ}, t.kind, t.title FROM task_events e "
+        "JOIN tasks t ON t.id = e.task_id LEFT JOIN users a ON a.id = e.actor_id "
+        "WHERE t.grid_id = :g AND (CAST(:before AS bigint) IS NULL OR e.id < :before) "
         "ORDER BY e.at DESC, e.id DESC LIMIT :limit"), {"g": grid.id, "before": before, "limit": limit})
     return [{**event_view(r), "kind": r.kind, "title": r.title} for r in rows]
 

@@ -9,8 +9,8 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGES = ("accounts", "api", "benchmarks", "checkpoints", "demo", "evaluation", "gis", "grids", "layers", "leads",
-            "matching", "pages", "tasks")
+PACKAGES = ("accounts", "api", "benchmarks", "checkpoints", "demo", "evaluation", "gis", "grids", "jobs", "layers",
+            "leads", "matching", "pages", "tasks")
 
 
 def _runs_examples(path: pathlib.Path) -> bool:

@@ -26,6 +26,7 @@ from gis.errors import (
     RateLimited,
     Unauthenticated,
 )
+from web.language import one_side, reply_language
 
 STATUS: dict[type[GridError], int] = {
     InvalidRequest: 422, Unauthenticated: 401, PermissionDenied: 403, NotFound: 404, Conflict: 409,
@@ -67,10 +68,11 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return response
 
 
-def error_body(exc: GridError) -> dict[str, Any]:
-    """One JSON shape for every refusal: ``error`` (a code), ``message`` (Chinese / English), and details:
-    ``field`` for a bad field (422), ``current`` for a conflict (409)."""
-    body: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+def error_body(exc: GridError, lang: str | None = None) -> dict[str, Any]:
+    """One JSON shape for every refusal: ``error`` (a code), ``message`` (in ``lang``, by default the language
+    the request asks for: see :func:`web.language.reply_language`), and details: ``field`` for a bad field (422),
+    ``current`` for a conflict (409)."""
+    body: dict[str, Any] = {"error": type(exc).__name__, "message": one_side(str(exc), lang or reply_language())}
     if isinstance(exc, InvalidRequest) and exc.field:
         body["field"] = exc.field
     if isinstance(exc, Conflict):
@@ -81,9 +83,12 @@ def error_body(exc: GridError) -> dict[str, Any]:
 
 
 def error_response(exc: Exception) -> Response:
-    """The JSON answer to a refusal (``Retry-After`` when rate limited)."""
+    """The JSON answer to a refusal (``Retry-After`` when rate limited), its message in the language asked for
+    (``Content-Language`` says which)."""
     refusal = as_refusal(exc)
-    return json_response(error_body(refusal), status_of(refusal), retry_headers(refusal))
+    lang = reply_language()
+    return json_response(error_body(refusal, lang), status_of(refusal),
+                         {**(retry_headers(refusal) or {}), "Content-Language": lang})
 
 
 def retry_headers(refusal: GridError) -> dict[str, str] | None:

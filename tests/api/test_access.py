@@ -111,7 +111,7 @@ def test_a_supervisor_cannot_assign_outside_his_area(as_role, tasks_here_and_the
                                      "LIMIT 1"), {"g": OTHER_GRID}).scalar_one()
     here = as_role("supervisor").get(f"/tasks/{tasks_here_and_there['here']['id']}").json()
     response = as_role("supervisor").act(here, "dispatch", assignee_id=outsider)
-    assert response.status_code == 403 and "area" in response.json()["message"]
+    assert response.status_code == 403 and "本辖区" in response.json()["message"]
 
 
 def test_task_lists_put_open_work_first(as_role):

@@ -86,7 +86,8 @@ def test_bad_photos_are_refused(as_role, new_task):
     worker, task = as_role("worker"), new_task()
     for content, reason in ((b"GIF89a not really", "image"), (b"\x89PNG\r\n\x1a\n" + b"0" * 100, "image"),
                             (b"x" * (7 * 1024 * 1024), "large")):
-        response = worker.http.post(f"{worker.base}/api/v1/tasks/{task['id']}/photos", headers=worker._headers(None),
+        response = worker.http.post(f"{worker.base}/api/v1/tasks/{task['id']}/photos",
+                                    headers={**worker._headers(None), "Accept-Language": "en"},
                                     files={"photo": ("p.png", content, "image/png")})
         assert response.status_code == 422 and reason in response.json()["message"], response.text
 

@@ -287,8 +287,9 @@ def test_gridctl_serve_runs_the_job_worker_in_a_process_of_its_own_at_low_priori
 
 
 def test_an_interrupted_job_is_recorded_under_its_own_kind():
-    from jobs.queue import FEED_IMPORT, FEED_WITHDRAW, PURGE, REMATCH
+    from jobs.queue import ALERTS, FEED_IMPORT, FEED_WITHDRAW, PURGE, REMATCH
     from jobs.recovery import _kind
 
     assert [_kind(name) for name in (FEED_IMPORT, REMATCH, FEED_WITHDRAW, PURGE)] == [
         "feed_import", "rematch", "feed_withdraw", "purge"]
+    assert _kind(ALERTS) is None  # keeps no progress: retried, and no feed-import row is made up for it

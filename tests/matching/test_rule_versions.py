@@ -97,12 +97,12 @@ def test_every_problem_of_a_rules_text_names_its_line_rule_field_and_reason():
             'days = 0\n'                      # 14
             'weight = 3\n')                   # 15
     found = [(p.line, p.item, p.field) for p in versions.check("colour_rules", body)]
-    assert found == [(2, None, "colour_bias"), (6, "规则 / rule red-a", "colour"),
-                     (11, "规则 / rule red-a", "id"), (13, "规则 / rule red-a", "keywords"),
-                     (14, "规则 / rule red-a", "days"), (15, "规则 / rule red-a", "weight")]
+    assert found == [(2, None, "colour_bias"), (6, "规则 red-a / rule red-a", "colour"),
+                     (11, "规则 red-a / rule red-a", "id"), (13, "规则 red-a / rule red-a", "keywords"),
+                     (14, "规则 red-a / rule red-a", "days"), (15, "规则 red-a / rule red-a", "weight")]
     problems = versions.check("colour_rules", body)
     assert "colour must be red, yellow or blue" in problems[1].reason and "repeated" in problems[2].reason
-    assert str(problems[4]).startswith("第 14 行 / line 14 · 规则 / rule red-a · days: ")
+    assert str(problems[4]).startswith("第 14 行 / line 14 · 规则 red-a / rule red-a · days: ")
     syntax = versions.check("colour_rules", '[[rule]]\nid = "x"\ncolour = red\n')
     assert len(syntax) == 1 and syntax[0].line == 3 and "TOML syntax error" in syntax[0].reason
     assert "at least one [[rule]]" in versions.check("colour_rules", 'default_reason = "x"\n')[0].reason

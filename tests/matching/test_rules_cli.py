@@ -55,8 +55,9 @@ def test_a_wrong_file_is_refused_with_every_problem_on_its_line(run, engine, tmp
     assert "2 problems: nothing was saved" in lines[0]
     text_lines = PROPOSED.splitlines()
     colour, days = (text_lines.index(line) + 1 for line in ('colour = "red"', "days = 28"))
-    assert lines[1].startswith(f"  [error] 第 {colour} 行 / line {colour} · 规则 / rule red-confirmed · colour: ")
-    assert lines[2].startswith(f"  [error] 第 {days} 行 / line {days} · 规则 / rule red-confirmed · days: ")
+    rule = "规则 red-confirmed / rule red-confirmed"
+    assert lines[1].startswith(f"  [error] 第 {colour} 行 / line {colour} · {rule} · colour: ")
+    assert lines[2].startswith(f"  [error] 第 {days} 行 / line {days} · {rule} · days: ")
     missing = run("rules", "rollback", "424242")
     assert missing.exit_code == 1 and "no version #424242" in missing.output
     with engine.connect() as conn:

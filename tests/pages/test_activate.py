@@ -49,18 +49,22 @@ def _form(client, path="/activate"):
     return html, re.search(r'name="form_token" value="([^"]+)"', html).group(1)
 
 
-def test_the_login_page_links_to_activation_and_the_form_is_chinese_first(server):
+def test_the_login_page_links_to_activation_in_the_chosen_language_chinese_first(server):
     client = browser(server)
     login = client.get("/login").get_data(as_text=True)
-    assert 'href="/activate"' in login and "首次登录？激活账号 / first login? activate your account" in login
+    assert 'href="/activate"' in login and "首次登录？激活账号" in login and "Activate" not in login
     html, _ = _form(client, "/activate?username=chen.zw")
-    assert html.index("激活账号") < html.index("Activate your account")
+    assert '<html lang="zh-CN">' in html and "激活账号" in html and "Activate your account" not in html
     assert 'value="chen.zw"' in html and 'name="password2"' in html and 'autocomplete="one-time-code"' in html
+    client.set_cookie("nanhai_lang", "en")
+    html, _ = _form(client, "/activate?username=chen.zw")
+    assert '<html lang="en">' in html and "Activate your account" in html and "激活账号" not in html
 
 
 def test_activation_refuses_a_forged_form_different_passwords_a_wrong_code_and_a_weak_password(server, account):
     username, code = account
     client = browser(server)
+    client.set_cookie("nanhai_lang", "en")  # the refusals in English: one language at a time
     _, token = _form(client)
     form = {"username": username, "code": code, "password": STRONG, "password2": STRONG, "form_token": token}
     assert client.post("/activate", data={**form, "form_token": "guess"}).status_code == 400

@@ -51,7 +51,7 @@ def server(engine):
 
 FORGED = {"audit-search.n_clicks": 1, "audit-prev.n_clicks": None, "audit-next.n_clicks": None,
           "audit-user.value": None, "audit-person.value": PERSON_ID, "audit-kind.value": "person.lookup",
-          "audit-dates.start_date": None, "audit-dates.end_date": None, "audit-page.data": 1,
+          "audit-dates.value": None, "audit-page.data": 1,
           "audit-lang.data": "zh", "audit-export.n_clicks": 1}
 
 

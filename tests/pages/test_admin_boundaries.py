@@ -113,7 +113,7 @@ def test_only_administrators_open_the_page_and_use_its_callbacks(page_scenario, 
     stale = call(clients["demo_admin"], "boundaries-apply.n_clicks", {
         "boundaries-apply.n_clicks": 1, "boundaries-preview.data": {**store, "stamp": "0:0/feedfacefeedface"},
         "boundaries-lang.data": "en"})
-    assert "preview the change again" in json.dumps(stale.get_json(), ensure_ascii=False)
+    assert "请重新预览" in json.dumps(stale.get_json(), ensure_ascii=False)  # the cookie's language: Chinese
     assert fingerprint(engine) == before
 
 
@@ -140,7 +140,7 @@ def test_an_administrator_previews_a_boundary_change_and_applies_it(page_scenari
         # a file with an overlap: the errors in the table and on the map, and nothing to apply
         _send(browser, bad_file)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#boundaries-problems tr.nh-row-error"))
-        assert "overlap" in browser.find_element(By.ID, "boundaries-problems").text
+        assert "重叠" in browser.find_element(By.ID, "boundaries-problems").text
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#boundaries-map path.nh-boundary-error"))
         assert browser.find_element(By.ID, "boundaries-blocked").is_displayed()
         assert not browser.find_element(By.ID, "boundaries-apply").is_displayed()
@@ -163,7 +163,7 @@ def test_an_administrator_previews_a_boundary_change_and_applies_it(page_scenari
 
         browser.find_element(By.ID, "boundaries-apply").click()
         wait.until(lambda d: d.find_elements(By.ID, "boundaries-applied"))
-        assert "tasks moved 5" in browser.find_element(By.ID, "boundaries-applied").text
+        assert "任务移动 5" in browser.find_element(By.ID, "boundaries-applied").text  # the page is in Chinese
         assert not browser.find_element(By.ID, "boundaries-apply").is_displayed()
         wait.until(lambda d: "community_change.gpkg" in d.find_element(By.ID, "boundaries-history-table").text)
         screenshot(browser, "admin_boundaries_applied")

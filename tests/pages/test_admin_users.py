@@ -126,7 +126,7 @@ def test_the_page_and_every_callback_refuse_everyone_but_administrators(server):
     assert "demo_worker" in found and "demo_admin" in found
     creating = next(d for d in dependencies if "users-created.children" in d["output"])
     refused = json.dumps(admin.post(URL, json=request_body(creating, FORGED)).get_json(), ensure_ascii=False)
-    assert "用户名 / username" in refused and "nh-error" in refused
+    assert "用户名" in refused and "nh-error" in refused and "/ username" not in refused  # one language
 
 
 # -- the page's buttons, over HTTP --------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_creating_shows_the_code_once_and_taking_a_grid_recalls_the_workers_task
     again = _press(admin, "reset", "page.two")
     assert "users-code" in again and _code_in(again) != code
     refused = _press(admin, "scope", "page.two", role="supervisor", grids="", community="", town="")
-    assert "村居编码 / community_code" in refused and "nh-error" in refused
+    assert "村居编码" in refused and "nh-error" in refused and "community_code" not in refused
     assert "已保存 page.two 的角色与范围" in _press(admin, "scope", "page.two", role="supervisor", grids="",
                                                   community=community[0], town="")
     assert "不能停用自己的账号" in _press(admin, "disable", "demo_admin")

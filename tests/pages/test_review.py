@@ -98,7 +98,7 @@ def test_each_reviewer_sees_his_scopes_pairs_masked_in_one_language(server, dist
     assert f"review-pair-{pairs['in_b']}" not in shown and f"review-pair-{pairs['decided']}" not in shown
     assert shown.index(f"review-pair-{pairs['cross']}") < shown.index(f"review-pair-{pairs['in_a']}"), "best first"
     for said in ("共 2 对待审，第 1/1 页", "无身份证", "440605********0001", "陈*明", "138****0001", "运营商",
-                 "operator-phones.csv 第 1 行", "行程卡", "一致：姓名", "一致：地址", "不一致：手机号", "91.0%",
+                 "operator-phones.csv", "第 1 行", "行程卡", "一致：姓名", "一致：地址", "不一致：手机号", "91.0%",
                  "同一人", "不同的人"):
         assert said in shown, said
     assert "sealed-token" not in shown and "Agree" not in shown

@@ -61,3 +61,28 @@ def test_the_language_switch_remembers_the_choice_and_stays_on_the_site(server):
     assert "nanhai_lang=en" in answer.headers["Set-Cookie"]
     assert client.get("/lang/en?next=https://evil.example/").headers["Location"] == "/"
     assert "Set-Cookie" not in client.get("/lang/xx?next=/").headers
+
+
+def test_a_page_says_its_language_and_has_its_title_in_it(server):
+    client = server.test_client()
+    _log_in(client, "demo_supervisor")
+    zh = client.get("/people/").get_data(as_text=True)
+    assert '<html lang="zh-CN">' in zh and "<title>人员查询</title>" in zh and 'id="nh-page-strings"' in zh
+    client.set_cookie("nanhai_lang", "en")
+    en = client.get("/people/").get_data(as_text=True)
+    assert '<html lang="en">' in en and "<title>People</title>" not in zh
+    title = re.search(r"<title>([^<]*)</title>", en).group(1)
+    assert title.isascii() and title, title
+    strings = json.loads(re.search(r'id="nh-page-strings">([^<]*)</script>', en).group(1))
+    assert strings["zoom_in"] == "Zoom in"
+
+
+def test_the_nav_bar_shows_the_role_in_the_page_language_and_the_name_as_data():
+    from accounts.actor import Actor
+    from pages.shell import PEOPLE, nav_bar
+
+    actor = Actor(1, "demo_supervisor", "supervisor", display_name="演示网格长")
+    bar = json.dumps(nav_bar(actor, "en", PEOPLE).to_plotly_json(), default=lambda c: c.to_plotly_json(),
+                     ensure_ascii=False)
+    assert " · Grid supervisor" in bar and " · 网格长" not in bar and '"nh-name"' in bar
+    assert '"lang": "zh"' in bar  # the switch to Chinese says it is Chinese

@@ -14,6 +14,8 @@ from sqlalchemy import text
 
 from accounts.actor import Actor
 from app import create_app
+from evaluation.export import HEADER_ROW, header
+from pages.reports import say_for
 from tasks.repository import NewTask, create_task
 from tests.browser import LiveServer, chromium, close, log_in, phone_chromium, place, screenshot, waiting
 from tests.conftest import signed_in
@@ -26,7 +28,7 @@ TITLE = "端到端：入户走访测温"
 
 @pytest.fixture(scope="module")
 def desk():
-    driver = chromium(1600, 1000)
+    driver = chromium(1440, 900)  # a supervisor's desk
     yield driver
     close(driver)
 
@@ -75,7 +77,8 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
                               datetime.now(UTC))["id"]
         spot = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM grids "
                                  "WHERE code = :c) g"), {"c": GRID}).one()
-    with LiveServer(create_app(work_engine).server) as live:
+    server = create_app(work_engine).server  # one app: the desk, the phone and the reporter's download
+    with LiveServer(server) as live:
         # The supervisor picks the waiting task and dispatches it to the grid's worker.
         log_in(desk, live.url, "demo_supervisor")
         wait = waiting(desk, 60)
@@ -83,7 +86,7 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
         wait.until(lambda d: _choose_worker(d, "演示网格员"))
         wait.until(lambda d: "演示网格员" in d.find_element(By.CSS_SELECTOR, "#task-detail .dash-dropdown").text)
         _click(wait, "#task-detail .nh-action-dispatch")
-        wait.until(lambda d: f"派遣 #{task_id}" in d.find_element(By.ID, "dispatch-message").text)
+        wait.until(lambda d: f"派遣 #{task_id}" in d.find_element(By.CSS_SELECTOR, "#task-detail .nh-note").text)
         assert tuple(_task(work_engine, task_id)) == ("dispatched", "demo_worker")
 
         # The worker, on his phone, accepts, starts and reports from inside the grid.
@@ -107,12 +110,16 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
         # The supervisor closes it; the task's timeline tells the whole story.
         desk.refresh()
         _open_task_in_console(desk, task_id)
+        evidence = desk.find_element(By.ID, "task-evidence").text  # what he checks before closing
+        assert "位于任务网格内" in evidence and "36.6 ℃" in evidence and "已入户，体温正常" in evidence
         _click(wait, "#task-detail .nh-action-close")
-        wait.until(lambda d: f"结案 #{task_id}" in d.find_element(By.ID, "dispatch-message").text)
+        wait.until(lambda d: f"结案 #{task_id}" in d.find_element(By.CSS_SELECTOR, "#task-detail .nh-note").text)
         wait.until(lambda d: "已结案" in d.find_element(By.ID, "task-detail").text)
         timeline = desk.find_element(By.CSS_SELECTOR, "#task-detail .nh-timeline").text
-        for step in ("创建", "派遣", "接收", "开始处置", "反馈", "结案", "体温 36.6 ℃", "已入户，体温正常"):
+        for step in ("创建", "派遣", "接收", "开始处置", "反馈", "结案", "体温 36.6 ℃", "已入户，体温正常",
+                     "演示网格员", "演示网格长"):
             assert step in timeline, step
+        assert "demo_worker" not in timeline, "the timeline names people, not their usernames"
         screenshot(desk, "story-dispatch")
         assert _task(work_engine, task_id).status == "closed"
 
@@ -132,17 +139,18 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
         screenshot(desk, "story-wall")
 
         # The reporter's export for the grid counts it as closed, on time.
-        reporter = signed_in(create_app(work_engine).server.test_client(), "demo_reporter")
+        reporter = signed_in(server.test_client(), "demo_reporter")
         day = today.date().isoformat()
         exported = reporter.get(f"/reports/export.csv?level=grid&area={GRID}&from={day}&to={day}")
         assert exported.status_code == 200
-        lines = [line for line in exported.get_data(as_text=True).lstrip("\ufeff").splitlines()
-                 if not line.startswith("#")]
+        lines = exported.get_data(as_text=True).lstrip("\ufeff").splitlines()[HEADER_ROW - 1:]  # the stamp above
         row = next(csv.DictReader(io.StringIO("\n".join(lines))))
     with work_engine.connect() as conn:
         expected = conn.execute(text(
             "SELECT count(*) FILTER (WHERE status = 'closed') AS closed, count(*) FILTER (WHERE status = 'closed' "
             "AND closed_at <= due_at) AS on_time FROM tasks WHERE grid_code = :g AND created_at >= :t "
             "AND created_at < :t + interval '1 day'"), {"g": GRID, "t": today}).one()
-    assert row["code"] == GRID and int(row["closed"]) == expected.closed >= 1
-    assert int(row["closed_on_time"]) == expected.on_time >= 1
+    say = say_for("zh")  # the export's headers are in the reader's language (Chinese by default)
+    column = {name: header(name, say) for name in ("closed", "closed_on_time")}
+    assert row[say("col.code")] == GRID and int(row[column["closed"]]) == expected.closed >= 1
+    assert int(row[column["closed_on_time"]]) == expected.on_time >= 1
