@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -46,6 +47,16 @@ EXPORT_LIMIT = 100_000  # rows in one export (an Excel sheet holds a million; a 
 EXPORT_COLUMNS = (("at", "时间 / at"), ("username", "用户 / user"), ("action", "操作 / action"),
                   ("subject", "对象 / subject"), ("person", "人员（脱敏）/ person (masked)"),
                   ("reason", "理由 / reason"))
+
+
+@dataclass(frozen=True)
+class Language:
+    """How an export reads in one language, given by the page that asks for it (the catalogs are the web
+    side's): the sheet's name, the headings in :data:`EXPORT_COLUMNS`' order, and an entry as it reads."""
+
+    sheet: str
+    headings: tuple[str, ...]
+    entry: Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -154,10 +165,11 @@ def read_log(conn: Connection, actor: Actor, where: AuditFilter, vault: Vault,
     return found, int(total)
 
 
-def export_log(conn: Connection, actor: Actor, where: AuditFilter, vault: Vault,
-               client: str | None = None) -> bytes:
+def export_log(conn: Connection, actor: Actor, where: AuditFilter, vault: Vault, client: str | None = None,
+               language: Language | None = None) -> bytes:
     """Every entry matching ``where`` (the newest :data:`EXPORT_LIMIT`), newest first, as an .xlsx sheet (at,
-    user, action, subject, person, reason); audited (``audit.export``)."""
+    user, action, subject, person, reason); audited (``audit.export``). ``language``: the reader's sheet name,
+    headings and the way an entry reads (the page's language); without it, both languages, as the CLI writes."""
     actor.require_role(*READERS)
     from openpyxl import Workbook
 
@@ -165,10 +177,10 @@ def export_log(conn: Connection, actor: Actor, where: AuditFilter, vault: Vault,
     rows = conn.execute(text(SELECT + condition + " ORDER BY a.at DESC, a.id DESC LIMIT :n"),
                         {**params, "n": EXPORT_LIMIT})
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("审计日志 audit")
-    sheet.append([heading for _key, heading in EXPORT_COLUMNS])
+    sheet = book.create_sheet(language.sheet if language else "审计日志 audit")
+    sheet.append(list(language.headings) if language else [heading for _key, heading in EXPORT_COLUMNS])
     for row in rows:
-        entry = _view(row)
+        entry = language.entry(_view(row)) if language else _view(row)
         sheet.append(neutralised_row([entry[key] for key, _heading in EXPORT_COLUMNS]))
     out = io.BytesIO()
     book.save(out)

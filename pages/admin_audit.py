@@ -20,7 +20,17 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from accounts.actor import Actor
-from accounts.audit import KIND_NAMES, KINDS, PAGE_SIZE, AuditFilter, action_label, export_log, read_log
+from accounts.audit import (
+    EXPORT_COLUMNS,
+    KIND_NAMES,
+    KINDS,
+    PAGE_SIZE,
+    AuditFilter,
+    Language,
+    action_label,
+    export_log,
+    read_log,
+)
 from gis.db import changing
 from gis.errors import InvalidRequest
 from pages.admin_parts import pager, rows_table
@@ -78,6 +88,14 @@ def _span(value: list[str | None] | str | None) -> tuple[str | None, str | None]
         return value, value
     days = [*value, None, None]
     return days[0], days[1]
+
+
+def export_language(lang: str) -> Language:
+    """The audit export in the page's language: headings from the catalogs, each action named by its kind, the
+    stored "中文 / English" reason in one language."""
+    return Language(text("audit.xlsx.sheet", lang), tuple(text(f"audit.xlsx.{key}", lang) for key, _ in EXPORT_COLUMNS),
+                    lambda entry: {**entry, "action": action_label(entry["action"], lang),
+                                   "reason": one_language(entry["reason"], lang)})
 
 
 def shown_row(row: dict[str, Any], lang: str) -> dict[str, Any]:
@@ -143,7 +161,8 @@ def create_audit(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
         actor = _acting(engine, clock)
         start, end = _span(dates)
         with changing(engine) as conn:
-            body = export_log(conn, actor, audit_filter(user, person, kind, start, end), vault(), client_tag())
+            body = export_log(conn, actor, audit_filter(user, person, kind, start, end), vault(), client_tag(),
+                              export_language(lang))
         stamp = clock().astimezone(BEIJING).strftime("%Y%m%d-%H%M")
         return (dcc.send_bytes(body, f"audit-{stamp}.xlsx", type=XLSX),
                 html.P(text("audit.exported", lang), className="nh-ok"))

@@ -35,7 +35,7 @@ from jobs.queue import CRS_CHOICES, enqueue_feed_import, enqueue_feed_withdrawal
 from matching import repository
 from matching.withdrawal import FIELD_NAMES, REASON_LIMIT, rejection_lines, rejection_report
 from pages.admin_parts import bind_upload, excel_bytes, progress_bar, upload_box
-from pages.shell import FEEDS, data, guarded, label, marked, mount, name, nav_bar, refusal
+from pages.shell import FEEDS, data, guarded, label, marked, mount, name, nav_bar, page_language, refusal
 from pages.strings import one_language, text
 from web.context import client_tag
 from web.errors import refusals_shown
@@ -293,22 +293,20 @@ def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
     return actor
 
 
-REJECTED_KIND = "拒收 / rejected"
-WARNING_KIND = "字段警告 / field warning"
-
-
-def rejections_workbook(engine: Engine, feed_id: int) -> bytes:
-    """The rejection report of the import ``feed_id`` as an .xlsx: row number, field, reason and kind — one line
-    per problem of a rejected row (``拒收 / rejected``) and one per field warning of a stored row (``字段警告 / field
-    warning``), in row order (a row is either rejected or stored: its lines stay together)."""
+def rejections_workbook(engine: Engine, feed_id: int, lang: str = "zh") -> bytes:
+    """The rejection report of the import ``feed_id`` as an .xlsx in the reader's language: row number, field,
+    reason and kind — one line per problem of a rejected row and one per field warning of a stored row, in row
+    order (a row is either rejected or stored: its lines stay together)."""
     with reading(engine) as conn:
-        report = [line | {"kind": REJECTED_KIND} for line in rejection_report(conn, feed_id)]
-        report += [{"row": row, "field": f"{FIELD_NAMES.get(field, field)} / {field}", "reason": reason,
-                    "kind": WARNING_KIND}
+        report = [line | {"kind": text("feeds.xlsx.rejected", lang)} for line in rejection_report(conn, feed_id)]
+        report += [{"row": row, "field": FIELD_NAMES.get(field, field) if lang == "zh" else field, "reason": reason,
+                    "kind": text("feeds.xlsx.warning", lang)}
                    for row, field, reason in repository.feed_field_warnings(conn, feed_id)]
     report.sort(key=lambda line: line["row"])  # stable: each row's lines keep their order
-    columns = [("row", "行号 / row"), ("field", "字段 / field"), ("reason", "原因 / reason"), ("kind", "类别 / kind")]
-    return excel_bytes(f"拒收与警告 {feed_id}", columns, report)
+    shown = [line | {"field": one_language(line["field"], lang), "reason": one_language(line["reason"], lang)}
+             for line in report]
+    columns = [(key, text(f"feeds.xlsx.{key}", lang)) for key in ("row", "field", "reason", "kind")]
+    return excel_bytes(text("feeds.xlsx.sheet", lang).format(n=feed_id), columns, shown)
 
 
 def create_feeds(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
@@ -321,7 +319,7 @@ def create_feeds(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
         if page_actor(engine, clock(), FEEDS.roles) is None:
             return Response("仅管理员可下载 / administrators only", status=403, mimetype="text/plain")
         try:
-            body = rejections_workbook(engine, feed_id)
+            body = rejections_workbook(engine, feed_id, page_language())
         except GridError as exc:
             return Response(str(exc), status=404, mimetype="text/plain")
         return Response(body, mimetype=XLSX, headers={

@@ -119,8 +119,12 @@ def test_the_export_is_the_filtered_log_as_a_sheet(server, engine):
     assert download["filename"].endswith(".xlsx") and download["base64"]
     sheet = load_workbook(io.BytesIO(base64.b64decode(download["content"]))).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert len(rows) == 4 and rows[0][0].startswith("时间") and {r[5] for r in rows[1:]} == \
-        {"热线来电 0", "热线来电 1", "热线来电 2"}
+    assert len(rows) == 4 and rows[0] == ("时间", "用户", "操作", "对象", "人员（脱敏）", "理由")
+    assert {r[5] for r in rows[1:]} == {"热线来电 0", "热线来电 1", "热线来电 2"}
+    english = _answer(admin, "audit-download.data", {**FORGED, "audit-lang.data": "en"})["response"]
+    rows = list(load_workbook(io.BytesIO(base64.b64decode(english["audit-download"]["data"]["content"])))
+                .active.iter_rows(values_only=True))
+    assert rows[0] == ("At", "User", "Action", "Subject", "Person (masked)", "Reason") and len(rows) == 4
     assert _lines(engine, "audit.export")[-1][0] == "demo_admin"
 
 
@@ -170,5 +174,5 @@ def test_an_administrator_filters_the_log_and_exports_it(engine, browser, tmp_pa
     sheets = list(downloads.glob("*.xlsx"))
     assert len(sheets) == 1, list(downloads.iterdir())
     rows = list(load_workbook(sheets[0]).active.iter_rows(values_only=True))
-    assert [(r[1], r[2]) for r in rows[1:]] == [("demo_admin", "login")] * logins
+    assert [(r[1], r[2]) for r in rows[1:]] == [("demo_admin", "登录 · login")] * logins
     assert _lines(engine, "audit.export")[-1] == ("demo_admin", "user=demo_admin kind=login")

@@ -177,9 +177,14 @@ def test_only_an_administrator_opens_the_page_posts_its_callbacks_or_downloads_a
     report = admin.get(f"/admin/feeds/{feed_id}/rejections.xlsx")
     assert report.status_code == 200 and report.mimetype.endswith("spreadsheetml.sheet")
     lines = list(load_workbook(io.BytesIO(report.data)).active.iter_rows(values_only=True))
-    assert lines == [("行号 / row", "字段 / field", "原因 / reason", "类别 / kind"),
-                     (3, "手机号 / phone", "手机号格式错误 / phone malformed", "字段警告 / field warning"),
-                     (4, "姓名 / name", "姓名为空 / name is empty", "拒收 / rejected")]
+    assert lines == [("行号", "字段", "原因", "类别"), (3, "手机号", "手机号格式错误", "字段警告"),
+                     (4, "姓名", "姓名为空", "拒收")], "the report in the reader's language: Chinese by default"
+    admin.get("/lang/en")
+    english = admin.get(f"/admin/feeds/{feed_id}/rejections.xlsx")
+    lines = list(load_workbook(io.BytesIO(english.data)).active.iter_rows(values_only=True))
+    assert lines == [("Row", "Field", "Reason", "Kind"), (3, "phone", "phone malformed", "Field warning"),
+                     (4, "name", "name is empty", "Rejected")]
+    admin.get("/lang/zh")
     assert admin.get("/admin/feeds/999999/rejections.xlsx").status_code == 404
 
     for username in (*NOT_ADMINS, None):
@@ -317,14 +322,14 @@ def test_an_administrator_imports_a_feed_watches_it_downloads_the_rejections_and
             assert files, "the rejection report was not downloaded"
             sheet = load_workbook(files[0]).active
             lines = [tuple(row) for row in sheet.iter_rows(values_only=True)]
-            assert lines[0] == ("行号 / row", "字段 / field", "原因 / reason", "类别 / kind")
-            warned, rejected = "字段警告 / field warning", "拒收 / rejected"
+            assert lines[0] == ("行号", "字段", "原因", "类别"), "the page's language: Chinese"
+            warned, rejected = "字段警告", "拒收"
             assert lines[1:] == [
-                (6, "经度、纬度 / lon, lat", "坐标无法解析 / coordinates unparseable", warned),
-                (7, "身份证号 / id_number", "身份证校验位错误 / ID-card check digit wrong", rejected),
-                (7, "手机号 / phone", "手机号格式错误 / phone malformed", rejected),
-                (8, "身份证号 / id_number", "身份证校验位错误 / ID-card check digit wrong", rejected),
-                (8, "手机号 / phone", "手机号格式错误 / phone malformed", rejected)]
+                (6, "经度、纬度", "坐标无法解析", warned),
+                (7, "身份证号", "身份证校验位错误", rejected),
+                (7, "手机号", "手机号格式错误", rejected),
+                (8, "身份证号", "身份证校验位错误", rejected),
+                (8, "手机号", "手机号格式错误", rejected)]
 
             feed_id = scalar(engine, "SELECT id FROM feed_files WHERE file_name = '公安-每日.csv'")
             row = f"#feeds-row-{feed_id}"
