@@ -17,15 +17,11 @@ ROWS = 2000
 
 
 @pytest.fixture(scope="module")
-def travel_run(database_factory, tmp_path_factory) -> dict:
-    """BEFORE and AFTER on 2,000 rows, 30 % of them with travel fields, each in a copy of a freshly seeded district
-    (the shared seeded database may hold other tests' records) named for this run (not the command's nanhai_bench)."""
-    from grids.seeding import seed_nanhai
-
-    template = database_factory("nanhai_bench_template")
-    seed_nanhai(template)
-    template.dispose()
-    url = template.url
+def travel_run(pristine_district, tmp_path_factory) -> dict:
+    """BEFORE and AFTER on 2,000 rows, 30 % of them with travel fields, each in a copy of the district as seeded (the
+    shared seeded database may hold other tests' records) named for this run (not the command's nanhai_bench)."""
+    pristine_district.dispose()
+    url = pristine_district.url
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     return pipeline_benchmark(admin, lambda db: url.set(database=db).render_as_string(hide_password=False), ROWS,
                               tmp_path_factory.mktemp("bench"), echo=lambda _: None, travel=0.3,

@@ -16,14 +16,11 @@ from gis.crs import wgs84_to_gcj02
 from gis.errors import ConfigurationError, ImportRejected
 from grids import repository
 from grids.importing import import_grids, read_grid_file
-from grids.seeding import seed_nanhai
 
 
 @pytest.fixture(scope="module")
-def engine(database_factory):
-    engine = database_factory("nanhai_import")
-    seed_nanhai(engine)
-    return engine
+def engine(database_factory, pristine_district):
+    return database_factory("nanhai_import", copy_of=pristine_district)  # the seeded district, copied
 
 
 @pytest.fixture(scope="module")

@@ -21,14 +21,12 @@ NOW = pd.Timestamp("2026-11-25 12:00", tz="UTC")
 
 
 @pytest.fixture(scope="module")
-def engine(database_factory):
+def engine(database_factory, pristine_district):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NANHAI_PERSON_KEY_SECRET", "test-secret")
         patch.setenv("NANHAI_FERNET_KEY", Fernet.generate_key().decode())
         patch.setattr("matching.pipeline.PLACE_CHUNK", 3)  # every match here is placed and compared in chunks
-        engine = database_factory("nanhai_match")
-        seed_nanhai(engine)
-        yield engine
+        yield database_factory("nanhai_match", copy_of=pristine_district)  # the seeded district, copied
 
 
 def person(serial, category, lon="113.15", lat="23.03", address="", crs="WGS84", name="张小明",
