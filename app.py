@@ -39,6 +39,7 @@ from pages.admin_rules import create_rules
 from pages.admin_users import create_users
 from pages.dispatch import create_dispatch
 from pages.field import create_field
+from pages.gate import gate as gate_page
 from pages.people import create_people
 from pages.plain import pages as plain_pages
 from pages.reports import create_reports
@@ -46,6 +47,7 @@ from pages.review import create_review
 from pages.shell import WALL
 from pages.wall import create_wall
 from tasks.overview import version_stamp
+from web.compression import install as install_compression
 from web.context import configure
 from web.headers import install as install_headers
 from web.health import install as install_health
@@ -99,10 +101,12 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     configure(server, engine, clock)
     install_health(server)  # /healthz, /metrics, and every request counted (first, so it times the whole request)
     install_headers(server)
+    install_compression(server)
     install_input_checks(server)
     register_api(server)
     server.register_blueprint(plain_pages)
     server.register_blueprint(uploads)
+    server.register_blueprint(gate_page)
 
     def layer(name: str, density: bool = False) -> Response:
         with reading(engine) as conn:
