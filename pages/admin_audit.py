@@ -124,7 +124,7 @@ def _acting(engine: Engine, clock: Callable[[], datetime]) -> Actor:
 
 def create_audit(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the audit page on ``server`` at /admin/audit/."""
-    app = mount(server, AUDIT, text("nav.audit"))
+    app = mount(server, AUDIT, "nav.audit")
     use_mantine(app)  # its date picker
     app.layout = lambda: guarded(engine, clock, AUDIT, _layout)
 

@@ -279,7 +279,7 @@ def apply_preview(engine: Engine, actor: Actor, store: dict[str, Any], now: date
 
 def create_boundaries(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the boundaries page on ``server`` at /admin/boundaries/."""
-    app = mount(server, BOUNDARIES, text("nav.boundaries"))
+    app = mount(server, BOUNDARIES, "nav.boundaries")
     app.layout = lambda: guarded(engine, clock, BOUNDARIES, lambda actor, lang: _layout(actor, lang, engine))
     bind_upload(app, PREFIX)
     hidden = {"display": "none"}

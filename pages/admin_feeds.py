@@ -311,7 +311,7 @@ def rejections_workbook(engine: Engine, feed_id: int, lang: str = "zh") -> bytes
 
 def create_feeds(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the page on ``server`` at /admin/feeds/, with the rejection report's download route."""
-    app = mount(server, FEEDS, text("nav.feeds"))
+    app = mount(server, FEEDS, "nav.feeds")
     app.layout = lambda: guarded(engine, clock, FEEDS, lambda actor, lang: _layout(actor, lang, engine))
     bind_upload(app, "feeds")
 

@@ -264,7 +264,7 @@ def create_rules(server: Flask, engine: Engine, clock: Callable[[], datetime]) -
     in every process that serves this database.
     """
     versions.follow_versions(engine)
-    app = mount(server, RULES, text("nav.rules"))
+    app = mount(server, RULES, "nav.rules")
     app.layout = lambda: guarded(engine, clock, RULES, lambda actor, lang: _page(engine, actor, lang))
     for what in KEYS:
         _bind_editor(app, engine, clock, what)

@@ -333,7 +333,7 @@ def _layout(actor: Actor, lang: str) -> html.Div:
 
 def create_users(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the accounts page on ``server`` at /admin/users/."""
-    app = mount(server, USERS, text("nav.users"))
+    app = mount(server, USERS, "nav.users")
     app.layout = lambda: guarded(engine, clock, USERS, _layout)
     bind_upload(app, ROSTER)
 

@@ -290,7 +290,7 @@ def pick_shapes(place: dict) -> tuple[dict, list[list[float]] | None]:
 
 def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the dispatch console on ``server`` at /dispatch/."""
-    app = mount(server, DISPATCH, text("nav.dispatch"))
+    app = mount(server, DISPATCH, "nav.dispatch")
     app.layout = lambda: guarded(engine, clock, DISPATCH, lambda actor, lang: _layout(actor, lang, engine, clock))
 
     @app.callback(Output("dispatch-query", "data"),

@@ -187,7 +187,7 @@ def _sheet(lang: str) -> html.Section:
 
 def create_field(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the field view on ``server`` at /field/."""
-    app = mount(server, FIELD, text("nav.field"))
+    app = mount(server, FIELD, "nav.field")
     app.layout = lambda: guarded(engine, clock, FIELD, lambda actor, lang: _field(actor, lang, engine, clock))
 
     @app.callback(Output("field-tasks", "children"), Output("field-stamp", "data"),

@@ -196,7 +196,7 @@ def change_code(engine: Engine, actor: Actor, person_key: str | None, colour: st
 
 def create_people(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the people page on ``server`` at /people/."""
-    app = mount(server, PEOPLE, text("nav.people"))
+    app = mount(server, PEOPLE, "nav.people")
     use_mantine(app)  # its date picker
     app.layout = lambda: guarded(engine, clock, PEOPLE, _layout)
 

@@ -422,7 +422,7 @@ def trend_chart(days: list[dict], lang: str) -> go.Figure:
 
 def create_reports(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the page on ``server`` at /reports/, with its download routes."""
-    app = mount(server, REPORTS, text("nav.reports"))
+    app = mount(server, REPORTS, "nav.reports")
     use_mantine(app)
     app.layout = lambda: guarded(engine, clock, REPORTS, lambda actor, lang: _page(engine, actor, lang, clock()))
     for path, kind in ((EXPORT_CSV, "csv"), (EXPORT_XLSX, "xlsx"), (DAILY_XLSX, "daily.xlsx"),

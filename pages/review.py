@@ -218,7 +218,7 @@ def _clicked() -> dict[str, Any]:
 
 def create_review(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the review page on ``server`` at /review/."""
-    app = mount(server, REVIEW, text("nav.review"))
+    app = mount(server, REVIEW, "nav.review")
     app.layout = lambda: guarded(engine, clock, REVIEW, _layout)
 
     @app.callback(Output("review-pairs", "children"), Output("review-count", "children"),

@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from sqlalchemy import Engine
 
 from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, WORKER, Actor
 from gis.errors import GridError, InvalidRequest
-from pages.strings import catalog, has_text, language, one_language, text
+from pages.strings import has_text, language, one_language, text
 from tasks.kinds import load_kinds
 from web.errors import error_response
 from web.session import page_actor
@@ -191,12 +190,13 @@ def guarded(engine: Engine, clock: Callable[[], datetime], page: Page,
 ASSETS = str(Path(__file__).resolve().parent.parent / "assets")
 
 
-def mount(server: Flask, page: Page, title: str) -> dash.Dash:
-    """A Dash app for ``page`` on ``server`` at its path, with the app's own assets and nothing from a CDN.
+def mount(server: Flask, page: Page, title_key: str) -> dash.Dash:
+    """A Dash app for ``page`` on ``server`` at its path, titled by the catalog string ``title_key`` in the reader's
+    language, with the app's own assets and nothing from a CDN.
 
     A callback request naming an output the page does not have is refused (400 JSON) before Dash looks it up:
     Dash itself would fail it with a 500."""
-    app = _dash_app(server, page, title)
+    app = _dash_app(server, page, title_key)
     update_path = f"{page.path}_dash-update-component"
 
     def known_callback() -> Response | None:
@@ -215,29 +215,26 @@ def mount(server: Flask, page: Page, title: str) -> dash.Dash:
 class _Page(dash.Dash):
     """A Dash app whose HTML page says its language and has its title in it (Dash's are fixed at start-up)."""
 
+    title_key = "app.title"  # the catalog key of the page's title, set by :func:`mount`
+
     def interpolate_index(self, metas: Any = "", title: Any = "", css: Any = "", config: Any = "",
                           scripts: Any = "", app_entry: Any = "", favicon: Any = "", renderer: Any = "") -> Any:
         lang = page_language()
-        key = _title_keys().get(str(title))
         # what assets/lang.js puts into Leaflet's controls, which draw their titles in English
         strings = json.dumps({word: text(f"map.{word}", lang) for word in ("zoom_in", "zoom_out", "leaflet")},
                              ensure_ascii=False).replace("</", "<\\/")
         page: str = super().interpolate_index(
             metas=f'{metas}\n<script type="application/json" id="nh-page-strings">{strings}</script>',
-            title=text(key, lang) if key is not None else title, css=css, config=config, scripts=scripts,
+            title=text(self.title_key, lang), css=css, config=config, scripts=scripts,
             app_entry=app_entry, favicon=favicon, renderer=renderer)
         return page.replace("<html>", f'<html lang="{"en" if lang == "en" else "zh-CN"}">', 1)
 
 
-@cache
-def _title_keys() -> dict[str, str]:
-    """The Chinese text of every string -> its key (a page's title is given in Chinese)."""
-    return {value: key for key, value in catalog("zh").items()}
-
-
-def _dash_app(server: Flask, page: Page, title: str) -> dash.Dash:
-    return _Page(f"nanhai_{page.key}",
-                     server=server,  # type: ignore[arg-type]  # stub says bool|callable; documented: a Flask server
-                     url_base_pathname=page.path, title=title, serve_locally=True,
-                     update_title=None,  # type: ignore[arg-type]  # stub says str; documented: None disables it
-                     assets_folder=ASSETS, suppress_callback_exceptions=True)
+def _dash_app(server: Flask, page: Page, title_key: str) -> dash.Dash:
+    app = _Page(f"nanhai_{page.key}",
+                server=server,  # type: ignore[arg-type]  # stub says bool|callable; documented: a Flask server
+                url_base_pathname=page.path, title=text(title_key, "zh"), serve_locally=True,
+                update_title=None,  # type: ignore[arg-type]  # stub says str; documented: None disables it
+                assets_folder=ASSETS, suppress_callback_exceptions=True)
+    app.title_key = title_key
+    return app

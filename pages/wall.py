@@ -240,7 +240,7 @@ def _measure(search: str | None) -> str:
 
 def create_wall(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
     """Mount the wall on ``server`` at /wall/ (with the replay, when installed)."""
-    wall = mount(server, WALL, text("wall.title"))
+    wall = mount(server, WALL, "wall.title")
     wall.layout = lambda: _layout(engine, clock)
     outputs = 3 + len(COUNTERS) + 5
 
