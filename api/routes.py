@@ -39,7 +39,7 @@ from tasks.intake import take_requests
 from tasks.lifecycle import parse_location
 from tasks.sla import escalate_overdue
 from web import errors
-from web.context import client_tag, engine, now, vault
+from web.context import client_tag, device_tag, engine, now, vault
 from web.errors import error_response, json_response
 from web.language import one_side, reply_language
 from web.session import SESSION_COOKIE, activate_account, clear_session_cookie, end_session, set_session_cookie
@@ -286,7 +286,9 @@ def person_unmask(conn: Connection, actor: Actor, key: str, body: m.Unmask) -> t
 @documented(Operation(
     TAGS["leads"], "举报线索 / report a lead", (ANONYMOUS, *STAFF),
     {201: Reply("线索回执（同地 24 小时内合并）/ the lead (merged with reports of the same place)", m.LeadReceipt)},
-    "无需登录；匿名举报每客户端 10 分钟 5 次 / no login needed; anonymous reports are limited per client",
+    "无需登录；匿名举报每设备（X-Device-Token 请求头或 nanhai_device Cookie）10 分钟 5 次，同一地址合计 100 次，"
+    "无设备令牌时每客户端 5 次 / no login needed; anonymous reports are limited per device (header X-Device-Token or "
+    "cookie nanhai_device), 100 per client address in all, and 5 per client address without a device token",
     body=m.NewLeadReport, example={"description": "楼下有从外地返回人员未报备", "address": "桂城街道桂一一路149号",
                                    "location": DEMO_POINT, "crs": "wgs84", "contact": "13800138000"},
     errors=(429,)))
@@ -294,7 +296,7 @@ def lead_report(conn: Connection, actor: Actor | None, body: m.NewLeadReport) ->
     report = parse_report(body.model_dump(exclude_none=True))
     channel = "public" if actor is None else "staff"
     return 201, lead_repository.submit_report(conn, report, client_tag(), channel, vault(), now(),
-                                              actor.user_id if actor else None)
+                                              actor.user_id if actor else None, device=device_tag())
 
 
 @api.get("/leads")

@@ -3,9 +3,18 @@
 A report needs what happened and a place: an address, a point, or both.
 Reports about the same address, or within :data:`MERGE_DISTANCE_M` of each
 other, inside :data:`MERGE_WINDOW`, are one lead: every report is kept, the
-lead counts them. A supervisor triages a lead into a task.
+lead counts them. Two reports near each other whose addresses tell them apart
+(another house number, or a community named without any: an address placed at
+its community's centre) stay two leads (:func:`same_address`). A supervisor
+triages a lead into a task.
 
->>> normalise_address(" 佛山市南海区 桂城街道  南海大道北 ８８号 ")
+The public is limited per device (a random long-lived token the form keeps in a
+cookie) and per client address: :data:`REPORTS_PER_DEVICE` for a device, and a
+much higher :data:`REPORTS_PER_SHARED_ADDRESS` for everybody behind one address
+(a village behind one NAT); a report without a device token counts against
+:data:`REPORTS_PER_CLIENT` of its address, as a script would.
+
+>>> normalise_address(" 佛山市南海区 桂城街道  南海大道北 ８８號 ")
 '桂城街道南海大道北88号'
 """
 
@@ -22,7 +31,9 @@ from tasks.lifecycle import TEXT_LIMIT, parse_location
 
 MERGE_DISTANCE_M = 50.0
 MERGE_WINDOW = timedelta(hours=24)
-REPORTS_PER_CLIENT = 5
+REPORTS_PER_CLIENT = 5  # per address, reports without a device token
+REPORTS_PER_DEVICE = 5  # per device token
+REPORTS_PER_SHARED_ADDRESS = 100  # per address, all its devices together: a village behind one NAT
 RATE_WINDOW = timedelta(minutes=10)
 PREFIXES = ("广东省", "广东", "佛山市", "佛山", "南海区", "南海")
 ADDRESS_LIMIT = 200
@@ -41,7 +52,7 @@ class LeadReport:
 
 def normalise_address(address: str | None) -> str | None:
     """The comparable form of an address: full-width folded, spaces and province/city/district prefixes removed."""
-    text = re.sub(r"\s+", "", normalise_text(address or ""))
+    text = re.sub(r"\s+", "", normalise_text(address or "")).replace("號", "号")
     changed = True
     while changed:
         changed = False
@@ -49,6 +60,34 @@ def normalise_address(address: str | None) -> str | None:
             if text.startswith(prefix):
                 text, changed = text[len(prefix):], True
     return text or None
+
+
+def house_number(address: str | None) -> str | None:
+    """The house number of a normalised address (the last "<digits>号", with a 之一 or -1 after it), if any.
+
+    >>> house_number("桂城街道桂一一路149号"), house_number("黄岐社区12号之一"), house_number("黄岐社区")
+    ('149号', '12号之一', None)
+    """
+    found = re.findall(r"\d+(?:-\d+)?号(?:之[一二三四五六七八九十\d]+)?", address or "")
+    return found[-1] if found else None
+
+
+def same_address(first: str | None, second: str | None) -> bool:
+    """Whether two normalised addresses may be the same place when they lie within :data:`MERGE_DISTANCE_M`.
+
+    An address missing on either side (a point-only report) does not tell them apart. Otherwise they are one
+    place when equal, or when one is the other with more in front (a town or street prefix) and carries a house
+    number: two house numbers in one community are two places, even placed at the community's centre.
+
+    >>> same_address(None, "黄岐社区3号"), same_address("黄岐社区3号", "黄岐社区4号")
+    (True, False)
+    >>> same_address("海五路28号", "桂城街道海五路28号"), same_address("黄岐社区", "黄岐社区东门")
+    (True, False)
+    """
+    if first is None or second is None or first == second:
+        return True
+    shorter, longer = sorted((first, second), key=len)
+    return longer.endswith(shorter) and house_number(shorter) is not None
 
 
 def _optional_text(payload: dict, name: str, limit: int, what: str) -> str | None:

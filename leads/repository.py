@@ -15,9 +15,12 @@ from leads.reports import (
     MERGE_WINDOW,
     RATE_WINDOW,
     REPORTS_PER_CLIENT,
+    REPORTS_PER_DEVICE,
+    REPORTS_PER_SHARED_ADDRESS,
     LeadReport,
     mask_contact,
     normalise_address,
+    same_address,
 )
 from matching.addresses import AddressMatcher
 from matching.privacy import Vault
@@ -59,29 +62,65 @@ def _place(conn: Connection, report: LeadReport) -> tuple[tuple[float, float] | 
     return point, grid
 
 
-def submit_report(conn: Connection, report: LeadReport, client: str, channel: str, vault: Vault, now: datetime,
-                  reported_by: int | None = None) -> dict[str, Any]:
-    """Store a report, merged into an open lead of the same place when there is one; returns the lead.
+TOO_MANY = "提交过于频繁，请稍后再试 / too many reports from this {who}; try again later"
 
-    A client's reports are counted one at a time (a transaction-scoped advisory lock on the client): a burst
-    cannot all be counted before any is stored."""
+
+def _check_limit(conn: Connection, client: str, device: str | None, now: datetime) -> None:
+    """Refuse a public report over its device's limit, or over its address's (shared or not).
+
+    Counted under transaction-scoped advisory locks, the device's first then the address's (always in that
+    order: no deadlock), held until the report is stored: a burst cannot all be counted before any is stored."""
+    if device is not None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('nanhai.lead.device:' || :d))"), {"d": device})
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('nanhai.lead.client:' || :c))"), {"c": client})
-    recent = conn.execute(text("SELECT count(*) FROM lead_reports WHERE client = :c AND received_at > :since"),
-                          {"c": client, "since": now - RATE_WINDOW}).scalar_one()
-    if channel == "public" and recent >= REPORTS_PER_CLIENT:
-        raise RateLimited("提交过于频繁，请稍后再试 / too many reports from this client; try again later",
-                          retry_after=int(RATE_WINDOW.total_seconds()))
-    point, grid_id = _place(conn, report)
-    address_norm = normalise_address(report.address)
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LEAD_LOCK})
-    params = {"norm": address_norm, "lon": point[0] if point else None, "lat": point[1] if point else None,
+    since = now - RATE_WINDOW
+    row = conn.execute(text(
+        "SELECT count(*) FILTER (WHERE client = :c AND device IS NULL) AS bare, "
+        "count(*) FILTER (WHERE client = :c) AS shared, "
+        "count(*) FILTER (WHERE device = :d) AS own "
+        "FROM lead_reports WHERE received_at > :since AND channel = 'public' AND (client = :c OR device = :d)"),
+        {"c": client, "d": device, "since": since}).one()
+    retry = int(RATE_WINDOW.total_seconds())
+    if device is None and row.bare >= REPORTS_PER_CLIENT:
+        raise RateLimited(TOO_MANY.format(who="client"), retry_after=retry)
+    if device is not None and row.own >= REPORTS_PER_DEVICE:
+        raise RateLimited(TOO_MANY.format(who="device"), retry_after=retry)
+    if row.shared >= REPORTS_PER_SHARED_ADDRESS:
+        raise RateLimited(TOO_MANY.format(who="network address"), retry_after=retry)
+
+
+def _same_place(conn: Connection, norm: str | None, point: tuple[float, float] | None, now: datetime) -> int | None:
+    """The open lead a report of ``norm`` at ``point`` merges into: the same normalised address, else the latest
+    within :data:`MERGE_DISTANCE_M` whose address does not tell it apart (:func:`leads.reports.same_address`)."""
+    params = {"norm": norm, "lon": point[0] if point else None, "lat": point[1] if point else None,
               "since": now - MERGE_WINDOW, "metres": MERGE_DISTANCE_M}
     near = (f"OR (l.geom IS NOT NULL AND CAST(:lon AS float8) IS NOT NULL AND "
             f"ST_DWithin(l.geom::geography, {POINT}::geography, :metres))")
-    lead_id = conn.execute(text(
-        "SELECT l.id FROM leads l WHERE l.status = 'open' AND l.last_reported_at >= :since "
+    candidates = conn.execute(text(
+        "SELECT l.id, l.address_norm, (l.address_norm = CAST(:norm AS text)) IS TRUE AS same FROM leads l "
+        "WHERE l.status = 'open' AND l.last_reported_at >= :since "
         f"AND ((CAST(:norm AS text) IS NOT NULL AND l.address_norm = :norm) {near}) "
-        "ORDER BY l.last_reported_at DESC LIMIT 1"), params).scalar()
+        "ORDER BY 3 DESC, l.last_reported_at DESC, l.id DESC LIMIT 50"), params).all()
+    for row in candidates:
+        if row.same or same_address(norm, row.address_norm):
+            return int(row.id)
+    return None
+
+
+def submit_report(conn: Connection, report: LeadReport, client: str, channel: str, vault: Vault, now: datetime,
+                  reported_by: int | None = None, device: str | None = None) -> dict[str, Any]:
+    """Store a report, merged into an open lead of the same place when there is one; returns the lead.
+
+    ``client`` is the keyed tag of the sender's address, ``device`` that of his device token when he sent one
+    (the public form always does): a public report is refused over the device's limit, or over the address's
+    (a much higher one when the report comes with a device, for a village behind one address)."""
+    if channel == "public":
+        _check_limit(conn, client, device, now)
+    point, grid_id = _place(conn, report)
+    address_norm = normalise_address(report.address)
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LEAD_LOCK})
+    params = {"norm": address_norm, "lon": point[0] if point else None, "lat": point[1] if point else None}
+    lead_id = _same_place(conn, address_norm, point, now)
     merged = lead_id is not None
     if lead_id is not None:
         conn.execute(text(
@@ -99,12 +138,12 @@ def submit_report(conn: Connection, report: LeadReport, client: str, channel: st
              "now": now}).scalar_one()
     conn.execute(text(
         "INSERT INTO lead_reports (lead_id, received_at, description, address, geom, contact_sealed, contact_masked, "
-        f"client, channel, reported_by) VALUES (:lead, :now, :description, :address, CASE WHEN CAST(:lon AS float8) "
-        f"IS NULL THEN NULL ELSE {POINT} END, :sealed, :masked, :client, :channel, :by)"),
+        f"client, device, channel, reported_by) VALUES (:lead, :now, :description, :address, CASE WHEN "
+        f"CAST(:lon AS float8) IS NULL THEN NULL ELSE {POINT} END, :sealed, :masked, :client, :device, :channel, :by)"),
         {"lead": lead_id, "now": now, "description": report.description, "address": report.address,
          "lon": params["lon"], "lat": params["lat"],
          "sealed": vault.seal(report.contact) if report.contact else None, "masked": mask_contact(report.contact),
-         "client": client, "channel": channel, "by": reported_by})
+         "client": client, "device": device, "channel": channel, "by": reported_by})
     return {**lead_summary(conn, lead_id), "merged": merged}
 
 

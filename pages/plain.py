@@ -2,27 +2,40 @@
 and the public lead form.
 
 All are forms without JavaScript (the lead form uses it only, if present,
-to fill in the phone's position). The login and activation forms are protected
-against cross-site posting by a double-submit token; the lead form needs no login.
+to fill in the phone's position and to drop a pin on a small map). The login and
+activation forms are protected against cross-site posting by a double-submit
+token; the lead form needs no login.
+
+The lead form gives each phone a device token (a random long-lived cookie): the
+public's limit counts per device, and per address only at a much higher cap
+(a village behind one shared address), see :mod:`leads.reports`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request
+from flask import Blueprint, Response, abort, make_response, redirect, render_template, request, send_from_directory
+from sqlalchemy import Engine
+from sqlalchemy import text as sql
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response as BaseResponse
 
-from gis.db import changing
+from gis.db import changing, reading
 from gis.errors import GridError, InvalidRequest
+from gis.geojson import dumps
+from layers.wall import district_bounds, outline_geojson
 from leads.reports import parse_report
 from leads.repository import submit_report
 from pages.shell import home_for
 from pages.strings import LANGUAGES, language, one_language, text
-from web.context import client_tag, engine, now, vault
+from web.context import DEVICE_COOKIE, client_tag, device_tag, device_token, engine, now, vault
 from web.errors import as_refusal, retry_headers, status_of
 from web.session import (
     activate_account,
@@ -153,16 +166,94 @@ def choose_language(code: str) -> BaseResponse:
     return response
 
 
+# -- the public lead form ------------------------------------------------------------------------------
+DEVICE_MAX_AGE = 2 * 365 * 24 * 3600
+LEAD_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "lead"
+LEAD_ASSET_NAMES = frozenset({"lead_form.js", "lead_form.css", "leaflet-1.9.4.js", "leaflet-1.9.4.css"})
+OUTLINE_URL = "/leads/outline.geojson"
+
+
+def _with_device(response: Response) -> Response:
+    """Give a phone its device token on its first visit (kept two years; a new one only if it was lost)."""
+    if device_token() is None:
+        response.set_cookie(DEVICE_COOKIE, secrets.token_urlsafe(24), max_age=DEVICE_MAX_AGE, httponly=True,
+                            samesite="Lax", secure=request.is_secure)
+    return response
+
+
+@lru_cache(maxsize=8)
+def _asset_version(name: str) -> str:
+    return hashlib.sha256((LEAD_ASSETS / name).read_bytes()).hexdigest()[:12]
+
+
+def lead_asset(name: str) -> str:
+    """The URL of one of the form's own scripts or stylesheets, with its content's version (cache busting)."""
+    return f"/leads/assets/{name}?v={_asset_version(name)}"
+
+
+@pages.get("/leads/assets/<name>")
+def lead_form_asset(name: str) -> Response:
+    """The form's script, stylesheet and vendored Leaflet: served here, on the public page's own prefix (Dash
+    serves ``assets/`` only under each Dash page's prefix, hence the 404 of ``/assets/nanhai.js`` here)."""
+    if name not in LEAD_ASSET_NAMES:
+        abort(404)
+    response = send_from_directory(LEAD_ASSETS, name, max_age=0)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable" if request.args.get("v") \
+        else "no-cache"
+    return response
+
+
+def _outline_version(conn: Any) -> str:
+    return str(conn.execute(sql(
+        "SELECT (SELECT count(*) || ':' || coalesce(max(xmin::text), '') FROM towns) || '/' || "
+        "(SELECT count(*) || ':' || coalesce(max(xmin::text), '') FROM communities)")).scalar_one())
+
+
+@lru_cache(maxsize=4)
+def _outline_bytes(db: Engine, version: str) -> bytes:
+    """Town and community outlines in WGS84 (as the form's point is), each feature with its ``level``."""
+    features: list[dict[str, Any]] = []
+    with reading(db) as conn:
+        for level in ("communities", "towns"):  # towns last: drawn over the communities
+            features += [{**feature, "properties": {**feature["properties"], "level": level}}
+                         for feature in outline_geojson(conn, level)["features"]]
+    return dumps({"type": "FeatureCollection", "features": features}).encode("utf-8")
+
+
+@pages.get(OUTLINE_URL)
+def lead_outline() -> Response:
+    """The district's town and community outlines for the form's map: public (names and shapes of areas,
+    nothing personal), always WGS84 whatever the basemap's datum (the form sends crs=wgs84)."""
+    with reading(engine()) as conn:
+        version = _outline_version(conn)
+    response = Response(_outline_bytes(engine(), version), mimetype="application/geo+json")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def _bounds_json() -> str:
+    try:
+        with reading(engine()) as conn:
+            return json.dumps(district_bounds(conn))
+    except OperationalError:  # the map fits the district when it can; the form works without it
+        return "null"
+
+
+def _lead_page(status: int = 200, **context: Any) -> Response:
+    return _with_device(_render("lead_form.html", status, lead_asset=lead_asset, outline_url=OUTLINE_URL,
+                                bounds_json=_bounds_json(), **context))
+
+
 @pages.get("/leads/new")
 def lead_form() -> Response:
-    return _render("lead_form.html", values={})
+    return _lead_page(values={})
 
 
 @pages.post("/leads/new")
 def lead_submit() -> Response:
     values = {k: request.form.get(k, "") for k in ("description", "address", "lon", "lat", "contact")}
     if not _form_token_ok():
-        return _render("lead_form.html", 400, values=values, error=_bilingual("plain.expired"))
+        return _lead_page(400, values=values, error=_bilingual("plain.expired"))
     payload: dict[str, Any] = {"description": values["description"], "address": values["address"] or None,
                                "contact": values["contact"] or None, "crs": "wgs84"}
     if values["lon"] or values["lat"]:
@@ -170,8 +261,8 @@ def lead_submit() -> Response:
     try:
         report = parse_report(payload)
         with changing(engine()) as conn:
-            lead = submit_report(conn, report, client_tag(), "public", vault(), now())
+            lead = submit_report(conn, report, client_tag(), "public", vault(), now(), device=device_tag())
     except GridError as exc:
-        return _render("lead_form.html", status_of(exc), values=values, error=str(exc),
-                       field=exc.field if isinstance(exc, InvalidRequest) else None)
-    return _render("lead_thanks.html", 201, lead=lead)
+        return _refused(_lead_page(status_of(exc), values=values, error=str(exc),
+                                   field=exc.field if isinstance(exc, InvalidRequest) else None), exc)
+    return _with_device(_render("lead_thanks.html", 201, lead=lead))

@@ -77,6 +77,17 @@ def test_the_public_is_rate_limited_per_client(lead_server):
     assert int(answers[-1].headers["Retry-After"]) == 600
 
 
+def test_phones_behind_one_address_are_limited_each_by_its_device_token(lead_server):
+    server, clock = lead_server
+    clock.advance(days=3)
+    answers = {device: [requests.post(f"{server.url}/api/v1/leads", headers={"X-Device-Token": device * 24},
+                                      json={"description": f"第 {i} 条", "address": f"九江镇沙口社区{device}{i}号"})
+                        for i in range(6)]
+               for device in ("a", "b")}
+    assert {device: [a.status_code for a in sent] for device, sent in answers.items()} == {
+        "a": [201] * 5 + [429], "b": [201] * 5 + [429]}, "each phone has its own five, whatever the address"
+
+
 def test_the_public_form_works_without_login_and_javascript(lead_server, spot):
     server, clock = lead_server
     clock.advance(days=3)
