@@ -1,223 +1,164 @@
-"""The grid worker's field view (/field/): his tasks on a 390-px phone on a poor network.
+"""The grid worker's field app (``/field/``): a light installable web app for a phone on a poor network.
 
-The server renders the task cards (most urgent first) and answers one small
-question, how far the phone is from the task's grid. Every action goes from
-the browser straight to the JSON API (``assets/field.js``): each tap becomes
-one outbox entry with its own Idempotency-Key, kept in localStorage and
-retried with backoff until the server gives a definitive answer, so a retried
-tap never duplicates or loses an update. Each card carries every action
-button; the stylesheet shows the one (or two) that fit the card's
-``data-status``, which lets the phone move a card ahead while its request
-still waits to be sent.
+No Dash, no map library: one plain HTML shell (``templates/field.html``), one script and one stylesheet
+(``assets/field/``), a web app manifest and a service worker scoped to /field/. The script draws the task cards
+from the JSON API (``GET /api/v1/field/tasks``) and sends every tap through its outbox (one tap = one entry with
+its own Idempotency-Key, retried until the server answers for good), as the Dash page did.
+
+Offline: the service worker keeps the shell and its files (no personal data in them: the shell names nobody),
+and the script keeps the last tasks it was given in localStorage, tagged with the user and his session's expiry;
+it shows them offline with the outbox, drops them once the session has expired, and clears them at logout.
+
+Static files carry a content hash in their URLs (``?v=``): they may be kept a year; the shell, the manifest and
+the service worker are revalidated on every load (``no-cache`` with an ETag). Every answer is an ordinary
+response body, so the app-wide compression (:mod:`web.compression`) applies to them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+import mimetypes
+from functools import cache
+from pathlib import Path
 
-import dash
-from dash import Input, Output, State, dcc, html
-from dash.development.base_component import Component
-from dash.exceptions import PreventUpdate
-from flask import Flask
-from sqlalchemy import Connection, Engine
+from flask import Blueprint, Response, abort, make_response, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
-from accounts.actor import Actor
-from gis.db import reading
-from grids.proximity import FAR_FROM_GRID_M, distance_to_grid_m, far_from_grid
-from pages.shell import FIELD, data, guarded, kind_name, mount, name, nav_bar, page_language
-from pages.strings import catalog, one_language, text
-from tasks.kinds import load_kinds
-from tasks.overview import BEIJING
-from tasks.repository import TaskFilter, get_task, list_tasks
-from web.errors import refusals_shown
+from pages.shell import FIELD
+from pages.strings import catalog, language, text
+from web.context import engine, now
 from web.session import page_actor
 
-ROLES = FIELD.roles
-MY_STATUSES = ("dispatched", "accepted", "in_progress", "handled")  # what a worker still has in hand
-REFRESH_MS = 60_000
-# (action, the status it is shown in, primary): one big button per state, declining beside accepting
-ACTIONS = (("accept", "dispatched", True), ("decline", "dispatched", False), ("start", "accepted", True),
-           ("handle", "in_progress", True))
+field = Blueprint("field", __name__, template_folder="templates")
+FOLDER = Path(__file__).resolve().parent.parent / "assets" / "field"
+# the app's files (also what the service worker keeps); the icons are drawn by `python -m pages.field icons`
+FILES = ("app.js", "app.css", "icon.svg", "icon-192.png", "icon-512.png")
+YEAR = 365 * 24 * 3600
+POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
+          "worker-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")
 
 
-def my_tasks(conn: Connection, actor: Actor, now: datetime) -> list[dict]:
-    """The worker's own tasks still in hand, the earliest due first (the repository's order for open work)."""
-    tasks, _total = list_tasks(conn, actor, TaskFilter(statuses=MY_STATUSES, assignee=actor.username, limit=100),
-                               now)
-    return tasks
+@cache
+def _file(name: str) -> tuple[bytes, str]:
+    """(bytes, short content hash) of one of the app's files, read once per process."""
+    body = (FOLDER / name).read_bytes()
+    return body, hashlib.sha256(body).hexdigest()[:12]
 
 
-def _due_label(due_at: str | None, now: datetime, lang: str) -> str:
-    if not due_at:
-        return ""
-    due = datetime.fromisoformat(due_at).astimezone(BEIJING)
-    shown = due.strftime("%H:%M") if due.date() == now.astimezone(BEIJING).date() else due.strftime("%m-%d %H:%M")
-    return f"{text('field.due', lang)} {shown}"
+def asset_url(name: str) -> str:
+    """The URL of one of the app's files, with its content hash: a new version is a new URL."""
+    return f"{FIELD.path}{name}?v={_file(name)[1]}"
 
 
-def task_card(task: dict, lang: str, now: datetime) -> html.Article:
-    """One task as a card: kind, status, title, countdown, and the action buttons of every state."""
-    kind = load_kinds().get(task["kind"])
-    person = task.get("person") or {}
-    facts: list[Any] = [f"{text('field.grid', lang)} ", name(task["grid_code"])]
-    if person.get("name_masked"):
-        facts += [f" · {text('field.person', lang)} ", name(person["name_masked"])]
-    buttons: list[Component] = [
-        html.Button(text(f"field.{action}", lang), type="button", id=f"field-{action}-{task['id']}",
-                    className="nh-field-btn " + ("nh-field-primary" if primary else "nh-field-secondary"),
-                    **data(action=action, when=when))
-        for action, when, primary in ACTIONS]
-    buttons.append(html.Div(text("field.waiting", lang), className="nh-field-note", **data(when="handled")))
-    buttons.append(html.Div(text("field.declined", lang), className="nh-field-note", **data(when="declined")))
-    return html.Article(
-        id=f"field-task-{task['id']}", className="nh-field-card",
-        **data(task=str(task["id"]), version=str(task["version"]), status=task["status"],
-               temperature="1" if kind and kind.needs_temperature else "0", title=task["title"]),
-        children=[
-            html.Div(className="nh-field-card-top", children=[
-                html.Span(kind_name(task["kind"], lang), className="nh-field-kind"),
-                html.Span(text(f"field.status.{task['status']}", lang), className="nh-field-status"),
-            ]),
-            html.H2(name(task["title"]), className="nh-field-title"),
-            html.Div(className="nh-field-due-row", children=[
-                html.Span("", className="nh-field-countdown" + (" nh-field-overdue" if task["overdue"] else ""),
-                          **data(due=task["due_at"] or "")),
-                html.Span(_due_label(task["due_at"], now, lang), className="nh-field-due"),
-            ]),
-            html.Div(facts, className="nh-field-facts"),
-            *([html.P(name(task["detail"]), className="nh-field-detail")] if task.get("detail") else []),
-            html.Div(buttons, className="nh-field-actions"),
-            html.Div("", className="nh-field-sync", role="status"),
-        ])
+def version() -> str:
+    """One hash of all the app's files and the shell's template: the service worker's cache is named after it."""
+    digest = hashlib.sha256()
+    for name in FILES:
+        digest.update(_file(name)[1].encode())
+    digest.update((Path(__file__).with_name("templates") / "field.html").read_bytes())
+    digest.update(json.dumps(catalog("zh"), sort_keys=True).encode())
+    digest.update(json.dumps(catalog("en"), sort_keys=True).encode())
+    return digest.hexdigest()[:12]
 
 
-def task_stamp(tasks: list[dict]) -> str:
-    """What the cards are drawn from, in short: the ids and versions of the tasks, in order."""
-    return ",".join(f"{task['id']}:{task['version']}" for task in tasks)
+def _revalidated(body: bytes | str, mimetype: str) -> Response:
+    """An answer the browser must check again before reusing (an ETag makes that a 304 when nothing changed)."""
+    response = make_response(body)
+    response.mimetype = mimetype
+    response.headers["Cache-Control"] = "no-cache"
+    response.add_etag()
+    response.make_conditional(request)  # a 304 without a body when the browser's copy is current (in place)
+    return response
 
 
-def task_cards(tasks: list[dict], lang: str, now: datetime) -> list[Component]:
-    """The cards, or a friendly line when there is nothing to do."""
-    if not tasks:
-        return [html.P(text("field.empty", lang), className="nh-field-empty", id="field-empty")]
-    return [task_card(task, lang, now) for task in tasks]
+def client_strings(lang: str) -> dict[str, str]:
+    """The field app's strings in ``lang`` (the keys without ``field.``), for the script."""
+    return {key[len("field."):]: text(key, lang) for key in catalog("zh") if key.startswith("field.")}
 
 
-def distance_warning(conn: Connection, actor: Actor, task_id: int, lon: float, lat: float, now: datetime,
-                     lang: str) -> tuple[str, str]:
-    """(message, CSS class) for a report made at (``lon``, ``lat``) on task ``task_id`` in the actor's scope."""
-    task = get_task(conn, actor, task_id, now)
-    metres = distance_to_grid_m(conn, task["grid_code"], lon, lat)
-    if far_from_grid(metres):
-        return text("field.far", lang).format(m=f"{metres:,.0f}"), "nh-field-distance nh-field-far"
-    if metres == 0:
-        return text("field.inside", lang), "nh-field-distance nh-field-near"
-    return text("field.near", lang).format(m=f"{metres:,.0f}"), "nh-field-distance nh-field-near"
+@field.get(FIELD.path)
+def shell() -> BaseResponse:
+    """The app's shell, for a logged-in worker (others: the login page, or a refusal). It holds no personal data:
+    the service worker keeps it for opening offline."""
+    lang = language(request.cookies.get("nanhai_lang"))
+    actor = page_actor(engine(), now())
+    if actor is None:
+        return redirect(f"/login?next={FIELD.path}", 303)
+    if actor.role not in FIELD.roles:
+        response = make_response(render_template("field_refused.html", t=lambda key: text(key, lang),
+                                                 html_lang="en" if lang == "en" else "zh-CN"), 403)
+        response.headers["Content-Security-Policy"] = POLICY
+        return response
+    config = {"lang": lang, "strings": client_strings(lang), "version": version()}
+    page = render_template("field.html", t=lambda key: text(key, lang), html_lang="en" if lang == "en" else "zh-CN",
+                           other_lang="zh" if lang == "en" else "en", asset=asset_url, config=config)
+    response = _revalidated(page, "text/html")
+    response.headers["Content-Security-Policy"] = POLICY
+    response.headers["Vary"] = "Cookie"
+    return response
 
 
-def _client_strings(lang: str) -> dict[str, str]:
-    wanted = [key for key in catalog("zh") if key.startswith("field.")]
-    return {key[len("field."):]: text(key, lang) for key in wanted}
+@field.get(f"{FIELD.path}manifest.webmanifest")
+def manifest() -> Response:
+    """The web app manifest: the phone installs /field/ as 南海网格, standalone."""
+    body = {"name": "南海网格", "short_name": "南海网格", "lang": "zh-CN", "start_url": FIELD.path, "scope": FIELD.path,
+            "display": "standalone", "orientation": "portrait", "background_color": "#f3f5f8",
+            "theme_color": "#1c7ed6", "description": "网格员任务 / grid worker's tasks",
+            "icons": [{"src": asset_url("icon-192.png"), "sizes": "192x192", "type": "image/png"},
+                      {"src": asset_url("icon-512.png"), "sizes": "512x512", "type": "image/png"},
+                      {"src": asset_url("icon.svg"), "sizes": "any", "type": "image/svg+xml"}]}
+    return _revalidated(json.dumps(body, ensure_ascii=False), "application/manifest+json")
 
 
-def _field(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetime]) -> html.Div:
-    now = clock()
-    with reading(engine) as conn:
-        tasks = my_tasks(conn, actor, now)
-    return html.Div(className="nh-page nh-field", lang=lang, children=[
-        nav_bar(actor, lang, FIELD),
-        html.Div(id="field-config", hidden=True,
-                 **data(user=str(actor.user_id), lang=lang, far=str(int(FAR_FROM_GRID_M)),
-                        strings=json.dumps(_client_strings(lang)))),
-        dcc.Store(id="field-lang", data=lang),
-        dcc.Store(id="field-synced"),
-        dcc.Store(id="field-stamp", data=task_stamp(tasks)),
-        dcc.Store(id="field-position"),
-        dcc.Interval(id="field-tick", interval=REFRESH_MS),
-        html.Header(className="nh-field-head", children=[
-            html.H1(text("field.title", lang)),
-            html.Span(text("field.outbox_sent", lang), id="field-outbox", className="nh-field-outbox",
-                      role="status", **data(state="sent")),
-        ]),
-        html.Div(id="field-message", className="nh-field-message", role="alert"),
-        html.Main(task_cards(tasks, lang, now), id="field-tasks", className="nh-field-list"),
-        _sheet(lang),
-    ])
+@field.get(f"{FIELD.path}sw.js")
+def service_worker() -> Response:
+    """The service worker (scope /field/), told its version and the files to keep."""
+    source = (FOLDER / "sw.js").read_text(encoding="utf-8")
+    source = source.replace("__VERSION__", version()).replace(
+        "__FILES__", json.dumps([asset_url(name) for name in FILES]))
+    response = _revalidated(source, "text/javascript")
+    response.headers["Service-Worker-Allowed"] = FIELD.path
+    return response
 
 
-def _sheet(lang: str) -> html.Section:
-    """The bottom sheet for the two actions that need words: declining (a reason) and reporting."""
-    return html.Section(id="field-sheet", className="nh-field-sheet", hidden=True, children=[
-        html.H2(id="field-sheet-title", className="nh-field-sheet-title"),
-        html.Div(id="field-sheet-task", className="nh-field-sheet-task"),
-        html.Div(id="field-decline-form", className="nh-field-form", children=[
-            html.Label(text("field.reason", lang), htmlFor="field-reason"),
-            html.Textarea(id="field-reason", className="nh-field-input", maxLength=1000, rows=3),
-        ]),
-        html.Div(id="field-report-form", className="nh-field-form", children=[
-            html.Label(text("field.result", lang), htmlFor="field-result"),
-            html.Textarea(id="field-result", className="nh-field-input", maxLength=1000, rows=3),
-            html.Label([text("field.temperature", lang),
-                        html.Span(text("field.temperature_needed", lang), id="field-temperature-needed",
-                                  className="nh-field-hint")], htmlFor="field-temperature"),
-            dcc.Input(id="field-temperature", type="number", min=34, max=43, step=0.1, className="nh-field-input",
-                      inputMode="decimal"),  # type: ignore[arg-type]  # stub lacks HTML's "decimal"; passed to <input>
-            html.Label(text("field.note", lang), htmlFor="field-note"),
-            html.Textarea(id="field-note", className="nh-field-input", maxLength=1000, rows=2),
-            html.Label(text("field.photo", lang)),
-            html.Div(id="field-photo-slot", className="nh-field-photo"),  # field.js puts the file input here
-            html.Button(text("field.locate", lang), type="button", id="field-locate",
-                        className="nh-field-btn nh-field-secondary"),
-            html.Div(id="field-position-text", className="nh-field-position"),
-            html.Div(id="field-distance", className="nh-field-distance", role="status"),
-        ]),
-        html.Div(id="field-sheet-error", className="nh-field-message", role="alert"),
-        html.Div(className="nh-field-sheet-actions", children=[
-            html.Button(text("field.cancel", lang), type="button", id="field-cancel",
-                        className="nh-field-btn nh-field-secondary"),
-            html.Button(text("field.submit", lang), type="button", id="field-submit",
-                        className="nh-field-btn nh-field-primary"),
-        ]),
-    ])
+@field.get(f"{FIELD.path}<name>")
+def app_file(name: str) -> Response:
+    """One of the app's files: kept a year when asked for by its current hash, else revalidated."""
+    if name not in FILES:
+        abort(404)
+    body, digest = _file(name)
+    mimetype = "text/javascript" if name.endswith(".js") else mimetypes.guess_type(name)[0] or "image/png"
+    if request.args.get("v") != digest:
+        return _revalidated(body, mimetype)
+    response = make_response(body)
+    response.mimetype = mimetype
+    response.headers["Cache-Control"] = f"public, max-age={YEAR}, immutable"
+    return response
 
 
-def create_field(server: Flask, engine: Engine, clock: Callable[[], datetime]) -> dash.Dash:
-    """Mount the field view on ``server`` at /field/."""
-    app = mount(server, FIELD, "nav.field")
-    app.layout = lambda: guarded(engine, clock, FIELD, lambda actor, lang: _field(actor, lang, engine, clock))
+def draw_icons(folder: Path = FOLDER) -> list[Path]:
+    """Draw the app's PNG icons (192 and 512 px: a grid on the platform's blue, as ``icon.svg``) into ``folder``."""
+    from PIL import Image, ImageDraw
 
-    @app.callback(Output("field-tasks", "children"), Output("field-stamp", "data"),
-                  Input("field-synced", "data"), Input("field-tick", "n_intervals"), State("field-lang", "data"),
-                  State("field-stamp", "data"), prevent_initial_call=True)
-    def refresh(_synced: Any, _tick: int | None, lang: str, known: str | None) -> tuple[list[Component], str]:
-        now = clock()
-        actor = page_actor(engine, now, ROLES)
-        if actor is None:
-            raise PreventUpdate  # logged out, expired or not a worker: nothing is shown, the cards stay as they are
-        with reading(engine) as conn:
-            tasks = my_tasks(conn, actor, now)
-        stamp = task_stamp(tasks)
-        if stamp == known:
-            raise PreventUpdate  # nothing changed: nothing is resent over the phone's network
-        return task_cards(tasks, lang, now), stamp
+    written = []
+    for size in (192, 512):
+        image = Image.new("RGB", (size, size), (28, 126, 214))
+        draw = ImageDraw.Draw(image)
+        margin, step, width = size * 0.22, size * 0.56 / 3, max(2, size // 40)
+        for i in range(4):
+            offset = margin + i * step
+            draw.line([(margin, offset), (size - margin, offset)], fill=(255, 255, 255), width=width)
+            draw.line([(offset, margin), (offset, size - margin)], fill=(255, 255, 255), width=width)
+        centre = margin + 1.5 * step
+        radius = step * 0.38
+        draw.ellipse([centre - radius, centre - radius, centre + radius, centre + radius], fill=(255, 212, 59))
+        path = folder / f"icon-{size}.png"
+        image.save(path, optimize=True)
+        written.append(path)
+    return written
 
-    @app.callback(Output("field-distance", "children"), Output("field-distance", "className"),
-                  Input("field-position", "data"), State("field-lang", "data"), prevent_initial_call=True)
-    @refusals_shown(lambda exc: (one_language(str(exc), page_language()), "nh-field-distance nh-field-far"))
-    def distance(position: dict[str, Any] | None, lang: str) -> tuple[str, str]:
-        now = clock()
-        actor = page_actor(engine, now, ROLES)
-        if actor is None or not isinstance(position, dict):
-            raise PreventUpdate
-        try:
-            task_id, lon, lat = int(position["task"]), float(position["lon"]), float(position["lat"])
-        except (KeyError, TypeError, ValueError):
-            raise PreventUpdate from None
-        with reading(engine) as conn:
-            return distance_warning(conn, actor, task_id, lon, lat, now, lang)
 
-    return app
+if __name__ == "__main__":  # python -m pages.field: redraw the PNG icons
+    for drawn in draw_icons():
+        print(drawn)

@@ -25,7 +25,7 @@ def test_the_start_page_sends_a_stranger_to_the_login_page(client):
     assert page.status_code == 303 and page.headers["Location"].endswith("/login")
 
 
-@pytest.mark.parametrize("path", ["/dispatch/", "/field/", "/reports/", "/wall/"])
+@pytest.mark.parametrize("path", ["/dispatch/", "/reports/", "/wall/"])  # /field/: tests/pages/test_field.py
 def test_every_page_and_every_script_is_served_by_the_app(client, path):
     page = client.get(path)
     assert page.status_code == 200
