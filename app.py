@@ -38,7 +38,7 @@ from pages.admin_feeds import create_feeds
 from pages.admin_rules import create_rules
 from pages.admin_users import create_users
 from pages.dispatch import create_dispatch
-from pages.field import create_field
+from pages.field import field as field_app
 from pages.gate import gate as gate_page
 from pages.people import create_people
 from pages.plain import pages as plain_pages
@@ -129,7 +129,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
 
     clock = clock or (lambda: datetime.now(UTC))
     create_wall(server, engine, clock)
-    create_field(server, engine, clock)
+    server.register_blueprint(field_app)  # the phone's field app: a plain page, its manifest and service worker
     create_reports(server, engine, clock)
     dispatch = create_dispatch(server, engine, clock)
     for create in (create_people, create_review, create_users, create_feeds, create_boundaries, create_rules,

@@ -11,7 +11,7 @@
     gridctl users demo [--password P] · tasks sweep · demo activity [--seed N] · demo roster FILE [--rows N]
     gridctl users add|import|list|disable|enable|reset-password
     gridctl jobs worker [--once] · jobs import --source S FILE · jobs list · jobs show ID
-    gridctl bench locate|pipeline|linkage|updates|wall|stats|replay|adminload|addresses
+    gridctl bench locate|pipeline|linkage|updates|wall|stats|replay|adminload|addresses|field|gate
     gridctl serve [--host H] [--port P] [--production] · backup FILE|--keep N DIR · restore FILE [--force]
 
 Every expected failure prints one clear message (Chinese, then English) and
@@ -1196,6 +1196,44 @@ def bench_wall(repeat: int) -> None:
     from benchmarks.wall import wall_benchmark
 
     click.echo(json.dumps(wall_benchmark(_engine(), repeat, echo=click.echo), ensure_ascii=False))
+
+
+@bench.command("field")
+@click.option("--tasks", default=20, show_default=True, type=int, help="open tasks of the benchmark's worker")
+@click.option("--loads", default=3, show_default=True, type=int, help="cold first loads (medians reported)")
+@_fail_cleanly
+def bench_field(tasks: int, loads: int) -> None:
+    """The field app at 400 kbps / 400 ms in headless Chromium: cold-load bytes, time to the first task card, and
+    a reload with the server stopped; last line JSON."""
+    import importlib.util
+
+    if importlib.util.find_spec("selenium") is None:
+        raise click.ClickException("需要 selenium（开发依赖：pip install -e '.[dev]'）/ needs selenium, a development "
+                                   "dependency: pip install -e '.[dev]'")
+    from benchmarks.field import field_benchmark
+
+    result = field_benchmark(_bench_database("nanhai_bench_field"), tasks, loads, echo=click.echo)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bench.command("gate")
+@click.option("--scans", default=40, show_default=True, type=int, help="typed scans timed, one after the other")
+@click.option("--rate", default=200.0, show_default=True, type=float, help="scans per second from the other clients")
+@click.option("--camera-seconds", default=20.0, show_default=True, type=float,
+              help="how long the camera-fed page is timed")
+@_fail_cleanly
+def bench_gate(scans: int, rate: float, camera_seconds: float) -> None:
+    """The checkpoint page's verdict latency (scan → verdict painted) in headless Chromium, typed and camera-fed,
+    while other clients send RATE scans/s to the API (target 300 ms); last line JSON."""
+    import importlib.util
+
+    if importlib.util.find_spec("selenium") is None:
+        raise click.ClickException("需要 selenium（开发依赖：pip install -e '.[dev]'）/ needs selenium, a development "
+                                   "dependency: pip install -e '.[dev]'")
+    from benchmarks.gate import gate_benchmark
+
+    result = gate_benchmark(_bench_database("nanhai_bench_gate"), scans, rate, camera_seconds, echo=click.echo)
+    click.echo(json.dumps(result, ensure_ascii=False))
 
 
 def _bench_database(name: str, seeded: bool = True) -> Engine:

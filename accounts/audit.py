@@ -33,7 +33,7 @@ READERS = (ADMIN, COMMANDER)
 BEIJING = ZoneInfo("Asia/Shanghai")
 # the kinds a reader picks from: each is a prefix of the actions it covers
 KINDS = ("login", "unmask", "person.lookup", "feed.", "roster.import", "rules.", "grids.apply", "user.", "code.",
-         "audit.", "retention.", "linkage.")
+         "audit.", "retention.", "linkage.", "e_pass.")
 KIND_NAMES = {"login": ("登录", "Logins"), "unmask": ("查看完整信息", "Unmasks"),
               "person.lookup": ("人员查询", "Person look-ups"),
               "feed.": ("数据导入与撤回", "Feed imports, withdrawals"),
@@ -41,7 +41,8 @@ KIND_NAMES = {"login": ("登录", "Logins"), "unmask": ("查看完整信息", "U
               "grids.apply": ("边界变更", "Boundary changes"), "user.": ("账号变更", "Account changes"),
               "code.": ("赋码调整与申诉", "Code overrides, appeals"), "audit.": ("审计日志查阅", "Audit log reads"),
               "retention.": ("到期数据清除", "Retention purges"),
-              "linkage.": ("记录关联审核", "Linkage reviews"), "reports.": ("报表导出", "Report exports")}
+              "linkage.": ("记录关联审核", "Linkage reviews"), "reports.": ("报表导出", "Report exports"),
+              "e_pass.": ("电子通行证", "E-passes")}
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000  # rows in one export (an Excel sheet holds a million; a month of a district is far less)
 EXPORT_COLUMNS = (("at", "时间 / at"), ("username", "用户 / user"), ("action", "操作 / action"),

@@ -11,9 +11,8 @@ from flask import Flask
 
 def register_api(server: Flask) -> None:
     """Mount /api/v1 and its OpenAPI document on ``server`` (configured by :func:`web.context.configure`)."""
+    from api import field_routes, gate_routes  # noqa: F401  (the field app's and the gate's routes register on api)
     from api.openapi import openapi
-    import api.field_routes  # noqa: F401  (routes of the phone's field app)
-    import api.gate_routes  # noqa: F401  (routes of the checkpoint gate and its e-passes)
     from api.routes import api
     from web.language import install
 

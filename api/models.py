@@ -441,12 +441,14 @@ class Triage(Body):
 
 # -- checkpoints ------------------------------------------------------------------------------------------------
 class NewScan(Body):
-    """person_key 与 pass_code 给一个 / person_key or pass_code"""
+    """person_key、pass_code 与 pass_token 给一个 / one of person_key, pass_code and pass_token"""
 
     checkpoint: str = Field(description="卡口编号 / checkpoint code", max_length=64)
     person_key: str | None = Field(None, description="人员键 / the person key (64 hex digits)", max_length=64)
     pass_code: str | None = Field(None, description="通行码（身份证号），立即转为人员键，不保存 / the ID number read "
                                                     "at the gate", max_length=64)
+    pass_token: str | None = Field(None, description="电子通行证令牌（二维码内容）/ the e-pass token of the QR code",
+                                   max_length=120)
     direction: Direction
     scanned_at: str | None = Field(None, description="默认当前时间 / default: now",
                                    json_schema_extra={"format": "date-time"})
@@ -528,7 +530,8 @@ class Error(Answer):
     """所有拒绝的统一格式 / one shape for every refusal"""
 
     error: str = Field(description="错误代码：异常名，或冲突代码 stale_version、illegal_transition、no_worker_on_duty、"
-                                   "extension_pending、no_extension_pending、lead_not_open / error code")
+                                   "extension_pending、no_extension_pending、lead_not_open、no_pass_in_force / "
+                                   "error code")
     message: str = Field(description="说明，语言按 Accept-Language（默认中文，可选 en）/ message, in the language of "
                                      "Accept-Language (Chinese by default, or en)")
     field: str = Field(None, description="出错的字段 / the offending field (422)",  # type: ignore[assignment]

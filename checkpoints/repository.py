@@ -1,8 +1,9 @@
 """Checkpoint scans: record a pass, raise a checkpoint-alert task for a red or yellow person, count per hour.
 
-A gate identifies a person by his person key, or by a pass code — the ID
+A gate identifies a person by his person key, by a pass code — the ID
 number read from the card or code at the gate, which is turned into the
-person key at once and never stored.
+person key at once and never stored — or by an e-pass token
+(:mod:`checkpoints.passes`), checked and turned into the person key.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, text
 
 from accounts.actor import ADMIN, COMMANDER, REPORTER, SUPERVISOR, SYSTEM, WORKER, Actor
+from checkpoints import passes
 from evaluation.disclosure import SUPPRESS_BELOW
 from gis.errors import InvalidRequest, NotFound
 from matching.identity import id_number_problem, normalise_id_number
@@ -26,14 +28,17 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 COLOUR_NAMES = {"red": "红码", "yellow": "黄码", "blue": "蓝码", "green": "绿码"}
 
 
-def _person_key(payload: dict[str, Any], vault: Vault) -> str:
-    key, code = payload.get("person_key"), payload.get("pass_code")
+def _person_key(conn: Connection, payload: dict[str, Any], vault: Vault) -> str:
+    key, code, token = payload.get("person_key"), payload.get("pass_code"), payload.get("pass_token")
+    if token is not None:
+        return passes.verify(conn, vault, token)
     if key is not None:
         if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{64}", key):
             raise InvalidRequest("person_key 须为 64 位十六进制 / person_key must be 64 hex digits", "person_key")
         return key
     if code is None:
-        raise InvalidRequest("请提供 person_key 或 pass_code / person_key or pass_code is required", "pass_code")
+        raise InvalidRequest("请提供 person_key、pass_code 或 pass_token / person_key, pass_code or pass_token is "
+                             "required", "pass_code")
     if not isinstance(code, str) or id_number_problem(code):
         raise InvalidRequest("通行码（身份证号）无效 / the pass code is not a valid ID number", "pass_code")
     return vault.person_key(normalise_id_number(code))
@@ -53,18 +58,27 @@ def _checkpoint(conn: Connection, actor: Actor, code: object, aggregates: bool =
 def record_scan(conn: Connection, actor: Actor, payload: dict[str, Any], vault: Vault,
                 now: datetime) -> dict[str, Any]:
     """Store one scan; a red or yellow person raises (or joins) an open checkpoint-alert task in that grid."""
+    return record_person_scan(conn, actor, payload, vault, now)[0]
+
+
+def record_person_scan(conn: Connection, actor: Actor, payload: dict[str, Any], vault: Vault,
+                       now: datetime) -> tuple[dict[str, Any], str | None]:
+    """:func:`record_scan`, with the masked name of the person scanned (None: no risk record) for the gate's
+    verdict: the one domain path for the scans API and the gate page."""
     actor.require_role(WORKER, SUPERVISOR, COMMANDER, ADMIN, SYSTEM)
     if not isinstance(payload, dict):
         raise InvalidRequest("请求体必须是 JSON 对象 / the body must be a JSON object")
     checkpoint = _checkpoint(conn, actor, payload.get("checkpoint"))
-    person_key = _person_key(payload, vault)
+    person_key = _person_key(conn, payload, vault)
     scanned_at = parse_time(payload["scanned_at"], "scanned_at") if payload.get("scanned_at") else now
     if scanned_at > now + FUTURE_TOLERANCE:
         raise InvalidRequest("扫码时间晚于当前时间 / scanned_at is in the future", "scanned_at")
     direction = payload.get("direction")
     if direction not in ("in", "out"):
         raise InvalidRequest("direction 须为 in 或 out / direction must be in or out", "direction")
-    colour = conn.execute(text("SELECT colour FROM persons WHERE person_key = :k"), {"k": person_key}).scalar()
+    person = conn.execute(text("SELECT colour, name_masked FROM persons WHERE person_key = :k"),
+                          {"k": person_key}).one_or_none()
+    colour, name = (person.colour, person.name_masked) if person is not None else (None, None)
     task_id = None
     if colour in ALERT_COLOURS and checkpoint.grid_id is not None:
         task_id = conn.execute(text(
@@ -85,7 +99,19 @@ def record_scan(conn: Connection, actor: Actor, payload: dict[str, Any], vault: 
         {"c": checkpoint.id, "k": person_key, "at": scanned_at, "d": direction, "colour": colour, "task": task_id,
          "by": actor.user_id, "now": now}).scalar_one()
     return {"id": scan_id, "checkpoint": checkpoint.code, "scanned_at": scanned_at.isoformat(),
-            "direction": direction, "alert": colour in ALERT_COLOURS, "colour": colour, "task_id": task_id}
+            "direction": direction, "alert": colour in ALERT_COLOURS, "colour": colour, "task_id": task_id}, name
+
+
+def checkpoints_in_scope(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
+    """The checkpoints at which the actor may record scans (those of his grids; all for a district-wide role),
+    by code: the gate page's list to pick from."""
+    actor.require_role(WORKER, SUPERVISOR, COMMANDER, ADMIN)
+    scope = None if actor.sees_everything else sorted(actor.grid_ids)
+    rows = conn.execute(text(
+        "SELECT k.code, k.name, g.code AS grid_code FROM checkpoints k LEFT JOIN grids g ON g.id = k.grid_id "
+        "WHERE CAST(:scope AS int[]) IS NULL OR k.grid_id = ANY(CAST(:scope AS int[])) ORDER BY k.code"),
+        {"scope": scope})
+    return [{"code": r.code, "name": r.name, "grid_code": r.grid_code} for r in rows]
 
 
 def hourly_counts(conn: Connection, actor: Actor, checkpoint_code: str, since: datetime,

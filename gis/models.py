@@ -407,8 +407,11 @@ class LeadReport(Base):
     client: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     reported_by: Mapped[int | None] = mapped_column(Integer)
+    device: Mapped[str | None] = mapped_column(String(64))  # a keyed hash of the phone's token (0021)
     __table_args__ = (Index("ix_lead_reports_client_at", "client", "received_at"),
-                      Index("ix_lead_reports_received_at", "received_at"))  # the alerts of a window (0019)
+                      Index("ix_lead_reports_received_at", "received_at"),  # the alerts of a window (0019)
+                      Index("ix_lead_reports_device_at", "device", "received_at",
+                            postgresql_where=text("device IS NOT NULL")))
 
 
 class Task(Base):
@@ -518,6 +521,25 @@ class Scan(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (CheckConstraint("direction IN ('in','out')", name="scans_direction_known"),
                       Index("ix_scans_checkpoint_at", "checkpoint_id", "scanned_at"))
+
+
+class EPass(Base):
+    """An e-pass (电子通行证, :mod:`checkpoints.passes`): the person key it stands for, the nonce its signed token
+    carries, who issued it and when, and its revocation (who, when, why). No ID number, name or phone."""
+
+    __tablename__ = "e_passes"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    person_key: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(32))
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint("(revoked_at IS NULL) = (reason IS NULL)", name="e_passes_revocation_has_reason"),
+        Index("ux_e_passes_live", "person_key", unique=True, postgresql_where=text("revoked_at IS NULL")),
+        Index("ix_e_passes_person", "person_key", "id"))
 
 
 class GridColourCount(Base):

@@ -90,6 +90,8 @@ def person_card(card: dict[str, Any], lang: str, pickable: bool) -> html.Article
                 className="nh-facts"),
         *([html.Button(text("people.pick", lang), className="nh-button nh-secondary",
                        id={"type": "people-pick", "key": person["person_key"]})] if pickable else []),
+        html.A(text("gate.passes.link", lang), href=f"/checkpoint/persons/{person['person_key']}",
+               className="nh-button nh-secondary", id={"type": "people-passes", "key": person["person_key"]}),
         html.H4(text("people.timeline", lang)),
         html.Ol([_entry(e, lang) for e in card["timeline"]], className="nh-timeline nh-people-timeline"),
         html.H4(text("people.tasks", lang)), tasks,

@@ -23,7 +23,7 @@ from tests.matching.test_lookup import people_district
 # (who logs in, the page): anonymous pages first, then each role's pages, so each role logs in once
 PAGES = [
     (None, "/login"), (None, "/activate"), (None, "/leads/new"),
-    ("demo_worker", "/field/"),
+    ("demo_worker", "/field/"), ("demo_worker", "/checkpoint/"),
     ("demo_reporter", "/reports/"),
     ("demo_supervisor", "/dispatch/"), ("demo_supervisor", "/people/"), ("demo_supervisor", "/review/"),
     ("demo_commander", "/wall/"), ("demo_commander", "/admin/audit/"),
@@ -33,6 +33,7 @@ PAGES = [
 SETTLED = """
 const root = document.getElementById("react-entry-point");
 if (document.readyState !== "complete") return false;
+if (document.body && document.body.dataset.field === "loading") return false;  // the field app's first list
 if (!root) return true;  // a plain page
 return root.innerText.trim().length > 0 && !document.querySelector("._dash-loading, [data-dash-is-loading='true']");
 """
