@@ -62,7 +62,7 @@
       var name = document.createElement("span");
       name.textContent = props.name;  // text, never HTML: names come from imported data
       group.addLayer(window.L.marker([props.label[1], props.label[0]], {interactive: false, keyboard: false,
-        icon: window.L.divIcon({className: "lead-label lead-label-" + props.level, html: name, iconSize: null})}));
+        icon: window.L.divIcon({className: "lead-label nh-name lead-label-" + props.level, html: name, iconSize: null})}));
     });
     var shown = function () {
       var close = map.getZoom() >= COMMUNITY_ZOOM;
@@ -96,7 +96,11 @@
     if (!box || !window.L) { return; }
     box.hidden = false;
     var bounds = JSON.parse(box.getAttribute("data-bounds") || "null");
-    var map = state.map = window.L.map(box, {attributionControl: false, zoomSnap: 0.5, minZoom: 9, maxZoom: 18});
+    var map = state.map = window.L.map(box, {attributionControl: false, zoomControl: false, zoomSnap: 0.5,
+                                             minZoom: 9, maxZoom: 18});
+    /* Leaflet titles its buttons in English: the page's language instead */
+    window.L.control.zoom({ zoomInTitle: box.getAttribute("data-zoom-in") || "+",
+                            zoomOutTitle: box.getAttribute("data-zoom-out") || "-" }).addTo(map);
     if (bounds) { map.fitBounds(bounds); } else { map.setView([23.03, 113.11], 11); }
     drawOutline(map, box.getAttribute("data-outline"));
     map.on("click", function (event) {

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import text
 
@@ -47,11 +48,16 @@ def _task(engine, task_id: int):
 
 
 def _open_task_in_console(desk, task_id: int) -> None:
+    """Find the task as a supervisor would among a shared database's many: search its title, then pick it."""
     wait = waiting(desk, 60)
+    search = wait.until(lambda d: d.find_element(By.ID, "dispatch-search"))
+    search.clear()
+    search.send_keys(TITLE, Keys.ENTER)
     pick = f"#dispatch-tasks button[id*='\"id\":{task_id},']"
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, pick))
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, pick).click() or True)
-    wait.until(lambda d: TITLE in d.find_element(By.ID, "task-detail").text)
+    # the list may be redrawn under the click (the search's answer arriving): click again until the task opens
+    wait.until(lambda d: TITLE in d.find_element(By.ID, "task-detail").text
+               or d.find_element(By.CSS_SELECTOR, pick).click())
 
 
 def _click(wait: WebDriverWait, css: str) -> None:
