@@ -52,12 +52,12 @@ def _open_task_in_console(desk, task_id: int) -> None:
     wait = waiting(desk, 60)
     search = wait.until(lambda d: d.find_element(By.ID, "dispatch-search"))
     search.clear()
-    search.send_keys(TITLE, Keys.ENTER)
+    search.send_keys(TITLE, Keys.TAB)  # the search is sent when the box loses focus
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dispatch-tasks button[id*='task-pick']")) == 1)
     pick = f"#dispatch-tasks button[id*='\"id\":{task_id},']"
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, pick))
-    # the list may be redrawn under the click (the search's answer arriving): click again until the task opens
-    wait.until(lambda d: TITLE in d.find_element(By.ID, "task-detail").text
-               or d.find_element(By.CSS_SELECTOR, pick).click())
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, pick).click() or True)
+    wait.until(lambda d: TITLE in d.find_element(By.ID, "task-detail").text)
 
 
 def _click(wait: WebDriverWait, css: str) -> None:
