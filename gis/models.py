@@ -10,6 +10,7 @@ compares the two so they cannot drift apart.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -32,7 +34,7 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("commander", "supervisor", "worker", "reporter", "admin")
@@ -447,7 +449,8 @@ class Task(Base):
     extension_requested_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     __table_args__ = (CheckConstraint(f"status IN {TASK_STATUS_VALUES}", name="tasks_status_known"),
-                      CheckConstraint("source IN ('matcher','lead','checkpoint','manual')", name="tasks_source_known"),
+                      CheckConstraint("source IN ('matcher','lead','checkpoint','manual','follow_up')",
+                                      name="tasks_source_known"),
                       CheckConstraint("escalation_level BETWEEN 0 AND 2", name="tasks_escalation_level"),
                       Index("ix_tasks_grid_status", "grid_id", "status"),
                       Index("ix_tasks_assignee_status", "assignee_id", "status"),
@@ -540,6 +543,72 @@ class EPass(Base):
         CheckConstraint("(revoked_at IS NULL) = (reason IS NULL)", name="e_passes_revocation_has_reason"),
         Index("ux_e_passes_live", "person_key", unique=True, postgresql_where=text("revoked_at IS NULL")),
         Index("ix_e_passes_person", "person_key", "id"))
+
+
+class ObservationPlan(Base):
+    """A person's home-observation plan (:mod:`observation`): grid, rule, start and end, check times (minutes
+    after midnight, Beijing), closing; ``token_nonce`` the self-report link's (a new one revokes old links)."""
+
+    __tablename__ = "observation_plans"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    person_key: Mapped[str] = mapped_column(PERSON_KEY)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    rule_id: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    check_minutes: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger))
+    status: Mapped[str] = mapped_column(String(8), server_default="active")
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    token_nonce: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'closed')", name="observation_plans_status_known"),
+        CheckConstraint("ends_at > starts_at", name="observation_plans_ends_after_start"),
+        CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)", name="observation_plans_closed_when"),
+        Index("ux_observation_plans_active", "person_key", unique=True, postgresql_where=text("status = 'active'")),
+        Index("ix_observation_plans_person", "person_key", "id"),
+        Index("ix_observation_plans_grid_active", "grid_id", postgresql_where=text("status = 'active'")))
+
+
+class ObservationCheck(Base):
+    """One check a plan calls for: ``due`` until reported (``done``) or past its grace period (``missed``)."""
+
+    __tablename__ = "observation_checks"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("observation_plans.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(8), server_default="due")
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    temperature: Mapped[Decimal | None] = mapped_column(Numeric(3, 1))
+    symptoms: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    channel: Mapped[str | None] = mapped_column(String(8))
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    missed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("status IN ('due', 'done', 'missed')", name="observation_checks_status_known"),
+        CheckConstraint("channel IS NULL OR channel IN ('worker', 'self')", name="observation_checks_channel"),
+        CheckConstraint("(status = 'done') = (reported_at IS NOT NULL)", name="observation_checks_done_when"),
+        UniqueConstraint("plan_id", "due_at", name="uq_observation_checks_plan_due"),
+        Index("ix_observation_checks_due", "due_at", postgresql_where=text("status = 'due'")),
+        Index("ix_observation_checks_reported", "reported_at", postgresql_where=text("reported_at IS NOT NULL")))
+
+
+class ObservationEvent(Base):
+    """What happened to a plan (created, extended, closed, missed, fever, a task raised): the timelines."""
+
+    __tablename__ = "observation_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("observation_plans.id", ondelete="CASCADE"))
+    person_key: Mapped[str] = mapped_column(PERSON_KEY)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[str | None] = mapped_column(Text)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    __table_args__ = (Index("ix_observation_events_plan", "plan_id", "id"),
+                      Index("ix_observation_events_person", "person_key", "id"))
 
 
 class GridColourCount(Base):

@@ -6,6 +6,9 @@ they were queued, however many workers there are. Every night at 03:30 Beijing t
 retention purge (:func:`jobs.tasks.purge`, procrastinate's periodic tasks): once, however many workers there are.
 When group-chat robots are configured (``NANHAI_ALERT_WEBHOOK``, :mod:`jobs.webhook`), they also defer the alerts'
 delivery every minute (:func:`jobs.tasks.deliver_alerts`), beside the other jobs rather than behind their lock.
+Home observation (:mod:`observation`) has two periodic jobs of its own, one at a time under their own lock: the
+day's checks at 00:05 Beijing time (also deferred when a worker starts, so a day the workers were down still gets
+them) and the missed-check sweep every 5 minutes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ PURGE_CRON = "30 19 * * *"  # 03:30 Beijing time (UTC+8, no summer time): procra
 ALERTS = "nanhai.alerts"
 ALERTS_CRON = "* * * * *"  # every minute: a new tip-off reaches the group chat within a minute or so
 ALERTS_LOCK = "alerts"  # one delivery at a time, never behind an import (MATCHING_LOCK)
+OBSERVATION_DAY = "nanhai.observation_day"
+OBSERVATION_DAY_CRON = "5 16 * * *"  # 00:05 Beijing time: the new day's checks
+OBSERVATION_SWEEP = "nanhai.observation_sweep"
+OBSERVATION_SWEEP_CRON = "*/5 * * * *"  # a check is missed at most 5 minutes after its grace runs out
+OBSERVATION_LOCK = "observation"  # the day's checks and the sweep, one at a time (never two visits for one miss)
 MATCHING_LOCK = "matching"  # held by every job that writes persons: never two at a time
 REMATCH_QUEUEING_LOCK = "rematch"  # at most one re-match waiting: a second request joins it
 CRS_CHOICES = ("wgs84", "gcj02", "bd09", "cgcs2000")
@@ -57,8 +65,14 @@ def make_app(connector: procrastinate.BaseConnector, periodic: bool = True) -> p
     # queueing_lock: a run still waiting when the next minute comes is enough (the deferrer skips the new one)
     alerts = app.task(name=ALERTS, pass_context=True, queue=QUEUE, lock=ALERTS_LOCK,
                       queueing_lock=ALERTS_LOCK)(tasks.deliver_alerts)
+    observation_day = app.task(name=OBSERVATION_DAY, pass_context=True, queue=QUEUE, lock=OBSERVATION_LOCK,
+                               queueing_lock=OBSERVATION_DAY)(tasks.observation_day)
+    observation_sweep = app.task(name=OBSERVATION_SWEEP, pass_context=True, queue=QUEUE, lock=OBSERVATION_LOCK,
+                                 queueing_lock=OBSERVATION_SWEEP)(tasks.observation_sweep)
     if periodic:
         app.periodic(cron=PURGE_CRON, periodic_id="nightly")(purge)
+        app.periodic(cron=OBSERVATION_DAY_CRON, periodic_id="observation_day")(observation_day)
+        app.periodic(cron=OBSERVATION_SWEEP_CRON, periodic_id="observation_sweep")(observation_sweep)
         try:
             robots = webhook.configured_webhooks()
         except ConfigurationError as exc:  # said in the log; the imports and matches still run

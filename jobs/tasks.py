@@ -225,3 +225,43 @@ def deliver_alerts(context: JobContext, timestamp: int) -> dict[str, object]:
             "AND NOT EXISTS (SELECT FROM procrastinate_periodic_defers d WHERE d.job_id = j.id)"),
             {"task": context.job.task_name, "me": _job_id(context)})
     return report
+
+
+def observation_day(context: JobContext, timestamp: int) -> dict[str, object]:
+    """Home observation's day (:mod:`observation`): plans brought in line with the codes (a plan whose period
+    ended closes), then the checks of the Beijing day of ``timestamp`` (00:05 Beijing time by the periodic
+    deferrer, :data:`jobs.queue.OBSERVATION_DAY_CRON`, and the moment a worker starts), none due more than the
+    grace period ago. Run twice, it makes nothing more. Not recorded in ``job_progress`` (nobody asked for it);
+    its result is its counts."""
+    from datetime import UTC, datetime
+
+    from matching.rule_versions import current_rules
+    from observation.plans import sync_plans
+    from observation.policy import observation_policy
+    from observation.schedule import beijing_day, make_checks
+
+    day, now = beijing_day(datetime.fromtimestamp(timestamp, UTC)), datetime.now(UTC)
+    with _engine(context).begin() as conn:
+        policy = observation_policy(current_rules(conn))
+        plans = sync_plans(conn, now, policy)
+        # none that could no longer be reported for (a worker started late in the day: see make_checks)
+        checks = make_checks(conn, day, policy, not_before=now - policy.grace)
+    return {"day": day.isoformat(), "plans": plans, "checks": checks}
+
+
+def observation_sweep(context: JobContext, timestamp: int) -> dict[str, object]:
+    """The missed-check sweep (:func:`observation.schedule.sweep_missed`) at the clock's time, every 5 minutes
+    (:data:`jobs.queue.OBSERVATION_SWEEP_CRON`); one transaction. Its earlier finished runs are removed, as the
+    alerts' are."""
+    from datetime import UTC, datetime
+
+    from observation.schedule import sweep_missed
+
+    engine = _engine(context)
+    with engine.begin() as conn:
+        counts = sweep_missed(conn, datetime.now(UTC))
+        conn.execute(sql(
+            "DELETE FROM procrastinate_jobs j WHERE j.task_name = :task AND j.status = 'succeeded' AND j.id < :me "
+            "AND NOT EXISTS (SELECT FROM procrastinate_periodic_defers d WHERE d.job_id = j.id)"),
+            {"task": context.job.task_name, "me": _job_id(context)})
+    return {"scheduled_for": datetime.fromtimestamp(timestamp, UTC).isoformat(), **counts}

@@ -52,6 +52,8 @@ async def _work(url: str, once: bool, stalled_after: float, heartbeat_every: flo
     app = queue.worker_app(url, periodic=not once)  # a --once worker defers no nightly job
     async with app.open_async():
         await recovery.recover_stalled(app, engine, stalled_after, starting=True)
+        if not once:  # today's observation checks, in case the workers were down at 00:05
+            await _defer_observation_day(app)
         watching = None if once else asyncio.create_task(_watch(app, engine, stalled_after))
         try:
             await app.run_worker_async(
@@ -63,6 +65,16 @@ async def _work(url: str, once: bool, stalled_after: float, heartbeat_every: flo
                 watching.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
+
+
+async def _defer_observation_day(app: procrastinate.App) -> None:
+    """Queue the day's observation checks now (:func:`jobs.tasks.observation_day`); one already waiting is
+    enough."""
+    try:
+        await app.configure_task(queue.OBSERVATION_DAY, queueing_lock=queue.OBSERVATION_DAY).defer_async(
+            timestamp=int(time.time()))
+    except procrastinate.exceptions.AlreadyEnqueued:
+        pass
 
 
 async def _watch(app: procrastinate.App, engine: Engine, stalled_after: float) -> None:

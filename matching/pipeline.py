@@ -38,6 +38,8 @@ from matching.privacy import Vault, load_vault
 from matching.record_linking import link_unidentified, record_births
 from matching.rule_versions import current_rules, follow_versions, rules_as_of
 from matching.rules import REQUEST_COLUMNS, assess, load_rules
+from observation.plans import sync_plans
+from observation.policy import observation_policy
 
 Progress = Callable[[str, float], None]
 SEAL_CHUNK = 50_000  # rows checked, keyed, sealed and encoded, then copied, at a time
@@ -379,6 +381,7 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
             linkage_repository.clear_links(conn, now.to_pydatetime())
             stats = repository.store_match(conn, [_empty_persons()], now.to_pydatetime())
             repository.store_rule_requests(conn, pd.DataFrame(columns=list(REQUEST_COLUMNS)), now.to_pydatetime())
+            sync_plans(conn, now.to_pydatetime(), observation_policy(rules))  # no one left: every plan closes
             replay_repository.record_run(conn, started.to_pydatetime(), now.to_pydatetime(), None, stats)
             return stats
     progress("数据碰撞与赋码 / collision and rules", 0.2)
@@ -444,6 +447,7 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
         stats = repository.store_match(conn, placed(), now.to_pydatetime())
         rule_requests = repository.store_rule_requests(conn, assessment.requests, now.to_pydatetime())
         stats.update(task_requests=stats["task_requests"] + rule_requests, rule_task_requests=rule_requests)
+        sync_plans(conn, now.to_pydatetime(), observation_policy(rules))  # home observation follows the codes
         if linking is not None:  # in the same transaction: the records' person keys and the persons agree
             linkage_repository.store_links(conn, linking.links, linking.pairs, now.to_pydatetime())
             if linking.trained:

@@ -20,7 +20,7 @@ SCAN_TOMBSTONE = "purged"  # a scan's person once he is purged (the column is re
 PURGED_TITLE = "（已清除 / purged）"
 # A task the system made names its kind of work before "：" and the person after it ("红码人员转运：李*伟",
 # "卡口预警：红码人员经过…"); another (a supervisor's) is free text, of which only the kind code is kept.
-TOMBSTONE_TITLE = ("CASE WHEN t.source IN ('matcher', 'checkpoint') THEN split_part(t.title, '：', 1) "
+TOMBSTONE_TITLE = ("CASE WHEN t.source IN ('matcher', 'checkpoint', 'follow_up') THEN split_part(t.title, '：', 1) "
                    "ELSE t.kind END || :purged_title")
 
 # Every person key the platform holds, with the moments that keep him (his codes' ends, his records, scans and
@@ -52,6 +52,8 @@ SELECT person_key, max(seen) AS seen, bool_or(held) AS held FROM (
     SELECT person_key, requested_at, status = 'pending' FROM task_requests
     UNION ALL
     SELECT person_key, greatest(requested_at, decided_at), status = 'pending' FROM code_appeals
+    UNION ALL
+    SELECT person_key, coalesce(closed_at, ends_at), status = 'active' FROM observation_plans
 ) moments GROUP BY person_key
 """
 
@@ -84,6 +86,10 @@ REMOVALS = (
     ("flags", "removed", "DELETE FROM flags f USING retention_people p WHERE f.person_key = p.person_key"),
     ("rule_holds", "removed",
      "DELETE FROM rule_holds h USING retention_people p WHERE h.person_key = p.person_key"),
+    # a home-observation plan that has ended, with its checks and events (by cascade); an active one holds him
+    ("observation_plans", "removed",
+     "DELETE FROM observation_plans o USING retention_people p WHERE o.person_key = p.person_key "
+     "AND o.status = 'closed'"),
     ("persons", "removed", "DELETE FROM persons x USING retention_people p WHERE x.person_key = p.person_key"),
     # the records' links, review pairs and reviewers' decisions (migration 0017: no foreign key brings them along)
     *((table, "removed",

@@ -21,6 +21,10 @@ expires (the latest triggering date + the rule's days), and an explanation: the
 conditions that held, the values that made them hold, and the date its days
 count from. A manual override (:class:`Override`) holds until it expires,
 whatever the rules say; it changes the colour, not the tasks a rule requests.
+
+A colour rule may also ask for home observation (``observation_days``,
+``checks_per_day``), with the checks set by the ``[observation]`` table
+(:class:`ObservationSettings`): what :mod:`observation.policy` reads.
 """
 
 from __future__ import annotations
@@ -56,6 +60,22 @@ class Rule:
     reason: str
     clock: str = "registration"
     task: str | None = None
+    observation_days: int | None = None  # a colour rule's home observation (:mod:`observation`): its length
+    checks_per_day: int | None = None  # and the first N of ``[observation] check_times`` each day
+
+
+@dataclass(frozen=True)
+class ObservationSettings:
+    """The ``[observation]`` table: the check times (minutes after Beijing midnight), the grace after a check's
+    time before it is missed, how early a report counts for it, the fever threshold, the misses in a row that
+    raise a home visit, and the silence after which a person is lost to follow-up (:mod:`observation.policy`)."""
+
+    check_times: tuple[int, ...] = (8 * 60, 20 * 60)
+    grace_minutes: int = 120
+    opens_minutes: int = 240
+    fever_at: float = 37.3
+    missed_in_a_row_for_visit: int = 2
+    lost_after_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,7 @@ class RuleSet:
     default_reason: str
     source: str
     areas: dict[str, tuple[str, ...]] = field(default_factory=dict)  # an area list's name -> its regions
+    observation: ObservationSettings = field(default_factory=ObservationSettings)
 
     def ranked(self) -> list[Rule]:
         """The colour rules in precedence order: colour first, then file order."""
@@ -90,9 +111,15 @@ class RuleSet:
         return any(leaf.kind.startswith(kind) for r in self.rules for leaf in r.condition.leaves())
 
 
-RULE_FIELDS = ("id", "colour", "task", *CONDITION_FIELDS, "days", "clock", "reason")
-TOP_FIELDS = ("default_reason", "areas", "rule")
+RULE_FIELDS = ("id", "colour", "task", *CONDITION_FIELDS, "days", "clock", "reason", "observation_days",
+               "checks_per_day")
+TOP_FIELDS = ("default_reason", "areas", "observation", "rule")
 MAX_DAYS = 366
+# [observation]'s settings: (lowest, highest) of each whole-number one, in the unit its name says
+OBSERVATION_LIMITS = {"grace_minutes": (1, 720), "opens_minutes": (0, 720), "missed_in_a_row_for_visit": (1, 28),
+                      "lost_after_hours": (1, 720)}
+OBSERVATION_FIELDS = ("check_times", "fever_at", *OBSERVATION_LIMITS)
+FEVER_LIMITS = (35.0, 42.0)
 
 
 @dataclass(frozen=True)
@@ -149,6 +176,67 @@ def _areas(raw: object, problems: list[RuleProblem]) -> dict[str, tuple[Any, ...
     return areas
 
 
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_time(text: object) -> int | None:
+    """Minutes after midnight of an "HH:MM" text (None when it is not one)."""
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":" or not (text[:2] + text[3:]).isdigit():
+        return None
+    hours, minutes = int(text[:2]), int(text[3:])
+    return hours * 60 + minutes if hours < 24 and minutes < 60 else None
+
+
+def _observation(raw: object, problems: list[RuleProblem]) -> ObservationSettings:
+    """The ``[observation]`` table (the defaults of :class:`ObservationSettings` for what it leaves out); problems
+    appended, naming the setting."""
+    if raw is None:
+        return ObservationSettings()
+
+    def problem(name: str, reason: str) -> None:
+        problems.append(RuleProblem(None, None, f"observation.{name}" if name else "observation", reason))
+
+    if not isinstance(raw, dict):
+        problem("", "[observation] 须为设置表 / [observation] must be a table of settings")
+        return ObservationSettings()
+    for key in raw:
+        if key not in OBSERVATION_FIELDS:
+            problem(key, f"未知观察设置 {key} / unknown observation setting {key!r}")
+    values: dict[str, Any] = {}
+    if "check_times" in raw:
+        times = raw["check_times"]
+        minutes = [_check_time(t) for t in times] if isinstance(times, list) else [None]
+        if not minutes or None in minutes or minutes != sorted(set(m for m in minutes if m is not None)):
+            problem("check_times", 'check_times 须为按时间先后、不重复的 "HH:MM"（北京时间）列表 / check_times must be '
+                                   'a list of "HH:MM" (Beijing time), in order, none repeated')
+        else:
+            values["check_times"] = tuple(m for m in minutes if m is not None)
+    for name, (low, high) in OBSERVATION_LIMITS.items():
+        if name in raw:
+            if not _whole(raw[name]) or not low <= raw[name] <= high:
+                problem(name, f"{name} 须为 {low} 到 {high} 的整数 / {name} must be a whole number from {low} to "
+                              f"{high}")
+            else:
+                values[name] = raw[name]
+    if "fever_at" in raw:
+        fever = raw["fever_at"]
+        if isinstance(fever, bool) or not isinstance(fever, int | float) or \
+                not FEVER_LIMITS[0] <= fever <= FEVER_LIMITS[1]:
+            problem("fever_at", f"fever_at 须为 {FEVER_LIMITS[0]} 到 {FEVER_LIMITS[1]} 之间的体温（℃） / fever_at "
+                                f"must be a temperature from {FEVER_LIMITS[0]} to {FEVER_LIMITS[1]} ℃")
+        else:
+            values["fever_at"] = float(fever)
+    settings = ObservationSettings(**values)
+    times = settings.check_times
+    if times:  # a report may count for one check only: the windows of two checks (or days) must not meet
+        gaps = [later - earlier for earlier, later in zip(times, (*times[1:], times[0] + 24 * 60), strict=True)]
+        if settings.opens_minutes + settings.grace_minutes >= min(gaps):
+            problem("grace_minutes", "opens_minutes 与 grace_minutes 之和须小于两次检查的间隔 / opens_minutes + "
+                                     "grace_minutes must be less than the time between two checks")
+    return settings
+
+
 def _parse_table(raw: dict, source: str) -> tuple[RuleSet | None, list[RuleProblem]]:
     """The rule set of a parsed rules table and every problem of it, in the order of the text (the set is None
     when there is any)."""
@@ -160,6 +248,7 @@ def _parse_table(raw: dict, source: str) -> tuple[RuleSet | None, list[RuleProbl
         problems.append(RuleProblem(None, None, "default_reason", "default_reason 须为非空文字 / default_reason "
                                                                   "must be a non-empty text"))
     areas = _areas(raw.get("areas"), problems)
+    observation = _observation(raw.get("observation"), problems)
     items = raw.get("rule", [])
     if not isinstance(items, list) or not items:
         problems.append(RuleProblem(None, None, "rule", "至少需要一条 [[rule]]（否则人人绿码） / at least one [[rule]] "
@@ -171,7 +260,7 @@ def _parse_table(raw: dict, source: str) -> tuple[RuleSet | None, list[RuleProbl
         if not isinstance(item, dict):
             problems.append(RuleProblem(number, None, None, "规则须写成 [[rule]] 表 / a rule must be a [[rule]] table"))
             continue
-        rule = _parse_rule(number, item, areas, set(numbers), problems)
+        rule = _parse_rule(number, item, areas, set(numbers), problems, len(observation.check_times))
         if isinstance(item.get("id"), str) and item["id"].strip():
             numbers.setdefault(item["id"], number)
         if rule:
@@ -180,11 +269,11 @@ def _parse_table(raw: dict, source: str) -> tuple[RuleSet | None, list[RuleProbl
     if problems:
         return None, problems
     return RuleSet(tuple(rules), raw.get("default_reason", "no risk record in force"), source,
-                   {name: tuple(raw["areas"][name]) for name in areas}), []
+                   {name: tuple(raw["areas"][name]) for name in areas}, observation), []
 
 
 def _parse_rule(number: int, item: dict, areas: dict[str, tuple[Any, ...]], seen: set[str],
-                problems: list[RuleProblem]) -> Rule | None:
+                problems: list[RuleProblem], check_times: int = 2) -> Rule | None:
     rule_id = item.get("id") if isinstance(item.get("id"), str) else None
     before = len(problems)
 
@@ -234,9 +323,25 @@ def _parse_rule(number: int, item: dict, areas: dict[str, tuple[Any, ...]], seen
                          "registration or arrival (the arrival date, else the registration)")
     if "reason" in item and not (isinstance(item["reason"], str) and item["reason"].strip()):
         problem("reason", "reason 须为非空文字 / reason must be a non-empty text")
+    observation_days, checks_per_day = item.get("observation_days"), item.get("checks_per_day")
+    if observation_days is not None or checks_per_day is not None:
+        if colour is None:
+            problem("observation_days", "居家观察须由设颜色的规则要求 / only a colour rule can require observation")
+        if observation_days is None:
+            observation_days = 14
+        elif not _whole(observation_days) or not 0 < observation_days <= MAX_DAYS:
+            problem("observation_days", f"observation_days 须为 1 到 {MAX_DAYS} 的整数 / observation_days must be "
+                                        f"a whole number from 1 to {MAX_DAYS}")
+        if checks_per_day is None:
+            checks_per_day = min(2, check_times)
+        elif not _whole(checks_per_day) or not 0 < checks_per_day <= check_times:
+            problem("checks_per_day", f"checks_per_day 须为 1 到 {check_times} 的整数（[observation] check_times 的"
+                                      f"个数） / checks_per_day must be a whole number from 1 to {check_times} (the "
+                                      "check_times of [observation])")
     if len(problems) > before or condition is None or rule_id is None or not isinstance(days, int):
         return None
-    return Rule(rule_id, colour, condition, days, item.get("reason") or rule_id, clock, task)
+    return Rule(rule_id, colour, condition, days, item.get("reason") or rule_id, clock, task, observation_days,
+                checks_per_day)
 
 
 def _reference_problems(rules: list[Rule], numbers: dict[str, int]) -> list[RuleProblem]:

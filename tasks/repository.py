@@ -38,7 +38,7 @@ LEFT JOIN grids g ON g.id = t.grid_id
 RETURNED = ("status, version, assignee_id, dispatched_at, handled_at, closed_at, cancelled_at, due_at, "
             "escalation_level, rework_count, extension_count, extension_requested_until")
 CREATORS = (SUPERVISOR, COMMANDER, SYSTEM)
-SOURCES = ("matcher", "lead", "checkpoint", "manual")
+SOURCES = ("matcher", "lead", "checkpoint", "manual", "follow_up")
 
 
 def _iso(value: datetime | None) -> str | None:

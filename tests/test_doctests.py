@@ -10,7 +10,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGES = ("accounts", "api", "benchmarks", "checkpoints", "demo", "evaluation", "gis", "grids", "jobs", "layers",
-            "leads", "matching", "pages", "tasks")
+            "leads", "matching", "observation", "pages", "tasks")
 
 
 def _runs_examples(path: pathlib.Path) -> bool:

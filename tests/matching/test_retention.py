@@ -122,6 +122,14 @@ def world(env, database_factory, seeded_engine, tmp_path_factory):
         # a rule's task holding for A (a verification, issue 22)
         conn.execute(text("INSERT INTO rule_holds VALUES (:a, 'verify-native-place', :now, '湖北省')"),
                      {"a": keys["A"], "now": NOW})
+        # a home-observation plan of A's that ended long before the cutoff, with a check and an event (issue 25)
+        plan = conn.execute(text(
+            "INSERT INTO observation_plans (person_key, rule_id, starts_at, ends_at, check_minutes, status, "
+            "closed_at, close_reason, token_nonce) VALUES (:a, 'yellow-key-area', :s, :e, '{480,1200}', 'closed', :e, "
+            "'观察期满 / period over', 'n') RETURNING id"),
+            {"a": keys["A"], "s": NOW - timedelta(days=DAYS + 30), "e": NOW - timedelta(days=DAYS + 16)}).scalar_one()
+        conn.execute(text("INSERT INTO observation_events (plan_id, person_key, kind, at) VALUES (:p, :a, 'created', "
+                          ":s)"), {"p": plan, "a": keys["A"], "s": NOW - timedelta(days=DAYS + 30)})
     return engine, keys, tasks
 
 
@@ -221,7 +229,7 @@ def test_the_people_past_retention_are_purged_from_every_personal_table(world, p
     assert report.removed == {"persons": 2, "flags": 0, "risk_code_history": 2, "risk_overrides": 1,
                               "code_appeals": 1, "task_requests": 1, "task_photos": 1, "source_record_phones": 2,
                               "source_records": 2, "record_links": 1, "linkage_decisions": 1, "linkage_pairs": 1,
-                              "rule_holds": 1}
+                              "rule_holds": 1, "observation_plans": 1}
     assert report.tombstoned == {"tasks": 1, "scans": 1}
     for who in PURGED:
         assert personal_hits(engine, keys[who]) == {}, who

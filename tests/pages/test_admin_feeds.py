@@ -274,6 +274,11 @@ def _worker_process(engine):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def _jobs_waiting(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")).scalar()
+
+
 def _stage_states(driver):
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('#feeds-progress .nh-stage'))"
@@ -297,6 +302,8 @@ def test_an_administrator_imports_a_feed_watches_it_downloads_the_rejections_and
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#feeds-file input[type=file]"))
             browser.find_element(By.ID, "feeds-source").send_keys("公安")
             browser.find_element(By.CSS_SELECTOR, "#feeds-file input[type=file]").send_keys(str(path))
+            # the worker's own start-up jobs (today's observation checks, the sweep, which reads persons) first
+            wait.until(lambda d: _jobs_waiting(engine) == 0)
             # the match waits for this lock: the job is held mid-run, after its rows are stored
             blocker.execute(text("LOCK TABLE persons IN ACCESS EXCLUSIVE MODE"))
             browser.find_element(By.ID, "feeds-send").click()
