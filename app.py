@@ -40,6 +40,7 @@ from pages.admin_users import create_users
 from pages.dispatch import create_dispatch
 from pages.field import field as field_app
 from pages.gate import gate as gate_page
+from pages.observation import observation_page
 from pages.people import create_people
 from pages.plain import pages as plain_pages
 from pages.reports import create_reports
@@ -107,6 +108,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     server.register_blueprint(plain_pages)
     server.register_blueprint(uploads)
     server.register_blueprint(gate_page)
+    server.register_blueprint(observation_page)
 
     def layer(name: str, density: bool = False) -> Response:
         with reading(engine) as conn:

@@ -11,7 +11,7 @@ from flask import Flask
 
 def register_api(server: Flask) -> None:
     """Mount /api/v1 and its OpenAPI document on ``server`` (configured by :func:`web.context.configure`)."""
-    from api import field_routes, gate_routes  # noqa: F401  (the field app's and the gate's routes register on api)
+    from api import field_routes, gate_routes, observation_routes  # noqa: F401  (they register on api)
     from api.openapi import openapi
     from api.routes import api
     from web.language import install

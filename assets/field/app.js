@@ -10,6 +10,11 @@
  * answers a replay with its first answer. 409: the card shows the task's current state. Other 4xx: the server's
  * message. 401: the entry waits for a new login. Entries of one worker go one at a time, in order. It flushes
  * when the network returns.
+ *
+ * Today's follow-ups (今日随访, issue 25): the persons in observation in the worker's grids, from
+ * GET /api/v1/observation/follow-ups, kept with the tasks. A check-in (temperature, symptoms) is one more kind of
+ * outbox entry ("check"), its body fixed at the tap, posted to /api/v1/observation/plans/<id>/checks under its own
+ * Idempotency-Key: retried as a task action is, recorded once.
  */
 window.nanhai = window.nanhai || {};
 window.nanhai.field = (function () {
@@ -23,7 +28,8 @@ window.nanhai.field = (function () {
   var IN_HAND = ["dispatched", "accepted", "in_progress"];
   var state = { csrf: null, user: null, data: null, fromCache: false, tab: "todo", busy: false, timer: null,
                 failures: 0, paused: null, memory: null, sent: {}, sheet: null, position: null, photos: [],
-                firstCardAt: null, stamp: null, loading: false };
+                firstCardAt: null, stamp: null, loading: false, follow: null, followStamp: null, checked: {} };
+  var SYMPTOMS = ["none", "cough", "fever", "other"];
 
   function $(id) { return document.getElementById(id); }
   function config() {
@@ -84,6 +90,13 @@ window.nanhai.field = (function () {
     [CACHE, OUTBOX].forEach(function (key) { try { window.localStorage.removeItem(key); } catch (e) { /* none */ } });
     state.memory = null;
     state.data = null;
+    state.follow = null;
+  }
+  function keepFollow(list) {
+    var kept = readCache();
+    if (!kept) { return; }
+    kept.follow = list;
+    try { window.localStorage.setItem(CACHE, JSON.stringify(kept)); } catch (e) { /* full: the outbox matters more */ }
   }
 
   /* -- the outbox ---------------------------------------------------------------------------------------- */
@@ -241,12 +254,100 @@ window.nanhai.field = (function () {
     overlay();
     countdown();
   }
+  /* -- today's follow-ups ------------------------------------------------------------------------------- */
+  function beijing(iso, withDate) {
+    /* check times are Beijing times whatever the phone's zone */
+    var ms = Date.parse(iso);
+    if (isNaN(ms)) { return ""; }
+    var d = new Date(ms + 8 * 3600 * 1000);
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    var time = two(d.getUTCHours()) + ":" + two(d.getUTCMinutes());
+    var today = new Date(Date.now() + 8 * 3600 * 1000);
+    if (!withDate && d.toISOString().slice(0, 10) === today.toISOString().slice(0, 10)) { return time; }
+    return two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) + " " + time;
+  }
+  function symptomNames(list) {
+    return (list || []).filter(function (s) { return s !== "none"; }).map(function (s) { return t("symptom_" + s); });
+  }
+  function reading(report) {
+    var parts = [];
+    if (report.temperature !== null && report.temperature !== undefined) { parts.push(Number(report.temperature).toFixed(1) + " ℃"); }
+    var names = symptomNames(report.symptoms);
+    if (names.length) { parts.push(names.join("、")); }
+    return parts.join(" · ") || t("symptom_none");
+  }
+  function chip(check) {
+    var label = beijing(check.due_at) + " ";
+    if (check.status === "done") { label += check.temperature !== null ? Number(check.temperature).toFixed(1) + "℃" : t("follow_done"); }
+    else { label += t("follow_" + check.status); }
+    return el("span", { className: "nh-field-chip", "data-state": check.status, "data-check": String(check.id),
+                        "data-abnormal": check.abnormal ? "1" : null }, [label]);
+  }
+  function followCard(item) {
+    var next = "";
+    if (item.next_state === "late") { next = t("follow_late", { t: beijing(item.next_check_at) }); }
+    else if (item.next_check_at) { next = t("follow_next", { t: beijing(item.next_check_at) }); }
+    else { next = t("follow_none"); }
+    var last = item.last_report;
+    return el("article", { id: "field-follow-" + item.plan_id, className: "nh-field-card nh-field-follow-card",
+                           "data-plan": String(item.plan_id), "data-state": item.next_state || "none",
+                           "data-missed": item.last_missed ? "1" : "0", "data-person-title":
+                             [item.name_masked, item.id_masked].filter(Boolean).join(" · ") }, [
+      el("div", { className: "nh-field-card-top" }, [
+        el("span", { className: "nh-field-kind" }, [t("follow_day", { n: item.day, N: item.days })]),
+        el("span", { className: "nh-field-status" + (item.last_missed ? " nh-field-overdue" : "") },
+           [item.last_missed ? t("follow_last_missed") : ""])]),
+      el("h2", { className: "nh-field-title nh-name" }, [[item.name_masked, item.id_masked].filter(Boolean).join(" · ")]),
+      el("div", { className: "nh-field-next" + (item.next_state === "late" ? " nh-field-overdue" : "") }, [next]),
+      el("div", { className: "nh-field-facts" }, [t("grid") + " ", el("span", { className: "nh-name" },
+        [(item.grid_name ? item.grid_name + " " : "") + (item.grid_code || "")])]),
+      el("div", { className: "nh-field-chips" }, item.checks_today.map(chip)),
+      last ? el("div", { className: "nh-field-facts nh-field-last", "data-abnormal": last.abnormal ? "1" : null },
+                [t("follow_last", { v: reading(last), at: beijing(last.reported_at) })]) : null,
+      el("div", { className: "nh-field-actions" }, [
+        el("button", { type: "button", id: "field-check-" + item.plan_id, "data-action": "check",
+                       className: "nh-field-btn nh-field-primary" }, [t("check")]),
+        el("a", { className: "nh-field-btn nh-field-secondary", id: "field-link-" + item.plan_id,
+                  href: "/obs/print/" + item.plan_id, target: "_blank", rel: "noopener" }, [t("follow_link")])]),
+      el("div", { className: "nh-field-sync", role: "status" }, [])
+    ]);
+  }
+  function renderFollow() {
+    var box = $("field-follow");
+    if (!box || !state.follow) { return; }
+    var stamp = JSON.stringify(state.follow);
+    if (stamp !== state.followStamp) {
+      state.followStamp = stamp;
+      box.textContent = "";
+      state.follow.forEach(function (item) { box.appendChild(followCard(item)); });
+      if (!state.follow.length) {
+        box.appendChild(el("p", { className: "nh-field-empty", id: "field-follow-empty" }, [t("follow_empty")]));
+      }
+      setText($("field-count-follow"), String(state.follow.length));
+    }
+    overlay();
+  }
+  function refreshFollow() {
+    return request("GET", "/api/v1/observation/follow-ups").then(function (answer) {
+      if (answer.status === 200) {
+        state.follow = answer.data.follow_ups || [];
+        state.checked = {};
+        keepFollow(state.follow);
+        renderFollow();
+        document.body.setAttribute("data-follow", "ready");
+      } else if (answer.status !== 401) {
+        document.body.setAttribute("data-follow", "refused");
+      }
+    }, function () { /* offline: the kept list stays */ });
+  }
   function showTab(tab) {
     state.tab = tab;
     $("field-tasks").hidden = tab !== "todo";
     $("field-done").hidden = tab !== "done";
+    $("field-follow").hidden = tab !== "follow";
     setAttr($("field-tab-todo"), "aria-selected", String(tab === "todo"));
     setAttr($("field-tab-done"), "aria-selected", String(tab === "done"));
+    setAttr($("field-tab-follow"), "aria-selected", String(tab === "follow"));
   }
   function indicator() {
     var box = $("field-outbox");
@@ -271,8 +372,9 @@ window.nanhai.field = (function () {
   }
   /* Cards as the server drew them, moved ahead by what still waits in the outbox. */
   function overlay() {
-    var waiting = {};
+    var waiting = {}, checking = {};
     mine().forEach(function (e) {
+      if (e.kind === "check") { checking[e.plan] = true; return; }
       waiting[e.task] = true;
       showTask(e.task, e.to, e.version + 1);
       if (e.action === "request_extension" && cardOf(e.task)) { setAttr(cardOf(e.task), "data-extension", "pending"); }
@@ -281,6 +383,13 @@ window.nanhai.field = (function () {
       var id = node.getAttribute("data-task");
       setText(node.querySelector(".nh-field-sync"), waiting[id] ? t("card_pending") : (state.sent[id] ? t("card_sent") : ""));
       setAttr(node, "data-sync", waiting[id] ? "pending" : (state.sent[id] ? "sent" : "none"));
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("#field-follow .nh-field-card"), function (node) {
+      var plan = node.getAttribute("data-plan");
+      var done = state.checked[plan];
+      setText(node.querySelector(".nh-field-sync"), checking[plan] ? t("card_pending")
+        : (done ? t("check_recorded", { v: reading(done) }) : ""));
+      setAttr(node, "data-sync", checking[plan] ? "pending" : (done ? "sent" : "none"));
     });
     indicator();
   }
@@ -343,6 +452,7 @@ window.nanhai.field = (function () {
         network(true);
         if (state.paused === "login") { state.paused = null; }
         render();
+        refreshFollow();
         flush();
         return;
       }
@@ -423,6 +533,9 @@ window.nanhai.field = (function () {
     });
   }
   function deliver(entry) {
+    if (entry.kind === "check") {
+      return mutate("/api/v1/observation/plans/" + entry.plan + "/checks", entry.json, entry.key, "application/json");
+    }
     return uploadPhotos(entry).then(function (photo) {
       if (photo.status !== 201) { return photo; }
       if (!entry.json) {  /* fixed once: a retry must send the very same bytes under the same key */
@@ -435,7 +548,22 @@ window.nanhai.field = (function () {
       return mutate("/api/v1/tasks/" + entry.task + "/transitions", entry.json, entry.key, "application/json");
     });
   }
+  function settleCheck(entry, answer) {
+    if (answer.status >= 200 && answer.status < 300) {
+      remove(entry);
+      state.checked[entry.plan] = entry.body;
+      message(t("check_recorded", { v: reading(entry.body) }) + (answer.data.fever ? " · " + t("check_fever") : ""),
+              answer.data.fever ? "error" : "");
+      return "done";
+    }
+    if (answer.status === 401) { state.paused = "login"; return "wait"; }
+    if (retryable(answer.status)) { return "retry"; }
+    remove(entry);
+    message(t("refused", { m: answer.data.message || String(answer.status) }), "error");
+    return "done";
+  }
   function settle(entry, answer) {
+    if (entry.kind === "check") { return settleCheck(entry, answer); }
     if (answer.status >= 200 && answer.status < 300) {
       remove(entry);
       state.sent[entry.task] = true;
@@ -507,6 +635,12 @@ window.nanhai.field = (function () {
               photoIds: photos.map(function () { return null; }), json: null, at: new Date().toISOString() });
   }
 
+  function queueCheck(planId, body) {
+    /* the body is fixed at the tap: a retry sends the very same bytes under the same key */
+    enqueue({ key: newKey(), user: state.user, kind: "check", plan: planId, task: null, body: body,
+              json: JSON.stringify(body), photos: [], photoKeys: [], photoIds: [], at: new Date().toISOString() });
+  }
+
   /* -- calling: the phone number is opened (and audited) only on the tap ---------------------------------- */
   function call(node) {
     var taskId = node.getAttribute("data-task");
@@ -535,6 +669,18 @@ window.nanhai.field = (function () {
   }
   function openSheet(action, node) {
     var sheet = $("field-sheet");
+    if (action === "check") {
+      state.sheet = { action: action, plan: node.getAttribute("data-plan"), node: node };
+      setText($("field-sheet-title"), t("check_title"));
+      setText($("field-sheet-task"), node.getAttribute("data-person-title"));
+      ["field-decline-form", "field-report-form", "field-extend-form"].forEach(function (id) { $(id).hidden = true; });
+      $("field-check-form").hidden = false;
+      setText($("field-sheet-error"), "");
+      sheet.hidden = false;
+      document.body.classList.add("nh-field-sheet-open");
+      return;
+    }
+    $("field-check-form").hidden = true;
     state.sheet = { action: action, task: node.getAttribute("data-task"), node: node,
                     version: parseInt(node.getAttribute("data-version"), 10), due: node.getAttribute("data-due"),
                     temperature: node.getAttribute("data-temperature") === "1" };
@@ -560,7 +706,8 @@ window.nanhai.field = (function () {
     $("field-sheet").hidden = true;
     document.body.classList.remove("nh-field-sheet-open");
     ["field-reason", "field-result", "field-note", "field-temperature", "field-extend-reason", "field-until",
-     "field-photo"].forEach(function (id) { if ($(id)) { $(id).value = ""; } });
+     "field-photo", "field-check-temperature"].forEach(function (id) { if ($(id)) { $(id).value = ""; } });
+    SYMPTOMS.forEach(function (s) { var box = $("field-check-symptom-" + s); if (box) { box.checked = false; } });
     state.sheet = null;
     state.photos = [];
     previews();
@@ -644,6 +791,20 @@ window.nanhai.field = (function () {
     var s = state.sheet;
     if (!s) { return; }
     var error = $("field-sheet-error");
+    if (s.action === "check") {
+      var check = { symptoms: SYMPTOMS.filter(function (name) { return $("field-check-symptom-" + name).checked; }) };
+      var typed = ($("field-check-temperature").value || "").trim();
+      if (typed) {
+        var degrees = parseFloat(typed);
+        if (isNaN(degrees) || degrees < 34 || degrees > 43) { setText(error, t("bad_temperature")); return; }
+        check.temperature = Math.round(degrees * 10) / 10;
+      }
+      if (check.temperature === undefined && !check.symptoms.length) { setText(error, t("check_need")); return; }
+      if (check.symptoms.indexOf("none") >= 0 && check.symptoms.length > 1) { setText(error, t("check_none_alone")); return; }
+      queueCheck(s.plan, check);
+      closeSheet();
+      return;
+    }
     var body = {};
     var to = null;
     var action = s.action;
@@ -690,6 +851,7 @@ window.nanhai.field = (function () {
     var action = target.getAttribute("data-action");
     var node = target.closest(".nh-field-card");
     if (!action || !node) { return; }
+    if (action === "check") { openSheet("check", node); return; }
     var taskId = node.getAttribute("data-task");
     var status = node.getAttribute("data-status");
     if (action === "call") { call(node); return; }
@@ -725,8 +887,10 @@ window.nanhai.field = (function () {
     if (kept) {  /* at once, before the network answers (or does not) */
       state.user = kept.user;
       state.data = kept;
+      state.follow = kept.follow || null;
       state.fromCache = true;
       render();
+      renderFollow();
     }
     refreshList();
     flush();

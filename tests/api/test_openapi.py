@@ -167,7 +167,28 @@ def activation_body(work_engine) -> dict:
 
 
 @pytest.fixture(scope="module")
-def context(as_role, user_id, document, person_key, activation_body) -> dict:
+def observation_plan(work_engine, app, person_key):
+    """An observation plan of the example person, with a check due in an hour, and its self-report token."""
+    from datetime import UTC, datetime, timedelta
+
+    from observation.links import link_token
+
+    now, nonce = datetime.now(UTC), secrets.token_urlsafe(16)
+    with work_engine.begin() as conn:
+        plan_id = conn.execute(text(
+            "INSERT INTO observation_plans (person_key, grid_id, rule_id, starts_at, ends_at, check_minutes, "
+            "token_nonce) SELECT person_key, grid_id, 'yellow-key-area', :s, :e, '{480,1200}', :n FROM persons "
+            "WHERE person_key = :k RETURNING id"),
+            {"k": person_key, "s": now - timedelta(days=1), "e": now + timedelta(days=13), "n": nonce}).scalar_one()
+        conn.execute(text("INSERT INTO observation_checks (plan_id, due_at) VALUES (:p, :d)"),
+                     {"p": plan_id, "d": now + timedelta(hours=1)})
+    yield plan_id, link_token(app.config["NANHAI_VAULT"](), plan_id, nonce)
+    with work_engine.begin() as conn:
+        conn.execute(text("DELETE FROM observation_plans WHERE id = :p"), {"p": plan_id})
+
+
+@pytest.fixture(scope="module")
+def context(as_role, user_id, document, person_key, activation_body, observation_plan) -> dict:
     """The path parameters of the examples: a task dispatched to demo_worker, its photo, a lead, a person; and the
     bodies that cannot be examples (``bodies``)."""
     supervisor, worker = as_role(SUPERVISOR), as_role(WORKER)
@@ -180,7 +201,9 @@ def context(as_role, user_id, document, person_key, activation_body) -> dict:
     lead = supervisor.post("/leads", example(document, "/leads", "post"))
     assert lead.status_code == 201 and lead.json()["placed"], lead.text
     return {"task_id": task.json()["id"], "photo_id": photo.json()["id"], "lead_id": lead.json()["id"],
-            "key": person_key, "bodies": {("/activation", "post"): activation_body}}
+            "key": person_key, "plan_id": observation_plan[0],
+            "bodies": {("/activation", "post"): activation_body,
+                       ("/observation/self-reports", "post"): {"token": observation_plan[1]}}}
 
 
 # -- sending an operation and checking its answer ------------------------------------------------

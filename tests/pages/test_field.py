@@ -130,6 +130,17 @@ def test_the_shell_is_for_a_worker_and_names_nobody(app):
     assert refused.status_code == 403 and "page-refusal" in refused.get_data(as_text=True)
 
 
+def test_the_shell_has_todays_follow_ups_and_the_check_in_sheet(app):
+    """Issue 25: a third tab for the follow-ups and, in the sheet, a temperature and the four symptoms; the script
+    is given the tab's strings in the page's language."""
+    html = client(app, "demo_worker").get("/field/").get_data(as_text=True)
+    assert 'id="field-tab-follow"' in html and ">今日随访 <" in html and 'id="field-follow"' in html
+    assert 'id="field-check-temperature"' in html
+    assert [f'id="field-check-symptom-{s}"' in html for s in ("none", "cough", "fever", "other")] == [True] * 4
+    config = json.loads(html.split('id="field-config">', 1)[1].split("</script>", 1)[0])
+    assert (config["strings"]["tab_follow"], config["strings"]["check"]) == ("今日随访", "记录体温")
+
+
 def test_the_manifest_service_worker_and_files(app):
     anyone = client(app, None)
     manifest = anyone.get("/field/manifest.webmanifest")
