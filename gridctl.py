@@ -11,7 +11,7 @@
     gridctl users demo [--password P] · tasks sweep · demo activity [--seed N] · demo roster FILE [--rows N]
     gridctl users add|import|list|disable|enable|reset-password
     gridctl jobs worker [--once] · jobs import --source S FILE · jobs list · jobs show ID
-    gridctl bench locate|pipeline|linkage|updates|wall|stats|replay|adminload|addresses|field|gate
+    gridctl bench locate|pipeline|linkage|updates|wall|stats|replay|adminload|addresses|field|gate|observation|followups
     gridctl serve [--host H] [--port P] [--production] · backup FILE|--keep N DIR · restore FILE [--force]
 
 Every expected failure prints one clear message (Chinese, then English) and
@@ -1236,6 +1236,36 @@ def bench_gate(scans: int, rate: float, camera_seconds: float) -> None:
     click.echo(json.dumps(result, ensure_ascii=False))
 
 
+@bench.command("observation")
+@click.option("--persons", default=100_000, show_default=True, type=int, help="persons in home observation")
+@click.option("--repeat", default=3, show_default=True, type=int, help="timed runs of each (medians reported)")
+@_fail_cleanly
+def bench_observation(persons: int, repeat: int) -> None:
+    """Home observation: the day's checks (target 2 s) and the missed-check sweep (target 1 s) for PERSONS
+    persons, each beside a plain COUNT over the same rows; last line JSON."""
+    from benchmarks.observation import observation_benchmark
+
+    result = observation_benchmark(_bench_database("nanhai_bench_observation"), persons, repeat, echo=click.echo)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bench.command("followups")
+@click.option("--persons", default=60, show_default=True, type=int, help="persons in observation in the worker's grid")
+@click.option("--background", default=20_000, show_default=True, type=int, help="plans in the district's other grids")
+@click.option("--loads", default=30, show_default=True, type=int, help="timed loads of the list and of its peer")
+@click.option("--phones", default=4, show_default=True, type=int, help="phones tapping check-ins at once")
+@click.option("--taps", default=200, show_default=True, type=int, help="check-in taps in all")
+@_fail_cleanly
+def bench_followups(persons: int, background: int, loads: int, phones: int, taps: int) -> None:
+    """Today's follow-ups: the worker's list server time (target 200 ms) beside his task list's, and check-in taps
+    with dropped answers and retries (target: 0 lost, 0 duplicated); last line JSON."""
+    from benchmarks.followups import followups_benchmark
+
+    result = followups_benchmark(_bench_database("nanhai_bench_followups"), persons, background, loads=loads,
+                                 phones=phones, taps=taps, echo=click.echo)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
 def _bench_database(name: str, seeded: bool = True) -> Engine:
     """The benchmark's own database ``name`` on the configured server, made if missing and kept afterwards (so a
     second run reuses its data); ``seeded``: migrated and holding the reference district."""
@@ -1365,6 +1395,13 @@ def demo_activity(seed_value: int, persons: int) -> None:
     click.echo(f"卡口扫码 {c['scans']}，预警任务 {c['checkpoint_alerts']}；demo_worker 任务 {c['demo_worker_tasks']} / "
                f"{c['scans']} checkpoint scans, {c['checkpoint_alerts']} alerts; {c['demo_worker_tasks']} tasks for "
                f"demo_worker  ({time.monotonic() - started:.1f} s)")
+    if "observation_plans" in c:
+        click.echo(f"居家观察 {c['observation_plans']} 人（demo_worker 网格 {c['demo_grid_plans']}），随访已报 "
+                   f"{c['checks_done']}、漏报 {c['checks_missed']}、待报 {c['checks_due']}，"
+                   f"补报 {c['late_check_ins']}，发热 {c['fevers']}，入户走访 {c['visit_tasks']} / home observation "
+                   f"{c['observation_plans']} (demo grid {c['demo_grid_plans']}), checks done {c['checks_done']}, "
+                   f"missed {c['checks_missed']}, due {c['checks_due']}, late {c['late_check_ins']}, "
+                   f"fevers {c['fevers']}, home visits {c['visit_tasks']}")
 
 
 # -- backup and restore -------------------------------------------------------------

@@ -17,6 +17,14 @@ The demo logins get work at once: the demo grid (``demo.accounts.demo_grid``)
 gets a handful of scripted tasks, one in each state, assigned to demo_worker
 and decided by demo_supervisor when those accounts exist.
 
+Home observation: the match gives every person coded ``yellow-key-area`` a follow-up plan (a few travellers from
+Hubei are added to the demo grid's feed so that demo_worker has follow-ups too); the demo dates each plan back
+to a few days before the day, makes the day's checks (:func:`observation.schedule.make_checks`), and plays
+them: most reported on time by the grid worker or by the person himself, some late, some missed (the sweep,
+:func:`observation.schedule.sweep_missed`, marks them every 15 minutes and raises a home visit after two in a
+row), a few with a fever (:func:`observation.checks.record_check` raises the escort task and the code
+review). The demo grid's first plans follow a script: on time, a fever of 38.1 ℃, two misses, one miss, late.
+
 Everything is marked: the feed's source is ``演示数据`` (its file name carries
 the seed), manual tasks and leads say ``演示数据``, and one audit-log line
 (action ``demo_activity``, subject ``seed=N``, the counts as its reason) is
@@ -56,6 +64,8 @@ from leads.repository import dismiss_lead, submit_report, triage_lead
 from matching.pipeline import import_feed, run_match
 from matching.privacy import Vault, load_vault
 from matching.repository import load_places
+from observation.checks import CheckReport, record_check
+from observation.schedule import beijing_day, make_checks, sweep_missed
 from tasks import lifecycle
 from tasks.intake import take_requests
 from tasks.kinds import task_kind
@@ -67,6 +77,8 @@ T = TypeVar("T")
 DEFAULT_SEED = 20200202
 DEMO_SOURCE = "演示数据"
 LIST_SOURCES = {"operator": f"{DEMO_SOURCE}·运营商", "tips": f"{DEMO_SOURCE}·群众举报"}
+OBSERVED_SOURCE = f"{DEMO_SOURCE}·居家观察"  # travellers from Hubei living in the demo grid
+OBSERVED_IN_DEMO_GRID = 12  # of them, about half arrived within the 14 days that ask for observation
 MARK = "（演示数据）"
 MARKER_ACTION = "demo_activity"
 DEMO_LOCK = 4_242_002  # one generator at a time: the marker is checked and written under it
@@ -81,6 +93,10 @@ Progress = Callable[[str, float], None]
 # what becomes of a task; the state each one is in at "now" follows from the times drawn
 FATES = {"done": 0.55, "rework": 0.08, "extend": 0.07, "decline": 0.08, "reassign": 0.04, "cancel": 0.05,
          "ignored": 0.06, "stuck": 0.07}
+# what becomes of a check of the day (the demo grid's first plans follow FOLLOW_SCRIPT instead)
+CHECK_FATES = {"on_time": 0.645, "early": 0.06, "late": 0.12, "missed": 0.16, "fever": 0.015}
+FOLLOW_SCRIPT = (("on_time", "on_time"), ("on_time", "fever"), ("missed", "missed"), ("on_time", "missed"),
+                 ("late", "on_time"))
 RESULTS = {
     "escort": ("已协同120转运至集中医学观察点", "已联系社区医生，转运至集中隔离酒店"),
     "home_visit": ("已入户测温，已告知居家观察要求", "已入户核实，发放居家观察告知书"),
@@ -172,6 +188,11 @@ def generate_activity(engine: Engine, seed: int = DEFAULT_SEED, persons: int = 2
             for name, list_path in write_linkage_lists(path, folder, seed=seed, now=moment).items():
                 import_feed(engine, list_path, LIST_SOURCES[name], vault=vault,
                             progress=_scaled(progress, 0.15, 0.2))
+            with engine.connect() as conn:
+                outline = _demo_grid_outline(conn)
+            observed = write_feed(Path(folder) / f"demo_observation_seed{seed}.csv", OBSERVED_IN_DEMO_GRID, outline,
+                                  seed=seed + 1, now=moment, travel_share=1.0, hubei_share=1.0)
+            import_feed(engine, observed, OBSERVED_SOURCE, vault=vault, progress=_scaled(progress, 0.2, 0.2))
     stats = run_match(engine, now=pd.Timestamp(now), progress=_scaled(progress, 0.2, 0.35))
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DEMO_LOCK})
@@ -185,6 +206,15 @@ def generate_activity(engine: Engine, seed: int = DEFAULT_SEED, persons: int = 2
                      {"at": now, "a": MARKER_ACTION, "s": f"seed={seed}", "r": json.dumps(counts)})
     progress("完成 / done", 1.0)
     return {**counts, "already_generated": False}
+
+
+def _demo_grid_outline(conn: Connection) -> Any:
+    """The demo grid's polygon (where demo_worker works): a few observed travellers are placed inside it."""
+    import shapely.wkb
+
+    _, code, _, _ = demo_grid(conn)
+    return shapely.wkb.loads(conn.execute(text("SELECT ST_AsBinary(geom) FROM grids WHERE code = :c"),
+                                          {"c": code}).scalar_one())
 
 
 class _Day:
@@ -291,6 +321,7 @@ class _Day:
                 "isolation_check", person.grid_id, f"居家隔离检查：{person.name_masked}", person))
         self._schedule_leads()
         self._schedule_scans()
+        self._schedule_follow_ups()
         if self.demo_worker is not None:
             for hours, kind, title, dispatched, steps in SHOWCASE:
                 self.at(self.now - timedelta(hours=hours), self._showcase(kind, title, dispatched, steps))
@@ -561,6 +592,80 @@ class _Day:
             self.counts["checkpoint_alerts"] += 1
             yield from self._work(self._created(self._load_task(scan["task_id"])))
 
+    # -- home observation ---------------------------------------------------------------------------------------------
+    def _schedule_follow_ups(self) -> None:
+        """Date the match's plans back a few days (their codes came before the day), make the day's checks and play
+        each: reported on time, early, late, with a fever, or missed; the sweep runs every 15 minutes."""
+        conn = self.conn
+        plans = conn.execute(text(
+            "SELECT p.id, p.grid_id, p.person_key FROM observation_plans p WHERE p.status = 'active' "
+            "ORDER BY p.grid_id = :demo DESC, p.id"), {"demo": self.demo_grid_id}).all()
+        if not plans:
+            return
+        for plan in plans:  # started 0 to 6 days before the day, an hour or so before its time of day
+            started = self.start - timedelta(days=int(self.rng.integers(0, 7))) - self._minutes(30, 180)
+            conn.execute(text("UPDATE observation_plans SET starts_at = least(starts_at, :at), created_at = :at, "
+                              "updated_at = :at WHERE id = :id"), {"id": plan.id, "at": started})
+            conn.execute(text("UPDATE observation_events SET at = :at WHERE plan_id = :id AND kind = 'created'"),
+                         {"id": plan.id, "at": started})
+        for day in sorted({beijing_day(self.start), beijing_day(self.now)}):
+            make_checks(conn, day, not_before=self.start)  # none before the day: nobody could have reported them
+        checks = conn.execute(text(
+            "SELECT c.plan_id, c.due_at FROM observation_checks c WHERE c.plan_id = ANY(:ids) AND c.due_at <= :now "
+            "ORDER BY c.plan_id, c.due_at"), {"ids": [p.id for p in plans], "now": self.now}).all()
+        by_plan: dict[int, list[datetime]] = defaultdict(list)
+        for check in checks:
+            by_plan[check.plan_id].append(check.due_at)
+        scripted = iter(FOLLOW_SCRIPT)
+        fates, weights = list(CHECK_FATES), np.array(list(CHECK_FATES.values()))
+        for plan in plans:
+            script = next(scripted, None) if plan.grid_id == self.demo_grid_id else None
+            for n, due in enumerate(by_plan.get(plan.id, [])):
+                fate = script[n] if script is not None and n < len(script) else \
+                    fates[int(self.rng.choice(len(fates), p=weights / weights.sum()))]
+                self.counts[f"checks_{fate}"] += 1
+                if fate == "missed":
+                    continue
+                offset = {"on_time": self._minutes(-20, 25), "early": self._minutes(-200, -60),
+                          "late": self._minutes(45, 110), "fever": self._minutes(-10, 30)}[fate]
+                self.at(max(self.start, due + offset), self._check_in(plan, fate))
+        self.at(self.start, self._follow_up_sweeps())
+
+    def _check_in(self, plan: Row[Any], fate: str) -> Iterator[timedelta]:
+        """One report: by the grid's worker (two in three, when the grid has one), else by the person's link."""
+        workers = self.workers.get(plan.grid_id) or []
+        by_worker = bool(workers) and (plan.grid_id == self.demo_grid_id or self.rng.random() < 0.67)
+        actor = None
+        if by_worker:
+            user_id = self.demo_worker if plan.grid_id == self.demo_grid_id and self.demo_worker else workers[0]
+            if user_id not in self.actors:
+                self.actors[user_id] = load_actor(self.conn, user_id)
+            actor = self.actors[user_id]
+        fever = fate == "fever"
+        temperature = round(float(self.rng.uniform(38.0, 38.9)) if fever else float(self.rng.uniform(36.1, 37.1)), 1)
+        if fever and plan.grid_id == self.demo_grid_id:
+            temperature = 38.1
+        symptoms = ("fever", "cough") if fever and self.rng.random() < 0.5 else ("fever",) if fever else ("none",)
+        try:
+            with self.conn.begin_nested():
+                done = record_check(self.conn, plan.id, CheckReport(temperature, symptoms, None),
+                                    "worker" if actor is not None else "self", self.clock, actor)
+        except Conflict:  # the plan closed meanwhile (a fever's new code): nothing to count
+            self.counts["check_refused"] += 1
+            return
+        self.counts["check_ins"] += 1
+        self.tasks.update(done["task_ids"])
+        yield from ()
+
+    def _follow_up_sweeps(self) -> Iterator[timedelta]:
+        """The server's follow-up sweep: checks past their grace become missed, two in a row a home visit."""
+        while True:
+            if sweep_missed(self.conn, self.clock)["visits"]:  # the day's tasks: the home visits raised too
+                self.tasks.update(self.conn.execute(text(
+                    "SELECT task_id FROM observation_events WHERE kind = 'visit_task' AND at = :at "
+                    "AND task_id IS NOT NULL"), {"at": self.clock}).scalars())
+            yield SWEEP_EVERY
+
     # -- the count ----------------------------------------------------------------------------------------------------
     def _tally(self) -> dict:
         conn, ids = self.conn, sorted(self.tasks)
@@ -583,4 +688,19 @@ class _Day:
                 "reworks": events.get("rework", 0), "extensions": events.get("grant_extension", 0),
                 "leads": leads[0], "lead_reports": self.counts["lead_reports"], "merged_leads": leads[1],
                 "triaged_leads": leads[2], "dismissed_leads": leads[3], "scans": self.counts["scans"],
-                "checkpoint_alerts": self.counts["checkpoint_alerts"], "demo_worker_tasks": mine}
+                "checkpoint_alerts": self.counts["checkpoint_alerts"], "demo_worker_tasks": mine,
+                **self._follow_up_tally()}
+
+    def _follow_up_tally(self) -> dict:
+        """The follow-ups the day left: plans in force, checks by status, fevers, home visits raised."""
+        conn = self.conn
+        plans = conn.execute(text("SELECT count(*), count(*) FILTER (WHERE grid_id = :demo) FROM observation_plans "
+                                  "WHERE status = 'active'"), {"demo": self.demo_grid_id}).one()
+        checks: dict[str, int] = dict(conn.execute(text(
+            "SELECT status, count(*) FROM observation_checks GROUP BY 1")).all())
+        events: dict[str, int] = dict(conn.execute(text(
+            "SELECT kind, count(*) FROM observation_events GROUP BY 1")).all())
+        return {"observation_plans": plans[0], "demo_grid_plans": plans[1],
+                **{f"checks_{s}": checks.get(s, 0) for s in ("due", "done", "missed")},
+                "late_check_ins": self.counts["checks_late"], "fevers": events.get("fever", 0),
+                "visit_tasks": events.get("visit_task", 0), "fever_tasks": events.get("fever_task", 0)}

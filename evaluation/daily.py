@@ -7,7 +7,9 @@
   towns of the district, the communities of a town, the grids of a community) with the unplaced row and the
   total, the persons turned red or yellow that day, the tasks opened, closed and closed on time that day, the
   open overdue ones and the on-time rate as the wall counts it (closed on time today / (closed today + open
-  overdue)). Follow-ups (随访) are not recorded by the platform yet: :attr:`Daily.follow_ups` is None.
+  overdue), and the day's follow-ups (随访: checks due that day done and missed, the completion rate, the
+  persons lost to follow-up at the day's end or now; :attr:`Daily.follow_ups`, the unit rows' figures, also on
+  the unplaced and total rows).
 
 For a reporter, person counts of 1 to 4 are suppressed as on the page: the persons by colour are
 :func:`evaluation.indicators.report`'s (his pattern over the whole scope); the persons turned red or yellow per
@@ -30,6 +32,7 @@ from accounts.actor import REPORTER, Actor
 from evaluation.disclosure import SUPPRESS_BELOW, hidden_cells
 from evaluation.indicators import (
     COLOURS,
+    FOLLOW_UP_COLUMNS,
     LEVELS,
     Period,
     has_unplaced_row,
@@ -121,7 +124,7 @@ class Daily:
     units: list[dict[str, Any]]  # code, name, persons_<colour>, new_red, new_yellow, opened, closed, ...
     total: dict[str, Any]
     unplaced: dict[str, Any] | None
-    follow_ups: list[dict[str, Any]] | None  # not recorded yet
+    follow_ups: list[dict[str, Any]] | None  # per unit: FOLLOW_UP_COLUMNS (None: a report without follow-ups)
 
 
 def _day_work(conn: Connection, actor: Actor, level: str, day: Period, as_of: datetime,
@@ -191,12 +194,13 @@ def daily(conn: Connection, actor: Actor, day: date, now: datetime) -> Daily:
     for code, r in persons.items():
         figures = work.get(code, dict.fromkeys((*WORK, "new_red", "new_yellow"), 0))
         units.append({"code": code, "name": r["name"], **{f"persons_{c}": r[f"persons_{c}"] for c in COLOURS},
-                      **figures})
+                      **figures, **{c: r[c] for c in FOLLOW_UP_COLUMNS}})
     unplaced = None
     if has_unplaced_row(actor, area):
         u = unplaced_row(conn, period, now)
         unplaced = {"code": "", "name": "", **{f"persons_{c}": u[f"persons_{c}"] for c in COLOURS},
-                    **work.get(None, dict.fromkeys((*WORK, "new_red", "new_yellow"), 0))}
+                    **work.get(None, dict.fromkeys((*WORK, "new_red", "new_yellow"), 0)),
+                    **{c: u[c] for c in FOLLOW_UP_COLUMNS}}
     parts = units + ([unplaced] if unplaced else [])
     total: dict[str, Any] = {"code": scope["code"], "name": scope["name"]}
     for column in (*WORK, "new_red", "new_yellow"):
@@ -205,6 +209,15 @@ def daily(conn: Connection, actor: Actor, day: date, now: datetime) -> Daily:
         total[f"persons_{colour}"] = whole[0][f"persons_{colour}"] if whole else 0
         if unplaced is not None and total[f"persons_{colour}"] is not None:
             total[f"persons_{colour}"] += unplaced[f"persons_{colour}"]
+    # the follow-ups' total: the scope unit's own row (suppressed by the same pattern as its parts), with the
+    # unplaced row's figures added
+    for column in FOLLOW_UP_COLUMNS:
+        total[column] = whole[0][column] if whole else 0
+        if unplaced is not None and total[column] is not None and column != "follow_up_rate":
+            total[column] += unplaced[column]
+    if total["checks_done"] is not None and total["checks_missed"] is not None:
+        judged = total["checks_done"] + total["checks_missed"]
+        total["follow_up_rate"] = round(total["checks_done"] / judged, 4) if judged else None
     if actor.role == REPORTER:  # the day's new persons per unit and their total: a pattern of their own
         children = {scope["code"]: [u["code"] for u in units]}
         for colour in NEW_COLOURS:
@@ -216,5 +229,6 @@ def daily(conn: Connection, actor: Actor, day: date, now: datetime) -> Daily:
                     row[f"new_{colour}"] = None
     for row in parts + [total]:
         row["on_time_rate"] = _on_time(row)
-    return Daily(day, as_of, scope, level, units, total, unplaced, None)
+    return Daily(day, as_of, scope, level, units, total, unplaced,
+                 [{k: u[k] for k in ("code", "name", *FOLLOW_UP_COLUMNS)} for u in units])
 

@@ -35,12 +35,15 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from evaluation.daily import Daily
-from evaluation.indicators import BEIJING, COLOURS, COLUMNS
+from evaluation.indicators import BEIJING, COLOURS, COLUMNS, FOLLOW_UP_COLUMNS
 from gis.spreadsheets import neutralised
 
 RATES = ("closure_rate", "on_time_rate", "rework_rate", "extension_rate")
+PERCENTS = (*RATES, "follow_up_rate")  # every rate, shown in percent (the follow-up rate is no task rate)
 HOURS = ("median_handling_hours", "p90_handling_hours")
-SUPPRESSED = tuple(f"persons_{c}" for c in COLOURS)  # the only columns a reporter sees suppressed
+# the columns a reporter may see suppressed: persons by colour, and the follow-up figures (persons followed and
+# their checks, persons lost to follow-up)
+SUPPRESSED = (*(f"persons_{c}" for c in COLOURS), *(c for c in FOLLOW_UP_COLUMNS if c != "follow_up_rate"))
 SUPPRESSED_TEXT = "<5"  # the page, the CSV and the Excel file say the same
 CSV_MEDIA = "text/csv"
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -93,7 +96,7 @@ def shown(column: str, value: Any, say: Say) -> Any:
         return say(f"level.{value}")
     if value is None:
         return SUPPRESSED_TEXT if column in SUPPRESSED else None
-    if column in RATES:
+    if column in PERCENTS:
         value = percent(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)  # as a workbook stores and gives back 100.0: 100, so the CSV says the same
@@ -104,7 +107,7 @@ def header(column: str, say: Say) -> str:
     """A column's header in the files: its name, "(%)" after a rate, "状态：" before a status."""
     if column.startswith("status_"):
         return say("col.status_prefix") + say(f"col.{column}")
-    return say(f"col.{column}") + (say("col.percent") if column in RATES else "")
+    return say(f"col.{column}") + (say("col.percent") if column in PERCENTS else "")
 
 
 def report_sheet(rows: Sequence[dict[str, Any]], columns: Sequence[str], stamp: Stamp, scope: str,
@@ -156,6 +159,7 @@ def sheet_xlsx(cells: Sequence[Sequence[Any]], title: str = SHEET_TITLE, header_
 DAILY_PERSONS = tuple(f"persons_{c}" for c in COLOURS)
 DAILY_NEW = ("new_red", "new_yellow")
 DAILY_WORK = ("opened", "closed", "closed_on_time", "open_overdue", "on_time_rate")
+DAILY_FOLLOW_UPS = FOLLOW_UP_COLUMNS
 PDF_MEDIA = "application/pdf"
 PDF_FONT = "STSong-Light"  # a CID font every PDF reader has: no font file travels with the PDF
 
@@ -175,15 +179,19 @@ def _daily_row(row: dict[str, Any], name: str, columns: Sequence[str]) -> list[A
 
 def daily_blocks(report: Daily, stamp: Stamp, say: Say) -> tuple[str, list[list[str]], list[Block]]:
     """The 日报's title, its stamp lines (label, value) and its sections, in the order both files print them:
-    persons by colour, persons turned red or yellow that day, the day's tasks, follow-ups (absent: not recorded
-    yet). Each table: one row per unit, then the unplaced row, then the total."""
+    persons by colour, persons turned red or yellow that day, the day's tasks, the day's follow-ups (checks done
+    and missed, completion rate, persons lost to follow-up; a note instead when the report has none). Each
+    table: one row per unit, then the unplaced row, then the total."""
     title = f"{report.scope['name']} {say('daily.title')} {report.day.isoformat()}"
     lines = [[say("daily.day"), report.day.isoformat()], [say("scope"), report.scope["name"]],
              [say("as_of"), beijing_time(report.as_of)], [say("query"), stamp.query],
              [say("generated"), beijing_time(stamp.generated_at or datetime.now(UTC))]]
     unit = say(f"level.{report.level}")
     blocks = []
-    for key, columns in (("daily.persons", DAILY_PERSONS), ("daily.new", DAILY_NEW), ("daily.tasks", DAILY_WORK)):
+    sections = [("daily.persons", DAILY_PERSONS), ("daily.new", DAILY_NEW), ("daily.tasks", DAILY_WORK)]
+    if report.follow_ups is not None:
+        sections.append(("daily.follow_ups", DAILY_FOLLOW_UPS))
+    for key, columns in sections:
         table = [[unit, say("col.code"), *(header(c, say) for c in columns)]]
         table += [_daily_row(r, r["name"], columns) for r in report.units]
         if report.unplaced is not None:

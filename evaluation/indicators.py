@@ -22,6 +22,14 @@ suppressed for the reporter: a task count measures work, not residents, and the 
 the task counts in full (``closed`` and ``cancelled`` equal their status columns, the statuses other than
 cancelled add up to ``tasks``), so hiding small status counts would protect nothing. Only persons are.
 
+Home observation (随访), in :func:`report`'s rows (:data:`FOLLOW_UP_COLUMNS`), from
+:func:`observation.overview.grid_follow_up_counts`: the checks due in the period (up to the evaluation time) that
+were done and missed, the completion rate done / (done + missed), the persons they were about
+(``follow_up_persons``), and the persons lost to follow-up at the evaluation time (no report for 24 h). For the
+reporter, ``follow_up_persons`` and ``lost_to_follow_up`` are person counts, suppressed as the persons by colour
+(1 to 4 and their complements, each with its own pattern over his whole scope); a unit whose
+``follow_up_persons`` is hidden has its checks and rate hidden too (they would tell one person's compliance).
+
 Scope: a supervisor sees his community's grids, a worker his grids; the others the whole district.
 :func:`scope_unit` names the unit a report covers (a supervisor's community, not the district), and
 :func:`report_rows` — what the reports page and its files show — never gives a scoped reader a row above his
@@ -47,6 +55,7 @@ from accounts.actor import REPORTER, SUPERVISOR, WORKER, Actor
 from evaluation.disclosure import hidden_cells
 from gis.db import custom_plans
 from gis.errors import InvalidRequest
+from observation.overview import grid_follow_up_counts
 from tasks.lifecycle import STATUSES
 from tasks.repository import OPEN_SQL
 
@@ -63,7 +72,9 @@ COLUMNS = ("level", "code", "name", "tasks", "cancelled", "closed", "closed_on_t
            "median_handling_hours", "p90_handling_hours", *(f"persons_{c}" for c in COLOURS))
 _COUNTS = ("tasks", "cancelled", "closed", "closed_on_time", "open_overdue", "handled", "reworked", "extended")
 STATUS_COLUMNS = tuple(f"status_{s}" for s in STATUSES)
-REPORT_COLUMNS = (*COLUMNS, *STATUS_COLUMNS)
+FOLLOW_UP_COLUMNS = ("follow_up_persons", "checks_done", "checks_missed", "follow_up_rate", "lost_to_follow_up")
+FOLLOW_UP_PERSONS = ("follow_up_persons", "lost_to_follow_up")  # person counts: suppressed for the reporter
+REPORT_COLUMNS = (*COLUMNS, *STATUS_COLUMNS, *FOLLOW_UP_COLUMNS)
 AREA_PATTERN = re.compile(r"\d{1,15}")
 
 
@@ -255,12 +266,57 @@ def tasks_by_status(conn: Connection, actor: Actor, level: str, period: Period,
 
 def report(conn: Connection, actor: Actor, level: str, period: Period, now: datetime,
            area: str | None = None) -> list[dict[str, Any]]:
-    """The rows of :func:`evaluate`, each with its unit's tasks by status added (columns :data:`REPORT_COLUMNS`).
+    """The rows of :func:`evaluate`, each with its unit's tasks by status and its follow-up figures added
+    (columns :data:`REPORT_COLUMNS`).
 
-    One statement: the status counts come from the same per-grid pass over the tasks (a second pass,
-    grouped by unit code, would read and sort the period's tasks again).
+    One statement for the tasks: the status counts come from the same per-grid pass over the tasks (a second
+    pass, grouped by unit code, would read and sort the period's tasks again).
     """
-    return _evaluate(conn, actor, level, period, now, area, STATUSES)
+    rows = _evaluate(conn, actor, level, period, now, area, STATUSES)
+    follow_ups = _follow_ups(conn, actor, period, now)
+    empty = _follow_up_row({"checks_done": 0, "checks_missed": 0, "observed": 0, "lost": 0}, False, False)
+    return [{**row, **follow_ups.get(row["code"], empty)} for row in rows]
+
+
+def _follow_up_row(counts: Mapping[str, int], hide_persons: bool, hide_lost: bool) -> dict[str, Any]:
+    done, missed = counts["checks_done"], counts["checks_missed"]
+    return {"follow_up_persons": None if hide_persons else counts["observed"],
+            "checks_done": None if hide_persons else done, "checks_missed": None if hide_persons else missed,
+            "follow_up_rate": None if hide_persons else _rate(done, done + missed),
+            "lost_to_follow_up": None if hide_lost else counts["lost"]}
+
+
+def _follow_ups(conn: Connection, actor: Actor, period: Period, now: datetime) -> dict[str, dict[str, Any]]:
+    """Per unit code, of every level in the actor's scope: the follow-up columns (:data:`FOLLOW_UP_COLUMNS`),
+    summed from the grids', suppressed for the reporter (see the module's notes)."""
+    scope = _scope(actor)
+    per_grid = grid_follow_up_counts(conn, period.since, period.until, min(period.until, now), scope)
+    if not per_grid:  # nothing to count: every unit's figures are 0, and a 0 hides nothing
+        return {}
+    rows = conn.execute(text(
+        "SELECT g.id, d.code AS district, tw.code AS town, c.code AS community, g.code AS grid "
+        "FROM grids g JOIN communities c ON c.id = g.community_id JOIN towns tw ON tw.id = c.town_id "
+        "JOIN districts d ON d.code = tw.district_code "
+        "WHERE CAST(:scope AS int[]) IS NULL OR g.id = ANY(:scope)"), {"scope": scope}).mappings().all()
+    zero = {"checks_done": 0, "checks_missed": 0, "observed": 0, "lost": 0}
+    sums: dict[str, dict[str, int]] = {}
+    kids: dict[str, dict[str, None]] = {}
+    for r in rows:
+        units = (r["district"], r["town"], r["community"], r["grid"])
+        for parent, child in zip(units, units[1:], strict=False):
+            kids.setdefault(parent, {})[child] = None
+        counts = per_grid.get(r["id"], zero)
+        for unit in units:
+            total = sums.setdefault(unit, dict(zero))
+            for key in zero:
+                total[key] += counts[key]
+    hidden_persons: set[str] = set()
+    hidden_lost: set[str] = set()
+    if actor.role == REPORTER:
+        children = {parent: list(units) for parent, units in kids.items()}
+        hidden_persons = hidden_cells(children, {u: c["observed"] for u, c in sums.items()})
+        hidden_lost = hidden_cells(children, {u: c["lost"] for u, c in sums.items()})
+    return {unit: _follow_up_row(counts, unit in hidden_persons, unit in hidden_lost) for unit, counts in sums.items()}
 
 
 def areas(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
@@ -337,7 +393,10 @@ def unplaced_row(conn: Connection, period: Period, now: datetime) -> dict[str, A
         LEFT JOIN tasks ON tasks.grid_id IS NULL AND tasks.created_at >= :since AND tasks.created_at < :until"""),
         {"since": period.since, "until": period.until, "as_of": as_of}).mappings().one()
     row = _row(UNPLACED, {**r, "code": "", "name": ""}, None)
-    return {**row, **{f"status_{s}": int(r[f"status_{s}"] or 0) for s in STATUSES}}
+    zero = {"checks_done": 0, "checks_missed": 0, "observed": 0, "lost": 0}
+    follow_ups = grid_follow_up_counts(conn, period.since, period.until, as_of, unplaced=True).get(None, zero)
+    return {**row, **{f"status_{s}": int(r[f"status_{s}"] or 0) for s in STATUSES},
+            **_follow_up_row(follow_ups, False, False)}
 
 
 def report_rows(conn: Connection, actor: Actor, level: str, period: Period, now: datetime,

@@ -43,6 +43,7 @@ from matching.identity import (
 )
 from matching.person_repository import persons_in_scope
 from matching.privacy import Vault
+from observation.overview import person_plan_events
 
 PHONE_PURPOSE = "person_phone"  # the tag's purpose: a resident's phone key is not a staff account's
 LOOKUP_ROLES = (SUPERVISOR, COMMANDER, ADMIN)
@@ -219,17 +220,20 @@ def person_card(conn: Connection, actor: Actor, person: dict[str, Any], now: dat
                  "WHERE person_key = :k ORDER BY created_at DESC, id DESC LIMIT :n"), {"k": key, "n": TASK_LIMIT})
              if actor.sees_task(r.grid_id, r.assignee_id)]
     appeals = appeals_of(conn, key)
+    plans = person_plan_events(conn, actor, key, limit=HISTORY_LIMIT)
     return {"person": person, "grid": grid, "history": history, "overrides": overrides, "appeals": appeals,
-            "tasks": tasks, "timeline": timeline(history, overrides, appeals)}
+            "tasks": tasks, "timeline": timeline(history, overrides, appeals, plans)}
 
 
 def timeline(history: list[dict[str, Any]], overrides: list[dict[str, Any]],
-             appeals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+             appeals: list[dict[str, Any]], plans: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One list of what happened to a person's code, newest first: each code change (an override's included,
     once a match applied it), each override set, each appeal filed and each decided. Each entry has ``at``,
     ``kind`` (``code``, ``override``, ``appeal``, ``decision``), ``colour`` and what that kind says: a code
     change its ``previous_colour`` and ``reason``; an override its ``by``, ``until`` and ``reason``; an appeal
-    its ``id``, ``by`` and ``reason``; a decision its ``id``, ``by``, ``status`` and ``note``."""
+    its ``id``, ``by`` and ``reason``; a decision its ``id``, ``by``, ``status`` and ``note``. ``plans``: his
+    home-observation plan events (:func:`observation.overview.person_plan_events`), kind ``plan`` with the
+    event's ``event`` (created, check, missed, fever …), ``by``, ``detail`` and ``task_id``."""
     entries = [{"at": h["changed_at"], "kind": "code", "colour": h["colour"], "previous_colour": h["previous_colour"],
                 "reason": h["reason"]} for h in history]
     entries += [{"at": o["set_at"], "kind": "override", "colour": o["colour"], "by": o["set_by"],
@@ -240,5 +244,7 @@ def timeline(history: list[dict[str, Any]], overrides: list[dict[str, Any]],
         if a["decided_at"]:
             entries.append({"at": a["decided_at"], "kind": "decision", "colour": a["colour"], "id": a["id"],
                             "by": a["decided_by"], "status": a["status"], "note": a["decision_note"]})
+    entries += [{"at": p["at"], "kind": "plan", "colour": None, "event": p["kind"], "by": p["actor_name"],
+                 "detail": p["detail"], "task_id": p["task_id"]} for p in plans or []]
     # ISO times of one session's time zone: their text sorts as the times do
     return sorted(entries, key=lambda e: e["at"] or "", reverse=True)

@@ -1,6 +1,11 @@
 """The supervisor's dispatch console (/dispatch/): his area's map, alerts, the work queue, searchable and paged
 task lists, leads, a grid's persons, leads and timeline, a task's evidence, actions and timeline.
 
+Home observation: a grid's panel shows its persons in observation (masked; day n of N, last temperature,
+misses, :func:`observation.overview.grid_follow_ups`) and their plan events in its timeline; the lists show the
+persons of the desk's area lost to follow-up (no report for 24 h: :func:`observation.overview.lost_to_follow_up`),
+each opening his grid.
+
 Every callback asks :func:`web.session.page_actor` who is acting and goes
 through the repositories, which apply his data scope: a supervisor sees and
 acts on his community only, whatever the browser sends. The map's geometry
@@ -33,15 +38,20 @@ from layers.basemap import basemap_crs, basemap_layers, to_basemap_crs
 from layers.grid_layer import grid_layer
 from layers.wall import CHECKPOINTS_URL, OUTLINE_URLS, district_bounds, map_view
 from leads import repository as lead_repository
+from matching.appeals import pending_appeals
 from matching.person_repository import flagged_in_grid
-from pages.shell import DISPATCH, data, guarded, mount, nav_bar
+from observation.overview import grid_follow_ups, grid_plan_events, lost_after_hours, lost_to_follow_up
+from pages.people import appeal_list
+from pages.shell import DISPATCH, PEOPLE, data, guarded, mount, nav_bar
 from pages.strings import one_language, text
 from pages.task_panels import (
+    follow_up_table,
     grid_label,
     kind_name,
     lead_detail,
     lead_list,
     local_time,
+    lost_list,
     note,
     page_label,
     person_table,
@@ -63,6 +73,8 @@ PAGE_SIZE = 25
 LEAD_LIMIT = 30
 ALERT_WINDOW = timedelta(hours=12)  # a desk that never acknowledged is alerted to the last half day
 ALERTS_SHOWN = 20
+LOST_SHOWN = 30  # persons lost to follow-up listed (the count says how many in all)
+REVIEWS_SHOWN = 20  # codes waiting for a review listed
 MEASURES = ("work", "risk")
 PANES = {"nh-dispatch-outlines": 430, "nh-dispatch-points": 440, "nh-dispatch-pick": 450}
 FLAGS = ("overdue", "extension")
@@ -132,6 +144,7 @@ def _layout(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetim
         bounds = district_bounds(conn, scope)
         figures = grid_figures(conn, clock(), scope)
         workers = workers_in_scope(conn, actor) if actor.role != "admin" else []
+        lost_hours = lost_after_hours(conn)
     sound = {"on": text("dispatch.sound_on", lang), "off": text("dispatch.sound_off", lang),
              "title": text("dispatch.page_title", lang)}
     return html.Div(className="nh-page nh-dispatch-page", lang=lang, children=[
@@ -155,6 +168,8 @@ def _layout(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetim
                                 children=sound["on"]),
                     html.Ul(id="dispatch-alert-list", className="nh-alert-list")]),
                 html.H2(text("dispatch.queue", lang)), html.Div(id="dispatch-queue", className="nh-queue"),
+                html.H2(text("dispatch.lost", lang).format(hours=lost_hours)),
+                html.Div(id="dispatch-lost"),
                 html.H2(text("dispatch.tasks", lang)),
                 _filters(lang, workers),
                 html.Div(id="dispatch-tasks"),
@@ -165,6 +180,9 @@ def _layout(actor: Actor, lang: str, engine: Engine, clock: Callable[[], datetim
                     html.Button(text("dispatch.next", lang), id="dispatch-next", className="nh-button nh-secondary",
                                 n_clicks=0, disabled=True)]),
                 html.H2(text("dispatch.leads", lang)), html.Div(id="dispatch-leads"),
+                # codes waiting for a review (a fever on follow-up files one): decided on the people page
+                html.H2(text("dispatch.reviews", lang)), html.Div(id="dispatch-reviews"),
+                html.A(text("dispatch.reviews_open", lang), href=PEOPLE.path, className="nh-more"),
             ]),
             _map(actor, lang, bounds, figures),
             html.Aside(className="nh-dispatch-side", children=[
@@ -192,8 +210,10 @@ def refused(exc: GridError, lang: str) -> html.P:
 
 def grid_panel(conn: Connection, actor: Actor, code: str, lang: str, now: datetime,
                message: dict | None = None) -> list[Component]:
-    """A grid's flagged persons (masked), open leads, tasks, a form for a new task, and its timeline."""
+    """A grid's flagged persons (masked), persons in observation, open leads, tasks, a form for a new task, and
+    its timeline (task and plan events)."""
     persons = flagged_in_grid(conn, actor, code, limit=200)
+    follow_ups = grid_follow_ups(conn, actor, code, now)
     leads = lead_repository.list_leads(conn, actor, grid_code=code)
     found, total = tasks.list_tasks(conn, actor, tasks.TaskFilter(grid_code=code, limit=30), now)
     grid_name = found[0]["grid_name"] if found else (leads[0]["grid_name"] if leads else None)
@@ -213,10 +233,12 @@ def grid_panel(conn: Connection, actor: Actor, code: str, lang: str, now: dateti
             note(message, "grid", code)]),
         html.H4(text("dispatch.tasks", lang)), *shown,
         html.H4(text("dispatch.persons", lang)), person_table(persons, lang),
+        html.H4(text("dispatch.follow_ups", lang)), follow_up_table(follow_ups, lang),
         html.H4(text("dispatch.leads", lang)), lead_list(leads, lang) if leads
         else html.P(text("dispatch.none", lang), className="nh-empty"),
         html.H4(text("dispatch.grid_timeline", lang)),
-        timeline(tasks.grid_timeline(conn, actor, code, limit=30), lang, with_task=True),
+        timeline(tasks.grid_timeline(conn, actor, code, limit=30) + grid_plan_events(conn, actor, code, limit=30),
+                 lang, with_task=True),
     ]
 
 
@@ -318,6 +340,7 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
                   Output("dispatch-page", "children"), Output("dispatch-prev", "disabled"),
                   Output("dispatch-next", "disabled"), Output("dispatch-total", "data"),
                   Output("dispatch-leads", "children"), Output("dispatch-grids", "hideout"),
+                  Output("dispatch-lost", "children"), Output("dispatch-reviews", "children"),
                   Output("dispatch-stamp", "data"),
                   Input("dispatch-tick", "n_intervals"), Input("dispatch-changed", "data"),
                   Input("dispatch-query", "data"), State("dispatch-stamp", "data"), State("dispatch-lang", "data"))
@@ -341,6 +364,8 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
             leads = lead_repository.list_leads(conn, actor, limit=LEAD_LIMIT)
             lead_total = lead_repository.count_leads(conn, actor)
             figures = grid_figures(conn, now, None if actor.sees_everything else sorted(actor.grid_ids))
+            lost, lost_total = lost_to_follow_up(conn, actor, now, limit=LOST_SHOWN)
+            reviews = pending_appeals(conn, actor, limit=REVIEWS_SHOWN)
         shown_leads: list[Component] = [lead_list(leads, lang)]
         if lead_total > len(leads):
             shown_leads.append(html.P(page_label(0, len(leads), lead_total, lang), className="nh-more"))
@@ -348,7 +373,8 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
         values["values"] = figures
         return (task_list(queue, lang, "queue"), task_list(found, lang, "list"),
                 page_label(offset, PAGE_SIZE, total, lang), offset == 0, offset + PAGE_SIZE >= total, total,
-                shown_leads, values, stamp)
+                shown_leads, values, lost_list(lost, lost_total, lang), appeal_list(reviews, lang, deciding=False),
+                stamp)
 
     @app.callback(Output("dispatch-alert-list", "children"), Output("dispatch-alert-number", "children"),
                   Output("dispatch-alert-number", "className"), Output("dispatch-alert-count", "data"),
@@ -403,6 +429,15 @@ def create_dispatch(server: Flask, engine: Engine, clock: Callable[[], datetime]
         if not feature:
             raise PreventUpdate
         return feature["properties"]["code"]
+
+    @app.callback(Output("dispatch-grid", "data", allow_duplicate=True),
+                  Input({"type": "lost-pick", "plan": ALL, "grid": ALL}, "n_clicks"), prevent_initial_call=True)
+    def pick_lost(_clicks: list[int | None]) -> str:
+        """A person lost to follow-up was clicked: his grid's panel opens (its table shows him first)."""
+        _acting(engine, clock)
+        if not ctx.triggered_id or not ctx.triggered[0]["value"] or not ctx.triggered_id["grid"]:
+            raise PreventUpdate
+        return str(ctx.triggered_id["grid"])
 
     @app.callback(Output("dispatch-task", "data", allow_duplicate=True),
                   Input({"type": "task-pick", "id": ALL, "where": ALL}, "n_clicks"), prevent_initial_call=True)

@@ -59,6 +59,13 @@ def _entry(entry: dict[str, Any], lang: str) -> html.Li:
                 name(one_language(entry["reason"], lang))]
         if kind == "appeal":
             said.insert(0, f"#{entry['id']} ")
+    elif kind == "plan":  # home observation: what happened to his plan (dispatch.plan.* names it)
+        said = [name(one_language(entry["detail"], lang)) if entry["detail"] else "",
+                *([" · ", name(entry["by"])] if entry["by"] else []),
+                *([f" · #{entry['task_id']}"] if entry["task_id"] else [])]
+        return html.Li(className="nh-event nh-people-at-plan", children=[
+            html.Span(_when(entry["at"]), className="nh-time"),
+            html.Strong(label("dispatch.plan", entry["event"], lang) + " "), *said])
     else:
         said = [f"#{entry['id']} ", name(entry["by"]), f" {text('people.' + entry['status'], lang)}"
                 f"{text('people.colon', lang)}", name(entry["note"] or "")]

@@ -6,7 +6,9 @@ default; presets for today, 7 and 30 days; a Mantine date picker in the page's l
 unit it covers (a supervisor's community, a town commander's town, else the district), and shows the daily
 trend, then persons by colour (one small chart per colour, so red and yellow stay readable beside green),
 tasks by status and the rates (horizontal bars, sorted, as tall as the rows need), each with a table whose
-headers sort it (``assets/reports.js``). A print button prints tables and charts (``assets/reports.css``).
+headers sort it (``assets/reports.js``), and the home-observation follow-ups per unit (persons followed, checks
+done and missed, the completion rate, persons lost to follow-up) in a table of their own. A print button
+prints tables and charts (``assets/reports.css``).
 
 Downloads, with the page's query and language: the rows as CSV and Excel (``/reports/export.csv``,
 ``/reports/export.xlsx``: the same cells, :mod:`evaluation.export`), and the one-click daily report (日报) of the
@@ -41,6 +43,7 @@ from evaluation.daily import daily, trend
 from evaluation.export import (
     CSV_MEDIA,
     PDF_MEDIA,
+    PERCENTS,
     RATES,
     SUPPRESSED_TEXT,
     XLSX_MEDIA,
@@ -56,6 +59,7 @@ from evaluation.export import (
 from evaluation.indicators import (
     BEIJING,
     COLOURS,
+    FOLLOW_UP_COLUMNS,
     LEVELS,
     REPORT_COLUMNS,
     STATUS_COLUMNS,
@@ -259,7 +263,11 @@ def _page(engine: Engine, actor: Actor, lang: str, now: datetime) -> html.Div:
             ]),
             html.P(id="reports-error", className="nh-reports-error"),
             *[_section(key, lang) for key in ("trend", "persons", "statuses", "indicators")],
+            html.Section(className="nh-reports-section", id="reports-follow_ups", children=[
+                html.H2(text("reports.follow_ups", lang)),
+                html.Div(id="reports-follow_ups-table", className="nh-reports-table-wrap")]),
             html.P(text("reports.notes", lang), className="nh-reports-notes"),
+            html.P(text("reports.notes_follow_ups", lang), className="nh-reports-notes"),
         ]),
     ])
 
@@ -310,7 +318,7 @@ def table(rows: list[dict], columns: tuple[str, ...], lang: str, key: str, total
                 html.Th(text("reports.col.code", lang), **data(sort="text"))]
     names = {"on_time_rate": "day_on_time_rate"} if first == "day" else {}
     head += [html.Th(text(f"reports.col.{names.get(c, c)}", lang)
-                     + (text("reports.col.percent", lang) if c in RATES else ""),
+                     + (text("reports.col.percent", lang) if c in PERCENTS else ""),
                      className="nh-reports-number", **data(sort="number")) for c in columns]
 
     def lead(r: dict) -> list[html.Td]:
@@ -325,7 +333,7 @@ def table(rows: list[dict], columns: tuple[str, ...], lang: str, key: str, total
                                  for c in columns]]) for r in rows]
     parts: list[Any] = [html.Thead(html.Tr(head)), html.Tbody(body)]
     if total and len(rows) > 1:
-        sums = {c: sum(r[c] or 0 for r in rows) for c in columns if c not in RATES and "hours" not in c}
+        sums = {c: sum(r[c] or 0 for r in rows) for c in columns if c not in PERCENTS and "hours" not in c}
         parts.append(html.Tfoot(html.Tr([html.Td(text("reports.total", lang), colSpan=1 if first == "day" else 2),
                                          *[html.Td(f"{sums[c]:,}" if c in sums else "", className="nh-reports-number")
                                            for c in columns]])))
@@ -431,7 +439,7 @@ def create_reports(server: Flask, engine: Engine, clock: Callable[[], datetime])
                             lambda kind=kind: _download(engine, clock, kind))
     empty = go.Figure()
     links = (EXPORT_CSV, EXPORT_XLSX, DAILY_XLSX, DAILY_PDF)
-    nothing = (empty, empty, empty, empty, None, None, None, None, "", "", *links)
+    nothing = (empty, empty, empty, empty, None, None, None, None, None, "", "", *links)
 
     @app.callback(Output("reports-dates", "value"), Output("reports-dates", "maxDate"),
                   *[Input(f"reports-preset-{p}", "n_clicks") for p in PRESETS], prevent_initial_call=True)
@@ -447,7 +455,8 @@ def create_reports(server: Flask, engine: Engine, clock: Callable[[], datetime])
         Output("reports-statuses-chart", "figure"), Output("reports-indicators-chart", "figure"),
         Output("reports-trend-table", "children"), Output("reports-persons-table", "children"),
         Output("reports-statuses-table", "children"), Output("reports-indicators-table", "children"),
-        Output("reports-stamp", "children"), Output("reports-scope", "children"),
+        Output("reports-follow_ups-table", "children"), Output("reports-stamp", "children"),
+        Output("reports-scope", "children"),
         Output("reports-csv", "href"), Output("reports-xlsx", "href"), Output("reports-daily-xlsx", "href"),
         Output("reports-daily-pdf", "href"), Output("reports-error", "children"),
         Input("reports-level", "value"), Input("reports-area", "value"), Input("reports-dates", "value"),
@@ -474,7 +483,8 @@ def create_reports(server: Flask, engine: Engine, clock: Callable[[], datetime])
         tables = (table(days, TREND_SHOWN, lang, "trend", total, first="day"),
                   table(rows, PERSON_COLUMNS, lang, "persons", total),
                   table(rows, (*STATUS_COLUMNS, "tasks"), lang, "statuses", total),
-                  table(rows, INDICATOR_COLUMNS, lang, "indicators", total))
+                  table(rows, INDICATOR_COLUMNS, lang, "indicators", total),
+                  table(rows, FOLLOW_UP_COLUMNS, lang, "follow_ups", total))
         files = f"{query}&lang={lang}"
         return (trend_chart(days, lang), persons_chart(rows, lang), statuses_chart(rows, lang),
                 rates_chart(rows, lang), *tables, stamp, scope["name"],

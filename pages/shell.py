@@ -236,7 +236,7 @@ def _dash_app(server: Flask, page: Page, title_key: str) -> dash.Dash:
                 url_base_pathname=page.path, title=text(title_key, "zh"), serve_locally=True,
                 update_title=None,  # type: ignore[arg-type]  # stub says str; documented: None disables it
                 # the field app, the gate, the lead form and their vendored scripts are served by their own plain pages
-                assets_folder=ASSETS, assets_path_ignore=["^(field|gate|lead|vendor)$"],
+                assets_folder=ASSETS, assets_path_ignore=["^(field|gate|lead|observation|vendor)$"],
                 suppress_callback_exceptions=True)
     app.title_key = title_key
     return app

@@ -116,10 +116,29 @@ def _event_said(event: dict, lang: str) -> list[Component | str]:
     return parts[:-1] if parts else []
 
 
+def plan_event(event: dict, lang: str) -> html.Li:
+    """One home-observation plan event (:func:`observation.overview.grid_plan_events`) in a timeline: time, what
+    happened to whose plan (masked), who acted, what it says, the task it raised."""
+    head: list[Component | str] = [
+        html.Span(local_time(event["at"]), className="nh-time"),
+        html.Strong(label("dispatch.plan", event["kind"], lang)), " · ", name(event.get("name_masked") or "—")]
+    if event.get("actor_name"):
+        head += [" · ", name(event["actor_name"], "nh-actor")]
+    if event.get("task_id"):
+        head.append(html.Span(f" · #{event['task_id']}", className="nh-task-meta"))
+    detail = [said(event["detail"], lang)] if event.get("detail") else []
+    return html.Li(className=f"nh-event nh-plan-event nh-plan-{event['kind']}", children=[
+        html.Div(head), *([html.Div(detail, className="nh-event-said")] if detail else [])])
+
+
 def timeline(events: list[dict], lang: str, with_task: bool = False) -> html.Ol:
-    """Events newest first: time, action, who (his name), and what was said (reason, result, temperature, note)."""
+    """Events newest first: time, action, who (his name), and what was said (reason, result, temperature, note).
+    Home-observation plan events (marked ``plan``) are drawn by :func:`plan_event` among them, in time order."""
     items = []
     for event in sorted(events, key=lambda e: (e["at"], e["id"]), reverse=True):
+        if event.get("plan"):
+            items.append(plan_event(event, lang))
+            continue
         who = event.get("actor_name") or (text("dispatch.system", lang) if event["actor"] == "system"
                                           else event["actor"])
         head: list[Component | str] = [html.Span(local_time(event["at"]), className="nh-time"),
@@ -147,6 +166,51 @@ def person_table(persons: list[dict], lang: str) -> html.Div | html.P:
         html.Td(label("dispatch.method", p["method"], lang) if p.get("method") else "")]) for p in persons]
     return html.Div(className="nh-table-box", children=html.Table(className="nh-table nh-person-table", children=[
         html.Thead(html.Tr([html.Th(text(f"dispatch.person.{h}", lang)) for h in heads])), html.Tbody(rows)]))
+
+
+def _temperature(value: float | None, fever: bool) -> html.Span:
+    return html.Span("—" if value is None else f"{value:.1f} ℃", className="nh-temp" + (" nh-late" if fever else ""))
+
+
+def follow_up_state(row: dict, lang: str) -> html.Span:
+    """A follow-up's state as a chip: lost to follow-up, fever, missed (in a row), or under way."""
+    state = "lost" if row["lost"] else "fever" if row["fever"] else "missed" if row["missed_in_a_row"] else "ok"
+    return html.Span(text(f"dispatch.follow.{state}", lang), className=f"nh-follow-state nh-follow-{state}")
+
+
+def follow_up_table(rows: list[dict], lang: str) -> html.Div | html.P:
+    """A grid's persons in observation (:func:`observation.overview.grid_follow_ups`), masked, under column
+    headers: person, day n of N, last report and temperature, misses (in a row), next check, state."""
+    if not rows:
+        return html.P(text("dispatch.none", lang), className="nh-empty")
+    heads = ("person", "day", "last", "temperature", "misses", "next", "state")
+    body = [html.Tr(**data(plan=r["plan_id"]), className="nh-follow-row" + (" nh-overdue" if r["lost"] else ""),
+                    children=[
+        html.Td([name(r["name_masked"]), " ", name(r["id_masked"], "nh-mono")]),
+        html.Td(text("dispatch.follow.day_of", lang).format(n=r["day"], total=r["days"])),
+        html.Td(local_time(r["last_report_at"]) or text("dispatch.follow.never", lang)),
+        html.Td(_temperature(r["last_temperature"], r["fever"])),
+        html.Td(text("dispatch.follow.misses_of", lang).format(total=r["missed"], row=r["missed_in_a_row"])
+                if r["missed"] else "0"),
+        html.Td(local_time(r["next_due_at"])), html.Td(follow_up_state(r, lang))]) for r in rows]
+    return html.Div(className="nh-table-box", children=html.Table(className="nh-table nh-follow-table", children=[
+        html.Thead(html.Tr([html.Th(text(f"dispatch.follow.{h}", lang)) for h in heads])), html.Tbody(body)]))
+
+
+def lost_list(rows: list[dict], total: int, lang: str) -> html.Div:
+    """The persons lost to follow-up (:func:`observation.overview.lost_to_follow_up`), longest silent first:
+    each masked, his grid (clicking opens it), since when nothing came; how many in all when more are left out."""
+    if not rows:
+        return html.Div(html.P(text("dispatch.none", lang), className="nh-empty"), className="nh-lost")
+    items = [html.Li(className="nh-lost-item", children=html.Button(
+        id={"type": "lost-pick", "plan": r["plan_id"], "grid": r["grid_code"] or ""}, className="nh-lost-button",
+        children=[name(r["name_masked"] or "—"), " · ", *grid_label(r["grid_code"], r["grid_name"]), " · ",
+                  html.Span(text("dispatch.follow.silent", lang).format(hours=f"{r['silent_hours']:.0f}"),
+                            className="nh-countdown nh-late"),
+                  " ", html.Span(local_time(r["last_report_at"]) or text("dispatch.follow.never", lang),
+                                 className="nh-time")])) for r in rows]
+    more = [html.P(page_label(0, len(rows), total, lang), className="nh-more")] if total > len(rows) else []
+    return html.Div(className="nh-lost", children=[html.Ul(items, className="nh-lost-list"), *more])
 
 
 def lead_item(lead: dict, lang: str) -> html.Li:

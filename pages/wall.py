@@ -7,6 +7,11 @@ fetch the counters, the per-grid figures (sent as the grid layer's
 browser-side check raises an alarm when refreshing stops, the server one when
 no feed has arrived for a day. No personal data: counts and H3 density only.
 
+Home observation has four counters of its own under the others (persons in observation, checks due in the
+next hour, checks missed today, fevers today: :func:`observation.overview.wall_counters`); the version the
+page keeps carries :func:`observation.overview.wall_stamp` too, so a check-in or a miss redraws them. They are
+live figures: the replay shows "–" for them (it rebuilds tasks and codes, not follow-ups).
+
 The map explains itself: a legend strip under it (the measure's classes, the
 density and the symbols, from :mod:`layers.palette`, as the browser colours
 them), and town and community names by zoom. Every size is relative to the
@@ -37,6 +42,8 @@ from gis.db import reading
 from layers.basemap import basemap_layers
 from layers.palette import legend_rows
 from layers.wall import MEASURES, density_url, district_bounds, map_view, wall_layers
+from observation.overview import WALL_COUNTERS as FOLLOW_UPS
+from observation.overview import wall_counters, wall_stamp
 from pages.shell import WALL, mount, nav_bar
 from pages.strings import has_text, language, text
 from tasks.kinds import load_kinds
@@ -48,7 +55,8 @@ ROLES = WALL.roles
 REFRESH_MS = 5000
 STALE_AFTER_MS = 30000  # no successful check for this long: the browser shows the refresh alarm
 CENTRE = [22.985, 113.06]
-COUNTERS = ("red", "yellow", "blue", "green", "open", "overdue", "closed_today", "on_time")
+TASK_COUNTERS = ("red", "yellow", "blue", "green", "open", "overdue", "closed_today", "on_time")
+COUNTERS = (*TASK_COUNTERS, *FOLLOW_UPS)  # every counter the refresh (and the replay) sets, in order
 REPLAYING = (COMMANDER, ADMIN)  # who gets the replay bar
 REPLAY_MODULE = "pages.wall_replay"
 # What the refresh callback returns: the version, the hideout, the density URL, the counters, the ticker, the
@@ -115,6 +123,14 @@ def _counter(key: str, lang: str, value: str = "–") -> html.Div:
     ])
 
 
+def _follow_ups(lang: str, values: list[str]) -> html.Section:
+    """The home-observation counters, under a heading of their own."""
+    return html.Section(className="nh-follow-counters-box", children=[
+        html.H2(text("wall.follow_ups", lang)),
+        html.Div(className="nh-counters nh-follow-counters",
+                 children=[_counter(k, lang, v) for k, v in zip(FOLLOW_UPS, values, strict=True)])])
+
+
 def _version(stamp: str, measure: str) -> str:
     """What the page keeps of the figures it shows: the data's version stamp and the measure they colour by."""
     return f"{stamp}|{measure}"
@@ -145,8 +161,11 @@ def panel(summary: dict, lang: str, now: datetime, measure: str) -> Panel:
     measure's name and the feed alarm, in ``lang``. The replay (``pages/wall_replay.py``) draws through it too."""
     counters = summary["counters"]
     rate = counters["on_time_rate"]
-    values = [f"{counters[k]:,}" for k in COUNTERS[:-1]] + [text("wall.none", lang) if rate is None
-                                                             else f"{rate * 100:.1f}%"]
+    # the follow-up counters come with a live summary only (``follow_ups``): a replayed one shows "–"
+    follow_ups = summary.get("follow_ups")
+    values = [f"{counters[k]:,}" for k in TASK_COUNTERS[:-1]] + \
+        [text("wall.none", lang) if rate is None else f"{rate * 100:.1f}%"] + \
+        [f"{follow_ups[k]:,}" if follow_ups else "–" for k in FOLLOW_UPS]
     ticker = ticker_items(summary["ticker"], lang) or \
         [html.Li(text("wall.ticker_empty", lang), className="nh-ticker-empty")]
     as_of = f"{text('wall.as_of', lang)} {now.astimezone(BEIJING).strftime('%m-%d %H:%M:%S')}"
@@ -173,8 +192,10 @@ def _layout(engine: Engine, clock: Callable[[], datetime]) -> html.Div:
         bounds = district_bounds(conn, scope)
         # the stamp before the figures: a change in between makes the first refresh redraw, never hides one
         stamp = version_stamp(conn)
+        follow = wall_stamp(conn, now)
         summary = wall_summary(conn, now, scope)  # drawn from the start (see the note in grid_layer), and only once
-    return _wall(lang, bounds, (stamp, summary, now), replaying=actor.role in REPLAYING)
+        summary["follow_ups"] = wall_counters(conn, now, scope)
+    return _wall(lang, bounds, (f"{stamp}|{follow}", summary, now), replaying=actor.role in REPLAYING)
 
 
 def _replay_bar(lang: str, replaying: bool) -> list:
@@ -189,8 +210,10 @@ def _replay_bar(lang: str, replaying: bool) -> list:
 def _wall(lang: str, bounds: list | None, drawn: tuple[str, dict, datetime] | None = None,
           replaying: bool = False) -> html.Div:
     """The wall; ``drawn``: (version stamp, summary, time) of the figures it opens with, so that the first
-    refresh finds them current (in the default measure) and resends nothing."""
+    refresh finds them current (in the default measure) and resends nothing. The stamp is the tasks' and the
+    follow-ups' (``<version_stamp>|<wall_stamp>``)."""
     stamp, summary, now = drawn or (None, None, None)
+    tasks = stamp.split("|")[0] if stamp else None  # the density layer's version: the tasks' stamp
     values, ticker, as_of, measure, alarm = (panel(summary, lang, now, MEASURES[0]) if summary and now
                                              else (["–"] * len(COUNTERS), [], "", "", ""))
     other = "zh" if lang == "en" else "en"
@@ -220,12 +243,13 @@ def _wall(lang: str, bounds: list | None, drawn: tuple[str, dict, datetime] | No
                 # zoomSnap 0.1: the district fills the map at any wall size (at 0.25 up to a sixth was left empty)
                 dl.Map(id="wall-map", className="nh-wall-map", zoomControl=False, attributionControl=False,
                        zoomSnap=0.1,
-                       children=[*basemap_layers(), *wall_layers(MEASURES[0], summary and summary["grids"], stamp)],
+                       children=[*basemap_layers(), *wall_layers(MEASURES[0], summary and summary["grids"], tasks)],
                        **map_view(bounds, CENTRE)),
                 _legends(lang)]),
             html.Aside(className="nh-wall-side", children=[
                 html.Div(className="nh-counters",
-                         children=[_counter(k, lang, v) for k, v in zip(COUNTERS, values, strict=True)]),
+                         children=[_counter(k, lang, v) for k, v in zip(TASK_COUNTERS, values, strict=False)]),
+                _follow_ups(lang, values[len(TASK_COUNTERS):]),
                 html.H2(text("wall.ticker", lang)),
                 html.Ol(id="wall-ticker", className="nh-ticker", children=ticker),
             ]),
@@ -265,11 +289,13 @@ def create_wall(server: Flask, engine: Engine, clock: Callable[[], datetime]) ->
             return (None if known is not None else dash.no_update, *[dash.no_update] * (outputs - 2), checked)
         with reading(engine) as conn:
             stamp = version_stamp(conn)
-            if known == _version(stamp, measure):  # the idle refresh: one cheap query, nothing resent
+            version = _version(f"{stamp}|{wall_stamp(conn, now)}", measure)
+            if known == version:  # the idle refresh: a few cheap queries, nothing resent
                 return (*[dash.no_update] * (outputs - 1), checked)
-            summary = wall_summary(conn, now, None if actor.sees_everything else sorted(actor.grid_ids))
+            scope = None if actor.sees_everything else sorted(actor.grid_ids)
+            summary = {**wall_summary(conn, now, scope), "follow_ups": wall_counters(conn, now, scope)}
         values, ticker, as_of, named, alarm = panel(summary, lang, now, measure)
-        return (_version(stamp, measure), {"measure": measure, "values": summary["grids"], "seq": checked},
+        return (version, {"measure": measure, "values": summary["grids"], "seq": checked},
                 density_url(stamp), *values, ticker, as_of, named, alarm, checked)
 
     replay = _replay()

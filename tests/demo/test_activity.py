@@ -65,7 +65,7 @@ def test_the_day_has_every_state_colour_lead_and_scan(demo_day):
     assert _one(engine, "SELECT count(*) FROM tasks t JOIN scans s ON s.task_id = t.id "
                         "WHERE t.kind = 'checkpoint_alert' AND t.source = 'checkpoint'") >= 1
     sources = {s for (s,) in _all(engine, "SELECT DISTINCT source FROM tasks")}
-    assert sources == {"matcher", "lead", "checkpoint", "manual"}
+    assert sources == {"matcher", "lead", "checkpoint", "manual", "follow_up"}  # follow_up: home visits, escorts
 
 
 def test_demo_accounts_see_work_at_once(demo_day):
@@ -149,3 +149,42 @@ def test_the_day_shows_arrivals_from_hubei_and_native_place_verifications(demo_d
     assert _one(engine, "SELECT count(*) FROM tasks WHERE kind = 'verification' AND source = 'matcher'") >= 5
     assert _one(engine, "SELECT count(*) FROM task_events e JOIN tasks t ON t.id = e.task_id "
                         "WHERE t.kind = 'verification' AND e.action = 'accept'") >= 1
+
+
+def test_the_day_has_follow_ups_for_every_role(demo_day):
+    """Plans for the persons coded yellow-key-area (demo_worker's grid among them), a day of check-ins (on time,
+    late, missed, a few fevers), a home visit after two misses, and the desks' figures over them."""
+    from accounts.actor import Actor
+    from observation.overview import grid_follow_ups, lost_to_follow_up, wall_counters
+
+    engine, counts = demo_day
+    demo = "440605011001001"
+    assert counts["observation_plans"] >= 5 and counts["demo_grid_plans"] >= 3
+    assert counts["checks_done"] > 0 and counts["checks_missed"] > 0 and counts["checks_due"] > 0
+    assert counts["late_check_ins"] > 0 and counts["fevers"] >= 1 and counts["visit_tasks"] >= 1
+    plans = _one(engine, "SELECT count(*) FROM observation_plans p WHERE p.person_key IN (SELECT person_key FROM "
+                         "persons WHERE rule_id = 'yellow-key-area')")
+    assert plans >= 5
+    late = _one(engine, "SELECT count(*) FROM observation_checks WHERE status = 'done' AND reported_at > due_at "
+                        "+ interval '30 minutes' AND reported_at BETWEEN :since AND :now", since=NOW - DAY, now=NOW)
+    assert late >= 1, "some reports came late, inside the grace"
+    assert _one(engine, "SELECT count(*) FROM observation_checks WHERE status = 'done' AND temperature >= 37.3") >= 1
+    in_grid = dict(_all(engine, "SELECT c.status, count(*) FROM observation_checks c JOIN observation_plans p "
+                                "ON p.id = c.plan_id JOIN grids g ON g.id = p.grid_id WHERE g.code = :g GROUP BY 1",
+                        g=demo))
+    assert in_grid.get("done", 0) >= 3 and in_grid.get("missed", 0) >= 3 and in_grid.get("due", 0) >= 1
+    assert _one(engine, "SELECT count(*) FROM tasks t JOIN observation_events e ON e.task_id = t.id "
+                        "WHERE e.kind = 'visit_task' AND t.kind = 'home_visit' AND t.grid_code = :g", g=demo) >= 1
+    assert _one(engine, "SELECT count(*) FROM observation_checks c JOIN observation_plans p ON p.id = c.plan_id "
+                        "JOIN grids g ON g.id = p.grid_id JOIN users u ON u.id = c.recorded_by "
+                        "WHERE g.code = :g AND u.username = 'demo_worker' AND c.temperature = 38.1", g=demo) == 1
+    with engine.connect() as conn:
+        grid_id, community = conn.execute(text("SELECT id, community_id FROM grids WHERE code = :g"),
+                                          {"g": demo}).one()
+        worker = Actor(1, "demo_worker", "worker", community_id=community, grid_ids=frozenset({grid_id}))
+        rows = grid_follow_ups(conn, worker, demo, NOW)
+        assert len(rows) >= 3 and any(r["missed_in_a_row"] >= 2 for r in rows)
+        assert any(r["last_temperature"] is not None for r in rows)
+        counters = wall_counters(conn, NOW)
+        assert counters["observed"] >= 5 and counters["checks_missed_today"] + counters["fevers_today"] >= 1
+        assert lost_to_follow_up(conn, Actor(2, "c", "commander"), NOW)[1] >= 1, "silent a day: lost to follow-up"

@@ -76,7 +76,8 @@ def test_the_daily_report_of_a_community(work_engine, made, actors):
     g = next(u for u in report.units if u["code"] == grid)
     assert (g["opened"], g["closed"], g["closed_on_time"], g["new_red"], g["persons_red"]) == (10, 2, 2, 3, 3)
     assert report.total["opened"] == sum(u["opened"] for u in report.units) >= 10
-    assert report.follow_ups is None, "follow-ups are not recorded yet"
+    assert [f["code"] for f in report.follow_ups] == [u["code"] for u in report.units]
+    assert report.total["checks_done"] == 0 and report.total["follow_up_rate"] is None
     assert grid_id in supervisor.grid_ids
 
 

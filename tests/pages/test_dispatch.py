@@ -23,13 +23,15 @@ from gis.errors import Conflict, InvalidRequest, NotFound
 from leads.reports import LeadReport
 from leads.repository import get_lead, submit_report
 from matching.privacy import Vault
+from observation.overview import lost_to_follow_up
 from pages.dispatch import act, alert_items, grid_panel
-from pages.task_panels import lead_detail, task_detail
+from pages.task_panels import lead_detail, lost_list, task_detail
 from tasks.alerts import Alert
 from tasks.repository import NewTask, create_task, get_task
 from tests.browser import LiveServer, chromium, close, log_in, screenshot
 from tests.conftest import DEMO_PASSWORD, Clock, signed_in
 from tests.language import foreign_text
+from tests.observation.test_overview import add_plan
 from tests.persons import flag_person
 from tests.tasks.test_repository import handled_task
 
@@ -161,6 +163,54 @@ def test_the_grid_panel_shows_masked_persons_under_headers(work_engine):
             conn.execute(text("DELETE FROM persons WHERE person_key = :key"), {"key": key})
     assert "陈*华" in shown and "440605********1234" in shown and "139****5678" in shown
     assert "nh-chip-red" in shown and '"Name"' in shown and '"ID number"' in shown and '"Phone"' in shown
+
+
+def _observed(conn, key: str, now: datetime) -> int:
+    """A person in observation in OWN_GRID since three days: reported 26 h ago, then missed twice."""
+    return add_plan(conn, key, OWN_GRID, now - timedelta(days=3), checks=(
+        (now - timedelta(hours=26), "done", now - timedelta(hours=26), 37.8),
+        (now - timedelta(hours=14), "missed", None, None), (now - timedelta(hours=2), "missed", None, None),
+        (now + timedelta(hours=10), "due", None, None)))
+
+
+def test_the_grid_panel_shows_follow_ups_and_plan_events_and_the_lost_list(work_engine):
+    key = "f" * 60 + "d001"
+    now = Clock()()
+    flag_person(work_engine, key, OWN_GRID, colour="yellow", name="林*观", id_masked="440605********4321")
+    with work_engine.begin() as conn:
+        plan = _observed(conn, key, now)
+    try:
+        with work_engine.connect() as conn:
+            supervisor = _actor(conn, "demo_supervisor")
+            zh = rendered(grid_panel(conn, supervisor, OWN_GRID, "zh", now))
+            en = rendered(grid_panel(conn, supervisor, OWN_GRID, "en", now))
+            lost, total = lost_to_follow_up(conn, supervisor, now)
+            shown = rendered(lost_list(lost, total, "en"))
+    finally:
+        with work_engine.begin() as conn:
+            conn.execute(text("DELETE FROM observation_plans WHERE id = :p"), {"p": plan})
+            conn.execute(text("DELETE FROM persons WHERE person_key = :key"), {"key": key})
+    assert "居家观察随访（已脱敏）" in zh and "林*观" in zh and "440605********4321" in zh
+    assert "第 4/14 天" in zh and "37.8 ℃" in zh and "2（连续 2）" in zh and "nh-follow-lost" in zh
+    assert "建立居家观察" in zh, "the plan's creation is on the grid's timeline"
+    assert "Day 4 of 14" in en and "2 (2 in a row)" in en and "Observation plan created" in en
+    assert plan in [r["plan_id"] for r in lost]
+    assert "林*观" in shown and "silent for 26 h" in shown and '"lost-pick"' in shown
+
+
+def test_a_lost_person_opens_his_grid_for_the_desk_only(server):
+    body = {"outputs": {"id": "dispatch-grid", "property": "data"},
+            "inputs": [[{"id": {"type": "lost-pick", "plan": 1, "grid": OWN_GRID}, "property": "n_clicks",
+                         "value": 1}]],
+            "changedPropIds": [json.dumps({"grid": OWN_GRID, "plan": 1, "type": "lost-pick"},
+                                          separators=(",", ":")) + ".n_clicks"], "state": []}
+    dependencies = server.test_client().get("/dispatch/_dash-dependencies").get_json()
+    body["output"] = next(d["output"] for d in dependencies if "lost-pick" in json.dumps(d["inputs"]))
+    worker = signed_in(server.test_client(), "demo_worker")
+    assert worker.post("/dispatch/_dash-update-component", json=body).status_code == 204
+    supervisor = signed_in(server.test_client(), "demo_supervisor")
+    picked = supervisor.post("/dispatch/_dash-update-component", json=body)
+    assert picked.status_code == 200 and picked.get_json()["response"]["dispatch-grid"]["data"] == OWN_GRID
 
 
 def _show_grid(client, code: str):
@@ -418,3 +468,56 @@ def test_the_english_console_shows_no_chinese_outside_names(work_engine, browser
     wait.until(lambda d: d.title.endswith("Dispatch"))
     screenshot(browser, "dispatch-en")
     assert foreign_text(browser, "en") == []
+
+
+@pytest.mark.browser
+def test_a_person_lost_to_follow_up_opens_his_grid_and_its_follow_up_table(work_engine, browser, live, clock):
+    key = "f" * 60 + "d002"
+    flag_person(work_engine, key, OWN_GRID, colour="yellow", name="郑*失", id_masked="440605********5678")
+    with work_engine.begin() as conn:
+        plan = _observed(conn, key, clock())
+    try:
+        browser.get(f"{live.url}/lang/zh?next=/dispatch/")  # a new page: the lost list as it is now
+        wait = waiting(browser, 30)
+        wait.until(lambda d: "郑*失" in d.find_element(By.ID, "dispatch-lost").text)
+        assert "26 小时未上报" in browser.find_element(By.ID, "dispatch-lost").text
+        _click(browser, f"#dispatch-lost button[id*='\"plan\":{plan}']")
+        wait.until(lambda d: d.find_elements(By.ID, "grid-panel-code")
+                   and d.find_element(By.ID, "grid-panel-code").get_attribute("data-code") == OWN_GRID)
+        row = browser.find_element(By.CSS_SELECTOR, f"tr.nh-follow-row[data-plan='{plan}']")
+        assert "第 4/14 天" in row.text and "37.8 ℃" in row.text and "失访" in row.text
+        screenshot(browser, "dispatch-follow-ups")
+    finally:
+        with work_engine.begin() as conn:
+            conn.execute(text("DELETE FROM observation_plans WHERE id = :p"), {"p": plan})
+            conn.execute(text("DELETE FROM persons WHERE person_key = :key"), {"key": key})
+
+
+def test_a_code_waiting_for_review_shows_on_the_console_in_scope_only(server, work_engine):
+    """A fever on follow-up files a code review (a pending appeal by the system): the desk sees it in its list."""
+    from tests.dash_calls import request_body
+
+    key = "f" * 60 + "e001"
+    flag_person(work_engine, key, OWN_GRID, colour="red", name="罗*审", id_masked="440605********7777")
+    with work_engine.begin() as conn:
+        appeal = conn.execute(text(
+            "INSERT INTO code_appeals (person_key, colour, reason, expires_at, requested_by) VALUES (:k, 'yellow', "
+            "'随访发热：待医学评估后复核 / fever on follow-up: review after assessment', now() + interval '14 days', "
+            "'system') RETURNING id"), {"k": key}).scalar_one()
+    try:
+        dependencies = server.test_client().get("/dispatch/_dash-dependencies").get_json()
+        refresh = next(d for d in dependencies if "dispatch-reviews.children" in d["output"])
+        body = request_body(refresh, {"dispatch-tick.n_intervals": 1, "dispatch-query.data": {},
+                                      "dispatch-lang.data": "zh"})
+        supervisor = signed_in(server.test_client(), "demo_supervisor")
+        shown = json.dumps(supervisor.post("/dispatch/_dash-update-component", json=body).get_json(),
+                           ensure_ascii=False)
+        other = Actor(10**6, "other_supervisor", "supervisor", community_id=1, grid_ids=frozenset({10**6}))
+        with work_engine.connect() as conn:
+            outside = pages.dispatch.pending_appeals(conn, other)
+    finally:
+        with work_engine.begin() as conn:
+            conn.execute(text("DELETE FROM code_appeals WHERE id = :a"), {"a": appeal})
+            conn.execute(text("DELETE FROM persons WHERE person_key = :k"), {"k": key})
+    assert f"people-appeal-{appeal}" in shown and "罗*审" in shown and "随访发热：待医学评估后复核" in shown
+    assert appeal not in [a["id"] for a in outside], "another community's desk does not see it"

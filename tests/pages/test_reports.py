@@ -65,8 +65,10 @@ def test_the_reporters_csv_and_excel_agree_cell_for_cell(made, live, lang):
     assert from_csv[0][:2] == [say("reports.as_of", lang), "2025-04-03T00:00:00+08:00"]
     assert from_csv[1][:2] == [say("reports.query", lang), f"/reports/?{query}"]
     head = from_csv[HEADER_ROW - 1]
-    assert head[1] == say("reports.col.code", lang) and head[-1] == \
+    assert head[1] == say("reports.col.code", lang) and head[REPORT_COLUMNS.index("status_cancelled")] == \
         say("reports.col.status_prefix", lang) + say("reports.col.status_cancelled", lang)
+    assert head[-2:] == [say("reports.col.follow_up_rate", lang) + say("reports.col.percent", lang),
+                         say("reports.col.lost_to_follow_up", lang)], "the follow-ups after the statuses"
     g = dict(zip(REPORT_COLUMNS, next(r for r in from_csv if r[1] == grid), strict=True))
     assert g["persons_red"] == SUPPRESSED_TEXT == "<5" and g["closure_rate"] == "22.22"
     assert {k: g[k] for k in STATUSES_G} == {k: str(v) for k, v in STATUSES_G.items()}
@@ -101,17 +103,19 @@ def test_the_daily_report_opens_in_excel_and_as_a_pdf(work_engine, made, live):
     assert cells[0] == ["南海区 日报 2025-04-01"]
     headings = [row[0] for row in cells if len(row) == 1 and str(row[0])[:2] in ("一、", "二、", "三、", "四、")]
     assert headings == [say(f"reports.daily.{k}") for k in ("persons", "new", "tasks", "follow_ups")]
-    assert [say("reports.daily.follow_ups_absent")] in cells, "follow-ups: a clearly absent section"
+    assert [say("reports.daily.follow_ups_absent")] not in cells
+    assert any(say("reports.col.follow_up_rate") + say("reports.col.percent") in row for row in cells), \
+        "the follow-ups' table, under its header"
     town = next(row for row in cells if row[1:2] == ["440605124"])
     totals = [row for row in cells if row and row[0] == "合计"]
-    assert len(totals) == 3 and town
+    assert len(totals) == 4 and town
     opened = totals[2][2]
     pdf = commander.get(f"{live.url}/reports/daily.pdf?to=2025-04-01&lang=zh")
     assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-") and len(PdfReader(io.BytesIO(pdf.content)).pages) >= 1
     layer = pdf_text(pdf.content)
     assert "南海区 日报 2025-04-01" in layer and "随访" in layer and town[0] in layer
-    assert str(opened) in layer.split("合计")[-1], "the day's tasks opened, as in the workbook"
+    assert str(opened) in layer.split("合计")[3], "the day's tasks opened, as in the workbook (the third total)"
     english = commander.get(f"{live.url}/reports/daily.pdf?to=2025-04-01&lang=en")
     assert "daily report 2025-04-01" in pdf_text(english.content) and "Follow-ups" in pdf_text(english.content)
     with work_engine.connect() as conn:
@@ -162,7 +166,9 @@ def test_the_reporter_uses_presets_sorts_prints_and_downloads(work_engine, made,
     assert browser.find_element(By.ID, "reports-scope").text == "南海区"
     next(label for label in browser.find_elements(By.CSS_SELECTOR, "#reports-level label")
          if label.text.strip() == "镇街").click()
-    wait.until(lambda d: _rows(d, "indicators") == towns == _rows(d, "persons"))
+    wait.until(lambda d: _rows(d, "indicators") == towns == _rows(d, "persons") == _rows(d, "follow_ups"))
+    follow = browser.find_element(By.ID, "reports-follow_ups-rows").text
+    assert "随访完成率" in follow and "失访人数" in follow, "the follow-ups per unit, in a table of their own"
     browser.find_element(By.ID, "reports-preset-30").click()
     wait.until(lambda d: _rows(d, "trend") == 30)
     browser.find_element(By.ID, "reports-preset-today").click()
@@ -211,6 +217,7 @@ def test_the_english_page_has_no_chinese_and_the_supervisor_sees_his_community(l
     wait.until(lambda d: _rows(d, "indicators") == 1 and _rows(d, "trend") == 7)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .xtick")) > 3)
     assert "Closure rate" in browser.find_element(By.ID, "reports-indicators-rows").text
+    assert "Lost to follow-up" in browser.find_element(By.ID, "reports-follow_ups-rows").text
     assert foreign_text(browser, "en") == []
     screenshot(browser, "reports-en")
     browser.get(f"{live.url}/lang/zh?next=/reports/")

@@ -131,6 +131,7 @@ def test_a_task_from_dispatch_to_the_phone_to_closure_shows_on_wall_timeline_and
 
         # The commander's wall counts it among today's closures and puts it at the top of the ticker.
         desk.delete_all_cookies()
+        desk.set_window_size(1920, 1080)  # the wall's screen (its counters, follow-ups and ticker fit from 1080 p)
         log_in(desk, live.url, "demo_commander")
         wait.until(lambda d: d.current_url.endswith("/wall/"))
         wait.until(lambda d: d.find_element(By.ID, "wall-closed_today").text not in ("", "–"))

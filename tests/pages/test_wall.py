@@ -15,13 +15,15 @@ from app import create_app
 from benchmarks.wall import refresh_payload
 from layers.palette import QUIET, fill, legend_rows
 from layers.wall import COMMUNITY_LABEL_ZOOM, PANES, SUPPRESS_BELOW, TOWN_LABEL_ZOOM, density_geojson
+from observation.overview import wall_counters, wall_stamp
 from pages.strings import catalog
-from pages.wall import MEASURES, WALL_PATH, legend, panel
+from pages.wall import FOLLOW_UPS, MEASURES, WALL_PATH, legend, panel
 from tasks.overview import grid_figures, version_stamp, wall_summary
 from tasks.repository import NewTask, create_task
 from tests.browser import LiveServer, chromium, close, log_in, screenshot, waiting
 from tests.conftest import Clock, signed_in
 from tests.language import CJK, foreign_text
+from tests.observation.test_overview import add_plan, bj, direct
 from tests.persons import flag_person
 
 
@@ -79,7 +81,7 @@ def test_the_panel_names_kinds_and_events_in_the_page_language(work_engine):
         assert kind.children == ("入户走访测温" if lang == "zh" else "Home visit with temperature")
         assert event.children == catalog(lang)[f"wall.event.{newest['action']}"]
         assert measure == catalog(lang)["wall.measure.work"] and as_of.startswith(catalog(lang)["wall.as_of"])
-        assert len(values) == 8
+        assert len(values) == 12 and values[-4:] == ["–"] * 4, "a summary without follow-ups (replayed): –"
 
 
 def _component(tree, wanted: str) -> dict | None:
@@ -109,7 +111,7 @@ def test_the_wall_opens_with_its_figures_and_its_first_refresh_resends_nothing(w
     client = signed_in(create_app(work_engine).server.test_client(), "demo_commander")
     layout = client.get(f"{WALL_PATH}_dash-layout").get_json()
     with work_engine.connect() as conn:
-        stamp = version_stamp(conn)
+        stamp = f"{version_stamp(conn)}|{wall_stamp(conn, Clock()())}"
         open_tasks = conn.execute(text("SELECT count(*) FROM tasks WHERE status NOT IN ('closed', "
                                        "'cancelled')")).scalar_one()
     assert _component(layout, "wall-version")["props"]["data"] == f"{stamp}|risk"
@@ -126,6 +128,47 @@ def test_the_wall_opens_with_its_figures_and_its_first_refresh_resends_nothing(w
     replaying = client.post(url, json=_refresh(f"{stamp}|risk", "2026-12-02T10:00:00+08:00")).get_json()
     assert set(replaying["response"]) == {"wall-version", "wall-last-ok"}
     assert replaying["response"]["wall-version"]["data"] is None
+
+
+def test_the_follow_up_counters_match_the_database_and_a_check_in_redraws_them(work_engine):
+    """Persons in observation, checks due within the hour, missed today, fevers today: on the page as the
+    database counts them (plain SQL), for the commander and for a town's wall; a report moves the stamp."""
+    clock = Clock()
+    clock.moment = bj(3, 10, 30)
+    flag_person(work_engine, "wall-follow-1", "440605011001003", colour="yellow")
+    flag_person(work_engine, "wall-follow-2", "440605011004001", colour="yellow")
+    with work_engine.begin() as conn:
+        add_plan(conn, "wall-follow-1", "440605011001003", bj(1, 9), checks=(
+            (bj(3, 8), "done", bj(3, 8, 5), 38.2), (bj(3, 11), "due", None, None)))
+        second = add_plan(conn, "wall-follow-2", "440605011004001", bj(1, 9), checks=(
+            (bj(3, 8), "missed", None, None), (bj(3, 11, 15), "due", None, None)))
+    client = signed_in(create_app(work_engine, clock).server.test_client(), "demo_commander")
+    layout = client.get(f"{WALL_PATH}_dash-layout").get_json()
+    with work_engine.connect() as conn:
+        expected = direct(conn, clock())
+        assert wall_counters(conn, clock()) == expected
+    assert expected["observed"] >= 2 and expected["fevers_today"] >= 1 and expected["checks_missed_today"] >= 1
+    assert expected["checks_due_soon"] >= 2
+    shown = {key: int(_component(layout, f"wall-{key}")["props"]["children"].replace(",", "")) for key in FOLLOW_UPS}
+    assert shown == expected
+    url = f"{WALL_PATH}_dash-update-component"
+    known = _component(layout, "wall-version")["props"]["data"]
+    assert set(client.post(url, json=_refresh(known)).get_json()["response"]) == {"wall-last-ok"}
+    with work_engine.begin() as conn:  # the person who missed this morning reports at 10:40
+        conn.execute(text("UPDATE observation_checks SET status = 'done', reported_at = :at, temperature = 36.6, "
+                          "channel = 'self' WHERE plan_id = :p AND due_at = :due"),
+                     {"p": second, "at": bj(3, 10, 40), "due": bj(3, 11, 15)})
+        conn.execute(text("INSERT INTO observation_events (plan_id, person_key, kind, at) VALUES "
+                          "(:p, 'wall-follow-2', 'check', :at)"), {"p": second, "at": bj(3, 10, 40)})
+    clock.moment = bj(3, 10, 41)
+    redrawn = client.post(url, json=_refresh(known)).get_json()["response"]
+    with work_engine.connect() as conn:
+        expected = direct(conn, clock())
+    assert {key: int(redrawn[f"wall-{key}"]["children"].replace(",", "")) for key in FOLLOW_UPS} == expected
+    # a town's commander sees his town's plans only
+    with work_engine.connect() as conn:
+        town = sorted(conn.execute(text("SELECT id FROM grids WHERE code LIKE '440605011%'")).scalars())
+        assert wall_counters(conn, clock(), town) == direct(conn, clock(), town)
 
 
 # The browser tests: one server and one browser for them all.
@@ -172,6 +215,10 @@ def test_the_commander_wall_shows_1042_grids_counters_and_the_ticker(work_engine
         open_tasks = conn.execute(text("SELECT count(*) FROM tasks WHERE status NOT IN ('closed', "
                                        "'cancelled')")).scalar_one()
     assert browser.find_element(By.ID, "wall-open").text.replace(",", "") == str(open_tasks)
+    with work_engine.connect() as conn:  # the follow-up counters, as the database counts them
+        observed = direct(conn, Clock()())["observed"]
+    assert browser.find_element(By.ID, "wall-observed").text.replace(",", "") == str(observed)
+    assert browser.find_element(By.CSS_SELECTOR, ".nh-follow-counters-box h2").text == "居家随访"
     assert browser.find_elements(By.CSS_SELECTOR, "#wall-ticker li")
     assert "数据时间" in browser.find_element(By.ID, "wall-as-of").text
     assert not re.search(r"[\u4e00-\u9fff]\*", browser.find_element(By.TAG_NAME, "body").text), \
