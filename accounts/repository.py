@@ -217,3 +217,10 @@ def purge_expired(conn: Connection, now: datetime) -> int:
     removed += conn.execute(text("DELETE FROM idempotency_keys WHERE created_at < :t"),
                             {"t": now - IDEMPOTENCY_TTL}).rowcount
     return removed
+
+
+def session_expiry(conn: Connection, token: str) -> datetime | None:
+    """When the session of ``token`` ends (None: no such session): what a phone keeps is dropped then."""
+    expires: datetime | None = conn.execute(text("SELECT expires_at FROM user_sessions WHERE token_hash = :h"),
+                                            {"h": token_hash(token)}).scalar()
+    return expires

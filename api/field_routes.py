@@ -5,10 +5,10 @@ phone is from a task's grid. Every other action of the app goes through the task
 from __future__ import annotations
 
 from flask import Response, g
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from accounts.actor import WORKER, Actor
-from accounts.repository import token_hash
+from accounts.repository import session_expiry
 from api import field_models as fm
 from api.contract import Operation, PathParam, Reply, documented
 from api.http import current_actor, reader
@@ -23,14 +23,6 @@ from web.session import session_token
 TASK = PathParam("task_id", ID, "任务编号（须派给本人）/ task id (assigned to you)", 1)
 
 
-def _session_expiry(conn: Connection) -> str:
-    """When the session of this request ends (the phone's cached tasks are dropped then)."""
-    token = session_token() or ""
-    expires = conn.execute(text("SELECT expires_at FROM user_sessions WHERE token_hash = :h"),
-                           {"h": token_hash(token)}).scalar_one()
-    return str(expires.isoformat())
-
-
 @api.get("/field/tasks")
 @documented(Operation(
     TAGS["tasks"], "网格员手机任务 / the worker's phone lists", (WORKER,),
@@ -43,11 +35,12 @@ def field_task_lists() -> Response:
     with changing(engine()) as conn:  # a read that may write audit lines (opened home addresses)
         actor = current_actor(conn)
         lists = field_tasks(conn, actor, moment, vault(), client_tag())
-        expires = _session_expiry(conn)
+        # the session was just found; one ended since then has ended now
+        expires = session_expiry(conn, session_token() or "") or moment
     return json_response({"user_id": actor.user_id, "username": actor.username,
                           "display_name": actor.display_name or actor.username, **lists,
-                          "session_expires_at": expires, "csrf_token": g.csrf, "far_from_m": FAR_FROM_GRID_M,
-                          "as_of": moment.isoformat()})
+                          "session_expires_at": expires.isoformat(), "csrf_token": g.csrf,
+                          "far_from_m": FAR_FROM_GRID_M, "as_of": moment.isoformat()})
 
 
 @api.get("/field/tasks/<int:task_id>/distance")

@@ -19,10 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import segno
-from flask import Blueprint, Response, make_response, redirect, render_template, request, send_from_directory
-from markupsafe import Markup
-from werkzeug.exceptions import NotFound as HttpNotFound
+from flask import Blueprint, Response, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from accounts.actor import ADMIN, COMMANDER, SUPERVISOR, WORKER, Actor
@@ -32,6 +29,7 @@ from checkpoints.repository import checkpoints_in_scope
 from gis.db import reading
 from gis.errors import GridError
 from matching.person_repository import get_person
+from pages.plain import own_asset, qr_svg
 from pages.strings import language, one_language, text
 from web.context import engine, now, vault
 from web.errors import status_of
@@ -152,12 +150,8 @@ def pass_print_page(pass_id: int) -> BaseResponse:
             shown = passes.printable(conn, actor, pass_id, vault())
     except GridError as exc:
         return _refusal(status_of(exc), message=one_language(str(exc), lang))
-    qr = None
-    if shown["revoked_at"] is None:
-        # error correction M: a printed sheet survives a crease; the token is short enough for a small version
-        svg = segno.make(shown["token"], error="m", micro=False).svg_inline(scale=6, border=4, dark="#000",
-                                                                           omitsize=True)
-        qr = Markup(svg)  # noqa: S704  (segno's own SVG markup of the token: letters, digits, . _ - only)
+    # a revoked pass shows no code; the token is short enough for a small code at scale 6
+    qr = qr_svg(shown["token"], 6) if shown["revoked_at"] is None else None
     return _render("pass_print.html", shown=shown, qr=qr, issued=_when(shown["issued_at"]),
                    revoked=_when(shown["revoked_at"]), page_config={"lang": lang})
 
@@ -165,8 +159,4 @@ def pass_print_page(pass_id: int) -> BaseResponse:
 @gate.get("/checkpoint/assets/<path:name>")
 def gate_asset(name: str) -> Response:
     """The gate pages' own script, stylesheet and the vendored QR decoder (nothing else from ``assets/``)."""
-    if name not in ASSET_FILES:
-        raise HttpNotFound()
-    response = send_from_directory(ASSETS, name, max_age=3600)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return own_asset(ASSETS, ASSET_FILES, name)

@@ -20,12 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import segno
-from flask import Blueprint, Response, make_response, redirect, render_template, request, send_from_directory
-from markupsafe import Markup
+from flask import Blueprint, Response, make_response, redirect, render_template, request
 from sqlalchemy import text as sql
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.wrappers import Response as BaseResponse
 
 from accounts.actor import Actor
@@ -34,6 +31,7 @@ from gis.db import changing, reading
 from gis.errors import GridError, InvalidRequest
 from observation import links
 from observation.checks import SYMPTOMS, parse_check
+from pages.plain import own_asset, qr_svg
 from pages.strings import language, one_language, text
 from tasks.overview import BEIJING
 from web.context import engine, now, vault
@@ -180,8 +178,7 @@ def print_link(plan_id: int) -> BaseResponse:
     except GridError as exc:
         return _staff_refusal(status_of(exc), one_language(str(exc), lang) or "")
     url = request.host_url.rstrip("/") + shown["path"]
-    svg = segno.make(url, error="m", micro=False).svg_inline(scale=5, border=4, dark="#000", omitsize=True)
-    qr = Markup(svg)  # noqa: S704  (segno's own SVG markup of our URL: letters, digits and . _ - / : only)
+    qr = qr_svg(url, 5)
     return _render("observation_print.html", shown=shown, url=url, qr=qr, csrf=csrf, ends=_when(shown["ends_at"]),
                    renewed=request.args.get("renewed") == "1")
 
@@ -208,9 +205,5 @@ def renew_printed_link(plan_id: int) -> BaseResponse:
 @observation_page.get("/obs/assets/<name>")
 def observation_asset(name: str) -> Response:
     """The pages' own stylesheet (nothing else from ``assets/``)."""
-    if name not in ASSET_FILES:
-        raise HttpNotFound()
-    response = send_from_directory(ASSETS, name, max_age=3600)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return own_asset(ASSETS, ASSET_FILES, name)
 

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import segno
 from flask import Blueprint, Response, abort, make_response, redirect, render_template, request, send_from_directory
+from markupsafe import Markup
 from sqlalchemy import Engine
 from sqlalchemy import text as sql
 from sqlalchemy.exc import OperationalError
@@ -186,6 +188,23 @@ def _asset_version(name: str) -> str:
     return hashlib.sha256((LEAD_ASSETS / name).read_bytes()).hexdigest()[:12]
 
 
+def own_asset(folder: Path, allowed: frozenset[str], name: str, max_age: int = 3600) -> Response:
+    """One of a plain page's own files from ``folder``, if it is among ``allowed`` (nothing else of ``assets/``:
+    Dash serves that folder only under each Dash page's own prefix)."""
+    if name not in allowed:
+        abort(404)
+    response = send_from_directory(folder, name, max_age=max_age)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def qr_svg(payload: str, scale: int) -> Markup:
+    """``payload`` (a pass's token, a self-report link: letters, digits and . _ - / : only) as an inline SVG QR
+    code, error correction M so that a printed sheet survives a crease."""
+    svg = segno.make(payload, error="m", micro=False).svg_inline(scale=scale, border=4, dark="#000", omitsize=True)
+    return Markup(svg)  # noqa: S704  (segno's own markup of a payload with no markup characters)
+
+
 def lead_asset(name: str) -> str:
     """The URL of one of the form's own scripts or stylesheets, with its content's version (cache busting)."""
     return f"/leads/assets/{name}?v={_asset_version(name)}"
@@ -195,9 +214,7 @@ def lead_asset(name: str) -> str:
 def lead_form_asset(name: str) -> Response:
     """The form's script, stylesheet and vendored Leaflet: served here, on the public page's own prefix (Dash
     serves ``assets/`` only under each Dash page's prefix, hence the 404 of ``/assets/nanhai.js`` here)."""
-    if name not in LEAD_ASSET_NAMES:
-        abort(404)
-    response = send_from_directory(LEAD_ASSETS, name, max_age=0)
+    response = own_asset(LEAD_ASSETS, LEAD_ASSET_NAMES, name, max_age=0)
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable" if request.args.get("v") \
         else "no-cache"
     return response

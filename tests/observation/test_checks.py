@@ -17,7 +17,6 @@ from accounts.repository import load_actor
 from gis.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from observation.checks import CheckReport, parse_check, record_check
 from observation.policy import observation_policy
-from tests.conftest import DEMO_PASSWORD
 
 BEIJING = timedelta(hours=8)
 MORNING = datetime(2026, 12, 10, 8, tzinfo=UTC) - BEIJING  # 08:00 Beijing
@@ -28,24 +27,6 @@ NORMAL = CheckReport(36.6, ("none",), None)
 def at(hour: int, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
     """A moment of 2026-12-10, Beijing time, as UTC."""
     return datetime(2026, 12, 10, hour, minute, second, micro, tzinfo=UTC) - BEIJING
-
-
-@pytest.fixture(scope="module")
-def engine(database_factory, seeded_engine):
-    from demo.accounts import create_demo_accounts
-
-    engine = database_factory("nanhai_obs_checks", copy_of=seeded_engine)
-    with engine.begin() as conn:
-        create_demo_accounts(conn, DEMO_PASSWORD)
-    return engine
-
-
-@pytest.fixture()
-def conn(engine):
-    with engine.connect() as conn:
-        outer = conn.begin()
-        yield conn
-        outer.rollback()
 
 
 def demo(conn, username: str) -> Actor:

@@ -22,25 +22,6 @@ VAULT = Vault(b"k" * 32, b"A" * 43 + b"=")
 NORMAL = CheckReport(36.6, ("none",), None)
 
 
-@pytest.fixture(scope="module")
-def engine(database_factory, seeded_engine):
-    from demo.accounts import create_demo_accounts
-    from tests.conftest import DEMO_PASSWORD
-
-    engine = database_factory("nanhai_obs_links", copy_of=seeded_engine)
-    with engine.begin() as conn:
-        create_demo_accounts(conn, DEMO_PASSWORD)
-    return engine
-
-
-@pytest.fixture()
-def conn(engine):
-    with engine.connect() as conn:
-        outer = conn.begin()
-        yield conn
-        outer.rollback()
-
-
 @pytest.fixture()
 def worker(conn):
     return demo(conn, "demo_worker")

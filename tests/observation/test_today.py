@@ -19,7 +19,6 @@ from gis.errors import PermissionDenied
 from observation.checks import CheckReport, record_check
 from observation.policy import observation_policy
 from observation.today import follow_ups, next_scheduled
-from tests.conftest import DEMO_PASSWORD
 
 BEIJING = timedelta(hours=8)
 
@@ -56,24 +55,6 @@ def add_plan(conn: Connection, key: str, grid_id: int, starts: datetime, ends: d
     for due in checks:
         conn.execute(text("INSERT INTO observation_checks (plan_id, due_at) VALUES (:p, :d)"), {"p": plan_id, "d": due})
     return int(plan_id)
-
-
-@pytest.fixture(scope="module")
-def engine(database_factory, seeded_engine):
-    from demo.accounts import create_demo_accounts
-
-    engine = database_factory("nanhai_obs_today", copy_of=seeded_engine)
-    with engine.begin() as conn:
-        create_demo_accounts(conn, DEMO_PASSWORD)
-    return engine
-
-
-@pytest.fixture()
-def conn(engine):
-    with engine.connect() as conn:
-        outer = conn.begin()
-        yield conn
-        outer.rollback()
 
 
 @pytest.fixture()
