@@ -251,26 +251,33 @@ def create_task(conn: Connection, actor: Actor, new: NewTask, now: datetime) -> 
     title = (new.title or "").strip()
     if not title or len(title) > 200:
         raise InvalidRequest("标题不能为空且不超过 200 字 / title is required (at most 200 characters)", "title")
-    grid = conn.execute(sql("SELECT id, code FROM grids WHERE code = :c"), {"c": new.grid_code}).one_or_none()
+    point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)" if new.point else "NULL"
+    # the grid and whether the point lies in the district, one round trip (the point is judged after the grid)
+    inside = f"EXISTS (SELECT FROM districts WHERE ST_Intersects(geom, {point}))" if new.point else "true"
+    lon, lat = new.point if new.point else (None, None)
+    grid = conn.execute(sql(f"SELECT id, code, {inside} AS inside FROM grids WHERE code = :c"),
+                        {"c": new.grid_code, "lon": lon, "lat": lat}).one_or_none()
     if grid is None or not actor.sees_grid(grid.id):
         raise NotFound(f"网格 {new.grid_code} 不存在或不在您的范围内 / no grid {new.grid_code} in your scope")
-    point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)" if new.point else "NULL"
-    if new.point and not conn.execute(sql(f"SELECT EXISTS (SELECT FROM districts WHERE ST_Intersects(geom, {point}))"),
-                                      {"lon": new.point[0], "lat": new.point[1]}).scalar():
-        raise InvalidRequest(f"任务位置 ({new.point[0]}, {new.point[1]}) 不在本区范围内 / the task's location is "
-                             "outside the district", "location")
+    if not grid.inside:
+        raise InvalidRequest(f"任务位置 ({lon}, {lat}) 不在本区范围内 / the task's location is outside the "
+                             "district", "location")
+    # the task and its ``create`` event (seq 1, no place: as _append_event writes it) in one statement
+    created = lifecycle.Plan("create", None, "created", detail={"source": new.source})
+    event = {f"e_{key}": value for key, value in _event_params(0, created, actor, now).items()}
     task_id = conn.execute(sql(
-        "INSERT INTO tasks (kind, status, priority, title, detail, source, grid_id, grid_code, person_key, lead_id, "
-        "checkpoint_id, request_id, geom, created_by, created_at, sla_minutes, due_at) VALUES (:kind, 'created', "
-        f":priority, :title, :detail, :source, :grid_id, :grid_code, :person, :lead, :checkpoint, :request, {point}, "
-        ":by, :now, :sla, :due) RETURNING id"),
+        "WITH created AS (INSERT INTO tasks (kind, status, priority, title, detail, source, grid_id, grid_code, "
+        "person_key, lead_id, checkpoint_id, request_id, geom, created_by, created_at, sla_minutes, due_at) "
+        f"VALUES (:kind, 'created', :priority, :title, :detail, :source, :grid_id, :grid_code, :person, :lead, "
+        f":checkpoint, :request, {point}, :by, :now, :sla, :due) RETURNING id) "
+        "INSERT INTO task_events (task_id, seq, action, from_status, to_status, actor_id, actor, actor_role, at, "
+        "note, detail, geom) SELECT id, 1, :e_action, :e_from, :e_to, :e_actor_id, :e_actor, :e_role, :e_now, "
+        ":e_note, CAST(:e_detail AS jsonb), NULL FROM created RETURNING task_id"),
         {"kind": kind.code, "priority": kind.priority, "title": title, "detail": new.detail, "source": new.source,
          "grid_id": grid.id, "grid_code": grid.code, "person": new.person_key, "lead": new.lead_id,
          "checkpoint": new.checkpoint_id, "request": new.request_id, "by": actor.username, "now": now,
-         "sla": kind.sla_minutes, "due": now + timedelta(minutes=kind.sla_minutes),
-         "lon": new.point[0] if new.point else None, "lat": new.point[1] if new.point else None}).scalar_one()
-    _append_event(conn, task_id, lifecycle.Plan("create", None, "created", detail={"source": new.source}),
-                  actor, now)
+         "sla": kind.sla_minutes, "due": now + timedelta(minutes=kind.sla_minutes), "lon": lon, "lat": lat,
+         **event}).scalar_one()
     if new.dispatch:
         try:
             return transition(conn, actor, task_id, "dispatch", 1, {"assignee_id": new.assignee_id}, now)["task"]
@@ -313,20 +320,28 @@ def pick_worker(conn: Connection, grid_id: int, avoid: int | None = None) -> int
     first; ties go to the lower username so that dispatch is reproducible.
     ``avoid``: a worker not to pick (the one a recalled task was taken from).
     """
-    # MATERIALIZED: the candidates are a handful; inlined, a plan misled by stale statistics joined them per
-    # worker of the district
+    # ``own``: the grid's eligible workers (a handful, MATERIALIZED: inlined, a plan misled by stale statistics
+    # joined them per worker of the district). The neighbour ring, its polygon intersections and centroid
+    # distances (most of the statement's cost), runs only when ``own`` is empty: its one-time filter skips it
+    # otherwise; any of the grid's own would come first anyway (ORDER BY ring). Each worker is looked up by id,
+    # not hashed over the whole users table.
     return conn.execute(sql(f"""
-        WITH candidates AS MATERIALIZED (
-            SELECT ug.user_id, 0 AS ring, 0.0 AS distance FROM user_grids ug WHERE ug.grid_id = :g
+        WITH own AS MATERIALIZED (
+            SELECT u.id, u.username FROM user_grids ug JOIN users u ON u.id = ug.user_id
+            WHERE ug.grid_id = :g AND u.role = 'worker' AND u.active AND u.on_duty
+              AND u.id IS DISTINCT FROM CAST(:avoid AS int)
+        ), candidates AS (
+            SELECT id, username, 0 AS ring, 0.0 AS distance FROM own
             UNION ALL
-            SELECT ug.user_id, 1, ST_Distance(ST_Centroid(n.geom), ST_Centroid(g.geom))
+            SELECT u.id, u.username, 1, ST_Distance(ST_Centroid(n.geom), ST_Centroid(g.geom))
             FROM grids g JOIN grids n ON n.id <> g.id AND ST_Intersects(n.geom, g.geom)
-            JOIN user_grids ug ON ug.grid_id = n.id WHERE g.id = :g
+            JOIN user_grids ug ON ug.grid_id = n.id JOIN users u ON u.id = ug.user_id
+            WHERE g.id = :g AND NOT EXISTS (SELECT FROM own) AND u.role = 'worker' AND u.active AND u.on_duty
+              AND u.id IS DISTINCT FROM CAST(:avoid AS int)
         )
-        SELECT c.user_id FROM candidates c JOIN users u ON u.id = c.user_id
-        WHERE u.role = 'worker' AND u.active AND u.on_duty AND u.id IS DISTINCT FROM CAST(:avoid AS int)
-        ORDER BY c.ring, (SELECT count(*) FROM tasks t WHERE t.assignee_id = c.user_id AND t.status IN {OPEN_SQL}),
-                 c.distance, u.username
+        SELECT c.id FROM candidates c
+        ORDER BY c.ring, (SELECT count(*) FROM tasks t WHERE t.assignee_id = c.id AND t.status IN {OPEN_SQL}),
+                 c.distance, c.username
         LIMIT 1"""), {"g": grid_id, "avoid": avoid}).scalar()
 
 
