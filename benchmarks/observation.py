@@ -14,8 +14,9 @@ that is rolled back (so every repeat does the same work):
 - **sweep**: :func:`observation.schedule.sweep_missed` at D 10:01 Beijing: the one person in ten who did not
   report at 08:00 is marked missed (an event each), and the one in 500 who had missed the evening before too
   gets a home visit through the task workflow. Target ≤ 1 s. Peer: a plain COUNT of the checks it marks (the
-  due checks past the grace period, through the same index). Its two steps are also timed apart (marking, and
-  the home visits: one ``create_task`` each, with its dispatch).
+  due checks past the grace period, through the same index). Its marking step is also timed alone; the rest is
+  the home visits (one ``create_task`` each, with its dispatch: ``pick_worker`` reads the neighbouring grids only
+  when the person's own grid has nobody on duty).
 - and, once, :func:`observation.plans.sync_plans` with nothing to change (what every match adds).
 
 Printed: each repeat, the median, the peers; the last line is JSON. The machine is shared (two cores): figures

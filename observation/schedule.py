@@ -88,6 +88,16 @@ ORDER BY pl.id
 """
 
 
+# the visit_task events of one sweep's home visits, in the order they were raised
+_VISIT_EVENTS = """
+INSERT INTO observation_events (plan_id, person_key, kind, at, detail, task_id)
+SELECT v.plan_id, v.person_key, 'visit_task', :now, v.detail, v.task_id
+FROM unnest(CAST(:plans AS bigint[]), CAST(:persons AS text[]), CAST(:details AS text[]), CAST(:tasks AS bigint[]))
+     WITH ORDINALITY AS v(plan_id, person_key, detail, task_id, ord)
+ORDER BY v.ord
+"""
+
+
 def beijing_day(moment: datetime) -> date:
     """The Beijing calendar day of ``moment``."""
     return moment.astimezone(BEIJING).date()
@@ -149,25 +159,32 @@ def sweep_missed(conn: Connection, now: datetime, policy: ObservationPolicy | No
     newest: dict[int, datetime] = {row.id: row.newest for row in conn.execute(text(_STREAKS),
                                                                               {"plans": plans, "n": n})}
     rows = conn.execute(text(_VISITS_DUE), {"plans": sorted(newest)}).all() if newest else []
+    raised: list[tuple[Any, int, str]] = []  # (plan row, task id, detail): their visit_task events, one statement
     for row in rows:
         if row.grid_code is None:
             counts["unplaced"] += 1
             continue
         try:
             with conn.begin_nested():
-                task_id = _raise_visit(conn, row, newest[row.id], n, now)
+                task_id, detail = _raise_visit(conn, row, newest[row.id], n, now)
         except GridError as exc:  # the grid gone, say: said in the log (no personal data), the sweep goes on
             log.warning("home visit for plan %s not raised: %s", row.id, type(exc).__name__)
             counts["failed"] += 1
             continue
+        raised.append((row, task_id, detail))
         counts["visits"] += 1
         log.info("plan %s: %s checks missed in a row, home visit task %s", row.id, n, task_id)
+    if raised:
+        conn.execute(text(_VISIT_EVENTS), {"plans": [r.id for r, _, _ in raised],
+                                           "persons": [r.person_key for r, _, _ in raised],
+                                           "details": [d for _, _, d in raised], "tasks": [t for _, t, _ in raised],
+                                           "now": now})
     return counts
 
 
-def _raise_visit(conn: Connection, row: Any, last_due: datetime, n: int, now: datetime) -> int:
-    """Create the home visit of one plan (its last missed check due ``last_due``) through the task workflow, and
-    its ``visit_task`` event."""
+def _raise_visit(conn: Connection, row: Any, last_due: datetime, n: int, now: datetime) -> tuple[int, str]:
+    """Create the home visit of one plan (its last missed check due ``last_due``) through the task workflow;
+    returns its id and the detail of its ``visit_task`` event (written by the caller with the others)."""
     newest = last_due.astimezone(BEIJING).strftime("%m-%d %H:%M")
     detail = (f"居家观察连续 {n} 次未报体温（最近应报于 {newest}），请入户测温 / {n} checks missed in a row during "
               f"home observation (the last due {newest} Beijing time): visit and take the temperature")
@@ -175,8 +192,4 @@ def _raise_visit(conn: Connection, row: Any, last_due: datetime, n: int, now: da
         kind=VISIT_KIND, grid_code=row.grid_code, source=VISIT_SOURCE, person_key=row.person_key,
         title=f"{VISIT_TITLE}：{row.name_masked or ''}", detail=detail,
         point=(row.lon, row.lat) if row.lon is not None else None), now)
-    conn.execute(text(
-        "INSERT INTO observation_events (plan_id, person_key, kind, at, detail, task_id) "
-        "VALUES (:plan, :person, 'visit_task', :now, :detail, :task)"),
-        {"plan": row.id, "person": row.person_key, "now": now, "detail": detail, "task": task["id"]})
-    return int(task["id"])
+    return int(task["id"]), detail
