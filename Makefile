@@ -9,8 +9,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # nginx and systemd (systemd-analyze): the deployment tests run deploy/'s nginx example and verify its units
+# openjdk-17-jre-headless: the Java runtime of the Spark matcher (gridctl match --engine spark; its tests start a
+# local cluster)
 APT_PACKAGES := postgresql-15-postgis-3 postgresql-client-15 chromium chromium-driver fonts-noto-cjk python3-venv \
-                nginx systemd
+                nginx systemd openjdk-17-jre-headless
 HOST ?= 127.0.0.1
 PORT ?= 8050
 DEMO_PASSWORD ?= nanhai-demo-2026
@@ -29,7 +31,7 @@ test: setup
 
 setup: system venv
 
-# System packages: PostgreSQL 15 + PostGIS and its client, Chromium and its driver, CJK fonts, nginx, systemd.
+# System packages: PostgreSQL 15 + PostGIS and its client, Chromium and its driver, CJK fonts, nginx, systemd, Java.
 system:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -42,7 +44,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,spark]'
 	touch $@
 
 db: setup

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # for annotations only: the commands import what they use whe
     from accounts.actor import Actor
     from accounts.roster import Outcome
     from gis.embedded import EmbeddedServer
+    from matching.spark import SparkSettings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -329,12 +330,17 @@ def feed_import(path: str, source: str, crs: str, then_match: bool, rejections: 
         _match(engine)
 
 
-def _match(engine: Engine) -> None:
+def _match(engine: Engine, spark: SparkSettings | None = None) -> None:
     from matching.pipeline import run_match
 
     started = time.monotonic()
-    with _Bar("匹配 / match") as bar:
-        stats = run_match(engine, progress=bar)
+    with _Bar("匹配 / match" if spark is None else f"匹配 / match on Spark ({spark.master})") as bar:
+        if spark is None:
+            stats = run_match(engine, progress=bar)
+        else:
+            from matching.spark import run_match_spark
+
+            stats = run_match_spark(engine, spark, progress=bar)
     click.echo(f"人员 {stats['persons']}：红 {stats['red']} 黄 {stats['yellow']} 蓝 {stats['blue']} 绿 "
                f"{stats['green']}；赋码变更 {stats['code_changes']}，新任务请求 {stats['task_requests']}，未定位 "
                f"{stats['unplaced_flags']} / persons {stats['persons']} (red {stats['red']}, yellow "
@@ -367,13 +373,32 @@ def _sweep(engine: Engine) -> None:
                                        "replay the codes as they stood at this moment (Beijing time unless a zone is "
                                        "given) into a named replay; today's codes are left alone")
 @click.option("--name", help="回放名称（默认“回放 <时刻>”）/ the replay's name (default: 回放 <moment>)")
+@click.option("--engine", "engine_name", type=click.Choice(["in-process", "spark"]), default="in-process",
+              show_default=True, help="在本进程内匹配，或在 Spark 集群上匹配（结果相同）/ match in this process, or on "
+                                      "a Spark cluster (the same answers; pip install '.[spark]' and Java 17)")
+@click.option("--master", default=None, help="Spark master: local-cluster[2,1,2048] (default), local[N], "
+                                             "spark://HOST:PORT, yarn, k8s://…")
+@click.option("--executor-memory", "executor_memory", default="1g", show_default=True,
+              help="每个 Spark executor 的内存 / memory of each Spark executor")
+@click.option("--staging", default=None, help="所有 executor 都能读写的暂存目录（共享文件系统或 s3://…）/ a staging "
+                                              "folder every executor can read and write (default: the data folder)")
+@click.option("--partitions", type=click.IntRange(1), default=None,
+              help="按人员键划分的区段数（默认每 50 万条记录一段）/ key ranges (default: one per 500,000 records)")
+@click.option("--conf", "conf", multiple=True, metavar="KEY=VALUE", help="其他 Spark 设置，可重复 / any other "
+                                                                         "Spark setting, repeatable")
 @_fail_cleanly
-def match(as_of: str | None, name: str | None) -> None:
-    """Re-run data collision, the risk rules and locating for everyone (or, with --as-of, replay a past moment)."""
+def match(as_of: str | None, name: str | None, engine_name: str, master: str | None, executor_memory: str,
+          staging: str | None, partitions: int | None, conf: tuple[str, ...]) -> None:
+    """Re-run data collision, the risk rules and locating for everyone (or, with --as-of, replay a past moment);
+    with --engine spark, on a Spark cluster."""
+    spark = _spark_settings(master, executor_memory, staging, partitions, conf) if engine_name == "spark" else None
+    if spark is None and (master or staging or partitions or conf):
+        raise click.UsageError("--master/--staging/--partitions/--conf 只用于 --engine spark / these options go with "
+                               "--engine spark")
     if as_of is None:
         if name is not None:
             raise click.UsageError("--name 只用于 --as-of / --name goes with --as-of")
-        _match(_engine())
+        _match(_engine(), spark)
         return
     from matching.pipeline import Replay, run_match
 
@@ -381,12 +406,36 @@ def match(as_of: str | None, name: str | None) -> None:
     replay = Replay(name or f"回放 {moment.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M}", moment, _operator().username)
     started = time.monotonic()
     with _Bar("回放 / replay") as bar:
-        stats = run_match(_engine(), progress=bar, replay=replay)
+        if spark is None:
+            stats = run_match(_engine(), progress=bar, replay=replay)
+        else:
+            from matching.spark import run_match_spark
+
+            stats = run_match_spark(_engine(), spark, progress=bar, replay=replay)
     click.echo(f"回放“{replay.name}”（截至 {moment.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M} 北京时间）：人员 "
                f"{stats['persons']}，红 {stats['red']} 黄 {stats['yellow']} 蓝 {stats['blue']}，未定位 "
                f"{stats['unplaced_flags']} / replay {replay.name!r} as of {moment.isoformat()}: persons "
                f"{stats['persons']} (red {stats['red']}, yellow {stats['yellow']}, blue {stats['blue']}), "
                f"{stats['unplaced_flags']} unplaced  ({time.monotonic() - started:.1f} s); today's codes unchanged")
+
+
+def _spark_settings(master: str | None, executor_memory: str, staging: str | None, partitions: int | None,
+                    conf: tuple[str, ...]) -> SparkSettings:
+    """The Spark run's settings from the command line, each KEY=VALUE checked."""
+    import importlib.util
+
+    from matching.spark import DEFAULT_MASTER, SparkSettings
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise click.ClickException("未安装 pyspark：pip install '.[spark]'（并安装 Java 17）/ pyspark is not "
+                                   "installed: pip install '.[spark]' (and Java 17)")
+    pairs = {}
+    for item in conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} 不是 KEY=VALUE / {item!r} is not KEY=VALUE", param_hint="--conf")
+        pairs[key.strip()] = value.strip()
+    return SparkSettings(master or DEFAULT_MASTER, executor_memory, staging, partitions, pairs)
 
 
 def _moment(value: str) -> pd.Timestamp:
@@ -1119,11 +1168,21 @@ def bench_locate(points: int, repeat: int) -> None:
 @click.option("--travel", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.9),
               help="a share of rows giving 出发地 and 抵达日期: the run is then made twice, the rules before issue 22 "
                    "on the feed without travel columns, then the default rules on it with them, and compared")
+@click.option("--engine", "engine_name", type=click.Choice(["in-process", "spark"]), default="in-process",
+              show_default=True, help="the match in this process, or on Spark")
+@click.option("--master", default=None, help="Spark master (default local-cluster[2,1,2048])")
+@click.option("--executor-memory", "executor_memory", default="1g", show_default=True)
+@click.option("--partitions", type=click.IntRange(1), default=None)
 @_fail_cleanly
-def bench_pipeline(rows: int, id_less: float, travel: float) -> None:
-    """Time feed import + match of a generated ROWS-row CSV end to end; last line is JSON."""
+def bench_pipeline(rows: int, id_less: float, travel: float, engine_name: str, master: str | None,
+                   executor_memory: str, partitions: int | None) -> None:
+    """Time feed import + match of a generated ROWS-row CSV end to end, with the match's peak memory; last line is
+    JSON."""
     if id_less and travel:
         raise click.UsageError("--id-less 与 --travel 只能选一 / give --id-less or --travel, not both")
+    spark = _spark_settings(master, executor_memory, None, partitions, ()) if engine_name == "spark" else None
+    if spark is not None and travel:
+        raise click.UsageError("--travel 只用于进程内引擎 / --travel measures the in-process engine")
     import tempfile
 
     from sqlalchemy.engine import make_url
@@ -1135,7 +1194,7 @@ def bench_pipeline(rows: int, id_less: float, travel: float) -> None:
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with tempfile.TemporaryDirectory() as folder:
         result = pipeline_benchmark(admin, lambda db: url.set(database=db).render_as_string(hide_password=False),
-                                    rows, folder, echo=click.echo, id_less=id_less, travel=travel)
+                                    rows, folder, echo=click.echo, id_less=id_less, travel=travel, spark=spark)
     click.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +28,9 @@ from grids import repository as grid_repository
 from grids.population import NANHAI_POPULATION
 from grids.repository import copy_rows, point_ewkt
 from matching.locator import GridLocator
+
+if TYPE_CHECKING:
+    from matching.spark import SparkSettings
 
 T = TypeVar("T")
 
@@ -123,7 +126,8 @@ def without_ids(path: Path, share: float, seed: int = 11) -> tuple[Path, Path]:
 
 def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
                        echo: Callable[[str], None] = print, id_less: float = 0.0, travel: float = 0.0,
-                       database: str = "nanhai_bench", template: str | None = None) -> dict:
+                       database: str = "nanhai_bench", template: str | None = None,
+                       spark: SparkSettings | None = None) -> dict:
     """Time ``feed import`` + ``match`` of a generated ``rows``-row CSV in a fresh database.
 
     The database ``database`` is recreated, migrated and seeded with the reference district
@@ -140,7 +144,8 @@ def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int,
     if travel:
         return travel_benchmark(admin_dsn, url_for, rows, folder, travel, echo, database, template)
     if not id_less:
-        return _pipeline_run(admin_dsn, url_for, rows, folder, echo, database=database, template=template)
+        return _pipeline_run(admin_dsn, url_for, rows, folder, echo, database=database, template=template,
+                             spark=spark)
     now = pd.Timestamp.now(tz="Asia/Shanghai").floor("min")
     variants: dict[str, Path] = {}
 
@@ -152,9 +157,11 @@ def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int,
             variants["ids"], variants["id_less"] = without_ids(path, id_less)
         return variants["id_less" if "ids_done" in variants else "ids"]
 
-    exact = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now, database=database, template=template)
+    exact = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now, database=database, template=template,
+                          spark=spark)
     variants["ids_done"] = variants["ids"]
-    linked = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now, database=database, template=template)
+    linked = _pipeline_run(admin_dsn, url_for, rows, folder, echo, feed, now, database=database, template=template,
+                           spark=spark)
     return {"rows": rows, "id_less_share": id_less, "ids_total_s": exact["total_s"],
             "id_less_total_s": linked["total_s"], "ratio": round(linked["total_s"] / exact["total_s"], 2),
             "ids": exact, "id_less": linked}
@@ -228,9 +235,12 @@ def _census(engine: Engine) -> dict:
 def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
                   echo: Callable[[str], None], feed: Callable[[Path, Any, pd.DataFrame], Path] | None = None,
                   now: pd.Timestamp | None = None, rules_path: str | None = None, census: bool = False,
-                  database: str = "nanhai_bench", template: str | None = None) -> dict:
+                  database: str = "nanhai_bench", template: str | None = None,
+                  spark: SparkSettings | None = None) -> dict:
     """One timed import + match in a fresh database, of the feed ``feed`` writes (default: a generated one), with
-    the rules of ``rules_path`` (default: those in force); ``census`` adds :func:`_census`'s counts."""
+    the rules of ``rules_path`` (default: those in force); ``census`` adds :func:`_census`'s counts. With ``spark``,
+    the match runs on that cluster (:mod:`matching.spark`). The match's peak memory is that of this process and
+    all it started (the Spark driver's JVM, the workers, the executors), sampled; the database server's apart."""
     from demo.feeds import district_of, write_feed
     from gis import migrate
     from gis.db import engine_for
@@ -280,16 +290,27 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
     steps("", 1.0)  # the import's last step ends with it
     echo(f"feed import: {timings['import_s']:.1f} s (read {result.rows_read}, stored {result.rows_stored}, "
          f"rejected {result.rows_rejected})")
-    started = time.perf_counter()
-    stats = run_match(engine, now=now.tz_convert("UTC"), rules_path=rules_path, progress=steps)
-    timings["match_s"] = time.perf_counter() - started
+    from benchmarks.memory import peak_memory
+
+    with peak_memory() as memory:
+        started = time.perf_counter()
+        if spark is None:
+            stats = run_match(engine, now=now.tz_convert("UTC"), rules_path=rules_path, progress=steps)
+        else:
+            from matching.spark import run_match_spark
+
+            stats = run_match_spark(engine, spark, now=now.tz_convert("UTC"), rules_path=rules_path, progress=steps)
+        timings["match_s"] = time.perf_counter() - started
     steps("", 1.0)
-    echo(f"match: {timings['match_s']:.1f} s")
+    echo(f"match{' on Spark ' + spark.master if spark else ''}: {timings['match_s']:.1f} s, peak memory "
+         f"{memory.peak / 2**30:.2f} GiB")
     counts = _census(engine) if census else {}
     engine.dispose()
     drop_database(admin_dsn, database)
     return {"rows": rows, "file_mb": round(size_mb, 1), "import_s": round(timings["import_s"], 2),
             "match_s": round(timings["match_s"], 2), "total_s": round(timings["import_s"] + timings["match_s"], 2),
+            "engine": f"spark {spark.master}" if spark else "in-process",
+            "match_peak_gib": round(memory.peak / 2**30, 2),
             "rows_read": result.rows_read, "rows_stored": result.rows_stored, "rows_rejected": result.rows_rejected,
             **{k: stats[k] for k in ("persons", "red", "yellow", "blue", "green", "unplaced_flags",
                                      "task_requests")},

@@ -28,16 +28,17 @@ from gis.errors import ConfigurationError, GridError, NoGrids
 from gis.pgbinary import encode_rows
 from grids import repository as grid_repository
 from matching import linkage_repository, replay_repository, repository
-from matching.addresses import NO_LOCATION, AddressMatcher, Placement
+from matching.addresses import AddressMatcher
 from matching.feeds import FieldWarning, check_body, read_body
-from matching.identity import NOT_GIVEN, PROVISIONAL, mask_ids, mask_names, mask_phones, provisional_key
+from matching.identity import mask_ids, mask_names, mask_phones, provisional_key
 from matching.linkage import LinkResult
 from matching.locator import GridLocator
 from matching.lookup import phone_key_rows
+from matching.persons import Placing, coded_persons, in_record_order
 from matching.privacy import Vault, load_vault
 from matching.record_linking import link_unidentified, record_births
 from matching.rule_versions import current_rules, follow_versions, rules_as_of
-from matching.rules import REQUEST_COLUMNS, assess, load_rules
+from matching.rules import REQUEST_COLUMNS, RuleSet, load_rules
 from observation.plans import sync_plans
 from observation.policy import observation_policy
 
@@ -45,16 +46,14 @@ Progress = Callable[[str, float], None]
 SEAL_CHUNK = 50_000  # rows checked, keyed, sealed and encoded, then copied, at a time
 PARALLEL_ROWS = 200_000  # from this many rows on, chunks are sealed in one process per core
 PLACE_CHUNK = 100_000  # persons placed, then stored, at a time
-OUTSIDE_DISTRICT = "坐标在本区之外 / outside the district"
-_NULL = np.array(None, dtype=object)  # None for np.where (numpy's stubs take no bare None there)
 
 
-def _quiet(step: str, fraction: float) -> None:
+def quiet(step: str, fraction: float) -> None:
     return None
 
 
 @contextmanager
-def _bulk_work() -> Iterator[None]:
+def bulk_work() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while millions of small objects are built (no cycles
     are made here); its repeated full passes over them would otherwise be a large share of the run."""
     enabled = gc.isenabled()
@@ -91,7 +90,7 @@ class FeedImport:
 
 
 def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str = "wgs84",
-                vault: Vault | None = None, progress: Progress = _quiet, workers: int | None = None,
+                vault: Vault | None = None, progress: Progress = quiet, workers: int | None = None,
                 imported_by: str | None = None, job_id: int | None = None) -> FeedImport:
     """Check a feed file and store its rows (each stored or rejected); the same file twice changes nothing.
 
@@ -100,7 +99,7 @@ def import_feed(engine: Engine, path: str | Path, source: str, default_crs: str 
     to the server. The import history keeps who imported it (``imported_by``, a username), the background
     job that did (``job_id``) and how long it took; the audit log gets a ``feed.import`` line.
     """
-    with _bulk_work():
+    with bulk_work():
         return _import_feed(engine, path, source, default_crs, vault, progress, workers, imported_by, job_id)
 
 
@@ -280,26 +279,6 @@ def grid_locator(engine: Engine) -> tuple[GridLocator, np.ndarray]:
     return locator, ids.loc[locator.codes].to_numpy()
 
 
-def _latest(person_of_record: np.ndarray, oldest_first: np.ndarray, people: int,
-            mask: np.ndarray | None = None) -> np.ndarray:
-    """For each of ``people`` persons, the row of his most recent record (among ``mask``), -1 if none.
-
-    ``person_of_record`` gives each record's person (a position) and ``oldest_first`` the records' rows
-    from the oldest to the newest: a person's latest record is the one that comes last there.
-    """
-    ranks = np.arange(len(oldest_first)) if mask is None else np.flatnonzero(mask[oldest_first])
-    latest = np.full(people, -1, dtype=np.int64)
-    np.maximum.at(latest, person_of_record[oldest_first[ranks]], ranks)
-    found = latest >= 0
-    latest[found] = oldest_first[latest[found]]
-    return latest
-
-
-def _fallback(rows: np.ndarray, otherwise: np.ndarray) -> np.ndarray:
-    """``rows``, with ``otherwise`` where a row is -1 (a person none of whose records has the field)."""
-    return np.where(rows >= 0, rows, otherwise)
-
-
 def _linkage_counts(linking: LinkResult | None) -> dict[str, int]:
     """How the run linked the records without ID numbers, by band, and the pairs it put up for review."""
     if linking is None:
@@ -310,15 +289,8 @@ def _linkage_counts(linking: LinkResult | None) -> dict[str, int]:
             "review_pairs": len(linking.pairs)}
 
 
-def _take(values: np.ndarray, rows: np.ndarray, missing: object) -> np.ndarray:
-    """``values`` at ``rows``, ``missing`` where a row is -1."""
-    taken = values[np.maximum(rows, 0)].copy()
-    taken[rows < 0] = missing
-    return taken
-
-
 def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str | None = None,
-              progress: Progress = _quiet, vault: Vault | None = None, replay: Replay | None = None
+              progress: Progress = quiet, vault: Vault | None = None, replay: Replay | None = None
               ) -> dict[str, int]:
     """Recompute every person's code and place, then store persons, history, flags and task requests.
 
@@ -333,7 +305,7 @@ def run_match(engine: Engine, now: pd.Timestamp | None = None, rules_path: str |
     (:mod:`matching.replay_repository`), never over today's persons, flags, links or task requests. Every run is
     recorded with the moment its codes are as of (``match_runs``).
     """
-    with _bulk_work():
+    with bulk_work():
         return _run_match(engine, now, rules_path, progress, vault, replay)
 
 
@@ -346,8 +318,24 @@ class Replay:
     created_by: str | None = None
 
 
-def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
-               progress: Progress, vault: Vault | None, replay: Replay | None = None) -> dict[str, int]:
+@dataclass
+class MatchInputs:
+    """What a match reads before it codes anyone: the records (in :func:`matching.persons.in_record_order`, their
+    ID-less ones linked), the overrides, the places the address matcher knows, the rules, and the run's clocks."""
+
+    records: pd.DataFrame
+    overrides: pd.DataFrame
+    places: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+    rules: RuleSet
+    linking: LinkResult | None
+    started: pd.Timestamp
+    now: pd.Timestamp
+
+
+def load_inputs(engine: Engine, now: pd.Timestamp | None, rules_path: str | None, progress: Progress,
+                vault: Vault | None, replay: Replay | None = None) -> MatchInputs:
+    """Read a match's inputs and link the records without ID numbers (the same code, and the same trained model,
+    for every engine: :mod:`matching.spark` starts from here too)."""
     started = pd.Timestamp.now(tz="UTC")
     now = replay.as_of if replay else (now or started)
     progress("读取记录 / loading records", 0.0)
@@ -355,9 +343,9 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
     with engine.connect() as conn:
         if replay:
             replay_repository.require_new_name(conn, replay.name)
-        records = repository.load_records(conn)
+        records = in_record_order(repository.load_records(conn))
         overrides = repository.load_overrides(conn)
-        towns, communities, book = repository.load_places(conn)
+        places = repository.load_places(conn)
         if rules_path:
             rules = load_rules(rules_path)
         else:
@@ -367,148 +355,75 @@ def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
             overrides = overrides[(overrides["set_at"] <= now).to_numpy()].reset_index(drop=True)
         if not records["identified"].all():
             progress("记录关联 / linking records without ID numbers", 0.05)
-            vault = vault or load_vault()
             records, linking = link_unidentified(
-                records, repository.load_sealed(conn), vault,
+                records, repository.load_sealed(conn), vault or load_vault(),
                 linkage_repository.load_decisions(conn, now.to_pydatetime() if replay else None),
                 linkage_repository.current_model(conn, len(records), started.to_pydatetime()))
     follow_versions(engine)
-    if records.empty:
-        with engine.begin() as conn:
-            if replay:
-                return replay_repository.store_replay(conn, replay.name, now.to_pydatetime(), replay.created_by,
-                                                      _empty_persons(), started.to_pydatetime())
-            linkage_repository.clear_links(conn, now.to_pydatetime())
-            stats = repository.store_match(conn, [_empty_persons()], now.to_pydatetime())
-            repository.store_rule_requests(conn, pd.DataFrame(columns=list(REQUEST_COLUMNS)), now.to_pydatetime())
-            sync_plans(conn, now.to_pydatetime(), observation_policy(rules))  # no one left: every plan closes
-            replay_repository.record_run(conn, started.to_pydatetime(), now.to_pydatetime(), None, stats)
-            return stats
+    return MatchInputs(records, overrides, places, rules, linking, started, now)
+
+
+def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
+               progress: Progress, vault: Vault | None, replay: Replay | None = None) -> dict[str, int]:
+    inputs = load_inputs(engine, now, rules_path, progress, vault, replay)
+    if inputs.records.empty:
+        return store_run(engine, inputs, [empty_persons()], pd.DataFrame(columns=list(REQUEST_COLUMNS)), replay)
     progress("数据碰撞与赋码 / collision and rules", 0.2)
-    person_of_record, keys = pd.factorize(records["person_key"], sort=True)  # persons in key order, as stored
-    if rules.reads("age"):  # dates of birth are sealed: opened for this run, in memory only
+    records = inputs.records
+    if inputs.rules.reads("age"):  # dates of birth are sealed: opened for this run, in memory only
         with engine.connect() as conn:
             records = records.assign(birth=record_births(records, repository.load_sealed(conn), vault or load_vault()))
-    assessment = assess(records, rules, now, overrides, people=pd.Index(keys, name="person_key"),
-                        person=person_of_record)
-    codes = assessment.codes
-    # the records' order of time (report, then file and row), without moving a million rows of text
-    oldest_first = np.lexsort((records["row_number"].to_numpy(), records["feed_file_id"].to_numpy(),
-                               records["reported_at"].array.asi8))
-    latest = _latest(person_of_record, oldest_first, len(codes))  # everyone has a record
-    # the masks taken as they are stored (pyarrow), not as a million Python strings each
-    # a phone from the newest record that has one: a newer record's malformed phone was dropped, not replaced;
-    # likewise the ID number and the name (a linked record may have neither), and unmasking opens the newest record
-    # that has an ID number
-    with_phone = _latest(person_of_record, oldest_first, len(codes), records["phone_masked"].notna().to_numpy())
-    identified = records["identified"].to_numpy(dtype=bool)
-    with_id = latest if identified.all() else _fallback(
-        _latest(person_of_record, oldest_first, len(codes), identified), latest)
-    with_name = latest if identified.all() else _fallback(_latest(
-        person_of_record, oldest_first, len(codes), (records["name_masked"] != NOT_GIVEN).to_numpy()), latest)
-    persons = codes.assign(id_masked=records["id_masked"].array.take(with_id),
-                           name_masked=records["name_masked"].array.take(with_name),
-                           phone_masked=records["phone_masked"].array.take(with_phone, allow_fill=True),
-                           record_feed_file_id=records["feed_file_id"].to_numpy()[with_id],
-                           record_row_number=records["row_number"].to_numpy()[with_id],
-                           provisional=pd.Index(keys).str.startswith(PROVISIONAL))
-    with_point = _latest(person_of_record, oldest_first, len(codes), records["lon"].notna().to_numpy())
-    with_address = _latest(person_of_record, oldest_first, len(codes), (records["address_sealed"] != "").to_numpy())
+    coded = coded_persons(records, inputs.rules, inputs.now, inputs.overrides, vault or load_vault())
+    persons = coded.persons
 
     progress("定位与写入 / locating and storing", 0.4)
     locator, grid_ids = grid_locator(engine)
-    lon = _take(records["lon"].to_numpy(dtype=float), with_point, np.nan)
-    lat = _take(records["lat"].to_numpy(dtype=float), with_point, np.nan)
-    addresses = _take(records["address_sealed"].to_numpy(dtype=object), with_address, "")
-    # each person's latest address is opened for this run, in memory only (stored sealed: migration 0014)
-    given = np.flatnonzero(addresses != "")
-    addresses[given] = (vault or load_vault()).open_texts(addresses[given].tolist())
-    persons = persons.reset_index().rename(columns={"index": "person_key"})
-    place = _Placing(locator, grid_ids, AddressMatcher(towns, communities, book))
+    place = Placing(locator, grid_ids, AddressMatcher(*inputs.places))
 
     def placed() -> Iterator[pd.DataFrame]:
         for start in range(0, len(persons), PLACE_CHUNK):
             part = slice(start, start + PLACE_CHUNK)
-            yield place(persons.iloc[part], lon[part], lat[part], addresses[part])
+            yield place(persons.iloc[part], coded.lon[part], coded.lat[part], coded.addresses[part])
             progress("定位与写入 / locating and storing", 0.4 + 0.5 * min(1.0, (start + PLACE_CHUNK) / len(persons)))
         progress("写入人员、历史、任务请求与标记 / storing persons, history, task requests and flags", 0.9)
 
-    if replay:  # kept apart from today's picture; trained weights are kept, as they are about the data, not a day
-        with engine.begin() as conn:
-            stats = replay_repository.store_replay(conn, replay.name, now.to_pydatetime(), replay.created_by,
-                                                   pd.concat(list(placed()), ignore_index=True),
-                                                   started.to_pydatetime(), _linkage_counts(linking))
-            if linking is not None and linking.trained:
-                linkage_repository.store_model(conn, linking.settings, len(records))
-        progress("完成 / done", 1.0)
-        return stats
-    # the server stores each chunk of new persons while the next is placed
-    with engine.begin() as conn:
-        stats = repository.store_match(conn, placed(), now.to_pydatetime())
-        rule_requests = repository.store_rule_requests(conn, assessment.requests, now.to_pydatetime())
-        stats.update(task_requests=stats["task_requests"] + rule_requests, rule_task_requests=rule_requests)
-        sync_plans(conn, now.to_pydatetime(), observation_policy(rules))  # home observation follows the codes
-        if linking is not None:  # in the same transaction: the records' person keys and the persons agree
-            linkage_repository.store_links(conn, linking.links, linking.pairs, now.to_pydatetime())
-            if linking.trained:
-                linkage_repository.store_model(conn, linking.settings, len(records))
-        else:
-            linkage_repository.clear_links(conn, now.to_pydatetime())
-        stats.update(_linkage_counts(linking))
-        replay_repository.record_run(conn, started.to_pydatetime(), now.to_pydatetime(), None, stats)
+    stats = store_run(engine, inputs, placed(), coded.requests, replay)
     progress("完成 / done", 1.0)
     return stats
 
 
-class _Placing:
-    """Places persons, chunk by chunk: by their point, else by their address (each distinct address
-    matched once per run), and says why for those it cannot place."""
-
-    def __init__(self, locator: GridLocator, grid_ids: np.ndarray, matcher: AddressMatcher) -> None:
-        self.locator, self.grid_ids, self.matcher = locator, grid_ids, matcher
-        self.placements: dict[str, Placement] = {}
-
-    def __call__(self, persons: pd.DataFrame, lon: np.ndarray, lat: np.ndarray,
-                 addresses: np.ndarray) -> pd.DataFrame:
-        """``persons`` with their place: lon, lat, method, confidence, unplaced_reason and grid_id, given
-        each one's latest point (NaN if none) and latest address ("" if none)."""
-        lon, lat = lon.copy(), lat.copy()
-        has_point = ~np.isnan(lon)
-        method = np.where(has_point, "point", _NULL).astype(object)
-        confidence = np.where(has_point, 1.0, 0.0)
-        reason = np.full(len(persons), None, dtype=object)
-        index = np.full(len(persons), -1, dtype=np.int64)
-        index[has_point] = self.locator.locate(lon[has_point], lat[has_point])
-        outside = has_point & (index < 0)
-        for i in np.flatnonzero(~has_point | outside):
-            address = addresses[i]
-            placement = self.placements.get(address)
-            if placement is None and address:
-                placement = self.placements.setdefault(address, self.matcher.place(address))
-            if placement is None or placement.method is None:
-                method[i], confidence[i] = None, 0.0
-                if outside[i]:
-                    reason[i] = OUTSIDE_DISTRICT
-                else:
-                    reason[i] = placement.unplaced_reason if placement else NO_LOCATION
-                continue
-            lon[i], lat[i] = placement.lon, placement.lat
-            method[i], confidence[i] = placement.method, placement.confidence
-        by_address = ~has_point | outside
-        by_address &= method != None  # noqa: E711 - elementwise test on an object array
-        if by_address.any():
-            index[by_address] = self.locator.locate(lon[by_address], lat[by_address])
-        placed = index >= 0
-        reason[~placed & (reason == None)] = OUTSIDE_DISTRICT  # noqa: E711
-        keep_point = placed | has_point
-        grid_id = pd.array(np.where(placed, self.grid_ids[np.maximum(index, 0)], 0), dtype="Int64")
-        grid_id[~placed] = pd.NA
-        return persons.assign(lon=np.where(keep_point, lon, np.nan), lat=np.where(keep_point, lat, np.nan),
-                              method=np.where(placed, method, _NULL), confidence=np.where(placed, confidence, 0.0),
-                              unplaced_reason=np.where(placed, _NULL, reason), grid_id=grid_id)
+def store_run(engine: Engine, inputs: MatchInputs, placed: Iterable[pd.DataFrame], requests: pd.DataFrame,
+              replay: Replay | None = None) -> dict[str, int]:
+    """Store one run in one transaction: the placed persons (chunks in key order, stored as they come), code
+    history, flags, the rules' task requests, home observation plans, the links, the run's record; or, for a
+    replay, the named replay alone. A failure anywhere leaves the previous run's results in force."""
+    now, started, linking = inputs.now.to_pydatetime(), inputs.started.to_pydatetime(), inputs.linking
+    if replay:  # kept apart from today's picture; trained weights are kept, as they are about the data, not a day
+        with engine.begin() as conn:
+            stats = replay_repository.store_replay(conn, replay.name, now, replay.created_by,
+                                                   pd.concat(list(placed), ignore_index=True), started,
+                                                   _linkage_counts(linking))
+            if linking is not None and linking.trained:
+                linkage_repository.store_model(conn, linking.settings, len(inputs.records))
+        return stats
+    # the server stores each chunk of new persons while the next is placed
+    with engine.begin() as conn:
+        stats = repository.store_match(conn, placed, now)
+        rule_requests = repository.store_rule_requests(conn, requests, now)
+        stats.update(task_requests=stats["task_requests"] + rule_requests, rule_task_requests=rule_requests)
+        sync_plans(conn, now, observation_policy(inputs.rules))  # home observation follows the codes
+        if linking is not None:  # in the same transaction: the records' person keys and the persons agree
+            linkage_repository.store_links(conn, linking.links, linking.pairs, now)
+            if linking.trained:
+                linkage_repository.store_model(conn, linking.settings, len(inputs.records))
+        else:
+            linkage_repository.clear_links(conn, now)
+        stats.update(_linkage_counts(linking))
+        replay_repository.record_run(conn, started, now, None, stats)
+    return stats
 
 
-def _empty_persons() -> pd.DataFrame:
+def empty_persons() -> pd.DataFrame:
     """A run with nobody in it, its columns typed as a real run's (they are compared with what is stored)."""
     dtypes = {"set_at": "datetime64[us, UTC]", "expires_at": "datetime64[us, UTC]", "grid_id": "Int64",
               "provisional": bool, "record_feed_file_id": "Int64", "record_row_number": "Int64",

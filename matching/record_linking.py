@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from matching.identity import provisional_key
 from matching.linkage import LinkResult, link_records
 from matching.linkage_repository import record_ids
+from matching.persons import OpensTexts
 from matching.privacy import Vault
 
 
@@ -45,7 +46,7 @@ def linkage_frame(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault) -> 
         "address": np.where(addresses == "", None, addresses)})
 
 
-def _opened_fields(ids: np.ndarray, sealed: pd.DataFrame, vault: Vault) -> dict[str, pa.Array]:
+def _opened_fields(ids: np.ndarray, sealed: pd.DataFrame, vault: OpensTexts) -> dict[str, pa.Array]:
     """The opened fields (:func:`_opened_columns`) of the records ``ids``, from their sealed tokens."""
     tokens = pd.Series(sealed["sealed"].to_numpy(dtype=object),
                        index=record_ids(sealed["feed_file_id"].to_numpy(), sealed["row_number"].to_numpy()))
@@ -91,7 +92,7 @@ def link_unidentified(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault,
     return records.assign(person_key=keys), result
 
 
-def record_births(records: pd.DataFrame, sealed: pd.DataFrame, vault: Vault) -> np.ndarray:
+def record_births(records: pd.DataFrame, sealed: pd.DataFrame, vault: OpensTexts) -> np.ndarray:
     """Each record's date of birth (datetime64, NaT when unknown): its ID number's digits 7 to 14, else the date
     the record gave; opened from the sealed fields (:func:`repository.load_sealed`) in memory only, for the rules
     that read an age."""
