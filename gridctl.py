@@ -1168,8 +1168,9 @@ def bench_locate(points: int, repeat: int) -> None:
 @click.option("--travel", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.9),
               help="a share of rows giving 出发地 and 抵达日期: the run is then made twice, the rules before issue 22 "
                    "on the feed without travel columns, then the default rules on it with them, and compared")
-@click.option("--engine", "engine_name", type=click.Choice(["in-process", "spark"]), default="in-process",
-              show_default=True, help="the match in this process, or on Spark")
+@click.option("--engine", "engine_name", type=click.Choice(["in-process", "spark", "both"]), default="in-process",
+              show_default=True, help="the match in this process, on Spark, or both on copies of one import (the "
+                                      "in-process one first)")
 @click.option("--master", default=None, help="Spark master (default local-cluster[2,1,2048])")
 @click.option("--executor-memory", "executor_memory", default="1g", show_default=True)
 @click.option("--partitions", type=click.IntRange(1), default=None)
@@ -1180,7 +1181,7 @@ def bench_pipeline(rows: int, id_less: float, travel: float, engine_name: str, m
     JSON."""
     if id_less and travel:
         raise click.UsageError("--id-less 与 --travel 只能选一 / give --id-less or --travel, not both")
-    spark = _spark_settings(master, executor_memory, None, partitions, ()) if engine_name == "spark" else None
+    spark = _spark_settings(master, executor_memory, None, partitions, ()) if engine_name != "in-process" else None
     if spark is not None and travel:
         raise click.UsageError("--travel 只用于进程内引擎 / --travel measures the in-process engine")
     import tempfile
@@ -1194,7 +1195,8 @@ def bench_pipeline(rows: int, id_less: float, travel: float, engine_name: str, m
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with tempfile.TemporaryDirectory() as folder:
         result = pipeline_benchmark(admin, lambda db: url.set(database=db).render_as_string(hide_password=False),
-                                    rows, folder, echo=click.echo, id_less=id_less, travel=travel, spark=spark)
+                                    rows, folder, echo=click.echo, id_less=id_less, travel=travel, spark=spark,
+                                    both=engine_name == "both")
     click.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -127,7 +127,7 @@ def without_ids(path: Path, share: float, seed: int = 11) -> tuple[Path, Path]:
 def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
                        echo: Callable[[str], None] = print, id_less: float = 0.0, travel: float = 0.0,
                        database: str = "nanhai_bench", template: str | None = None,
-                       spark: SparkSettings | None = None) -> dict:
+                       spark: SparkSettings | None = None, both: bool = False) -> dict:
     """Time ``feed import`` + ``match`` of a generated ``rows``-row CSV in a fresh database.
 
     The database ``database`` is recreated, migrated and seeded with the reference district
@@ -145,7 +145,7 @@ def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int,
         return travel_benchmark(admin_dsn, url_for, rows, folder, travel, echo, database, template)
     if not id_less:
         return _pipeline_run(admin_dsn, url_for, rows, folder, echo, database=database, template=template,
-                             spark=spark)
+                             spark=spark, both=both)
     now = pd.Timestamp.now(tz="Asia/Shanghai").floor("min")
     variants: dict[str, Path] = {}
 
@@ -210,6 +210,25 @@ def travel_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int, f
             "before": before, "after": after}
 
 
+def _timed_match(engine: Engine, spark: SparkSettings | None, now: pd.Timestamp, rules_path: str | None,
+                 steps: Callable[[str, float], None]) -> tuple[float, int, dict]:
+    """One match on ``spark`` (None: in-process): its seconds, the peak memory of this process tree, its counts."""
+    from benchmarks.memory import peak_memory
+    from matching.pipeline import run_match
+
+    with peak_memory() as memory:
+        started = time.perf_counter()
+        if spark is None:
+            stats = run_match(engine, now=now.tz_convert("UTC"), rules_path=rules_path, progress=steps)
+        else:
+            from matching.spark import run_match_spark
+
+            stats = run_match_spark(engine, spark, now=now.tz_convert("UTC"), rules_path=rules_path, progress=steps)
+        seconds = time.perf_counter() - started
+    stats.pop("spark_partitions", None)
+    return seconds, memory.peak, stats
+
+
 def _checkpoint(engine: Engine) -> None:
     """Write the server's dirty pages out before timing (seeding, the run before): the second of two runs in one
     command otherwise pays the first one's checkpoint. Needs a superuser, as the embedded server's user is."""
@@ -236,18 +255,20 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
                   echo: Callable[[str], None], feed: Callable[[Path, Any, pd.DataFrame], Path] | None = None,
                   now: pd.Timestamp | None = None, rules_path: str | None = None, census: bool = False,
                   database: str = "nanhai_bench", template: str | None = None,
-                  spark: SparkSettings | None = None) -> dict:
+                  spark: SparkSettings | None = None, both: bool = False) -> dict:
     """One timed import + match in a fresh database, of the feed ``feed`` writes (default: a generated one), with
     the rules of ``rules_path`` (default: those in force); ``census`` adds :func:`_census`'s counts. With ``spark``,
     the match runs on that cluster (:mod:`matching.spark`). The match's peak memory is that of this process and
-    all it started (the Spark driver's JVM, the workers, the executors), sampled; the database server's apart."""
+    all it started (the Spark driver's JVM, the workers, the executors), sampled; the database server's apart.
+    With ``both`` (and ``spark``), the in-process match is timed first on a copy of the imported database (its
+    first match too), and the two runs' counts compared."""
     from demo.feeds import district_of, write_feed
     from gis import migrate
     from gis.db import engine_for
     from gis.embedded import create_database, drop_database
     from grids.seeding import seed_nanhai
     from matching import repository
-    from matching.pipeline import grid_locator, import_feed, run_match
+    from matching.pipeline import grid_locator, import_feed
 
     drop_database(admin_dsn, database)
     create_database(admin_dsn, database, template=template or "template0")
@@ -290,27 +311,29 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
     steps("", 1.0)  # the import's last step ends with it
     echo(f"feed import: {timings['import_s']:.1f} s (read {result.rows_read}, stored {result.rows_stored}, "
          f"rejected {result.rows_rejected})")
-    from benchmarks.memory import peak_memory
-
-    with peak_memory() as memory:
-        started = time.perf_counter()
-        if spark is None:
-            stats = run_match(engine, now=now.tz_convert("UTC"), rules_path=rules_path, progress=steps)
-        else:
-            from matching.spark import run_match_spark
-
-            stats = run_match_spark(engine, spark, now=now.tz_convert("UTC"), rules_path=rules_path, progress=steps)
-        timings["match_s"] = time.perf_counter() - started
+    peer: dict[str, Any] = {}
+    if spark is not None and both:  # the in-process engine on a copy of the same database: the same first match
+        engine.dispose()
+        create_database(admin_dsn, f"{database}_peer", template=database)
+        peer_engine = engine_for(url_for(f"{database}_peer"))
+        seconds, peak, peer_stats = _timed_match(peer_engine, None, now, rules_path, steps)
+        echo(f"match in-process (peer): {seconds:.1f} s, peak memory {peak / 2**30:.2f} GiB")
+        peer = {"peer_match_s": round(seconds, 2), "peer_match_peak_gib": round(peak / 2**30, 2)}
+        peer_engine.dispose()
+        drop_database(admin_dsn, f"{database}_peer")
+    timings["match_s"], peak, stats = _timed_match(engine, spark, now, rules_path, steps)
     steps("", 1.0)
     echo(f"match{' on Spark ' + spark.master if spark else ''}: {timings['match_s']:.1f} s, peak memory "
-         f"{memory.peak / 2**30:.2f} GiB")
+         f"{peak / 2**30:.2f} GiB")
+    if peer:
+        peer["same_counts"] = all(peer_stats[k] == stats.get(k) for k in peer_stats if k != "duration_ms")
     counts = _census(engine) if census else {}
     engine.dispose()
     drop_database(admin_dsn, database)
     return {"rows": rows, "file_mb": round(size_mb, 1), "import_s": round(timings["import_s"], 2),
             "match_s": round(timings["match_s"], 2), "total_s": round(timings["import_s"] + timings["match_s"], 2),
             "engine": f"spark {spark.master}" if spark else "in-process",
-            "match_peak_gib": round(memory.peak / 2**30, 2),
+            "match_peak_gib": round(peak / 2**30, 2), **peer,
             "rows_read": result.rows_read, "rows_stored": result.rows_stored, "rows_rejected": result.rows_rejected,
             **{k: stats[k] for k in ("persons", "red", "yellow", "blue", "green", "unplaced_flags",
                                      "task_requests")},

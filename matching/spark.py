@@ -32,8 +32,10 @@ import shutil
 import sys
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 DEFAULT_MASTER = "local-cluster[2,1,2048]"
+LOG_SETTINGS = Path(__file__).with_name("spark-log4j2.properties")
 ROWS_PER_PARTITION = 500_000  # records per key range (a task): a few hundred MB of an executor's memory at most
 CHUNK_ROWS = 200_000  # records coded and placed at a time inside a task, cut at a person boundary
 STRINGS = ("person_key", "colour", "reason", "rule_id", "sources", "explanation", "id_masked", "name_masked",
@@ -112,14 +115,25 @@ def session(settings: SparkSettings) -> SparkSession:
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # pyspark 4.3 warns that pandas 3 is "not yet fully supported"; the columns crossing here are Arrow tables
+    # made and read by pyarrow (mapInArrow), and tests/matching/test_spark.py holds the answers to the in-process
+    # engine's, row for row
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     local = not settings.staging or "://" not in settings.staging
+    on_this_machine = settings.master.startswith("local")
+    if on_this_machine:  # the cluster's processes talk over the loopback interface only
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    quiet = f"-Dlog4j2.configurationFile={LOG_SETTINGS.as_uri()}"
     builder = (SparkSession.builder.master(settings.master).appName("nanhai-match")
                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
                .config("spark.sql.execution.arrow.maxRecordsPerBatch", "50000")
                .config("spark.executor.memory", settings.executor_memory)
-               .config("spark.sql.shuffle.partitions", str(settings.partitions or 8)))
+               .config("spark.sql.shuffle.partitions", str(settings.partitions or 8))
+               .config("spark.driver.extraJavaOptions", quiet))
+    if on_this_machine:  # the executors' JVMs find the same file; a remote node keeps its own log settings
+        builder = builder.config("spark.executor.extraJavaOptions", quiet)
     if local:
         spill = data_dir() / "spark" / "tmp"
         spill.mkdir(parents=True, exist_ok=True)
@@ -154,6 +168,8 @@ def run_match_spark(engine: Engine, settings: SparkSettings | None = None, now: 
                    [g.wkb for g in locator.geoms], {name: getattr(locator, name) for name in GridLocator.TABLES},
                    grid_ids, inputs.places, vault.opener().key, inputs.rules.reads("age"))
         run_dir = f"{settings.staging_uri().rstrip('/')}/run-{job.run_id}"
+        if spark is None:
+            spark = _running(settings)
         owned = spark is None
         try:
             progress("暂存记录 / staging records as Parquet", 0.15)
@@ -215,6 +231,20 @@ def _stage(records: pd.DataFrame, uri: str) -> None:
     fs, path = _filesystem(uri)
     ds.write_dataset(table, path, filesystem=fs, format="parquet", partitioning=["source_part", "day"],
                      partitioning_flavor="hive", max_rows_per_group=256 * 1024, existing_data_behavior="error")
+
+
+def _running(settings: SparkSettings) -> SparkSession | None:
+    """The Spark session this process runs already on the same master (a notebook's, a test module's): used and
+    left running. One on another master is an error: a process has one Spark context."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is None:
+        return None
+    if active.sparkContext.master != settings.master:
+        raise GridError(f"本进程已有运行在 {active.sparkContext.master} 上的 Spark 会话 / this process already runs a "
+                        f"Spark session on {active.sparkContext.master}, not {settings.master}")
+    return active
 
 
 def _cores(spark: SparkSession) -> int:

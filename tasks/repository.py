@@ -262,7 +262,7 @@ def create_task(conn: Connection, actor: Actor, new: NewTask, now: datetime) -> 
     if not grid.inside:
         raise InvalidRequest(f"任务位置 ({lon}, {lat}) 不在本区范围内 / the task's location is outside the "
                              "district", "location")
-    # the task and its ``create`` event (seq 1, no place: as _append_event writes it) in one statement
+    # the task and its ``create`` event (seq 1, no place) in one statement
     created = lifecycle.Plan("create", None, "created", detail={"source": new.source})
     event = {f"e_{key}": value for key, value in _event_params(0, created, actor, now).items()}
     task_id = conn.execute(sql(
@@ -306,11 +306,6 @@ def _event_params(task_id: int, change: lifecycle.Plan, actor: Actor, now: datet
             "detail": json.dumps(change.detail, ensure_ascii=False, default=str),
             "lon": change.location[0] if change.location else None,
             "lat": change.location[1] if change.location else None}
-
-
-def _append_event(conn: Connection, task_id: int, change: lifecycle.Plan, actor: Actor, now: datetime) -> NamedRow:
-    """Append one event to a task's timeline (the task row is locked by the caller); returns the stored row."""
-    return run(conn, _event_insert(change), _event_params(task_id, change, actor, now)).fetchone()
 
 
 def pick_worker(conn: Connection, grid_id: int, avoid: int | None = None) -> int | None:

@@ -65,3 +65,21 @@ def test_the_command_refuses_two_comparisons_at_once():
 
     result = CliRunner().invoke(main, ["bench", "pipeline", "--rows", "10", "--id-less", "0.2", "--travel", "0.3"])
     assert result.exit_code == 2 and "--travel" in result.output
+
+
+def test_both_engines_are_timed_on_copies_of_one_import_with_their_memory(pristine_district, tmp_path):
+    """``gridctl bench pipeline --engine both``: the in-process match and the Spark match of the same import,
+    with the same counts; Spark's peak memory counts its JVMs (the driver's, the workers', the executors')."""
+    from matching.spark import SparkSettings
+
+    pristine_district.dispose()
+    url = pristine_district.url
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    run = pipeline_benchmark(admin, lambda db: url.set(database=db).render_as_string(hide_password=False), ROWS,
+                             tmp_path, echo=lambda _: None, database=f"nanhai_bench_spark_{os.getpid()}",
+                             template=url.database, spark=SparkSettings("local-cluster[2,1,1024]", partitions=3),
+                             both=True)
+    assert run["engine"] == "spark local-cluster[2,1,1024]" and run["persons"] == ROWS
+    assert run["same_counts"] is True
+    assert run["match_s"] > 0 and run["peer_match_s"] > 0
+    assert run["match_peak_gib"] > run["peer_match_peak_gib"] > 0

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, text
 
@@ -198,3 +199,25 @@ def test_a_failed_spark_run_stores_nothing_and_says_why(database_factory, pristi
     assert before.keys() == after.keys()
     for name, frame in before.items():
         pd.testing.assert_frame_equal(after[name], frame, obj=name)
+
+
+def test_gridctl_matches_on_spark_and_refuses_what_it_cannot_use(database_factory, awkward, spark, monkeypatch):
+    from gridctl import main
+
+    engine = database_factory("nanhai_spark_cli", copy_of=awkward)
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    runner = CliRunner()
+    bad = runner.invoke(main, ["match", "--engine", "spark", "--conf", "spark.executor.cores"])
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+    stray = runner.invoke(main, ["match", "--master", "local[2]"])
+    assert stray.exit_code == 2 and "--engine spark" in stray.output
+    other = runner.invoke(main, ["match", "--engine", "spark", "--master", "local[2]"])
+    assert other.exit_code == 1 and "local-cluster[2,1,1024]" in other.output  # one Spark context per process
+    done = runner.invoke(main, ["match", "--engine", "spark", "--master", "local-cluster[2,1,1024]"])
+    assert done.exit_code == 0, done.output
+    assert "persons" in done.output and "tasks created" in done.output
+    assert spark.sparkContext._jsc is not None, "the test module's session is left running"
+    with engine.connect() as conn:
+        runs = conn.execute(text("SELECT count(*) FROM match_runs")).scalar()
+        coded = conn.execute(text("SELECT count(*) FROM persons WHERE colour <> 'green'")).scalar()
+    assert runs == 2 and coded > 100
