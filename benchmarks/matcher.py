@@ -326,7 +326,7 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
     echo(f"match{' on Spark ' + spark.master if spark else ''}: {timings['match_s']:.1f} s, peak memory "
          f"{peak / 2**30:.2f} GiB")
     if peer:
-        peer["same_counts"] = all(peer_stats[k] == stats.get(k) for k in peer_stats if k != "duration_ms")
+        peer["same_counts"] = all(peer_stats[k] == stats.get(k) for k in peer_stats)
     counts = _census(engine) if census else {}
     engine.dispose()
     drop_database(admin_dsn, database)
@@ -334,6 +334,7 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
             "match_s": round(timings["match_s"], 2), "total_s": round(timings["import_s"] + timings["match_s"], 2),
             "engine": f"spark {spark.master}" if spark else "in-process",
             "match_peak_gib": round(peak / 2**30, 2), **peer,
+            **({"shuffle_bytes": stats["spark_shuffle_bytes"]} if "spark_shuffle_bytes" in stats else {}),
             "rows_read": result.rows_read, "rows_stored": result.rows_stored, "rows_rejected": result.rows_rejected,
             **{k: stats[k] for k in ("persons", "red", "yellow", "blue", "green", "unplaced_flags",
                                      "task_requests")},

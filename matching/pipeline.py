@@ -330,6 +330,7 @@ class MatchInputs:
     linking: LinkResult | None
     started: pd.Timestamp
     now: pd.Timestamp
+    record_count: int = 0  # the records read, kept when a caller lets the frame go (the Spark driver, once staged)
 
 
 def load_inputs(engine: Engine, now: pd.Timestamp | None, rules_path: str | None, progress: Progress,
@@ -360,7 +361,7 @@ def load_inputs(engine: Engine, now: pd.Timestamp | None, rules_path: str | None
                 linkage_repository.load_decisions(conn, now.to_pydatetime() if replay else None),
                 linkage_repository.current_model(conn, len(records), started.to_pydatetime()))
     follow_versions(engine)
-    return MatchInputs(records, overrides, places, rules, linking, started, now)
+    return MatchInputs(records, overrides, places, rules, linking, started, now, len(records))
 
 
 def _run_match(engine: Engine, now: pd.Timestamp | None, rules_path: str | None,
@@ -404,7 +405,7 @@ def store_run(engine: Engine, inputs: MatchInputs, placed: Iterable[pd.DataFrame
                                                    pd.concat(list(placed), ignore_index=True), started,
                                                    _linkage_counts(linking))
             if linking is not None and linking.trained:
-                linkage_repository.store_model(conn, linking.settings, len(inputs.records))
+                linkage_repository.store_model(conn, linking.settings, inputs.record_count)
         return stats
     # the server stores each chunk of new persons while the next is placed
     with engine.begin() as conn:
@@ -415,7 +416,7 @@ def store_run(engine: Engine, inputs: MatchInputs, placed: Iterable[pd.DataFrame
         if linking is not None:  # in the same transaction: the records' person keys and the persons agree
             linkage_repository.store_links(conn, linking.links, linking.pairs, now)
             if linking.trained:
-                linkage_repository.store_model(conn, linking.settings, len(inputs.records))
+                linkage_repository.store_model(conn, linking.settings, inputs.record_count)
         else:
             linkage_repository.clear_links(conn, now)
         stats.update(_linkage_counts(linking))

@@ -34,7 +34,7 @@ import threading
 import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,13 +174,14 @@ def run_match_spark(engine: Engine, settings: SparkSettings | None = None, now: 
         try:
             progress("暂存记录 / staging records as Parquet", 0.15)
             _stage(records, f"{run_dir}/records")
-            del records
+            # the driver keeps no record while the cluster works: they are in the staging folder now
+            inputs, records = replace(inputs, records=inputs.records.iloc[:0]), None
             if spark is None:
                 progress("启动 Spark / starting Spark", 0.2)
                 spark = session(settings)
             partitions = settings.partitions or max(2 * _cores(spark),
-                                                    math.ceil(len(inputs.records) / ROWS_PER_PARTITION))
-            _compute(spark, job, run_dir, partitions, progress)
+                                                    math.ceil(inputs.record_count / ROWS_PER_PARTITION))
+            shuffled = _compute(spark, job, run_dir, partitions, progress)
             progress("写入人员、历史、任务请求与标记 / storing persons, history, task requests and flags", 0.9)
             stats = store_run(engine, inputs, _persons(f"{run_dir}/results"), _requests(f"{run_dir}/results"),
                               replay)
@@ -188,7 +189,7 @@ def run_match_spark(engine: Engine, settings: SparkSettings | None = None, now: 
             if owned and spark is not None:
                 spark.stop()
             _remove(run_dir)
-    stats["spark_partitions"] = partitions
+    stats.update(spark_partitions=partitions, spark_shuffle_bytes=shuffled)
     progress("完成 / done", 1.0)
     return stats
 
@@ -251,9 +252,9 @@ def _cores(spark: SparkSession) -> int:
     return max(1, int(spark.sparkContext.defaultParallelism))
 
 
-def _compute(spark: SparkSession, job: _Job, run_dir: str, partitions: int, progress: Progress) -> None:
+def _compute(spark: SparkSession, job: _Job, run_dir: str, partitions: int, progress: Progress) -> int:
     """The cluster's part: shuffle the staged records into key ranges, code and place each range, write the
-    results. Progress is the share of the job's tasks done."""
+    results. Progress is the share of the job's tasks done. Returns the bytes its shuffles wrote."""
     context = spark.sparkContext
     shared = context.broadcast(job)
     group = f"nanhai-match-{job.run_id}"
@@ -267,6 +268,7 @@ def _compute(spark: SparkSession, job: _Job, run_dir: str, partitions: int, prog
          .sortWithinPartitions("person_key", "feed_file_id", "row_number")
          .mapInArrow(lambda batches: _code_and_place(shared.value, batches), _spark_schema())
          .write.partitionBy("part").parquet(_spark_path(f"{run_dir}/results")))
+        return _shuffled(context, group)
     except Exception as exc:  # the JVM's and the executors' failures alike: nothing has been stored yet
         raise SparkRunFailed(f"Spark 计算失败，未写入任何结果，上一次的赋码仍然有效：{_why(exc)} / the Spark run "
                              f"failed and stored nothing; the previous codes stay in force: {_why(exc)}") from exc
@@ -274,6 +276,17 @@ def _compute(spark: SparkSession, job: _Job, run_dir: str, partitions: int, prog
         done.set()
         watcher.join()
         shared.destroy()
+
+
+def _shuffled(context: Any, group: str) -> int:
+    """The bytes written by the shuffles of the run's stages (Spark's own count: what a cluster's network carries)."""
+    tracker, store = context.statusTracker(), context._jsc.sc().statusStore()
+    total = 0
+    for job_id in tracker.getJobIdsForGroup(group):
+        job = tracker.getJobInfo(job_id)
+        for stage_id in job.stageIds if job else ():
+            total += int(store.lastStageAttempt(stage_id).shuffleWriteBytes())
+    return total
 
 
 def _why(exc: BaseException) -> str:

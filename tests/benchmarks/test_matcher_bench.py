@@ -81,5 +81,5 @@ def test_both_engines_are_timed_on_copies_of_one_import_with_their_memory(pristi
                              both=True)
     assert run["engine"] == "spark local-cluster[2,1,1024]" and run["persons"] == ROWS
     assert run["same_counts"] is True
-    assert run["match_s"] > 0 and run["peer_match_s"] > 0
+    assert run["match_s"] > 0 and run["peer_match_s"] > 0 and run["shuffle_bytes"] > 0
     assert run["match_peak_gib"] > run["peer_match_peak_gib"] > 0
