@@ -25,6 +25,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -1174,9 +1175,12 @@ def bench_locate(points: int, repeat: int) -> None:
 @click.option("--master", default=None, help="Spark master (default local-cluster[2,1,2048])")
 @click.option("--executor-memory", "executor_memory", default="1g", show_default=True)
 @click.option("--partitions", type=click.IntRange(1), default=None)
+@click.option("--feed", "feed_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="a feed written before (by a run of this benchmark) instead of a new one: ten million rows take "
+                   "a quarter of an hour to draw")
 @_fail_cleanly
 def bench_pipeline(rows: int, id_less: float, travel: float, engine_name: str, master: str | None,
-                   executor_memory: str, partitions: int | None) -> None:
+                   executor_memory: str, partitions: int | None, feed_file: Path | None) -> None:
     """Time feed import + match of a generated ROWS-row CSV end to end, with the match's peak memory; last line is
     JSON."""
     if id_less and travel:
@@ -1184,6 +1188,8 @@ def bench_pipeline(rows: int, id_less: float, travel: float, engine_name: str, m
     spark = _spark_settings(master, executor_memory, None, partitions, ()) if engine_name != "in-process" else None
     if spark is not None and travel:
         raise click.UsageError("--travel 只用于进程内引擎 / --travel measures the in-process engine")
+    if feed_file and (id_less or travel):
+        raise click.UsageError("--feed 不与 --id-less/--travel 同用 / --feed goes without --id-less and --travel")
     import tempfile
 
     from sqlalchemy.engine import make_url
@@ -1196,7 +1202,7 @@ def bench_pipeline(rows: int, id_less: float, travel: float, engine_name: str, m
     with tempfile.TemporaryDirectory() as folder:
         result = pipeline_benchmark(admin, lambda db: url.set(database=db).render_as_string(hide_password=False),
                                     rows, folder, echo=click.echo, id_less=id_less, travel=travel, spark=spark,
-                                    both=engine_name == "both")
+                                    both=engine_name == "both", feed_file=feed_file)
     click.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -127,7 +127,7 @@ def without_ids(path: Path, share: float, seed: int = 11) -> tuple[Path, Path]:
 def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int, folder: str | os.PathLike[str],
                        echo: Callable[[str], None] = print, id_less: float = 0.0, travel: float = 0.0,
                        database: str = "nanhai_bench", template: str | None = None,
-                       spark: SparkSettings | None = None, both: bool = False) -> dict:
+                       spark: SparkSettings | None = None, both: bool = False, feed_file: Path | None = None) -> dict:
     """Time ``feed import`` + ``match`` of a generated ``rows``-row CSV in a fresh database.
 
     The database ``database`` is recreated, migrated and seeded with the reference district
@@ -144,7 +144,8 @@ def pipeline_benchmark(admin_dsn: str, url_for: Callable[[str], str], rows: int,
     if travel:
         return travel_benchmark(admin_dsn, url_for, rows, folder, travel, echo, database, template)
     if not id_less:
-        return _pipeline_run(admin_dsn, url_for, rows, folder, echo, database=database, template=template,
+        given = (lambda path, district, book: feed_file) if feed_file else None  # a feed written before, kept
+        return _pipeline_run(admin_dsn, url_for, rows, folder, echo, given, database=database, template=template,
                              spark=spark, both=both)
     now = pd.Timestamp.now(tz="Asia/Shanghai").floor("min")
     variants: dict[str, Path] = {}
@@ -282,7 +283,8 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
     book = book.merge(communities[["code", "name_short"]].rename(columns={"code": "community_code",
                                                                           "name_short": "community_name"}))
     path = Path(folder) / f"feed_{rows}.csv"
-    echo(f"生成 {rows} 行的数据文件 / writing a {rows}-row feed to {path}")
+    if feed is None:
+        echo(f"生成 {rows} 行的数据文件 / writing a {rows}-row feed to {path}")
     # The feed's times and the match's clock are the same instant: which codes have expired (14 days, …) then
     # does not depend on how long the import took, and every run finds the same counts.
     now = now if now is not None else pd.Timestamp.now(tz="Asia/Shanghai").floor("min")
