@@ -413,7 +413,15 @@ def _pandas(values: pa.ChunkedArray) -> Any:
     numbers that may be missing as Int64, times as UTC microseconds."""
     kind = values.type
     if pa.types.is_string(kind):
-        return values.to_numpy(zero_copy_only=False)
+        # each distinct text made a Python object once (a colour, a reason: a handful of them in ten million rows),
+        # the column an array of references to them
+        encoded = pc.dictionary_encode(values).combine_chunks()
+        texts = encoded.dictionary.to_numpy(zero_copy_only=False)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        taken = texts.take(np.nan_to_num(codes, nan=0).astype(np.int64)) if len(texts) else \
+            np.full(len(codes), None, dtype=object)
+        taken[encoded.indices.is_null().to_numpy(zero_copy_only=False)] = None
+        return taken
     if pa.types.is_integer(kind):
         return pd.array(values.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get), dtype="Int64")
     if pa.types.is_timestamp(kind):
