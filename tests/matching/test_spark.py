@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from demo.feeds import district_of, write_feed
 from grids import repository as grid_repository
 from matching import repository
-from matching.pipeline import import_feed, run_match
+from matching.pipeline import Replay, import_feed, run_match
 from matching.spark import SparkRunFailed, SparkSettings, run_match_spark, session
 from observation.fever import FEVER, FOLLOW_UP, store_follow_up_record
 from tests.matching.feedfiles import valid_id, write_csv
@@ -177,6 +177,24 @@ def test_spark_gives_the_same_answers_as_the_in_process_matcher(database_factory
         fevers = conn.execute(text("SELECT count(*) FROM source_records WHERE source = :s"), {"s": FOLLOW_UP}).scalar()
     assert "point" in methods and len(methods) >= 2 and reasons >= 2 and fevers == 1
     assert {"override", "red-follow-up-fever"} <= rules
+
+
+def test_a_replay_on_spark_is_the_in_process_replay(database_factory, awkward, spark):
+    """``gridctl match --as-of … --engine spark``: the codes of that moment (only what was registered and overridden
+    by then) into a named replay, the same rows as the in-process engine's, today's codes untouched."""
+    in_process = database_factory("nanhai_spark_replay_a", copy_of=awkward)
+    on_spark = database_factory("nanhai_spark_replay_b", copy_of=awkward)
+    moment = FIRST + pd.Timedelta(hours=2)  # after the first feeds, before the second, the overrides and the fever
+    before = _tables(on_spark)["persons"]
+    ours = run_match(in_process, replay=Replay("回放", moment, "tester"))
+    theirs = run_match_spark(on_spark, replay=Replay("回放", moment, "tester"), spark=spark)
+    assert {k: v for k, v in theirs.items() if not k.startswith(("spark_", "replay_id"))} == \
+        {k: v for k, v in ours.items() if k != "replay_id"}
+    expected, got = _tables(in_process), _tables(on_spark)
+    assert len(expected["replay_persons"]) > 1_800
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(got[name], frame, obj=name)
+    pd.testing.assert_frame_equal(got["persons"], before, obj="today's persons")
 
 
 def test_a_failed_spark_run_stores_nothing_and_says_why(database_factory, pristine_district, awkward, spark,
