@@ -39,10 +39,32 @@ from tasks.kinds import load_kinds
 BENCH_DATABASE = "nanhai_stats_bench"
 FILL_ACTION = "bench_stats_fill"
 FILL_USER = "bench_stats"
-FILL_VERSION = 2  # of the generator: a fill by another version is not reused
+FILL_VERSION = 4  # of the generator: a fill by another version is not reused (4: home observation added)
 TARGET_MS = 200.0
 SLOW_S = 5.0  # a measure whose first call takes longer is timed by that call alone
 GRID_SKEW = 1.5  # grid index = n × u^1.5: the first grids (by code) about 3× denser than the average
+
+# Home observation (issue 25): a plan for every yellow person (the default rules observe yellow, not blue), begun in
+# the last 13 days, with its 08:00 and 20:00 Beijing checks up to today's: nine in ten reported (within the hour),
+# the others missed, those still to come due. What the statistics' follow-up columns read.
+PLANS = """
+INSERT INTO observation_plans (person_key, grid_id, rule_id, starts_at, ends_at, check_minutes, token_nonce,
+                               created_at, updated_at)
+SELECT person_key, grid_id, rule_id, :now - random() * interval '13 days', :now + interval '14 days',
+       '{480,1200}', left(person_key, 32), :now, :now
+FROM persons WHERE colour = 'yellow'"""
+
+CHECKS = """
+INSERT INTO observation_checks (plan_id, due_at, status, reported_at, temperature, channel, missed_at)
+SELECT p.id, d, CASE WHEN d > :now THEN 'due' WHEN r < 0.9 THEN 'done' ELSE 'missed' END,
+       CASE WHEN d <= :now AND r < 0.9 THEN d + r * interval '1 hour' END,
+       CASE WHEN d <= :now AND r < 0.9 THEN 36.2 + round((r * 10)::numeric % 1, 1) END,
+       CASE WHEN d <= :now AND r < 0.9 THEN (CASE WHEN r < 0.45 THEN 'worker' ELSE 'self' END) END,
+       CASE WHEN d <= :now AND r >= 0.9 THEN d + interval '2 hours' END
+FROM observation_plans p
+CROSS JOIN LATERAL generate_series(date_trunc('day', p.starts_at) + interval '1 day', date_trunc('day', :now)
+                                   + interval '12 hours', interval '12 hours') AS d
+CROSS JOIN LATERAL (SELECT random() AS r OFFSET 0) x"""
 
 GRIDS = """
 CREATE TEMP TABLE bench_grids ON COMMIT DROP AS
@@ -157,7 +179,7 @@ def fill(engine: Engine, persons: int, tasks: int, now: datetime | None = None, 
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL synchronous_commit = off"))
         conn.execute(text("SELECT setseed(:seed)"), {"seed": seed})
-        conn.execute(text("TRUNCATE flags, persons"))
+        conn.execute(text("TRUNCATE flags, persons, observation_plans CASCADE"))
         conn.execute(text("DELETE FROM tasks"))
         conn.execute(text(GRIDS))
         grids = conn.execute(text("SELECT count(*) FROM bench_grids")).scalar_one()
@@ -168,6 +190,10 @@ def fill(engine: Engine, persons: int, tasks: int, now: datetime | None = None, 
         echo(f"生成 {tasks} 项任务 / inserting {tasks} tasks over 30 days")
         conn.execute(text(TASKS), {"n": tasks, "grids": grids, "now": now})
         echo(f"  {time.perf_counter() - started:6.1f} s")
+        plans = conn.execute(text(PLANS), {"now": now}).rowcount
+        checks = conn.execute(text(CHECKS), {"now": now}).rowcount
+        echo(f"居家观察 {plans} 人、{checks} 次随访 / {plans} plans of home observation, {checks} checks"
+             f"  {time.perf_counter() - started:6.1f} s")
         conn.execute(text("INSERT INTO audit_log (at, username, action, subject, reason) "
                           "VALUES (:now, :user, :action, 'persons,tasks', :reason)"),
                      {"now": now, "user": FILL_USER, "action": FILL_ACTION,
@@ -176,6 +202,7 @@ def fill(engine: Engine, persons: int, tasks: int, now: datetime | None = None, 
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE persons"))  # as autovacuum leaves them: statistics and visibility map
         conn.execute(text("VACUUM ANALYZE tasks"))
+        conn.execute(text("VACUUM ANALYZE observation_plans, observation_checks"))
     echo(f"  {time.perf_counter() - started:6.1f} s (填充并 VACUUM ANALYZE / filled, vacuumed, analysed)")
     return now, False
 

@@ -43,6 +43,9 @@ LAST_REPORT = ("SELECT plan_id, max(reported_at) AS at FROM observation_checks W
 # The same for one plan p (LATERAL): its checks through the (plan_id, due_at) index.
 PLAN_LAST_REPORT = ("SELECT max(x.reported_at) AS at FROM observation_checks x WHERE x.plan_id = p.id "
                     "AND x.status = 'done' AND x.reported_at <= :at")
+# A report for plan p after :cut, by :at (the reports' index finds a day's of them).
+REPORTED_SINCE_CUT = ("SELECT FROM observation_checks x WHERE x.plan_id = p.id AND x.status = 'done' "
+                      "AND x.reported_at > :cut AND x.reported_at <= :at")
 
 
 def _policy(conn: Connection | None) -> ObservationPolicy:
@@ -223,11 +226,12 @@ def grid_follow_up_counts(conn: Connection, since: datetime, until: datetime, as
     params = {"since": since, "end": end, "at": as_of, "cut": as_of - _lost_after(lost_after, conn), "scope": scope}
     found: dict[int | None, dict[str, int]] = {}
     # The whole district: per plan first (a hash aggregate on an integer), then per grid (a distinct count over
-    # the period's checks sorted every one of them: a second at 100,000 persons). A part of it: its plans first,
+    # the period's checks sorted every one of them: a second at 100,000 persons); no filter on the status, which
+    # the counts' FILTERs apply anyway, cheaper than a second test on every row. A part of it: its plans first,
     # their checks through the (plan_id, due_at) index.
     checks = ("(SELECT plan_id, count(*) FILTER (WHERE status = 'done') AS done, "
               "count(*) FILTER (WHERE status = 'missed') AS missed FROM observation_checks "
-              "WHERE due_at >= :since AND due_at < :end AND status IN ('done', 'missed') GROUP BY plan_id) c "
+              "WHERE due_at >= :since AND due_at < :end GROUP BY plan_id) c "
               "JOIN observation_plans p ON p.id = c.plan_id") if not in_scope else \
         ("observation_plans p CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE x.status = 'done') AS done, "
          "count(*) FILTER (WHERE x.status = 'missed') AS missed FROM observation_checks x WHERE x.plan_id = p.id "
@@ -237,11 +241,12 @@ def grid_follow_up_counts(conn: Connection, since: datetime, until: datetime, as
             f"WHERE c.done + c.missed > 0{in_scope} GROUP BY p.grid_id"), params):
         found[grid_id] = {"checks_done": int(done), "checks_missed": int(missed), "observed": int(observed),
                           "lost": 0}
-    last = f"({LAST_REPORT}) r ON r.plan_id = p.id" if not in_scope else f"LATERAL ({PLAN_LAST_REPORT}) r ON true"
+    # lost: in force, begun by the cut, and no report since it (the same as "the last report, else the start, by
+    # the cut", reports being made after a plan starts); the reports since the cut are a day's, found through
+    # their index, where each plan's last report meant aggregating every check ever reported
     for grid_id, lost in conn.execute(sql(
-            f"SELECT p.grid_id, count(*) FROM observation_plans p LEFT JOIN {last} "
-            f"WHERE {IN_FORCE}{in_scope} AND coalesce(r.at, p.starts_at) <= :cut "
-            "GROUP BY p.grid_id"), params):
+            f"SELECT p.grid_id, count(*) FROM observation_plans p WHERE {IN_FORCE}{in_scope} "
+            f"AND p.starts_at <= :cut AND NOT EXISTS ({REPORTED_SINCE_CUT}) GROUP BY p.grid_id"), params):
         found.setdefault(grid_id, {"checks_done": 0, "checks_missed": 0, "observed": 0, "lost": 0})["lost"] = int(lost)
     return found
 
