@@ -183,8 +183,8 @@ def run_match_spark(engine: Engine, settings: SparkSettings | None = None, now: 
                                                     math.ceil(inputs.record_count / ROWS_PER_PARTITION))
             shuffled = _compute(spark, job, run_dir, partitions, progress)
             progress("写入人员、历史、任务请求与标记 / storing persons, history, task requests and flags", 0.9)
-            stats = store_run(engine, inputs, _persons(f"{run_dir}/results"), _requests(f"{run_dir}/results"),
-                              replay)
+            requests = _requests(f"{run_dir}/results")
+            stats = store_run(engine, inputs, _read_ahead(_persons(f"{run_dir}/results")), requests, replay)
         finally:
             if owned and spark is not None:
                 spark.stop()
@@ -439,6 +439,42 @@ def _persons(uri: str) -> Iterator[pd.DataFrame]:
         for name in ("record_feed_file_id", "record_row_number"):
             frame[name] = frame[name].astype("int64")
         yield frame
+
+
+def _read_ahead(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``frames``, the next one read (Parquet, into pandas) in a thread while the caller stores this one: the
+    read-back and the database's COPY overlap, as placing and storing do in the in-process engine. A caller that
+    stops early (its transaction failed) stops the reader too."""
+    import queue
+
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    done, stop = object(), threading.Event()
+
+    def read() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                ahead.put(frame)
+            ahead.put(done)
+        except BaseException as exc:  # handed to the storing thread, which raises it there
+            ahead.put(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        while (item := ahead.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # a reader waiting for room: make it, until it sees the stop
+            try:
+                ahead.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        reader.join()
 
 
 def _requests(uri: str) -> pd.DataFrame:

@@ -239,3 +239,24 @@ def test_gridctl_matches_on_spark_and_refuses_what_it_cannot_use(database_factor
         runs = conn.execute(text("SELECT count(*) FROM match_runs")).scalar()
         coded = conn.execute(text("SELECT count(*) FROM persons WHERE colour <> 'green'")).scalar()
     assert runs == 2 and coded > 100
+
+
+def test_results_are_read_ahead_in_order_and_a_failure_or_an_early_stop_ends_the_reader():
+    import threading
+
+    from matching.spark import _read_ahead
+
+    frames = [pd.DataFrame({"n": [i]}) for i in range(5)]
+    assert [f["n"].iloc[0] for f in _read_ahead(iter(frames))] == [0, 1, 2, 3, 4]
+
+    def broken():
+        yield frames[0]
+        raise OSError("result file unreadable")
+
+    with pytest.raises(OSError, match="unreadable"):
+        list(_read_ahead(broken()))
+    threads = threading.active_count()
+    reading = _read_ahead(iter(frames))
+    assert next(reading)["n"].iloc[0] == 0
+    reading.close()  # the store failed: the caller stops
+    assert threading.active_count() <= threads
