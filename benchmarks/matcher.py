@@ -336,7 +336,7 @@ def _pipeline_run(admin_dsn: str, url_for: Callable[[str], str], rows: int, fold
             "match_s": round(timings["match_s"], 2), "total_s": round(timings["import_s"] + timings["match_s"], 2),
             "engine": f"spark {spark.master}" if spark else "in-process",
             "match_peak_gib": round(peak / 2**30, 2), **peer,
-            **({"shuffle_bytes": stats["spark_shuffle_bytes"]} if "spark_shuffle_bytes" in stats else {}),
+            **{key.removeprefix("spark_"): value for key, value in stats.items() if key.startswith("spark_")},
             "rows_read": result.rows_read, "rows_stored": result.rows_stored, "rows_rejected": result.rows_rejected,
             **{k: stats[k] for k in ("persons", "red", "yellow", "blue", "green", "unplaced_flags",
                                      "task_requests")},

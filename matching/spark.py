@@ -181,7 +181,7 @@ def run_match_spark(engine: Engine, settings: SparkSettings | None = None, now: 
                 spark = session(settings)
             partitions = settings.partitions or max(2 * _cores(spark),
                                                     math.ceil(inputs.record_count / ROWS_PER_PARTITION))
-            shuffled = _compute(spark, job, run_dir, partitions, progress)
+            stages = _compute(spark, job, run_dir, partitions, progress)
             progress("写入人员、历史、任务请求与标记 / storing persons, history, task requests and flags", 0.9)
             requests = _requests(f"{run_dir}/results")
             stats = store_run(engine, inputs, _read_ahead(_persons(f"{run_dir}/results")), requests, replay)
@@ -189,7 +189,7 @@ def run_match_spark(engine: Engine, settings: SparkSettings | None = None, now: 
             if owned and spark is not None:
                 spark.stop()
             _remove(run_dir)
-    stats.update(spark_partitions=partitions, spark_shuffle_bytes=shuffled)
+    stats.update(spark_partitions=partitions, **{f"spark_{key}": value for key, value in stages.items()})
     progress("完成 / done", 1.0)
     return stats
 
@@ -252,9 +252,9 @@ def _cores(spark: SparkSession) -> int:
     return max(1, int(spark.sparkContext.defaultParallelism))
 
 
-def _compute(spark: SparkSession, job: _Job, run_dir: str, partitions: int, progress: Progress) -> int:
+def _compute(spark: SparkSession, job: _Job, run_dir: str, partitions: int, progress: Progress) -> dict[str, int]:
     """The cluster's part: shuffle the staged records into key ranges, code and place each range, write the
-    results. Progress is the share of the job's tasks done. Returns the bytes its shuffles wrote."""
+    results. Progress is the share of the job's tasks done. Returns what its stages did (:func:`_stages`)."""
     context = spark.sparkContext
     shared = context.broadcast(job)
     group = f"nanhai-match-{job.run_id}"
@@ -268,7 +268,7 @@ def _compute(spark: SparkSession, job: _Job, run_dir: str, partitions: int, prog
          .sortWithinPartitions("person_key", "feed_file_id", "row_number")
          .mapInArrow(lambda batches: _code_and_place(shared.value, batches), _spark_schema())
          .write.partitionBy("part").parquet(_spark_path(f"{run_dir}/results")))
-        return _shuffled(context, group)
+        return _stages(context, group)
     except Exception as exc:  # the JVM's and the executors' failures alike: nothing has been stored yet
         raise SparkRunFailed(f"Spark 计算失败，未写入任何结果，上一次的赋码仍然有效：{_why(exc)} / the Spark run "
                              f"failed and stored nothing; the previous codes stay in force: {_why(exc)}") from exc
@@ -278,15 +278,25 @@ def _compute(spark: SparkSession, job: _Job, run_dir: str, partitions: int, prog
         shared.destroy()
 
 
-def _shuffled(context: Any, group: str) -> int:
-    """The bytes written by the shuffles of the run's stages (Spark's own count: what a cluster's network carries)."""
+def _stages(context: Any, group: str) -> dict[str, int]:
+    """What the run's stages did, from Spark's status store: the bytes their shuffles wrote (what a cluster's
+    network carries: ``shuffle_bytes``), and per stage that ran, in order, its tasks, wall time and executors'
+    run time (``stage_<n>_tasks``, ``stage_<n>_ms``, ``stage_<n>_run_ms``): where a run's time goes."""
     tracker, store = context.statusTracker(), context._jsc.sc().statusStore()
-    total = 0
-    for job_id in tracker.getJobIdsForGroup(group):
+    found = {"shuffle_bytes": 0}
+    ran = 0
+    for job_id in sorted(tracker.getJobIdsForGroup(group)):
         job = tracker.getJobInfo(job_id)
-        for stage_id in job.stageIds if job else ():
-            total += int(store.lastStageAttempt(stage_id).shuffleWriteBytes())
-    return total
+        for stage_id in sorted(job.stageIds) if job else ():
+            stage = store.lastStageAttempt(stage_id)
+            found["shuffle_bytes"] += int(stage.shuffleWriteBytes())
+            began, ended = stage.submissionTime(), stage.completionTime()
+            if began.isDefined() and ended.isDefined():  # skipped stages (their shuffle reused) never began
+                found.update({f"stage_{ran}_tasks": int(stage.numTasks()),
+                              f"stage_{ran}_ms": int(ended.get().getTime() - began.get().getTime()),
+                              f"stage_{ran}_run_ms": int(stage.executorRunTime())})
+                ran += 1
+    return found
 
 
 def _why(exc: BaseException) -> str:
