@@ -13,12 +13,8 @@ each written to the audit log. A person has at most one pass in force: a new one
 
 from __future__ import annotations
 
-import base64
 import hmac
-import re
-import secrets
 from datetime import datetime
-from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -27,24 +23,14 @@ from accounts.actor import COMMANDER, SUPERVISOR, WORKER, Actor
 from accounts.repository import record_read
 from gis.errors import Conflict, InvalidRequest, NotFound
 from matching.person_repository import get_person
-from matching.privacy import Vault
+from matching.privacy import SignedIds, Vault
 
 VERSION = "NHP1"
 ISSUERS = (WORKER, SUPERVISOR, COMMANDER)
 REISSUED = "重新签发 / reissued"
 TOKEN_FIELD = "pass_token"
-_TOKEN = re.compile(rf"{VERSION}\.([1-9][0-9]{{0,17}})\.([A-Za-z0-9_-]{{16,32}})\.([A-Za-z0-9_-]{{43}})")
-
-
-def _signing_key(vault: Vault) -> bytes:
-    """The pass-signing key: derived from the person-key secret under a purpose of its own, so that a pass mac can
-    never be taken for a person key or a client tag (and the other way round)."""
-    return bytes.fromhex(vault.tag("e-pass signing key", VERSION))
-
-
-def _mac(vault: Vault, pass_id: int, nonce: str) -> str:
-    digest = hmac.new(_signing_key(vault), f"{VERSION}.{pass_id}.{nonce}".encode(), sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+# the pass-signing key is derived under a purpose of its own (see SignedIds)
+TOKENS = SignedIds(VERSION, "e-pass signing key")
 
 
 def sign(vault: Vault, pass_id: int, nonce: str) -> str:
@@ -55,7 +41,7 @@ def sign(vault: Vault, pass_id: int, nonce: str) -> str:
     >>> token.startswith("NHP1.7.nnnn") and parse_token(vault, token) == (7, "n" * 22)
     True
     """
-    return f"{VERSION}.{pass_id}.{nonce}.{_mac(vault, pass_id, nonce)}"
+    return TOKENS.sign(vault, pass_id, nonce)
 
 
 class InvalidPass(InvalidRequest):
@@ -81,13 +67,10 @@ class RevokedPass(InvalidPass):
 
 def parse_token(vault: Vault, token: object) -> tuple[int, str]:
     """(pass id, nonce) of a well-formed token whose mac is right; :class:`InvalidPass` otherwise."""
-    found = _TOKEN.fullmatch(token.strip()) if isinstance(token, str) else None
-    if found is None:
+    parsed = TOKENS.parse(vault, token)
+    if parsed is None:
         raise ForgedPass
-    pass_id, nonce, mac = int(found.group(1)), found.group(2), found.group(3)
-    if not hmac.compare_digest(_mac(vault, pass_id, nonce).encode(), mac.encode()):
-        raise ForgedPass
-    return pass_id, nonce
+    return parsed
 
 
 def verify(conn: Connection, vault: Vault, token: object) -> str:
@@ -137,7 +120,7 @@ def issue_pass(conn: Connection, actor: Actor, person_key: str, vault: Vault, no
         {"now": now, "by": actor.user_id, "why": REISSUED, "k": person_key}).scalars().all()
     pass_id = conn.execute(text(
         "INSERT INTO e_passes (person_key, nonce, issued_by, issued_at) VALUES (:k, :n, :by, :now) RETURNING id"),
-        {"k": person_key, "n": secrets.token_urlsafe(16), "by": actor.user_id, "now": now}).scalar_one()
+        {"k": person_key, "n": SignedIds.new_nonce(), "by": actor.user_id, "now": now}).scalar_one()
     note = f"签发通行证 #{pass_id}" + (f"，吊销 #{', #'.join(map(str, replaced))}" if replaced else "")
     record_read(conn, actor, "e_pass.issue", person_key, note, client)
     row = conn.execute(text(SELECT + " WHERE e.id = :i"), {"i": pass_id}).one()

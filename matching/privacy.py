@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import struct
 import time
@@ -280,3 +281,48 @@ class Vault:
     def open(self, token: str) -> dict[str, str]:
         """Decrypt a token made by :meth:`seal`; callers must audit the read."""
         return opened_fields(self._fernet.decrypt(token.encode()).decode())
+
+
+class SignedIds:
+    """Tokens ``<version>.<id>.<nonce>.<mac>`` that stand for one stored row (an e-pass, an observation plan)
+    without naming a person: the mac is HMAC-SHA256 over ``<version>.<id>.<nonce>`` under a key derived from the
+    person-key secret (:meth:`Vault.tag`) under ``purpose``, so that no second secret is kept and a mac of one
+    kind can never be taken for another's, a person key or a client tag; base64url without padding. The row keeps
+    its nonce: drawing a new one voids every token given before.
+
+    >>> tokens = SignedIds("NHX1", "test signing key")
+    >>> vault = Vault(b"k" * 32, b"A" * 43 + b"=")
+    >>> token = tokens.sign(vault, 7, "n" * 22)
+    >>> token.startswith("NHX1.7.nnnn") and tokens.parse(vault, token) == (7, "n" * 22)
+    True
+    >>> tokens.parse(vault, token[:-1] + "A") is None
+    True
+    """
+
+    def __init__(self, version: str, purpose: str) -> None:
+        self.version, self.purpose = version, purpose
+        self._pattern = re.compile(rf"{re.escape(version)}\.([1-9][0-9]{{0,17}})\.([A-Za-z0-9_-]{{16,32}})\."
+                                   r"([A-Za-z0-9_-]{43})")
+
+    @staticmethod
+    def new_nonce() -> str:
+        """A fresh nonce (22 URL-safe characters)."""
+        return secrets.token_urlsafe(16)
+
+    def _mac(self, vault: Vault, row_id: int, nonce: str) -> str:
+        key = bytes.fromhex(vault.tag(self.purpose, self.version))
+        digest = hmac.new(key, f"{self.version}.{row_id}.{nonce}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def sign(self, vault: Vault, row_id: int, nonce: str) -> str:
+        """The token of row ``row_id`` with its ``nonce``."""
+        return f"{self.version}.{row_id}.{nonce}.{self._mac(vault, row_id, nonce)}"
+
+    def parse(self, vault: Vault, token: object) -> tuple[int, str] | None:
+        """(row id, nonce) of a well-formed token whose mac is right (compared in constant time); None otherwise."""
+        found = self._pattern.fullmatch(token.strip()) if isinstance(token, str) else None
+        if found is None:
+            return None
+        row_id, nonce, mac = int(found.group(1)), found.group(2), found.group(3)
+        return (row_id, nonce) if hmac.compare_digest(self._mac(vault, row_id, nonce).encode(), mac.encode()) else None
+

@@ -211,10 +211,6 @@ class _Job:
     births: bool
 
 
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(uri)
-
-
 def _spark_path(uri: str) -> str:
     """The same place as Spark names it (pyarrow's ``s3://`` is Hadoop's ``s3a://``)."""
     return "s3a://" + uri[len("s3://"):] if uri.startswith("s3://") else uri
@@ -229,7 +225,7 @@ def _stage(records: pd.DataFrame, uri: str) -> None:
     # the sources' own (Chinese) names travel inside the files
     table = table.append_column("source_part", table.column("source"))
     table = table.append_column("day", pc.strftime(beijing, format="%Y-%m-%d"))
-    fs, path = _filesystem(uri)
+    fs, path = pafs.FileSystem.from_uri(uri)
     ds.write_dataset(table, path, filesystem=fs, format="parquet", partitioning=["source_part", "day"],
                      partitioning_flavor="hive", max_rows_per_group=256 * 1024, existing_data_behavior="error")
 
@@ -243,8 +239,10 @@ def _running(settings: SparkSettings) -> SparkSession | None:
     if active is None:
         return None
     if active.sparkContext.master != settings.master:
-        raise GridError(f"本进程已有运行在 {active.sparkContext.master} 上的 Spark 会话 / this process already runs a "
-                        f"Spark session on {active.sparkContext.master}, not {settings.master}")
+        running = active.sparkContext.master
+        raise GridError(f"本进程已有运行在 {running} 上的 Spark 会话：请用 --master {running}，或在新进程中运行 / "
+                        f"this process already runs a Spark session on {running}, not {settings.master}: give "
+                        f"--master {running}, or run in a new process")
     return active
 
 
@@ -270,8 +268,10 @@ def _compute(spark: SparkSession, job: _Job, run_dir: str, partitions: int, prog
          .write.partitionBy("part").parquet(_spark_path(f"{run_dir}/results")))
         return _stages(context, group)
     except Exception as exc:  # the JVM's and the executors' failures alike: nothing has been stored yet
-        raise SparkRunFailed(f"Spark 计算失败，未写入任何结果，上一次的赋码仍然有效：{_why(exc)} / the Spark run "
-                             f"failed and stored nothing; the previous codes stay in force: {_why(exc)}") from exc
+        why = _why(exc)
+        raise SparkRunFailed(f"Spark 计算失败，未写入任何结果，上一次的赋码仍然有效：{why}。排除原因后重新运行 gridctl "
+                             f"match --engine spark / the Spark run failed and stored nothing; the previous codes stay "
+                             f"in force: {why}. Remove the cause and run gridctl match --engine spark again") from exc
     finally:
         done.set()
         watcher.join()
@@ -405,14 +405,14 @@ def _result_table(persons: pd.DataFrame, requests: pd.DataFrame) -> pa.Table:
 
 
 def _result_files(uri: str, part: str) -> list[str]:
-    fs, path = _filesystem(uri)
+    fs, path = pafs.FileSystem.from_uri(uri)
     found = fs.get_file_info(pafs.FileSelector(f"{path}/part={part}", allow_not_found=True))
     return sorted(info.path for info in found if info.is_file and info.path.endswith(".parquet"))
 
 
 def _read(uri: str, part: str) -> Iterator[pd.DataFrame]:
     """The result rows of one part, file by file, in the order Spark wrote them (key ranges in key order)."""
-    fs, _ = _filesystem(uri)
+    fs, _ = pafs.FileSystem.from_uri(uri)
     for path in _result_files(uri, part):
         table = pq.read_table(path, filesystem=fs)
         yield pd.DataFrame({name: _pandas(table.column(name)) for name in table.column_names if name != "part"})
@@ -500,7 +500,7 @@ def _remove(uri: str) -> None:
     if "://" not in uri:
         shutil.rmtree(uri, ignore_errors=True)
         return
-    fs, path = _filesystem(uri)
+    fs, path = pafs.FileSystem.from_uri(uri)
     try:
         fs.delete_dir(path)
     except OSError:
